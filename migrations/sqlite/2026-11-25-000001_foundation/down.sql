@@ -1,0 +1,10 @@
+DROP TABLE events;
+DROP TABLE audit_log;
+DROP TABLE api_key_usage_daily;
+DROP TABLE api_key_secrets;
+DROP TABLE api_keys;
+DROP TABLE sessions;
+DROP TABLE memberships;
+DROP TABLE organizations;
+DROP TABLE users;
+DROP TABLE settings;

@@ -1,0 +1,5 @@
+//! Accounts: users, organizations, memberships and login sessions.
+
+pub mod graphql;
+pub mod model;
+pub mod service;

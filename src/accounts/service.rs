@@ -1,0 +1,474 @@
+//! Accounts rules: registration, login, sessions (opaque tokens stored as keyed hashes, with
+//! expiry, rotation on refresh and revocation on logout), organizations and memberships.
+//! Knows nothing of HTTP or GraphQL.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::model::*;
+use crate::app::App;
+use crate::auth::{Actor, Principal, Role};
+use crate::error::{Error, Result};
+use crate::events::{NewAudit, PendingEvent};
+use crate::platform::bus::BusMessage;
+use crate::platform::crypto;
+use crate::platform::db::schema::{memberships, organizations, sessions, settings, users};
+use crate::platform::ids::{OrgId, SessionId, UserId};
+use crate::{transaction, with_conn};
+
+pub const SESSION_PREFIX: &str = "gks_";
+pub const REFRESH_PREFIX: &str = "gkr_";
+const SESSION_DOMAIN: &str = "session";
+const REFRESH_DOMAIN: &str = "refresh";
+
+/// A session as issued to the client: the only time its tokens exist in plain text.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub id: SessionId,
+    pub token: String,
+    pub refresh_token: String,
+    pub expires_at: i64,
+    pub refresh_expires_at: i64,
+}
+
+/// What a session token resolves to, cached per node for a short time.
+#[derive(Debug, Clone)]
+pub struct SessionAuth {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub expires_at: i64,
+    pub is_platform_admin: bool,
+    pub personal_org_id: OrgId,
+    pub memberships: Vec<(OrgId, Role, bool)>,
+}
+
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+fn normalise_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace)
+        && email.matches('@').count() == 1;
+    if !valid {
+        return Err(Error::bad_input("email", "must be a valid email address"));
+    }
+    Ok(email)
+}
+
+fn check_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if n < 8 {
+        return Err(Error::bad_input(
+            "password",
+            "must be at least 8 characters",
+        ));
+    }
+    if n > 128 {
+        return Err(Error::bad_input(
+            "password",
+            "must be at most 128 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Error::internal)
+}
+
+fn new_session_row<'a>(
+    app: &App,
+    user_id: &'a UserId,
+    id: &'a SessionId,
+    hashes: &'a (String, String),
+    now: i64,
+) -> NewSession<'a> {
+    NewSession {
+        id,
+        user_id,
+        token_hash: &hashes.0,
+        refresh_hash: &hashes.1,
+        expires_at: now + app.config.session_ttl_secs * 1000,
+        refresh_expires_at: now + app.config.refresh_ttl_secs * 1000,
+        created_at: now,
+    }
+}
+
+fn mint_session(app: &App, now: i64) -> (IssuedSession, (String, String)) {
+    let token = format!("{SESSION_PREFIX}{}", crypto::random_base62(43));
+    let refresh_token = format!("{REFRESH_PREFIX}{}", crypto::random_base62(43));
+    let hashes = (
+        app.secret.keyed_hash(SESSION_DOMAIN, &token),
+        app.secret.keyed_hash(REFRESH_DOMAIN, &refresh_token),
+    );
+    let issued = IssuedSession {
+        id: SessionId::generate(now),
+        token,
+        refresh_token,
+        expires_at: now + app.config.session_ttl_secs * 1000,
+        refresh_expires_at: now + app.config.refresh_ttl_secs * 1000,
+    };
+    (issued, hashes)
+}
+
+/// Creates a user, their personal organization (with them as OWNER) and a first session. The first
+/// user of a fresh installation becomes a platform administrator.
+pub async fn register(
+    app: &App,
+    input: RegisterInput,
+    ip: Option<IpAddr>,
+) -> Result<(UserRow, IssuedSession)> {
+    let email = normalise_email(&input.email)?;
+    check_password(&input.password)?;
+    let name = match input.name.as_deref().map(str::trim) {
+        Some("") => return Err(Error::bad_input("name", "must not be empty")),
+        Some(n) if n.chars().count() > 100 => {
+            return Err(Error::bad_input("name", "must be at most 100 characters"));
+        }
+        Some(n) => n.to_string(),
+        None => email.split('@').next().unwrap_or("user").to_string(),
+    };
+    let password = input.password;
+    let hash = blocking(move || crypto::hash_password(&password))
+        .await?
+        .map_err(Error::internal)?;
+
+    let now = app.clock.now_ms();
+    let user_id = UserId::generate(now);
+    let org_id = OrgId::generate(now);
+    let slug = format!("personal-{}", &org_id.as_str()[4..]);
+    let org_name = format!("{name}'s organization");
+    let (issued, hashes) = mint_session(app, now);
+    let event = PendingEvent::new(
+        app,
+        &org_id,
+        "user.created",
+        serde_json::json!({ "user": { "id": user_id, "email": email } }),
+    );
+
+    let (user, is_admin) = transaction!(app.db, c => {
+        let taken: i64 = users::table.filter(users::email.eq(&email)).count().get_result(c).await?;
+        if taken > 0 {
+            return Err(Error::Conflict("an account with this email already exists".into()));
+        }
+        // The first registration claims platform administration; the unique key makes it race-free.
+        let claimed = diesel::insert_into(settings::table)
+            .values((settings::name.eq("platform_admin_claimed"), settings::value.eq(user_id.as_str()), settings::created_at.eq(now)))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await? == 1;
+        diesel::insert_into(organizations::table)
+            .values(NewOrg { id: &org_id, name: &org_name, slug: &slug, is_personal: true, is_platform: claimed, created_at: now, updated_at: now })
+            .execute(c).await?;
+        let user = diesel::insert_into(users::table)
+            .values(NewUser { id: &user_id, email: &email, name: &name, password_hash: &hash, is_platform_admin: claimed, personal_org_id: &org_id, created_at: now, updated_at: now })
+            .returning(UserRow::as_returning())
+            .get_result(c).await?;
+        diesel::insert_into(memberships::table)
+            .values(MembershipRow { org_id: org_id.clone(), user_id: user_id.clone(), role: Role::Owner.as_str().into(), created_at: now })
+            .execute(c).await?;
+        diesel::insert_into(sessions::table).values(new_session_row(app, &user_id, &issued.id, &hashes, now)).execute(c).await?;
+        diesel::insert_into(crate::platform::db::schema::audit_log::table)
+            .values(NewAudit::raw(app, &org_id, "user", user_id.as_str(), ip, "user.registered", "user", user_id.as_str(), serde_json::json!({})))
+            .execute(c).await?;
+        diesel::insert_into(crate::platform::db::schema::events::table).values(&event.row).execute(c).await?;
+        Ok::<_, Error>((user, claimed))
+    })?;
+    if is_admin {
+        tracing::info!(user = %user.id, "first registered user is the platform administrator");
+    }
+    event.publish(app).await;
+    Ok((user, issued))
+}
+
+/// A precomputed argon2id hash, checked when the email is unknown so both paths cost the same.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crypto::hash_password("gantry-timing-equaliser").unwrap_or_default()
+});
+
+/// Checks email and password and opens a session. Unknown email and wrong password are the same
+/// error, after the same amount of work.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> Result<(UserRow, IssuedSession)> {
+    let email = email.trim().to_lowercase();
+    let user: Option<UserRow> = with_conn!(app.db, c => {
+        users::table.filter(users::email.eq(&email)).select(UserRow::as_select()).first(c).await.optional()?
+    });
+    let phc = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let password = password.to_string();
+    let ok = blocking(move || crypto::verify_password(&password, &phc)).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(Error::unauthenticated("invalid email or password"));
+    };
+    let now = app.clock.now_ms();
+    let (issued, hashes) = mint_session(app, now);
+    transaction!(app.db, c => {
+        diesel::insert_into(sessions::table).values(new_session_row(app, &user.id, &issued.id, &hashes, now)).execute(c).await?;
+        diesel::insert_into(crate::platform::db::schema::audit_log::table)
+            .values(NewAudit::raw(app, &user.personal_org_id, "user", user.id.as_str(), ip, "user.login", "session", issued.id.as_str(), serde_json::json!({})))
+            .execute(c).await?;
+        Ok::<_, Error>(())
+    })?;
+    Ok((user, issued))
+}
+
+/// Revokes the session the principal signed in with.
+pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
+    let Actor::User { session_id, .. } = &principal.actor else {
+        return Err(Error::bad_input(
+            "authorization",
+            "logout needs a session token, not an API key",
+        ));
+    };
+    let now = app.clock.now_ms();
+    let token_hash: String = with_conn!(app.db, c => {
+        diesel::update(sessions::table.filter(sessions::id.eq(session_id)).filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(now))
+            .returning(sessions::token_hash)
+            .get_result(c).await?
+    });
+    app.session_cache.invalidate(&token_hash).await;
+    app.bus
+        .publish(BusMessage::InvalidateSession { token_hash })
+        .await;
+    Ok(())
+}
+
+/// Exchanges a refresh token for a new session; the old session (and its refresh token) is revoked,
+/// so each refresh token works once.
+pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedSession)> {
+    let invalid = || Error::unauthenticated("invalid or expired refresh token");
+    if !refresh_token.starts_with(REFRESH_PREFIX) {
+        return Err(invalid());
+    }
+    let hash = app.secret.keyed_hash(REFRESH_DOMAIN, refresh_token);
+    let now = app.clock.now_ms();
+    let (issued, hashes) = mint_session(app, now);
+    let (user, old_token_hash) = transaction!(app.db, c => {
+        let old: Option<SessionRow> = sessions::table.filter(sessions::refresh_hash.eq(&hash)).select(SessionRow::as_select()).first(c).await.optional()?;
+        let Some(old) = old else { return Err(invalid()) };
+        if old.revoked_at.is_some() || old.refresh_expires_at <= now {
+            return Err(invalid());
+        }
+        let revoked = diesel::update(sessions::table.filter(sessions::id.eq(&old.id)).filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(now)).execute(c).await?;
+        if revoked != 1 {
+            return Err(invalid());
+        }
+        diesel::insert_into(sessions::table).values(new_session_row(app, &old.user_id, &issued.id, &hashes, now)).execute(c).await?;
+        let user: UserRow = users::table.find(&old.user_id).select(UserRow::as_select()).first(c).await?;
+        Ok::<_, Error>((user, old.token_hash))
+    })?;
+    app.session_cache.invalidate(&old_token_hash).await;
+    app.bus
+        .publish(BusMessage::InvalidateSession {
+            token_hash: old_token_hash,
+        })
+        .await;
+    Ok((user, issued))
+}
+
+async fn load_session(app: &App, token_hash: &str) -> Result<Option<Arc<SessionAuth>>> {
+    let found: Option<(SessionRow, UserRow)> = with_conn!(app.db, c => {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::token_hash.eq(token_hash))
+            .filter(sessions::revoked_at.is_null())
+            .select((SessionRow::as_select(), UserRow::as_select()))
+            .first(c).await.optional()?
+    });
+    let Some((session, user)) = found else {
+        return Ok(None);
+    };
+    let rows: Vec<(MembershipRow, bool)> = with_conn!(app.db, c => {
+        memberships::table
+            .inner_join(organizations::table)
+            .filter(memberships::user_id.eq(&user.id))
+            .select((MembershipRow::as_select(), organizations::is_platform))
+            .load(c).await?
+    });
+    let memberships = rows
+        .into_iter()
+        .filter_map(|(m, is_platform)| Role::parse(&m.role).map(|r| (m.org_id, r, is_platform)))
+        .collect();
+    Ok(Some(Arc::new(SessionAuth {
+        session_id: session.id,
+        user_id: user.id,
+        expires_at: session.expires_at,
+        is_platform_admin: user.is_platform_admin,
+        personal_org_id: user.personal_org_id,
+        memberships,
+    })))
+}
+
+/// Resolves a session token (through the per-node cache) into a principal for the organization
+/// named by `X-Organization-Id`, or the user's personal organization.
+pub async fn session_principal(
+    app: &App,
+    token: &str,
+    ip: Option<IpAddr>,
+    org_header: Option<&str>,
+) -> Result<Principal> {
+    let hash = app.secret.keyed_hash(SESSION_DOMAIN, token);
+    let cached = app
+        .session_cache
+        .try_get_with(hash.clone(), load_session(app, &hash))
+        .await
+        .map_err(|e: Arc<Error>| Error::internal(anyhow::anyhow!("session lookup: {e:?}")))?;
+    let Some(auth) = cached else {
+        return Err(Error::unauthenticated("invalid or revoked session token"));
+    };
+    if auth.expires_at <= app.clock.now_ms() {
+        return Err(Error::unauthenticated(
+            "session expired; use refreshSession",
+        ));
+    }
+    let org_id = match org_header {
+        None => auth.personal_org_id.clone(),
+        Some(h) => h
+            .parse::<OrgId>()
+            .map_err(|_| Error::bad_input("X-Organization-Id", "not an organization id"))?,
+    };
+    let membership = auth.memberships.iter().find(|(o, _, _)| *o == org_id);
+    let (role, scopes) = match membership {
+        Some((_, role, _)) => (Some(*role), role.scopes()),
+        None if auth.is_platform_admin && org_header.is_some() => {
+            // Platform administrators see every organization, read-only unless they are members.
+            if !org_exists(app, &org_id).await? {
+                return Err(Error::NotFound("organization"));
+            }
+            (None, Role::Viewer.scopes())
+        }
+        None => return Err(Error::NotFound("organization")),
+    };
+    Ok(Principal {
+        actor: Actor::User {
+            user_id: auth.user_id.clone(),
+            session_id: auth.session_id.clone(),
+        },
+        org_id,
+        role,
+        scopes: Arc::new(scopes),
+        is_platform: auth.is_platform_admin,
+        ip,
+    })
+}
+
+async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
+    let n: i64 =
+        with_conn!(app.db, c => organizations::table.find(org_id).count().get_result(c).await?);
+    Ok(n > 0)
+}
+
+/// Users by id, for the DataLoader. Only ids the caller may see are asked for by resolvers.
+pub async fn load_users(app: &App, ids: &[UserId]) -> Result<Vec<UserRow>> {
+    Ok(
+        with_conn!(app.db, c => users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(c).await?),
+    )
+}
+
+/// The signed-in user, or the user who created the key in use.
+pub async fn viewer_user(app: &App, principal: &Principal) -> Result<Option<UserRow>> {
+    let id = match &principal.actor {
+        Actor::User { user_id, .. } => Some(user_id),
+        Actor::ApiKey { created_by, .. } => created_by.as_ref(),
+    };
+    let Some(id) = id else { return Ok(None) };
+    Ok(load_users(app, std::slice::from_ref(id))
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Organizations the principal belongs to, with its role in each. A key sees only its own.
+pub async fn list_orgs(app: &App, principal: &Principal) -> Result<Vec<(OrgRow, Option<Role>)>> {
+    principal.require_scope("org:read")?;
+    match principal.user_id() {
+        Some(user_id) => {
+            let rows: Vec<(OrgRow, String)> = with_conn!(app.db, c => {
+                organizations::table
+                    .inner_join(memberships::table)
+                    .filter(memberships::user_id.eq(user_id))
+                    .order(organizations::id.asc())
+                    .select((OrgRow::as_select(), memberships::role))
+                    .load(c).await?
+            });
+            Ok(rows
+                .into_iter()
+                .map(|(o, r)| (o, Role::parse(&r)))
+                .collect())
+        }
+        None => Ok(vec![(
+            get_org(app, principal, &principal.org_id).await?,
+            None,
+        )]),
+    }
+}
+
+/// One organization the principal may see: its own, one it is a member of, or any for a platform
+/// administrator. Anything else is NOT_FOUND.
+pub async fn get_org(app: &App, principal: &Principal, org_id: &OrgId) -> Result<OrgRow> {
+    principal.require_scope("org:read")?;
+    let visible = if *org_id == principal.org_id {
+        true
+    } else if let Some(user_id) = principal.user_id() {
+        principal.is_platform
+            || {
+                let n: i64 = with_conn!(app.db, c => {
+                    memberships::table.filter(memberships::org_id.eq(org_id)).filter(memberships::user_id.eq(user_id)).count().get_result(c).await?
+                });
+                n > 0
+            }
+    } else {
+        false
+    };
+    if !visible {
+        return Err(Error::NotFound("organization"));
+    }
+    with_conn!(app.db, c => {
+        organizations::table.find(org_id).select(OrgRow::as_select()).first(c).await.optional()?
+    })
+    .ok_or(Error::NotFound("organization"))
+}
+
+/// Organizations by id for the DataLoader (callers have checked visibility).
+pub async fn load_orgs(app: &App, ids: &[OrgId]) -> Result<Vec<OrgRow>> {
+    Ok(
+        with_conn!(app.db, c => organizations::table.filter(organizations::id.eq_any(ids)).select(OrgRow::as_select()).load(c).await?),
+    )
+}
+
+/// Grants platform administration to a user (the `gantry admin grant` command).
+pub async fn grant_admin(app: &App, email: &str) -> Result<UserRow> {
+    let email = email.trim().to_lowercase();
+    let now = app.clock.now_ms();
+    transaction!(app.db, c => {
+        let user: UserRow = users::table.filter(users::email.eq(&email)).select(UserRow::as_select()).first(c).await.optional()?
+            .ok_or(Error::NotFound("user"))?;
+        diesel::update(users::table.find(&user.id)).set((users::is_platform_admin.eq(true), users::updated_at.eq(now))).execute(c).await?;
+        diesel::update(organizations::table.find(&user.personal_org_id)).set(organizations::is_platform.eq(true)).execute(c).await?;
+        Ok::<_, Error>(user)
+    })
+}

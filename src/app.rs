@@ -1,0 +1,164 @@
+//! The application: configuration plus every infrastructure piece, chosen once at start-up
+//! (SQLite or PostgreSQL, in-process or Redis bus) and shared by all requests and workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::accounts::service::SessionAuth;
+use crate::config::Config;
+use crate::keys::service::KeyAuth;
+use crate::keys::usage::KeyUsage;
+use crate::platform::bus::{Bus, BusMessage};
+use crate::platform::clock::{SharedClock, SystemClock};
+use crate::platform::crypto::{self, ServerSecret};
+use crate::platform::db::Db;
+use crate::platform::db::schema::settings;
+use crate::with_conn;
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub bus: Bus,
+    pub clock: SharedClock,
+    pub secret: ServerSecret,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub key_cache: moka::future::Cache<String, Option<Arc<KeyAuth>>>,
+    pub session_cache: moka::future::Cache<String, Option<Arc<SessionAuth>>>,
+    pub key_usage: KeyUsage,
+    pub started_at_ms: i64,
+}
+
+/// Options that tests (and embedders) set beside the configuration.
+#[derive(Default)]
+pub struct AppOptions {
+    pub clock: Option<SharedClock>,
+    /// Prefix for Redis keys and channels (isolates tests sharing one Redis).
+    pub redis_prefix: Option<String>,
+}
+
+impl App {
+    /// Connects to the database (migrating it), the bus and Redis, and loads the server secret.
+    pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<App>> {
+        let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => config
+                .data_dir
+                .join("gantry.db")
+                .to_string_lossy()
+                .into_owned(),
+        };
+        let db = Db::connect(&url, config.database_pool_size).await?;
+        let applied = db.migrate().await?;
+        tracing::info!(backend = db.backend_name(), applied, "database ready");
+
+        let prefix = options.redis_prefix.unwrap_or_else(|| "gantry".into());
+        let (bus, redis) = match &config.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+                let conn =
+                    tokio::time::timeout(Duration::from_secs(5), client.get_connection_manager())
+                        .await
+                        .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))?
+                        .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+                (Bus::redis(client, &prefix).await?, Some(conn))
+            }
+            None => (Bus::memory(), None),
+        };
+        tracing::info!(bus = bus.backend_name(), "bus ready");
+
+        let secret = load_secret(&config, &db, clock.now_ms()).await?;
+        let ttl = Duration::from_secs(config.key_cache_ttl_secs);
+        let app = Arc::new(App {
+            key_cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            session_cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            key_usage: KeyUsage::default(),
+            started_at_ms: clock.now_ms(),
+            config,
+            db,
+            bus,
+            clock,
+            secret,
+            redis,
+        });
+        app.spawn_invalidation_listener();
+        Ok(app)
+    }
+
+    /// Applies cache invalidations raised by any node.
+    fn spawn_invalidation_listener(self: &Arc<Self>) {
+        let mut rx = self.bus.subscribe();
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let msg = match rx.recv().await {
+                    Ok(m) => m,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // Missed invalidations: drop everything rather than serve a revoked key.
+                        tracing::warn!(missed = n, "bus lagged; clearing credential caches");
+                        if let Some(app) = weak.upgrade() {
+                            app.key_cache.invalidate_all();
+                            app.session_cache.invalidate_all();
+                        }
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                let Some(app) = weak.upgrade() else { return };
+                match &*msg {
+                    BusMessage::InvalidateKeys { hashes } => {
+                        for h in hashes {
+                            app.key_cache.invalidate(h).await;
+                        }
+                    }
+                    BusMessage::InvalidateSession { token_hash } => {
+                        app.session_cache.invalidate(token_hash).await
+                    }
+                    BusMessage::Event(_) => {}
+                }
+            }
+        });
+    }
+
+    /// Writes buffered counters; called on a timer and at shutdown.
+    pub async fn flush(&self) {
+        if let Err(e) = self.key_usage.flush(&self.db).await {
+            e.log();
+        }
+    }
+}
+
+/// The server secret: `GANTRY_SECRET` if set, else the one stored in the database, else a new one
+/// generated now and stored (shared by every node on the same database).
+async fn load_secret(config: &Config, db: &Db, now: i64) -> anyhow::Result<ServerSecret> {
+    if let Some(s) = &config.secret {
+        return Ok(ServerSecret::new(crate::config::decode_secret(s)?));
+    }
+    let fresh = hex::encode(crypto::random_bytes::<32>());
+    let inserted = with_conn!(db, c => {
+        diesel::insert_into(settings::table)
+            .values((settings::name.eq("server_secret"), settings::value.eq(&fresh), settings::created_at.eq(now)))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?
+    });
+    if inserted == 1 {
+        tracing::info!(
+            "generated a new server secret and stored it in the database (set GANTRY_SECRET to manage it yourself)"
+        );
+    }
+    let stored: String = with_conn!(db, c => {
+        settings::table.find("server_secret").select(settings::value).first(c).await?
+    });
+    Ok(ServerSecret::new(hex::decode(stored)?))
+}

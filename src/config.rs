@@ -1,0 +1,158 @@
+//! Configuration: defaults → optional `gantry.toml` (or the file named by `GANTRY_CONFIG`) →
+//! `GANTRY_*` environment, plus the conventional `DATABASE_URL` and `REDIS_URL`. Validated once at
+//! start-up with messages that name the option. `cargo run` needs none of it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; unset = SQLite in `data_dir`. A `sqlite://PATH` URL
+    /// names an explicit SQLite file.
+    pub database_url: Option<String>,
+    /// `redis://…` selects Redis for the bus and caches; unset = in-process.
+    pub redis_url: Option<String>,
+    /// Maximum connections in the database pool.
+    pub database_pool_size: usize,
+    /// The server secret (≥ 32 bytes, hex or base64). Unset = generated once and stored in the
+    /// database, shared by every node.
+    pub secret: Option<String>,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+    /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` wins when set.
+    pub log: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// A request that takes longer is answered 503.
+    pub request_timeout_secs: u64,
+    /// Deepest GraphQL selection accepted.
+    pub graphql_max_depth: usize,
+    /// Largest GraphQL complexity accepted (each field 1, connections × page size).
+    pub graphql_max_complexity: usize,
+    /// Lifetime of a session access token.
+    pub session_ttl_secs: i64,
+    /// Lifetime of a session refresh token.
+    pub refresh_ttl_secs: i64,
+    /// How long a verified key stays in the per-node cache (revocation clears it on every node).
+    pub key_cache_ttl_secs: u64,
+    /// How often per-key counters (`lastUsedAt`, `totalRequests`) are written to the database.
+    pub usage_flush_interval_ms: u64,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust).
+    pub trust_proxy: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".parse().expect("valid literal"),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            database_pool_size: 16,
+            secret: None,
+            log_format: "text".into(),
+            log: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            graphql_max_depth: 15,
+            graphql_max_complexity: 5000,
+            session_ttl_secs: 3600,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            key_cache_ttl_secs: 30,
+            usage_flush_interval_ms: 5000,
+            trust_proxy: false,
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from every source.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var("GANTRY_CONFIG").unwrap_or_else(|_| "gantry.toml".into());
+        if std::env::var("GANTRY_CONFIG").is_ok() && !std::path::Path::new(&file).exists() {
+            anyhow::bail!("GANTRY_CONFIG names {file}, which does not exist");
+        }
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("GANTRY_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite://"))
+        {
+            anyhow::bail!(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got a {} URL)",
+                scheme(url)
+            );
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            anyhow::bail!(
+                "REDIS_URL must start with redis:// or rediss:// (got a {} URL)",
+                scheme(url)
+            );
+        }
+        if self.database_pool_size == 0 {
+            anyhow::bail!("GANTRY_DATABASE_POOL_SIZE must be at least 1");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            anyhow::bail!(
+                "GANTRY_LOG_FORMAT must be `text` or `json`, not `{}`",
+                self.log_format
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            anyhow::bail!("GANTRY_MAX_BODY_BYTES must be at least 1024");
+        }
+        if self.session_ttl_secs < 60 || self.refresh_ttl_secs < self.session_ttl_secs {
+            anyhow::bail!("GANTRY_SESSION_TTL_SECS must be ≥ 60 and ≤ GANTRY_REFRESH_TTL_SECS");
+        }
+        if self.graphql_max_depth < 3 || self.graphql_max_complexity < 10 {
+            anyhow::bail!(
+                "GANTRY_GRAPHQL_MAX_DEPTH must be ≥ 3 and GANTRY_GRAPHQL_MAX_COMPLEXITY ≥ 10"
+            );
+        }
+        if let Some(secret) = &self.secret {
+            decode_secret(secret)?;
+        }
+        Ok(())
+    }
+}
+
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map(|(s, _)| s).unwrap_or("scheme-less")
+}
+
+/// Decodes a configured secret (hex or standard base64), requiring at least 32 bytes.
+pub fn decode_secret(s: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let bytes = hex::decode(s.trim())
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(s.trim()))
+        .map_err(|_| anyhow::anyhow!("GANTRY_SECRET must be hex or base64"))?;
+    if bytes.len() < 32 {
+        anyhow::bail!(
+            "GANTRY_SECRET must hold at least 32 bytes (got {})",
+            bytes.len()
+        );
+    }
+    Ok(bytes)
+}

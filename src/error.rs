@@ -1,0 +1,211 @@
+//! The one domain error type. Every failure a client can see maps to a stable code from a closed
+//! list; GraphQL puts it in `extensions.code`, REST maps it to an HTTP status and `error.type`.
+//! Internal errors are logged with their cause and shown to clients only as `INTERNAL`.
+
+use std::panic::Location;
+
+/// Stable, client-visible error codes (the closed list in CONVENTIONS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    RateLimited,
+    QuotaExceeded,
+    PayloadTooLarge,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::NotFound => "NOT_FOUND",
+            Code::BadUserInput => "BAD_USER_INPUT",
+            Code::Conflict => "CONFLICT",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::QuotaExceeded => "QUOTA_EXCEEDED",
+            Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Code::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Code> {
+        Some(match s {
+            "UNAUTHENTICATED" => Code::Unauthenticated,
+            "FORBIDDEN" => Code::Forbidden,
+            "NOT_FOUND" => Code::NotFound,
+            "BAD_USER_INPUT" => Code::BadUserInput,
+            "CONFLICT" => Code::Conflict,
+            "RATE_LIMITED" => Code::RateLimited,
+            "QUOTA_EXCEEDED" => Code::QuotaExceeded,
+            "PAYLOAD_TOO_LARGE" => Code::PayloadTooLarge,
+            "INTERNAL" => Code::Internal,
+            _ => return None,
+        })
+    }
+
+    /// The HTTP status a REST caller (or a failed HTTP pipeline step) gets for this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Code::Unauthenticated => 401,
+            Code::Forbidden => 403,
+            Code::NotFound => 404,
+            Code::BadUserInput => 422,
+            Code::Conflict => 409,
+            Code::RateLimited | Code::QuotaExceeded => 429,
+            Code::PayloadTooLarge => 413,
+            Code::Internal => 500,
+        }
+    }
+
+    /// The REST envelope's `error.type` (snake_case, seed 001 §2.3).
+    pub fn rest_type(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "authentication_error",
+            Code::Forbidden => "permission_error",
+            Code::NotFound => "not_found",
+            Code::BadUserInput => "validation_error",
+            Code::Conflict => "conflict",
+            Code::RateLimited => "rate_limit_exceeded",
+            Code::QuotaExceeded => "quota_exceeded",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::Internal => "internal_error",
+        }
+    }
+}
+
+/// A domain error. It deliberately does not implement `Display`: async-graphql converts any
+/// `Display` type into an error without a code, and every error here must carry its code, so the
+/// conversion below is the only way out.
+#[derive(Debug)]
+pub enum Error {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(&'static str),
+    BadInput {
+        field: String,
+        message: String,
+    },
+    Conflict(String),
+    PayloadTooLarge(String),
+    Internal {
+        source: anyhow::Error,
+        location: &'static Location<'static>,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::Forbidden(_) => Code::Forbidden,
+            Error::NotFound(_) => Code::NotFound,
+            Error::BadInput { .. } => Code::BadUserInput,
+            Error::Conflict(_) => Code::Conflict,
+            Error::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            Error::Internal { .. } => Code::Internal,
+        }
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Error::Unauthenticated(message.into())
+    }
+
+    #[track_caller]
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Error::Internal {
+            source: source.into(),
+            location: Location::caller(),
+        }
+    }
+
+    /// The field a `BAD_USER_INPUT` error is about.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::BadInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The message safe to show a client: never the cause of an internal error.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Unauthenticated(m)
+            | Error::Forbidden(m)
+            | Error::Conflict(m)
+            | Error::PayloadTooLarge(m) => m.clone(),
+            Error::NotFound(what) => format!("{what} not found"),
+            Error::BadInput { field, message } => format!("{field}: {message}"),
+            Error::Internal { .. } => "internal error".to_string(),
+        }
+    }
+
+    /// Logs an internal error with its cause and location; other errors are the client's.
+    pub fn log(&self) {
+        if let Error::Internal { source, location } = self {
+            tracing::error!(error = %format!("{source:#}"), at = %location, "internal error");
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    #[track_caller]
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match e {
+            D::NotFound => Error::NotFound("record"),
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict(format!(
+                "already exists ({})",
+                info.constraint_name().unwrap_or("unique")
+            )),
+            other => Error::internal(other),
+        }
+    }
+}
+
+impl From<crate::platform::db::PoolError> for Error {
+    #[track_caller]
+    fn from(e: crate::platform::db::PoolError) -> Self {
+        Error::internal(anyhow::anyhow!("database pool: {e}"))
+    }
+}
+
+impl Error {
+    /// The GraphQL error for this error: message, `extensions.code` and, for bad input, the field.
+    /// Logs internal errors.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        use async_graphql::ErrorExtensions;
+        self.log();
+        let code = self.code();
+        let field = self.field().map(str::to_string);
+        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
+            ext.set("code", code.as_str());
+            if let Some(field) = &field {
+                ext.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+impl From<Error> for async_graphql::Error {
+    fn from(e: Error) -> Self {
+        e.to_graphql()
+    }
+}

@@ -1,0 +1,139 @@
+//! Events and the audit log. An event is written to the `events` table (the outbox) in the same
+//! transaction as the change that caused it, then published on the bus after commit so
+//! subscriptions see it at once. Audit entries are written the same way, in the same transaction.
+
+pub mod graphql;
+
+use diesel::prelude::*;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::platform::bus::{BusMessage, EventEnvelope};
+use crate::platform::db::schema::{audit_log, events};
+use crate::platform::ids::{AuditId, EventId, OrgId};
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub id: String,
+    pub org_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+}
+
+/// An event prepared for the outbox: insert `row` inside the transaction, then `publish` after it
+/// commits.
+pub struct PendingEvent {
+    pub row: NewEvent,
+    envelope: EventEnvelope,
+}
+
+impl PendingEvent {
+    pub fn new(app: &App, org_id: &OrgId, event_type: &str, data: serde_json::Value) -> Self {
+        let now = app.clock.now_ms();
+        let id = EventId::generate(now).to_string();
+        let row = NewEvent {
+            id: id.clone(),
+            org_id: org_id.to_string(),
+            event_type: event_type.to_string(),
+            payload: data.to_string(),
+            idempotency_key: None,
+            created_at: now,
+        };
+        let envelope = EventEnvelope {
+            id,
+            org_id: org_id.to_string(),
+            event_type: event_type.to_string(),
+            occurred_at_ms: now,
+            data,
+        };
+        Self { row, envelope }
+    }
+
+    pub async fn publish(self, app: &App) {
+        app.bus.publish(BusMessage::Event(self.envelope)).await;
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct NewAudit {
+    pub id: String,
+    pub org_id: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub ip: Option<String>,
+    pub data: String,
+    pub created_at: i64,
+}
+
+impl NewAudit {
+    /// An audit entry for an action a principal took on a target.
+    pub fn by(
+        app: &App,
+        principal: &Principal,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        data: serde_json::Value,
+    ) -> Self {
+        Self::raw(
+            app,
+            &principal.org_id,
+            principal.actor_type(),
+            &principal.actor_id(),
+            principal.ip,
+            action,
+            target_type,
+            target_id,
+            data,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn raw(
+        app: &App,
+        org_id: &OrgId,
+        actor_type: &str,
+        actor_id: &str,
+        ip: Option<std::net::IpAddr>,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        data: serde_json::Value,
+    ) -> Self {
+        let now = app.clock.now_ms();
+        Self {
+            id: AuditId::generate(now).to_string(),
+            org_id: org_id.to_string(),
+            actor_type: actor_type.into(),
+            actor_id: actor_id.into(),
+            action: action.into(),
+            target_type: target_type.into(),
+            target_id: target_id.into(),
+            ip: ip.map(|i| i.to_string()),
+            data: data.to_string(),
+            created_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: String,
+    pub org_id: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub ip: Option<String>,
+    pub data: String,
+    pub created_at: i64,
+}

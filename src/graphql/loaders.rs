@@ -1,0 +1,45 @@
+//! DataLoaders for relations, one per request so results never cross principals. Callers have
+//! already checked that the caller may see what they ask for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+
+use crate::accounts::model::{OrgRow, UserRow};
+use crate::accounts::service;
+use crate::app::App;
+use crate::platform::ids::{OrgId, UserId};
+
+pub struct AppLoader(pub Arc<App>);
+
+pub type Loaders = DataLoader<AppLoader>;
+
+pub fn loaders(app: Arc<App>) -> Loaders {
+    DataLoader::new(AppLoader(app), tokio::spawn)
+}
+
+impl Loader<UserId> for AppLoader {
+    type Value = UserRow;
+    type Error = Arc<crate::error::Error>;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, UserRow>, Self::Error> {
+        let rows = service::load_users(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
+
+impl Loader<OrgId> for AppLoader {
+    type Value = OrgRow;
+    type Error = Arc<crate::error::Error>;
+
+    async fn load(&self, keys: &[OrgId]) -> Result<HashMap<OrgId, OrgRow>, Self::Error> {
+        let rows = service::load_orgs(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
+
+/// Turns a loader failure into the client-facing error (logged once if internal).
+pub fn loader_error(e: Arc<crate::error::Error>) -> async_graphql::Error {
+    e.to_graphql()
+}

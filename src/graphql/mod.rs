@@ -1,0 +1,61 @@
+//! Schema assembly: `Query`, `Mutation` and `Subscription` merged from each domain's parts, with
+//! depth and complexity limits. `gantry schema` prints the SDL; `schema.graphql` at the repo root
+//! must equal it (a test checks).
+
+pub mod connection;
+pub mod context;
+pub mod loaders;
+pub mod node;
+pub mod scalars;
+
+use std::sync::Arc;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+
+use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::app::App;
+use crate::events::graphql::EventsSubscription;
+use crate::keys::graphql::{KeysMutation, KeysQuery};
+use node::NodeQuery;
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, KeysQuery, NodeQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, KeysMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(EventsSubscription);
+
+pub type GantrySchema = Schema<Query, Mutation, Subscription>;
+
+/// The complexity of a connection field: page size × the selection below it.
+pub fn page_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let n = first
+        .or(last)
+        .unwrap_or(crate::pagination::DEFAULT_PAGE as i32)
+        .clamp(1, 100) as usize;
+    1 + n * child
+}
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+}
+
+/// The schema with its limits and the app in context.
+pub fn build(app: Arc<App>) -> GantrySchema {
+    builder()
+        .limit_depth(app.config.graphql_max_depth)
+        .limit_complexity(app.config.graphql_max_complexity)
+        .data(app)
+        .finish()
+}
+
+/// The SDL, without needing a running app.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

@@ -1,0 +1,729 @@
+//! API key rules. Secrets exist in plain text only in the create/roll response; the database holds
+//! keyed hashes (one row per valid secret, so a roll keeps the old secret working until its
+//! expiry). Every query is scoped to the principal's organization here, never by callers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use ipnet::IpNet;
+
+use super::model::*;
+use crate::app::App;
+use crate::auth::{Principal, scopes_allow, validate_scopes};
+use crate::error::{Error, Result};
+use crate::events::{NewAudit, PendingEvent};
+use crate::pagination::{Page, PageRequest};
+use crate::platform::bus::BusMessage;
+use crate::platform::crypto;
+use crate::platform::db::schema::{
+    api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations,
+};
+use crate::platform::ids::{KeyId, OrgId, UserId};
+use crate::{transaction, with_conn};
+
+const KEY_DOMAIN: &str = "api_key";
+pub const DEFAULT_ROLL_GRACE_SECS: i64 = 24 * 3600;
+const MAX_ROLL_GRACE_SECS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Live,
+    Test,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Live => "live",
+            Environment::Test => "test",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "live" => Some(Environment::Live),
+            "test" => Some(Environment::Test),
+            _ => None,
+        }
+    }
+}
+
+/// Why a key was refused (SPEC §2 reason codes). Rate-limit reasons come with the limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    Revoked,
+    Expired,
+    IpNotAllowed,
+    InsufficientScope,
+}
+
+/// A refused key, with the key when it was found (verification reports its org and scopes).
+#[derive(Debug)]
+pub struct KeyFailure {
+    pub reason: Refusal,
+    pub key: Option<Arc<KeyAuth>>,
+}
+
+impl KeyFailure {
+    /// The error a request authenticated with this key gets.
+    pub fn into_error(self) -> Error {
+        match self.reason {
+            Refusal::NotFound => Error::unauthenticated("invalid API key"),
+            Refusal::Revoked => Error::unauthenticated("this API key has been revoked"),
+            Refusal::Expired => Error::unauthenticated("this API key has expired"),
+            Refusal::IpNotAllowed => {
+                Error::forbidden("this API key may not be used from your IP address")
+            }
+            Refusal::InsufficientScope => Error::forbidden("this API key lacks a required scope"),
+        }
+    }
+}
+
+/// What a key secret resolves to, cached per node by hash.
+#[derive(Debug, Clone)]
+pub struct KeyAuth {
+    pub key_id: KeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub environment: String,
+    pub scopes: Arc<Vec<String>>,
+    pub allowed_ips: Vec<IpNet>,
+    pub metadata: serde_json::Value,
+    pub expires_at: Option<i64>,
+    pub secret_expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_by: Option<UserId>,
+    pub is_platform: bool,
+}
+
+pub fn looks_like_key(token: &str) -> bool {
+    token.starts_with("gk_live_") || token.starts_with("gk_test_")
+}
+
+fn hash_key(app: &App, token: &str) -> String {
+    app.secret.keyed_hash(KEY_DOMAIN, token)
+}
+
+fn parse_nets(list: &[String]) -> Vec<IpNet> {
+    list.iter().filter_map(|s| parse_net(s)).collect()
+}
+
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
+    let found: Option<(SecretRow, KeyRow, bool)> = with_conn!(app.db, c => {
+        api_key_secrets::table
+            .inner_join(api_keys::table.inner_join(organizations::table))
+            .filter(api_key_secrets::key_hash.eq(hash))
+            .select((SecretRow::as_select(), KeyRow::as_select(), organizations::is_platform))
+            .first(c).await.optional()?
+    });
+    Ok(found.map(|(secret, key, is_platform)| {
+        Arc::new(KeyAuth {
+            scopes: Arc::new(key.scope_list()),
+            allowed_ips: parse_nets(&key.allowed_ip_list()),
+            metadata: key.metadata_value(),
+            key_id: key.id,
+            org_id: key.org_id,
+            name: key.name,
+            environment: key.environment,
+            expires_at: key.expires_at,
+            secret_expires_at: secret.expires_at,
+            revoked_at: key.revoked_at,
+            created_by: key.created_by,
+            is_platform,
+        })
+    }))
+}
+
+/// Finds a key by its secret (through the per-node cache) and checks revocation, expiry and the
+/// IP allow-list. Used by every request that presents a key and by `verifyApiKey`.
+pub async fn check_key(
+    app: &App,
+    token: &str,
+    ip: Option<IpAddr>,
+) -> std::result::Result<Arc<KeyAuth>, KeyFailure> {
+    let not_found = || KeyFailure {
+        reason: Refusal::NotFound,
+        key: None,
+    };
+    if !looks_like_key(token) || token.len() > 200 {
+        return Err(not_found());
+    }
+    let hash = hash_key(app, token);
+    let found = app
+        .key_cache
+        .try_get_with(hash.clone(), load_key_auth(app, &hash))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = ?e, "key lookup failed");
+            not_found()
+        })?;
+    let Some(key) = found else {
+        return Err(not_found());
+    };
+    let now = app.clock.now_ms();
+    let fail = |reason| {
+        Err(KeyFailure {
+            reason,
+            key: Some(key.clone()),
+        })
+    };
+    if key.revoked_at.is_some() {
+        return fail(Refusal::Revoked);
+    }
+    if key.expires_at.is_some_and(|t| t <= now) || key.secret_expires_at.is_some_and(|t| t <= now) {
+        return fail(Refusal::Expired);
+    }
+    if !key.allowed_ips.is_empty()
+        && !ip.is_some_and(|ip| key.allowed_ips.iter().any(|n| n.contains(&ip)))
+    {
+        return fail(Refusal::IpNotAllowed);
+    }
+    Ok(key)
+}
+
+pub struct CreateKey {
+    pub name: String,
+    pub description: Option<String>,
+    pub environment: Environment,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub allowed_ips: Vec<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A field left alone, set, or cleared (GraphQL's undefined / value / null).
+#[derive(Debug, Clone, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Set(T),
+    Clear,
+}
+
+#[derive(Default)]
+pub struct UpdateKey {
+    pub name: Option<String>,
+    pub description: Patch<String>,
+    pub scopes: Option<Vec<String>>,
+    pub expires_at: Patch<i64>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad_input("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn check_description(d: &str) -> Result<String> {
+    if d.chars().count() > 1000 {
+        return Err(Error::bad_input(
+            "description",
+            "must be at most 1000 characters",
+        ));
+    }
+    Ok(d.to_string())
+}
+
+fn check_expiry(app: &App, at: i64) -> Result<i64> {
+    if at <= app.clock.now_ms() {
+        return Err(Error::bad_input("expiresAt", "must be in the future"));
+    }
+    Ok(at)
+}
+
+/// Normalises an allow-list: each entry an IPv4/IPv6 address or CIDR, at most 100.
+fn check_ips(list: &[String]) -> Result<String> {
+    if list.len() > 100 {
+        return Err(Error::bad_input("allowedIps", "at most 100 entries"));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for s in list {
+        let net = parse_net(s.trim()).ok_or_else(|| {
+            Error::bad_input(
+                "allowedIps",
+                format!("`{s}` is not an IP address or CIDR range"),
+            )
+        })?;
+        out.push(net.trunc().to_string());
+    }
+    out.dedup();
+    Ok(serde_json::to_string(&out).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Metadata is a JSON object of at most 50 keys and 8 KiB, like Stripe's.
+fn check_metadata(v: &serde_json::Value) -> Result<String> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::bad_input("metadata", "must be a JSON object"))?;
+    if obj.len() > 50 {
+        return Err(Error::bad_input("metadata", "at most 50 keys"));
+    }
+    let s = v.to_string();
+    if s.len() > 8192 {
+        return Err(Error::bad_input("metadata", "at most 8 KiB"));
+    }
+    Ok(s)
+}
+
+/// A credential may grant only what it holds itself.
+fn check_grantable(principal: &Principal, scopes: &[String]) -> Result<()> {
+    for s in scopes {
+        let ok = if s == "*" {
+            principal.scopes.iter().any(|g| g == "*")
+        } else {
+            scopes_allow(&principal.scopes, s)
+        };
+        if !ok {
+            return Err(Error::bad_input(
+                "scopes",
+                format!("you cannot grant `{s}`: your own credential does not hold it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn mint_secret(env: Environment) -> String {
+    format!("gk_{}_{}", env.as_str(), crypto::random_base62(43))
+}
+
+fn event_data(key: &KeyRow) -> serde_json::Value {
+    serde_json::json!({
+        "key": {
+            "id": key.id, "name": key.name, "environment": key.environment, "maskedKey": key.masked(),
+            "scopes": key.scope_list(), "revokedAt": key.revoked_at.map(crate::platform::clock::rfc3339),
+        }
+    })
+}
+
+/// Clears a key's secrets from every node's cache.
+async fn invalidate(app: &App, hashes: Vec<String>) {
+    for h in &hashes {
+        app.key_cache.invalidate(h).await;
+    }
+    if !hashes.is_empty() {
+        app.bus.publish(BusMessage::InvalidateKeys { hashes }).await;
+    }
+}
+
+pub async fn create_key(
+    app: &App,
+    principal: &Principal,
+    input: CreateKey,
+) -> Result<(KeyRow, String)> {
+    principal.require_scope("keys:write")?;
+    let name = check_name(&input.name)?;
+    let description = input
+        .description
+        .as_deref()
+        .map(check_description)
+        .transpose()?;
+    let scopes = validate_scopes("scopes", &input.scopes)?;
+    check_grantable(principal, &scopes)?;
+    let expires_at = input.expires_at.map(|t| check_expiry(app, t)).transpose()?;
+    let allowed_ips = check_ips(&input.allowed_ips)?;
+    let metadata = check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?;
+
+    let now = app.clock.now_ms();
+    let id = KeyId::generate(now);
+    let secret = mint_secret(input.environment);
+    let hash = hash_key(app, &secret);
+    let start = format!("gk_{}_", input.environment.as_str());
+    let last_four = &secret[secret.len() - 4..];
+    let created_by = match &principal.actor {
+        crate::auth::Actor::User { user_id, .. } => Some(user_id.clone()),
+        crate::auth::Actor::ApiKey { created_by, .. } => created_by.clone(),
+    };
+    let row = NewKey {
+        id: &id,
+        org_id: &principal.org_id,
+        name: &name,
+        description: description.as_deref(),
+        environment: input.environment.as_str(),
+        start: &start,
+        last_four,
+        scopes: serde_json::to_string(&scopes).unwrap_or_else(|_| "[]".into()),
+        expires_at,
+        allowed_ips,
+        metadata,
+        created_by: created_by.as_ref(),
+        created_at: now,
+        updated_at: now,
+    };
+    let (key, event) = transaction!(app.db, c => {
+        let key: KeyRow = diesel::insert_into(api_keys::table).values(&row).returning(KeyRow::as_returning()).get_result(c).await?;
+        diesel::insert_into(api_key_secrets::table)
+            .values(SecretRow { key_hash: hash.clone(), key_id: id.clone(), created_at: now, expires_at: None })
+            .execute(c).await?;
+        let event = PendingEvent::new(app, &principal.org_id, "key.created", event_data(&key));
+        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "key.created", "api_key", id.as_str(), serde_json::json!({ "scopes": scopes })))
+            .execute(c).await?;
+        Ok::<_, Error>((key, event))
+    })?;
+    event.publish(app).await;
+    Ok((key, secret))
+}
+
+/// Filters for listing keys.
+#[derive(Debug, Default, Clone)]
+pub struct KeyFilter {
+    pub environment: Option<Environment>,
+    pub include_revoked: bool,
+}
+
+pub async fn list_keys(
+    app: &App,
+    principal: &Principal,
+    filter: &KeyFilter,
+    page: &PageRequest,
+) -> Result<Page<KeyRow>> {
+    principal.require_scope("keys:read")?;
+    let org = &principal.org_id;
+    let env = filter.environment.map(|e| e.as_str());
+    // The boxed query is built inside each backend's expansion so it is typed for that backend.
+    macro_rules! base {
+        () => {{
+            let mut q = api_keys::table
+                .filter(api_keys::org_id.eq(org))
+                .into_boxed();
+            if let Some(env) = env {
+                q = q.filter(api_keys::environment.eq(env));
+            }
+            if !filter.include_revoked {
+                q = q.filter(api_keys::revoked_at.is_null());
+            }
+            q
+        }};
+    }
+    macro_rules! run {
+        ($c:ident) => {{
+            let total: i64 = base!().count().get_result($c).await?;
+            let mut q = base!().select(KeyRow::as_select()).limit(page.limit + 1);
+            if let Some(after) = &page.after {
+                q = q.filter(api_keys::id.lt(after));
+            }
+            if let Some(before) = &page.before {
+                q = q.filter(api_keys::id.gt(before));
+            }
+            q = if page.from_end {
+                q.order(api_keys::id.asc())
+            } else {
+                q.order(api_keys::id.desc())
+            };
+            let rows: Vec<KeyRow> = q.load($c).await?;
+            (rows, total)
+        }};
+    }
+    let (rows, total) = with_conn!(app.db, c => run!(c));
+    Ok(Page::from_rows(rows, page, total))
+}
+
+async fn find_key(app: &App, principal: &Principal, id: &str) -> Result<KeyRow> {
+    let id: KeyId = id.parse().map_err(|_| Error::NotFound("API key"))?;
+    with_conn!(app.db, c => {
+        api_keys::table.find(&id).filter(api_keys::org_id.eq(&principal.org_id)).select(KeyRow::as_select()).first(c).await.optional()?
+    })
+    .ok_or(Error::NotFound("API key"))
+}
+
+pub async fn get_key(app: &App, principal: &Principal, id: &str) -> Result<KeyRow> {
+    principal.require_scope("keys:read")?;
+    find_key(app, principal, id).await
+}
+
+/// Keys by id within the principal's organization (DataLoader / `nodes`).
+pub async fn load_keys(app: &App, principal: &Principal, ids: &[KeyId]) -> Result<Vec<KeyRow>> {
+    principal.require_scope("keys:read")?;
+    Ok(with_conn!(app.db, c => {
+        api_keys::table.filter(api_keys::id.eq_any(ids)).filter(api_keys::org_id.eq(&principal.org_id)).select(KeyRow::as_select()).load(c).await?
+    }))
+}
+
+async fn secret_hashes(app: &App, key_id: &KeyId) -> Result<Vec<String>> {
+    Ok(with_conn!(app.db, c => {
+        api_key_secrets::table.filter(api_key_secrets::key_id.eq(key_id)).select(api_key_secrets::key_hash).load(c).await?
+    }))
+}
+
+pub async fn update_key(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    patch: UpdateKey,
+) -> Result<KeyRow> {
+    principal.require_scope("keys:write")?;
+    let existing = find_key(app, principal, id).await?;
+    let name = patch.name.as_deref().map(check_name).transpose()?;
+    let description = match &patch.description {
+        Patch::Keep => None,
+        Patch::Set(d) => Some(Some(check_description(d)?)),
+        Patch::Clear => Some(None),
+    };
+    let scopes = match &patch.scopes {
+        Some(s) => {
+            let s = validate_scopes("scopes", s)?;
+            check_grantable(principal, &s)?;
+            Some(serde_json::to_string(&s).unwrap_or_else(|_| "[]".into()))
+        }
+        None => None,
+    };
+    let expires_at = match patch.expires_at {
+        Patch::Keep => None,
+        Patch::Set(t) => Some(Some(check_expiry(app, t)?)),
+        Patch::Clear => Some(None),
+    };
+    let allowed_ips = patch.allowed_ips.as_deref().map(check_ips).transpose()?;
+    let metadata = patch.metadata.as_ref().map(check_metadata).transpose()?;
+    let now = app.clock.now_ms();
+
+    let key = transaction!(app.db, c => {
+        diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
+            .set((
+                api_keys::name.eq(name.as_deref().unwrap_or(&existing.name)),
+                api_keys::description.eq(description.clone().unwrap_or(existing.description.clone())),
+                api_keys::scopes.eq(scopes.as_deref().unwrap_or(&existing.scopes)),
+                api_keys::expires_at.eq(expires_at.unwrap_or(existing.expires_at)),
+                api_keys::allowed_ips.eq(allowed_ips.as_deref().unwrap_or(&existing.allowed_ips)),
+                api_keys::metadata.eq(metadata.as_deref().unwrap_or(&existing.metadata)),
+                api_keys::updated_at.eq(now),
+            ))
+            .execute(c).await?;
+        let key: KeyRow = api_keys::table.find(&existing.id).select(KeyRow::as_select()).first(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "key.updated", "api_key", existing.id.as_str(), serde_json::json!({})))
+            .execute(c).await?;
+        Ok::<_, Error>(key)
+    })?;
+    invalidate(app, secret_hashes(app, &key.id).await?).await;
+    Ok(key)
+}
+
+/// Revokes a key: every secret stops working on every node at once. Revoking a revoked key
+/// returns it unchanged.
+pub async fn revoke_key(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    reason: Option<String>,
+) -> Result<KeyRow> {
+    principal.require_scope("keys:write")?;
+    let existing = find_key(app, principal, id).await?;
+    if existing.revoked_at.is_some() {
+        return Ok(existing);
+    }
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(Error::bad_input("reason", "must be at most 500 characters"));
+    }
+    let now = app.clock.now_ms();
+    let (key, event) = transaction!(app.db, c => {
+        let key: KeyRow = diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
+            .set((api_keys::revoked_at.eq(now), api_keys::revoked_reason.eq(&reason), api_keys::updated_at.eq(now)))
+            .returning(KeyRow::as_returning())
+            .get_result(c).await?;
+        let event = PendingEvent::new(app, &principal.org_id, "key.revoked", event_data(&key));
+        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "key.revoked", "api_key", key.id.as_str(), serde_json::json!({ "reason": reason })))
+            .execute(c).await?;
+        Ok::<_, Error>((key, event))
+    })?;
+    invalidate(app, secret_hashes(app, &key.id).await?).await;
+    event.publish(app).await;
+    Ok(key)
+}
+
+/// Deletes a key and its secrets and daily counters; the audit trail keeps the record of it.
+pub async fn delete_key(app: &App, principal: &Principal, id: &str) -> Result<KeyId> {
+    principal.require_scope("keys:write")?;
+    let existing = find_key(app, principal, id).await?;
+    let hashes = secret_hashes(app, &existing.id).await?;
+    let event = transaction!(app.db, c => {
+        diesel::delete(api_key_usage_daily::table.filter(api_key_usage_daily::key_id.eq(&existing.id))).execute(c).await?;
+        diesel::delete(api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id))).execute(c).await?;
+        let n = diesel::delete(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id))).execute(c).await?;
+        if n != 1 {
+            return Err(Error::NotFound("API key"));
+        }
+        let event = PendingEvent::new(app, &principal.org_id, "key.deleted", event_data(&existing));
+        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "key.deleted", "api_key", existing.id.as_str(), serde_json::json!({ "name": existing.name })))
+            .execute(c).await?;
+        Ok::<_, Error>(event)
+    })?;
+    invalidate(app, hashes).await;
+    event.publish(app).await;
+    Ok(existing.id)
+}
+
+/// Issues a new secret for a key. Secrets issued before keep working until `now + grace_secs`
+/// (0 = stop now), so clients can switch without downtime.
+pub async fn roll_key(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    grace_secs: Option<i64>,
+) -> Result<(KeyRow, String, i64)> {
+    principal.require_scope("keys:write")?;
+    let grace = grace_secs.unwrap_or(DEFAULT_ROLL_GRACE_SECS);
+    if !(0..=MAX_ROLL_GRACE_SECS).contains(&grace) {
+        return Err(Error::bad_input(
+            "expireOldInSeconds",
+            format!("must be between 0 and {MAX_ROLL_GRACE_SECS}"),
+        ));
+    }
+    let existing = find_key(app, principal, id).await?;
+    if existing.revoked_at.is_some() {
+        return Err(Error::Conflict("a revoked key cannot be rolled".into()));
+    }
+    let env = Environment::parse(&existing.environment).unwrap_or(Environment::Test);
+    let now = app.clock.now_ms();
+    let old_expires = now + grace * 1000;
+    let secret = mint_secret(env);
+    let hash = hash_key(app, &secret);
+    let last_four = secret[secret.len() - 4..].to_string();
+    let (key, event) = transaction!(app.db, c => {
+        diesel::update(api_key_secrets::table
+                .filter(api_key_secrets::key_id.eq(&existing.id))
+                .filter(api_key_secrets::expires_at.is_null().or(api_key_secrets::expires_at.gt(old_expires))))
+            .set(api_key_secrets::expires_at.eq(old_expires))
+            .execute(c).await?;
+        // Secrets already past their expiry are of no further use.
+        diesel::delete(api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).filter(api_key_secrets::expires_at.le(now)))
+            .execute(c).await?;
+        diesel::insert_into(api_key_secrets::table)
+            .values(SecretRow { key_hash: hash.clone(), key_id: existing.id.clone(), created_at: now, expires_at: None })
+            .execute(c).await?;
+        let key: KeyRow = diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
+            .set((api_keys::last_four.eq(&last_four), api_keys::updated_at.eq(now)))
+            .returning(KeyRow::as_returning())
+            .get_result(c).await?;
+        let mut data = event_data(&key);
+        data["previousSecretExpiresAt"] = serde_json::json!(crate::platform::clock::rfc3339(old_expires));
+        let event = PendingEvent::new(app, &principal.org_id, "key.rolled", data);
+        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "key.rolled", "api_key", key.id.as_str(), serde_json::json!({ "graceSeconds": grace })))
+            .execute(c).await?;
+        Ok::<_, Error>((key, event))
+    })?;
+    let hashes: Vec<String> = secret_hashes(app, &key.id)
+        .await?
+        .into_iter()
+        .filter(|h| *h != hash)
+        .collect();
+    invalidate(app, hashes).await;
+    event.publish(app).await;
+    Ok((key, secret, old_expires))
+}
+
+/// The verdict on a key presented to the operator's backend.
+#[derive(Debug)]
+pub struct Verdict {
+    pub key: Option<Arc<KeyAuth>>,
+    pub refusal: Option<Refusal>,
+}
+
+/// Verifies a key for the operator's backend. A service key (platform organization, `keys:verify`)
+/// verifies any organization's keys; other credentials only their own organization's, and another
+/// organization's key is reported as NOT_FOUND. A valid verification counts as a use of the key.
+pub async fn verify_key(
+    app: &App,
+    principal: &Principal,
+    token: &str,
+    ip: Option<IpAddr>,
+    required_scopes: &[String],
+) -> Result<Verdict> {
+    principal.require_scope("keys:verify")?;
+    if token.trim().is_empty() {
+        return Err(Error::bad_input("key", "must not be empty"));
+    }
+    for s in required_scopes {
+        if s != "*" && !crate::auth::SCOPES.contains(&s.as_str()) {
+            return Err(Error::bad_input(
+                "requiredScopes",
+                format!("unknown scope `{s}`"),
+            ));
+        }
+    }
+    let checked = check_key(app, token.trim(), ip).await;
+    let visible = |k: &KeyAuth| principal.is_platform || k.org_id == principal.org_id;
+    let verdict = match checked {
+        Ok(key) if !visible(&key) => Verdict {
+            key: None,
+            refusal: Some(Refusal::NotFound),
+        },
+        Ok(key) => {
+            if let Some(missing) = required_scopes
+                .iter()
+                .find(|s| !scopes_allow(&key.scopes, s))
+            {
+                let _ = missing;
+                Verdict {
+                    key: Some(key),
+                    refusal: Some(Refusal::InsufficientScope),
+                }
+            } else {
+                app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
+                Verdict {
+                    key: Some(key),
+                    refusal: None,
+                }
+            }
+        }
+        Err(f) => match f.key {
+            Some(k) if visible(&k) => Verdict {
+                key: Some(k),
+                refusal: Some(f.reason),
+            },
+            _ => Verdict {
+                key: None,
+                refusal: Some(Refusal::NotFound),
+            },
+        },
+    };
+    Ok(verdict)
+}
+
+/// Requests per UTC day for a key, newest first, over the last `days` days.
+pub async fn key_usage_days(
+    app: &App,
+    principal: &Principal,
+    key_id: &KeyId,
+    days: i64,
+) -> Result<Vec<UsageDayRow>> {
+    principal.require_scope("keys:read")?;
+    if !(1..=366).contains(&days) {
+        return Err(Error::bad_input("days", "must be between 1 and 366"));
+    }
+    let since =
+        chrono::DateTime::from_timestamp_millis(app.clock.now_ms() - (days - 1) * 86_400_000)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+    let org = &principal.org_id;
+    Ok(with_conn!(app.db, c => {
+        api_key_usage_daily::table
+            .inner_join(api_keys::table)
+            .filter(api_keys::org_id.eq(org))
+            .filter(api_key_usage_daily::key_id.eq(key_id))
+            .filter(api_key_usage_daily::day.ge(&since))
+            .order(api_key_usage_daily::day.desc())
+            .select(UsageDayRow::as_select())
+            .load(c).await?
+    }))
+}

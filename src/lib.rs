@@ -1,0 +1,29 @@
+//! Gantry: a self-hosted, GraphQL-first developer platform server — API keys, limits, usage,
+//! webhooks, OAuth apps and billing behind one GraphQL schema. See docs/ARCHITECTURE.md.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod keys;
+pub mod pagination;
+pub mod platform;
+pub mod rest;
+pub mod server;
+
+/// Initialises structured logging (text or JSON) from the configuration; `RUST_LOG` wins.
+pub fn init_tracing(config: &config::Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

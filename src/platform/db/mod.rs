@@ -1,0 +1,256 @@
+//! Database access for both backends through one code path.
+//!
+//! `Db` is an enum of deadpool pools — PostgreSQL through `AsyncPgConnection`, SQLite through
+//! `SyncConnectionWrapper<SqliteConnection>` — and the [`with_conn!`](crate::with_conn) and
+//! [`transaction!`](crate::transaction) macros expand one query body once per backend, so each
+//! expansion is type-checked against its backend. Backend-specific SQL is an explicit `match` in
+//! the one function that needs it. Write transactions on SQLite are `BEGIN IMMEDIATE`, so lock
+//! upgrades never fail with `SQLITE_BUSY`; the busy timeout queues writers instead.
+
+pub mod schema;
+
+use std::path::Path;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type PoolError = deadpool::PoolError;
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A pool of connections to one of the two backends. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    Pg(deadpool::Pool<AsyncPgConnection>),
+    Sqlite(deadpool::Pool<SqliteConn>),
+}
+
+/// A pooled connection, returned to the pool on drop.
+pub enum Conn {
+    Pg(deadpool::Object<AsyncPgConnection>),
+    Sqlite(deadpool::Object<SqliteConn>),
+}
+
+/// Runs `$body` with `$c` bound to `&mut` the backend's connection; the body is expanded once per
+/// backend. Needs a caller whose error type converts from `PoolError`.
+#[macro_export]
+macro_rules! with_conn {
+    ($db:expr, $c:ident => $body:expr) => {{
+        match $db.get().await? {
+            $crate::platform::db::Conn::Pg(mut __obj) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut *__obj;
+                $body
+            }
+            $crate::platform::db::Conn::Sqlite(mut __obj) => {
+                let $c: &mut $crate::platform::db::SqliteConn = &mut *__obj;
+                $body
+            }
+        }
+    }};
+}
+
+/// Runs `$body` (which returns `Result<_, crate::Error>`) in one transaction: `BEGIN` on
+/// PostgreSQL, `BEGIN IMMEDIATE` on SQLite. An `Err` rolls everything back.
+#[macro_export]
+macro_rules! transaction {
+    ($db:expr, $c:ident => $body:expr) => {{
+        match $db.get().await? {
+            $crate::platform::db::Conn::Pg(mut __obj) => {
+                use diesel_async::AsyncConnection as _;
+                let __conn: &mut diesel_async::AsyncPgConnection = &mut *__obj;
+                __conn.transaction(async |$c| $body).await
+            }
+            $crate::platform::db::Conn::Sqlite(mut __obj) => {
+                let __conn: &mut $crate::platform::db::SqliteConn = &mut *__obj;
+                __conn.immediate_transaction(async |$c| $body).await
+            }
+        }
+    }};
+}
+
+impl Db {
+    /// Connects to `url` (`postgres://…`, or a SQLite file path / `sqlite://PATH`).
+    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = deadpool::Pool::builder(manager)
+                .max_size(pool_size)
+                .build()?;
+            let db = Db::Pg(pool);
+            db.get()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+            Ok(db)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
+            if let Some(parent) = Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|url| {
+                Box::pin(async move {
+                    let mut conn = SqliteConn::establish(url).await?;
+                    conn.batch_execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    Ok(conn)
+                })
+            });
+            let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+            let pool = deadpool::Pool::builder(manager)
+                .max_size(pool_size)
+                .build()?;
+            let db = Db::Sqlite(pool);
+            db.get()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open SQLite database: {e}"))?;
+            Ok(db)
+        }
+    }
+
+    pub async fn get(&self) -> Result<Conn, PoolError> {
+        Ok(match self {
+            Db::Pg(p) => Conn::Pg(p.get().await?),
+            Db::Sqlite(p) => Conn::Sqlite(p.get().await?),
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Pg(_))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Pg(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies pending migrations. On PostgreSQL an advisory lock makes concurrent starts of
+    /// several nodes safe.
+    pub async fn migrate(&self) -> anyhow::Result<usize> {
+        let applied = match self.get().await? {
+            Conn::Pg(mut conn) => {
+                conn.batch_execute("SELECT pg_advisory_lock(7261626)")
+                    .await?;
+                let mut harness = AsyncMigrationHarness::new(conn);
+                let result = harness
+                    .run_pending_migrations(PG_MIGRATIONS)
+                    .map(|v| v.len());
+                let mut conn = harness.into_inner();
+                conn.batch_execute("SELECT pg_advisory_unlock(7261626)")
+                    .await?;
+                result
+            }
+            Conn::Sqlite(conn) => {
+                let mut harness = AsyncMigrationHarness::new(conn);
+                harness
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
+            }
+        };
+        applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+    }
+
+    /// A trivial round trip, for `/readyz`.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        use diesel::sql_types::Integer;
+        #[derive(diesel::QueryableByName)]
+        struct One {
+            #[diesel(sql_type = Integer)]
+            #[allow(dead_code)]
+            one: i32,
+        }
+        match self.get().await? {
+            Conn::Pg(mut c) => {
+                diesel::sql_query("SELECT 1 AS one")
+                    .get_result::<One>(&mut *c)
+                    .await?;
+            }
+            Conn::Sqlite(mut c) => {
+                diesel::sql_query("SELECT 1 AS one")
+                    .get_result::<One>(&mut *c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `(table, column, portable type, nullable)` for every application table, sorted — used by
+    /// the test that keeps the two migration trees identical.
+    pub async fn columns(&self) -> anyhow::Result<Vec<(String, String, String, bool)>> {
+        use diesel::sql_types::{Bool, Text};
+        #[derive(diesel::QueryableByName)]
+        struct Col {
+            #[diesel(sql_type = Text)]
+            table_name: String,
+            #[diesel(sql_type = Text)]
+            column_name: String,
+            #[diesel(sql_type = Text)]
+            data_type: String,
+            #[diesel(sql_type = Bool)]
+            nullable: bool,
+        }
+        let rows: Vec<Col> = match self.get().await? {
+            Conn::Pg(mut c) => {
+                diesel::sql_query(
+                    "SELECT table_name::text AS table_name, column_name::text AS column_name, \
+                     data_type::text AS data_type, (is_nullable = 'YES') AS nullable \
+                     FROM information_schema.columns WHERE table_schema = 'public' \
+                     AND table_name <> '__diesel_schema_migrations'",
+                )
+                .load(&mut *c)
+                .await?
+            }
+            Conn::Sqlite(mut c) => {
+                diesel::sql_query(
+                    "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type, \
+                     (p.\"notnull\" = 0 AND p.pk = 0) AS nullable \
+                     FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+                     AND m.name <> '__diesel_schema_migrations'",
+                )
+                .load(&mut *c)
+                .await?
+            }
+        };
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|c| {
+                (
+                    c.table_name,
+                    c.column_name,
+                    portable_type(&c.data_type),
+                    c.nullable,
+                )
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Normalises a backend's column type name to the portable vocabulary.
+fn portable_type(t: &str) -> String {
+    let t = t.to_ascii_lowercase();
+    match t.as_str() {
+        "text" | "character varying" | "varchar" => "text",
+        "bigint" | "int8" => "bigint",
+        "integer" | "int" | "int4" => "integer",
+        "boolean" | "bool" => "boolean",
+        other => return other.to_string(),
+    }
+    .to_string()
+}

@@ -1,0 +1,146 @@
+//! The one diesel schema for both backends. Written by hand: only portable types (Text, BigInt,
+//! Bool, Nullable) so the same queries type-check against PostgreSQL and SQLite.
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        is_platform_admin -> Bool,
+        personal_org_id -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        is_personal -> Bool,
+        is_platform -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (org_id, user_id) {
+        org_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        refresh_hash -> Text,
+        expires_at -> BigInt,
+        refresh_expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        environment -> Text,
+        start -> Text,
+        last_four -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<BigInt>,
+        allowed_ips -> Text,
+        metadata -> Text,
+        rate_limit -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+        total_requests -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_key_secrets (key_hash) {
+        key_hash -> Text,
+        key_id -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    api_key_usage_daily (key_id, day) {
+        key_id -> Text,
+        day -> Text,
+        requests -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        org_id -> Text,
+        actor_type -> Text,
+        actor_id -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        ip -> Nullable<Text>,
+        data -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        org_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        idempotency_key -> Nullable<Text>,
+        created_at -> BigInt,
+        dispatched_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(memberships -> organizations (org_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_keys -> organizations (org_id));
+diesel::joinable!(api_key_secrets -> api_keys (key_id));
+diesel::joinable!(api_key_usage_daily -> api_keys (key_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    users,
+    organizations,
+    memberships,
+    sessions,
+    api_keys,
+    api_key_secrets,
+    api_key_usage_daily,
+    audit_log,
+    events,
+);

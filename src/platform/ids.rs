@@ -1,0 +1,129 @@
+//! Prefixed, time-ordered identifiers (`usr_01jd…`), like Stripe's. The body is a lowercase ULID,
+//! so string order is creation order and keyset pagination can order by id. They double as Relay
+//! global IDs: the prefix names the type.
+
+use std::fmt;
+use std::str::FromStr;
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+
+/// Makes a fresh id body: a lowercase ULID from the given time in milliseconds.
+pub fn new_body(now_ms: i64) -> String {
+    let ts = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_ms.max(0) as u64);
+    ulid::Ulid::from_datetime(ts)
+        .to_string()
+        .to_ascii_lowercase()
+}
+
+/// The prefix of a global id (`key` for `key_01…`), if it has one.
+pub fn prefix_of(id: &str) -> Option<&str> {
+    id.split_once('_').map(|(p, _)| p)
+}
+
+fn is_valid_body(body: &str) -> bool {
+    body.len() == 26
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+                 serde::Serialize, serde::Deserialize)]
+        #[diesel(sql_type = Text)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id, time-ordered by `now_ms`.
+            pub fn generate(now_ms: i64) -> Self {
+                Self(format!("{}_{}", $prefix, new_body(now_ms)))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+            /// Accepts only well-formed ids of this type (prefix and 26-character body).
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s.split_once('_') {
+                    Some((p, body)) if p == $prefix && is_valid_body(body) => Ok(Self(s.to_string())),
+                    _ => Err(()),
+                }
+            }
+        }
+
+        impl<DB: Backend> ToSql<Text, DB> for $name
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $name
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                String::from_sql(bytes).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(/// A user account.
+    UserId, "usr");
+id_type!(/// An organization (tenant).
+    OrgId, "org");
+id_type!(/// An API key.
+    KeyId, "key");
+id_type!(/// A login session.
+    SessionId, "ses");
+id_type!(/// An event (outbox row).
+    EventId, "evt");
+id_type!(/// An audit log entry.
+    AuditId, "aud");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_and_time_ordered() {
+        let a = KeyId::generate(1_700_000_000_000);
+        let b = KeyId::generate(1_700_000_000_001);
+        assert!(a.as_str().starts_with("key_"));
+        assert!(a < b, "{a} should sort before {b}");
+        assert_eq!(a.as_str().parse::<KeyId>().unwrap(), a);
+    }
+
+    #[test]
+    fn parsing_rejects_other_prefixes_and_garbage() {
+        let u = UserId::generate(1);
+        assert!(u.as_str().parse::<KeyId>().is_err());
+        assert!("key_short".parse::<KeyId>().is_err());
+        assert!(
+            "key_01JD0000000000000000000000".parse::<KeyId>().is_err(),
+            "uppercase body refused"
+        );
+        assert!("".parse::<KeyId>().is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! Platform: what knows no domain — database, bus, ids, crypto, clock.
+
+pub mod bus;
+pub mod clock;
+pub mod crypto;
+pub mod db;
+pub mod ids;

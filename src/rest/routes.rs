@@ -1,0 +1,301 @@
+//! The v1 route table: each row is a GraphQL operation on the same schema, how the request maps
+//! to its variables, which field is the payload and which status a success returns. Adding a
+//! REST route means adding a row, never a second implementation.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use super::RestInput;
+use crate::error::{Error, Result};
+
+pub struct Route {
+    pub method: Method,
+    /// Path under `/api/v1`, axum syntax.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub document: &'static str,
+    /// The root field whose value is the payload.
+    pub field: &'static str,
+    /// Status of a success (204 sends no body).
+    pub status: u16,
+    pub variables: fn(&RestInput) -> Result<Value>,
+    /// Reshapes the payload (e.g. a connection into a list with pagination meta).
+    pub shape: Shape,
+}
+
+#[derive(Clone, Copy)]
+pub enum Shape {
+    AsIs,
+    /// A Relay connection: `data` is the list of nodes, `meta.pagination` the page info.
+    List,
+}
+
+const USER: &str = "id email name isPlatformAdmin personalOrganizationId";
+const SESSION: &str = "id token refreshToken expiresAt refreshExpiresAt";
+const KEY: &str = "id name description environment prefix maskedKey scopes status expiresAt allowedIps metadata createdAt updatedAt lastUsedAt lastUsedIp totalRequests revokedAt revokedReason";
+
+fn body_input(i: &RestInput) -> Result<Value> {
+    Ok(json!({ "input": i.body_object()? }))
+}
+
+fn id_only(i: &RestInput) -> Result<Value> {
+    Ok(json!({ "id": i.path("id") }))
+}
+
+fn no_vars(_: &RestInput) -> Result<Value> {
+    Ok(json!({}))
+}
+
+fn list_keys(i: &RestInput) -> Result<Value> {
+    let first = match i.query("limit").or(i.query("first")) {
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| Error::bad_input("limit", "must be an integer"))?,
+        ),
+        None => None,
+    };
+    let environment = i.query("environment").map(|e| e.to_ascii_uppercase());
+    let include_revoked = matches!(i.query("include_revoked"), Some("true" | "1"));
+    Ok(
+        json!({ "first": first, "after": i.query("cursor").or(i.query("after")), "environment": environment, "includeRevoked": include_revoked }),
+    )
+}
+
+fn update_key(i: &RestInput) -> Result<Value> {
+    Ok(json!({ "id": i.path("id"), "input": i.body_object()? }))
+}
+
+fn roll(grace_default: Option<i64>) -> impl Fn(&RestInput) -> Result<Value> {
+    move |i: &RestInput| {
+        let body = i.body_object()?;
+        let grace = body
+            .get("expireOldInSeconds")
+            .cloned()
+            .unwrap_or(json!(grace_default));
+        Ok(json!({ "id": i.path("id"), "grace": grace }))
+    }
+}
+
+fn roll_default(i: &RestInput) -> Result<Value> {
+    roll(None)(i)
+}
+
+fn regenerate(i: &RestInput) -> Result<Value> {
+    roll(Some(0))(i)
+}
+
+fn revoke(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    Ok(json!({ "id": i.path("id"), "reason": body.get("reason") }))
+}
+
+fn key_usage(i: &RestInput) -> Result<Value> {
+    let days = match i.query("days") {
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| Error::bad_input("days", "must be an integer"))?,
+        None => 30,
+    };
+    Ok(json!({ "id": i.path("id"), "days": days }))
+}
+
+fn refresh(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    let token = body
+        .get("refreshToken")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::bad_input("refresh_token", "is required"))?;
+    Ok(json!({ "token": token }))
+}
+
+pub fn table() -> Vec<Route> {
+    use Method as M;
+    let r =
+        |method: Method, path, summary, document: &'static str, field, status, variables, shape| {
+            Route {
+                method,
+                path,
+                summary,
+                document,
+                field,
+                status,
+                variables,
+                shape,
+            }
+        };
+    vec![
+        r(
+            M::POST,
+            "/auth/register",
+            "Create an account and sign in",
+            leak(format!(
+                "mutation($input: RegisterInput!) {{ register(input: $input) {{ user {{ {USER} }} session {{ {SESSION} }} }} }}"
+            )),
+            "register",
+            201,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/auth/login",
+            "Sign in",
+            leak(format!(
+                "mutation($input: LoginInput!) {{ login(input: $input) {{ user {{ {USER} }} session {{ {SESSION} }} }} }}"
+            )),
+            "login",
+            200,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/auth/refresh",
+            "Exchange a refresh token for a new session",
+            leak(format!(
+                "mutation($token: String!) {{ refreshSession(refreshToken: $token) {{ user {{ {USER} }} session {{ {SESSION} }} }} }}"
+            )),
+            "refreshSession",
+            200,
+            refresh,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/auth/logout",
+            "Revoke the current session",
+            "mutation { logout }",
+            "logout",
+            204,
+            no_vars,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/auth/user",
+            "The caller",
+            "query { viewer { id kind scopes role user { id email name isPlatformAdmin createdAt } organization { id name slug isPersonal createdAt } } }",
+            "viewer",
+            200,
+            no_vars,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/keys",
+            "List API keys (newest first)",
+            leak(format!(
+                "query($first: Int, $after: String, $environment: ApiKeyEnvironment, $includeRevoked: Boolean!) {{ apiKeys(first: $first, after: $after, environment: $environment, includeRevoked: $includeRevoked) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {KEY} }} }} }} }}"
+            )),
+            "apiKeys",
+            200,
+            list_keys,
+            Shape::List,
+        ),
+        r(
+            M::POST,
+            "/keys",
+            "Create an API key (the secret is returned once)",
+            leak(format!(
+                "mutation($input: CreateApiKeyInput!) {{ createApiKey(input: $input) {{ secret apiKey {{ {KEY} }} }} }}"
+            )),
+            "createApiKey",
+            201,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/keys/verify",
+            "Verify a key for your backend",
+            "mutation($input: VerifyApiKeyInput!) { verifyApiKey(input: $input) { valid code keyId organizationId name environment scopes metadata expiresAt } }",
+            "verifyApiKey",
+            200,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/keys/{id}",
+            "Get an API key",
+            leak(format!("query($id: ID!) {{ apiKey(id: $id) {{ {KEY} }} }}")),
+            "apiKey",
+            200,
+            id_only,
+            Shape::AsIs,
+        ),
+        r(
+            M::PUT,
+            "/keys/{id}",
+            "Update an API key",
+            leak(format!(
+                "mutation($id: ID!, $input: UpdateApiKeyInput!) {{ updateApiKey(id: $id, input: $input) {{ {KEY} }} }}"
+            )),
+            "updateApiKey",
+            200,
+            update_key,
+            Shape::AsIs,
+        ),
+        r(
+            M::DELETE,
+            "/keys/{id}",
+            "Delete an API key",
+            "mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }",
+            "deleteApiKey",
+            204,
+            id_only,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/keys/{id}/regenerate",
+            "New secret; the old one stops working now (unless expire_old_in_seconds is given)",
+            leak(format!(
+                "mutation($id: ID!, $grace: Int) {{ rollApiKey(id: $id, expireOldInSeconds: $grace) {{ secret previousSecretExpiresAt apiKey {{ {KEY} }} }} }}"
+            )),
+            "rollApiKey",
+            200,
+            regenerate,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/keys/{id}/roll",
+            "New secret; the old one keeps working for expire_old_in_seconds (default 24 h)",
+            leak(format!(
+                "mutation($id: ID!, $grace: Int) {{ rollApiKey(id: $id, expireOldInSeconds: $grace) {{ secret previousSecretExpiresAt apiKey {{ {KEY} }} }} }}"
+            )),
+            "rollApiKey",
+            200,
+            roll_default,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/keys/{id}/revoke",
+            "Revoke an API key",
+            leak(format!(
+                "mutation($id: ID!, $reason: String) {{ revokeApiKey(id: $id, reason: $reason) {{ {KEY} }} }}"
+            )),
+            "revokeApiKey",
+            200,
+            revoke,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/keys/{id}/usage",
+            "Usage of an API key per day",
+            "query($id: ID!, $days: Int!) { apiKey(id: $id) { id totalRequests lastUsedAt lastUsedIp usage(days: $days) { date requests } } }",
+            "apiKey",
+            200,
+            key_usage,
+            Shape::AsIs,
+        ),
+    ]
+}
+
+/// Route documents are built once at start-up and live for the process.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}

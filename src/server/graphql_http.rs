@@ -1,0 +1,253 @@
+//! GraphQL over HTTP (POST and GET). Bad requests get GraphQL-shaped errors with a code and the
+//! right status: malformed JSON 400, wrong content type 415, oversized body 413, bad credentials
+//! 401/403. With `Accept: application/graphql-response+json` a request that never executed is 400.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::{ServerState, client_ip, principal_from_headers, request_id};
+use crate::error::{Code, Error};
+use crate::graphql::loaders::loaders;
+
+const GQL_RESPONSE: &str = "application/graphql-response+json";
+
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(GQL_RESPONSE))
+}
+
+/// A response carrying one GraphQL error with a code.
+pub fn error_response(
+    status: StatusCode,
+    code: Code,
+    message: &str,
+    field: Option<&str>,
+    gql: bool,
+) -> Response {
+    let mut ext = serde_json::json!({ "code": code.as_str() });
+    if let Some(f) = field {
+        ext["field"] = f.into();
+    }
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": ext }] });
+    json_response(status, &body, gql)
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize, gql: bool) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let ct = if gql {
+        GQL_RESPONSE
+    } else {
+        "application/json"
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
+        bytes,
+    )
+        .into_response()
+}
+
+fn from_error(e: &Error, gql: bool) -> Response {
+    e.log();
+    let code = e.code();
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    error_response(status, code, &e.public_message(), e.field(), gql)
+}
+
+pub async fn post_graphql(
+    State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let gql = wants_graphql_response(&headers);
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" && mime != GQL_RESPONSE {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::BadUserInput,
+            "POST /graphql needs `Content-Type: application/json`",
+            Some("content-type"),
+            gql,
+        );
+    }
+    let bytes = match read_body(body, s.app.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => return resp(gql),
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                &format!("malformed JSON request: {e}"),
+                None,
+                gql,
+            );
+        }
+    };
+    execute(&s, &headers, peer, request, gql).await
+}
+
+type ErrorFn = Box<dyn FnOnce(bool) -> Response + Send>;
+
+/// Reads a body up to `limit` bytes; past it, a 413 with `PAYLOAD_TOO_LARGE`.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ErrorFn> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Box::new(move |gql: bool| {
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::PayloadTooLarge,
+                &format!("request body is larger than {limit} bytes"),
+                None,
+                gql,
+            )
+        }) as ErrorFn
+    })
+}
+
+pub async fn get_graphql(
+    State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let gql = wants_graphql_response(&headers);
+    let Some(query) = params.get("query") else {
+        let html = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if html {
+            return Redirect::temporary("/playground/").into_response();
+        }
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "missing `query` parameter",
+            Some("query"),
+            gql,
+        );
+    };
+    let mut request = async_graphql::Request::new(query.clone());
+    if let Some(op) = params.get("operationName") {
+        request = request.operation_name(op.clone());
+    }
+    if let Some(vars) = params.get("variables") {
+        match serde_json::from_str::<serde_json::Value>(vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    Code::BadUserInput,
+                    &format!("`variables` is not JSON: {e}"),
+                    Some("variables"),
+                    gql,
+                );
+            }
+        }
+    }
+    // Mutations change state and must not ride on GET (caches, prefetchers, CSRF).
+    if let Ok(doc) = async_graphql::parser::parse_query(query) {
+        use async_graphql::parser::types::OperationType;
+        let is_mutation = doc.operations.iter().any(|(name, op)| {
+            let selected = match (request.operation_name.as_deref(), name) {
+                (Some(wanted), Some(n)) => wanted == n.as_str(),
+                _ => true,
+            };
+            selected && op.node.ty != OperationType::Query
+        });
+        if is_mutation {
+            return error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::BadUserInput,
+                "mutations and subscriptions need POST",
+                None,
+                gql,
+            );
+        }
+    }
+    execute(&s, &headers, peer, request, gql).await
+}
+
+async fn execute(
+    s: &ServerState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    request: async_graphql::Request,
+    gql: bool,
+) -> Response {
+    let ip = client_ip(&s.app, headers, peer);
+    let rid = request_id(headers);
+    let principal = match principal_from_headers(&s.app, headers, ip).await {
+        Ok(p) => p,
+        Err(e) => return from_error(&e, gql),
+    };
+    let mut request = request
+        .data(loaders(s.app.clone()))
+        .data(ip)
+        .data(rid.clone());
+    if let Some(p) = principal {
+        request = request.data(p);
+    }
+    let mut response = s.schema.execute(request).await;
+    let executed =
+        !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
+    normalise_errors(&mut response.errors, &s.app.config, &rid.0);
+    let status = if gql && !executed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    json_response(status, &response, gql)
+}
+
+/// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`;
+/// the limits get messages that name them; `INTERNAL` errors carry the request id.
+pub fn normalise_errors(
+    errors: &mut [async_graphql::ServerError],
+    config: &crate::config::Config,
+    request_id: &str,
+) {
+    for err in errors {
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        let code = ext.get("code").and_then(|v| match v {
+            async_graphql::Value::String(s) => Code::parse(s),
+            _ => None,
+        });
+        match code {
+            None => {
+                if err.message == "Query is nested too deep." {
+                    err.message = format!(
+                        "Query is nested too deep: the maximum depth is {}.",
+                        config.graphql_max_depth
+                    );
+                } else if err.message == "Query is too complex." {
+                    err.message = format!(
+                        "Query is too complex: the maximum complexity is {}.",
+                        config.graphql_max_complexity
+                    );
+                }
+                ext.set("code", Code::BadUserInput.as_str());
+            }
+            Some(Code::Internal) => ext.set("requestId", request_id),
+            Some(_) => {}
+        }
+    }
+}

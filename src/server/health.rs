@@ -1,0 +1,48 @@
+//! `/healthz` (the process answers) and `/readyz` (the database and the bus are reachable), each
+//! check named in a JSON body.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use super::ServerState;
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
+    let app = &s.app;
+    let db = match tokio::time::timeout(Duration::from_secs(2), app.db.ping()).await {
+        Ok(Ok(())) => serde_json::json!({ "status": "ok", "backend": app.db.backend_name() }),
+        Ok(Err(e)) => {
+            serde_json::json!({ "status": "error", "backend": app.db.backend_name(), "error": e.to_string() })
+        }
+        Err(_) => {
+            serde_json::json!({ "status": "error", "backend": app.db.backend_name(), "error": "timed out after 2 s" })
+        }
+    };
+    let bus = match tokio::time::timeout(Duration::from_secs(2), app.bus.check()).await {
+        Ok(Ok(())) => serde_json::json!({ "status": "ok", "backend": app.bus.backend_name() }),
+        Ok(Err(e)) => {
+            serde_json::json!({ "status": "error", "backend": app.bus.backend_name(), "error": e })
+        }
+        Err(_) => {
+            serde_json::json!({ "status": "error", "backend": app.bus.backend_name(), "error": "timed out after 2 s" })
+        }
+    };
+    let ok = db["status"] == "ok" && bus["status"] == "ok";
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "checks": { "database": db, "redis": bus },
+    });
+    (status, Json(body))
+}

@@ -1,0 +1,187 @@
+//! The HTTP server: one axum router for GraphQL (HTTP and WebSocket), the REST compatibility
+//! layer, the playground and health checks, behind request-id, tracing and timeout layers.
+
+mod graphql_http;
+pub use graphql_http::normalise_errors as normalise_graphql_errors;
+mod health;
+mod playground;
+mod ws;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::graphql::GantrySchema;
+
+/// The caller's IP address, as the server sees it (or from `X-Forwarded-For` behind a trusted proxy).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// The request id (`x-request-id`), for logs and `INTERNAL` errors.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: Arc<App>,
+    pub schema: GantrySchema,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let schema = crate::graphql::build(app.clone());
+    let state = ServerState {
+        app: app.clone(),
+        schema,
+    };
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(playground::routes())
+        .nest("/api/v1", crate::rest::routes())
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(app.config.request_timeout_secs),
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// The client IP of a request.
+pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientIp {
+    if app.config.trust_proxy
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|s| s.trim().parse().ok())
+    {
+        return ClientIp(Some(ip));
+    }
+    ClientIp(Some(peer.ip()))
+}
+
+pub fn request_id(headers: &HeaderMap) -> RequestId {
+    RequestId(
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+/// The bearer token of `Authorization`, if any. A malformed header is an error, not anonymity.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Error::unauthenticated("malformed Authorization header"))?;
+    parse_bearer(value).map(Some)
+}
+
+/// `Bearer <token>` → `<token>`.
+pub fn parse_bearer(value: &str) -> Result<String> {
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| Error::unauthenticated("Authorization must be `Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Error::unauthenticated(
+            "Authorization must be `Bearer <token>`",
+        ));
+    }
+    Ok(token.trim().to_string())
+}
+
+/// Authenticates a request from its headers: no credential = anonymous (`None`).
+pub async fn principal_from_headers(
+    app: &App,
+    headers: &HeaderMap,
+    ip: ClientIp,
+) -> Result<Option<Principal>> {
+    let Some(token) = bearer(headers)? else {
+        return Ok(None);
+    };
+    let org = headers
+        .get("x-organization-id")
+        .and_then(|v| v.to_str().ok());
+    crate::auth::authenticate(app, &token, ip.0, org)
+        .await
+        .map(Some)
+}
+
+/// Serves until SIGINT/SIGTERM, then drains connections and flushes buffered counters.
+pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(app.config.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "Gantry is listening; playground at /playground");
+    let flusher = spawn_flusher(app.clone());
+    axum::serve(
+        listener,
+        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    flusher.abort();
+    app.flush().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Writes buffered counters on a timer.
+pub fn spawn_flusher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let every = Duration::from_millis(app.config.usage_flush_interval_ms.max(100));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            app.flush().await;
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

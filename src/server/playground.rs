@@ -1,0 +1,51 @@
+//! The playground: GraphiQL built from `playground/` by `build.rs` and embedded in the binary, so
+//! it works with the network off.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use super::ServerState;
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "$OUT_DIR/playground"]
+struct Assets;
+
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route(
+            "/playground",
+            get(|| async { Redirect::permanent("/playground/") }),
+        )
+        .route("/playground/", get(|| async { asset("index.html") }))
+        .route(
+            "/playground/{*path}",
+            get(|Path(path): Path<String>| async move { asset(&path) }),
+        )
+}
+
+fn asset(path: &str) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mime = file.metadata.mimetype().to_string();
+    let cache = if path.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&mime)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        file.data.into_owned(),
+    )
+        .into_response()
+}
