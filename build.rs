@@ -6,16 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("playground");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("playground");
     let src = Path::new("playground");
-    for input in [
-        "package.json",
-        "package-lock.json",
-        "vite.config.js",
-        "index.html",
-        "src",
-    ] {
+    for input in ["package.json", "package-lock.json", "vite.config.js", "index.html", "src"] {
         println!("cargo:rerun-if-changed=playground/{input}");
     }
     println!("cargo:rerun-if-env-changed=GANTRY_SKIP_PLAYGROUND");
@@ -38,37 +31,21 @@ fn main() {
         );
     }
     let installed = src.join("node_modules/.package-lock.json");
-    let fresh = match (
-        std::fs::metadata(&installed),
-        std::fs::metadata(src.join("package-lock.json")),
-    ) {
-        (Ok(i), Ok(l)) => {
-            i.modified().ok() >= l.modified().ok() && src.join("node_modules/.bin/vite").exists()
-        }
+    let fresh = match (std::fs::metadata(&installed), std::fs::metadata(src.join("package-lock.json"))) {
+        (Ok(i), Ok(l)) => i.modified().ok() >= l.modified().ok() && src.join("node_modules/.bin/vite").exists(),
         _ => false,
     };
     if !fresh {
-        run(
-            Command::new(npm)
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(src),
-            "npm ci",
-        );
+        run(Command::new(npm).args(["ci", "--no-audit", "--no-fund"]).current_dir(src), "npm ci");
     }
     run(
-        Command::new(npm)
-            .args(["run", "build", "--", "--outDir"])
-            .arg(&out)
-            .arg("--emptyOutDir")
-            .current_dir(src),
+        Command::new(npm).args(["run", "build", "--", "--outDir"]).arg(&out).arg("--emptyOutDir").current_dir(src),
         "vite build",
     );
 }
 
 fn run(cmd: &mut Command, what: &str) {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let output = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     if !output.status.success() {
         panic!(
             "\n\n{what} failed while building the playground:\n{}\n{}\n",

@@ -35,8 +35,6 @@ pub struct App {
 #[derive(Default)]
 pub struct AppOptions {
     pub clock: Option<SharedClock>,
-    /// Prefix for Redis keys and channels (isolates tests sharing one Redis).
-    pub redis_prefix: Option<String>,
 }
 
 impl App {
@@ -45,26 +43,20 @@ impl App {
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let url = match &config.database_url {
             Some(url) => url.clone(),
-            None => config
-                .data_dir
-                .join("gantry.db")
-                .to_string_lossy()
-                .into_owned(),
+            None => config.data_dir.join("gantry.db").to_string_lossy().into_owned(),
         };
         let db = Db::connect(&url, config.database_pool_size).await?;
         let applied = db.migrate().await?;
         tracing::info!(backend = db.backend_name(), applied, "database ready");
 
-        let prefix = options.redis_prefix.unwrap_or_else(|| "gantry".into());
+        let prefix = config.redis_prefix.clone();
         let (bus, redis) = match &config.redis_url {
             Some(url) => {
-                let client = redis::Client::open(url.as_str())
-                    .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
-                let conn =
-                    tokio::time::timeout(Duration::from_secs(5), client.get_connection_manager())
-                        .await
-                        .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))?
-                        .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+                let client = redis::Client::open(url.as_str()).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+                let conn = tokio::time::timeout(Duration::from_secs(5), client.get_connection_manager())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))?
+                    .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
                 (Bus::redis(client, &prefix).await?, Some(conn))
             }
             None => (Bus::memory(), None),
@@ -74,14 +66,8 @@ impl App {
         let secret = load_secret(&config, &db, clock.now_ms()).await?;
         let ttl = Duration::from_secs(config.key_cache_ttl_secs);
         let app = Arc::new(App {
-            key_cache: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
-            session_cache: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(ttl)
-                .build(),
+            key_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            session_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             key_usage: KeyUsage::default(),
             started_at_ms: clock.now_ms(),
             config,
@@ -121,9 +107,7 @@ impl App {
                             app.key_cache.invalidate(h).await;
                         }
                     }
-                    BusMessage::InvalidateSession { token_hash } => {
-                        app.session_cache.invalidate(token_hash).await
-                    }
+                    BusMessage::InvalidateSession { token_hash } => app.session_cache.invalidate(token_hash).await,
                     BusMessage::Event(_) => {}
                 }
             }

@@ -41,10 +41,7 @@ pub fn validate_scopes(field: &str, scopes: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::with_capacity(scopes.len());
     for s in scopes {
         if s != "*" && !SCOPES.contains(&s.as_str()) {
-            return Err(Error::bad_input(
-                field,
-                format!("unknown scope `{s}`; known scopes: * {}", SCOPES.join(" ")),
-            ));
+            return Err(Error::bad_input(field, format!("unknown scope `{s}`; known scopes: * {}", SCOPES.join(" "))));
         }
         if !out.contains(s) {
             out.push(s.clone());
@@ -59,8 +56,7 @@ pub fn scopes_allow(granted: &[String], wanted: &str) -> bool {
     granted.iter().any(|g| {
         g == "*"
             || g == wanted
-            || (wanted.ends_with(":read")
-                && g.strip_suffix(":write") == wanted.strip_suffix(":read"))
+            || (wanted.ends_with(":read") && g.strip_suffix(":write") == wanted.strip_suffix(":read"))
     })
 }
 
@@ -117,14 +113,9 @@ impl Role {
                 "user:write",
                 "marketplace:write",
             ],
-            Role::Billing => &[
-                "billing:write",
-                "usage:read",
-                "org:read",
-                "user:write",
-                "keys:read",
-                "marketplace:read",
-            ],
+            Role::Billing => {
+                &["billing:write", "usage:read", "org:read", "user:write", "keys:read", "marketplace:read"]
+            }
             Role::Viewer => &[
                 "keys:read",
                 "apps:read",
@@ -143,14 +134,8 @@ impl Role {
 /// The kind of credential behind a request.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    User {
-        user_id: UserId,
-        session_id: SessionId,
-    },
-    ApiKey {
-        key_id: KeyId,
-        created_by: Option<UserId>,
-    },
+    User { user_id: UserId, session_id: SessionId },
+    ApiKey { key_id: KeyId, created_by: Option<UserId> },
 }
 
 /// Who is asking, for which organization, with what rights.
@@ -174,9 +159,7 @@ impl Principal {
         if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(Error::forbidden(format!(
-                "this credential lacks the `{scope}` scope"
-            )))
+            Err(Error::forbidden(format!("this credential lacks the `{scope}` scope")))
         }
     }
 
@@ -206,27 +189,15 @@ impl Principal {
 /// Turns a bearer token into a principal. `org_header` is the `X-Organization-Id` a session
 /// request may name. Errors are `UNAUTHENTICATED` (unknown, revoked, expired) or `FORBIDDEN`
 /// (IP not allowed, not a member of the named organization).
-pub async fn authenticate(
-    app: &App,
-    token: &str,
-    ip: Option<IpAddr>,
-    org_header: Option<&str>,
-) -> Result<Principal> {
+pub async fn authenticate(app: &App, token: &str, ip: Option<IpAddr>, org_header: Option<&str>) -> Result<Principal> {
     if crate::keys::service::looks_like_key(token) {
-        let key = crate::keys::service::check_key(app, token, ip)
-            .await
-            .map_err(|f| f.into_error())?;
+        let key = crate::keys::service::check_key(app, token, ip).await.map_err(|f| f.into_error())?;
         if org_header.is_some_and(|h| h != key.org_id.as_str()) {
-            return Err(Error::forbidden(
-                "an API key acts only for its own organization",
-            ));
+            return Err(Error::forbidden("an API key acts only for its own organization"));
         }
         app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
         return Ok(Principal {
-            actor: Actor::ApiKey {
-                key_id: key.key_id.clone(),
-                created_by: key.created_by.clone(),
-            },
+            actor: Actor::ApiKey { key_id: key.key_id.clone(), created_by: key.created_by.clone() },
             org_id: key.org_id.clone(),
             role: None,
             scopes: key.scopes.clone(),
@@ -237,7 +208,5 @@ pub async fn authenticate(
     if token.starts_with(crate::accounts::service::SESSION_PREFIX) {
         return crate::accounts::service::session_principal(app, token, ip, org_header).await;
     }
-    Err(Error::unauthenticated(
-        "unrecognised credential: expected an API key (gk_live_…/gk_test_…) or a session token",
-    ))
+    Err(Error::unauthenticated("unrecognised credential: expected an API key (gk_live_…/gk_test_…) or a session token"))
 }

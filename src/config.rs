@@ -21,6 +21,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// `redis://…` selects Redis for the bus and caches; unset = in-process.
     pub redis_url: Option<String>,
+    /// Prefix of Redis keys and pub/sub channels (several installations can share one Redis).
+    pub redis_prefix: String,
     /// Maximum connections in the database pool.
     pub database_pool_size: usize,
     /// The server secret (≥ 32 bytes, hex or base64). Unset = generated once and stored in the
@@ -57,6 +59,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: "gantry".into(),
             database_pool_size: 16,
             secret: None,
             log_format: "text".into(),
@@ -85,18 +88,14 @@ impl Config {
             .merge(Toml::file(&file))
             .merge(Env::prefixed("GANTRY_").ignore(&["CONFIG"]))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
-        let config: Config = figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(url) = &self.database_url
-            && !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.starts_with("sqlite://"))
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite://"))
         {
             anyhow::bail!(
                 "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got a {} URL)",
@@ -106,19 +105,13 @@ impl Config {
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            anyhow::bail!(
-                "REDIS_URL must start with redis:// or rediss:// (got a {} URL)",
-                scheme(url)
-            );
+            anyhow::bail!("REDIS_URL must start with redis:// or rediss:// (got a {} URL)", scheme(url));
         }
         if self.database_pool_size == 0 {
             anyhow::bail!("GANTRY_DATABASE_POOL_SIZE must be at least 1");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            anyhow::bail!(
-                "GANTRY_LOG_FORMAT must be `text` or `json`, not `{}`",
-                self.log_format
-            );
+            anyhow::bail!("GANTRY_LOG_FORMAT must be `text` or `json`, not `{}`", self.log_format);
         }
         if self.max_body_bytes < 1024 {
             anyhow::bail!("GANTRY_MAX_BODY_BYTES must be at least 1024");
@@ -127,9 +120,7 @@ impl Config {
             anyhow::bail!("GANTRY_SESSION_TTL_SECS must be ≥ 60 and ≤ GANTRY_REFRESH_TTL_SECS");
         }
         if self.graphql_max_depth < 3 || self.graphql_max_complexity < 10 {
-            anyhow::bail!(
-                "GANTRY_GRAPHQL_MAX_DEPTH must be ≥ 3 and GANTRY_GRAPHQL_MAX_COMPLEXITY ≥ 10"
-            );
+            anyhow::bail!("GANTRY_GRAPHQL_MAX_DEPTH must be ≥ 3 and GANTRY_GRAPHQL_MAX_COMPLEXITY ≥ 10");
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;
@@ -149,10 +140,7 @@ pub fn decode_secret(s: &str) -> anyhow::Result<Vec<u8>> {
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(s.trim()))
         .map_err(|_| anyhow::anyhow!("GANTRY_SECRET must be hex or base64"))?;
     if bytes.len() < 32 {
-        anyhow::bail!(
-            "GANTRY_SECRET must hold at least 32 bytes (got {})",
-            bytes.len()
-        );
+        anyhow::bail!("GANTRY_SECRET must hold at least 32 bytes (got {})", bytes.len());
     }
     Ok(bytes)
 }

@@ -86,16 +86,10 @@ pub enum Error {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(&'static str),
-    BadInput {
-        field: String,
-        message: String,
-    },
+    BadInput { field: String, message: String },
     Conflict(String),
     PayloadTooLarge(String),
-    Internal {
-        source: anyhow::Error,
-        location: &'static Location<'static>,
-    },
+    Internal { source: anyhow::Error, location: &'static Location<'static> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -114,10 +108,7 @@ impl Error {
     }
 
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::BadInput {
-            field: field.into(),
-            message: message.into(),
-        }
+        Error::BadInput { field: field.into(), message: message.into() }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -130,10 +121,7 @@ impl Error {
 
     #[track_caller]
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        Error::Internal {
-            source: source.into(),
-            location: Location::caller(),
-        }
+        Error::Internal { source: source.into(), location: Location::caller() }
     }
 
     /// The field a `BAD_USER_INPUT` error is about.
@@ -147,10 +135,9 @@ impl Error {
     /// The message safe to show a client: never the cause of an internal error.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Unauthenticated(m)
-            | Error::Forbidden(m)
-            | Error::Conflict(m)
-            | Error::PayloadTooLarge(m) => m.clone(),
+            Error::Unauthenticated(m) | Error::Forbidden(m) | Error::Conflict(m) | Error::PayloadTooLarge(m) => {
+                m.clone()
+            }
             Error::NotFound(what) => format!("{what} not found"),
             Error::BadInput { field, message } => format!("{field}: {message}"),
             Error::Internal { .. } => "internal error".to_string(),
@@ -171,10 +158,9 @@ impl From<diesel::result::Error> for Error {
         use diesel::result::{DatabaseErrorKind, Error as D};
         match e {
             D::NotFound => Error::NotFound("record"),
-            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict(format!(
-                "already exists ({})",
-                info.constraint_name().unwrap_or("unique")
-            )),
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Error::Conflict(format!("already exists ({})", info.constraint_name().unwrap_or("unique")))
+            }
             other => Error::internal(other),
         }
     }

@@ -6,11 +6,7 @@ use gantry::app::{App, AppOptions};
 use gantry::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "gantry",
-    version,
-    about = "Self-hosted, GraphQL-first developer platform server"
-)]
+#[command(name = "gantry", version, about = "Self-hosted, GraphQL-first developer platform server")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -76,17 +72,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::Grant { email },
-        } => {
+        Command::Admin { command: AdminCommand::Grant { email } } => {
             let app = App::build(config, AppOptions::default()).await?;
             let user = gantry::accounts::service::grant_admin(&app, &email)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
-            println!(
-                "{} ({}) is now a platform administrator",
-                user.email, user.id
-            );
+            println!("{} ({}) is now a platform administrator", user.email, user.id);
             Ok(())
         }
         Command::Schema => Ok(()),

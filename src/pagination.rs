@@ -43,19 +43,13 @@ impl PageRequest {
         before: Option<String>,
     ) -> Result<Self> {
         if first.is_some() && last.is_some() {
-            return Err(Error::bad_input(
-                "first",
-                "pass `first` or `last`, not both",
-            ));
+            return Err(Error::bad_input("first", "pass `first` or `last`, not both"));
         }
         let check = |field: &str, n: i32| {
             if (1..=MAX_PAGE as i32).contains(&n) {
                 Ok(n as i64)
             } else {
-                Err(Error::bad_input(
-                    field,
-                    format!("must be between 1 and {MAX_PAGE}"),
-                ))
+                Err(Error::bad_input(field, format!("must be between 1 and {MAX_PAGE}")))
             }
         };
         let (limit, from_end) = match (first, last) {
@@ -64,14 +58,8 @@ impl PageRequest {
             _ => (DEFAULT_PAGE, false),
         };
         Ok(Self {
-            after: after
-                .as_deref()
-                .map(|c| decode_cursor("after", c))
-                .transpose()?,
-            before: before
-                .as_deref()
-                .map(|c| decode_cursor("before", c))
-                .transpose()?,
+            after: after.as_deref().map(|c| decode_cursor("after", c)).transpose()?,
+            before: before.as_deref().map(|c| decode_cursor("before", c)).transpose()?,
             limit,
             from_end,
         })
@@ -95,19 +83,9 @@ impl<T> Page<T> {
         rows.truncate(req.limit as usize);
         if req.from_end {
             rows.reverse();
-            Page {
-                items: rows,
-                has_next: req.before.is_some(),
-                has_previous: more,
-                total_count,
-            }
+            Page { items: rows, has_next: req.before.is_some(), has_previous: more, total_count }
         } else {
-            Page {
-                items: rows,
-                has_next: more,
-                has_previous: req.after.is_some(),
-                total_count,
-            }
+            Page { items: rows, has_next: more, has_previous: req.after.is_some(), total_count }
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::keys::graphql::ApiKey;
 /// A person who signs in to Gantry.
 pub struct User(pub UserRow);
 
+/// A person who signs in to Gantry.
 #[Object]
 impl User {
     /// Global id (`usr_…`).
@@ -45,6 +46,7 @@ pub struct Organization {
     pub role: Option<Role>,
 }
 
+/// An organization: the owner of keys, webhooks, apps, usage and the bill.
 #[Object]
 impl Organization {
     /// Global id (`org_…`).
@@ -149,6 +151,7 @@ pub enum CredentialKind {
 /// The caller: who is asking, for which organization, with which scopes.
 pub struct Viewer;
 
+/// The caller: who is asking, for which organization, with which scopes.
 #[Object]
 impl Viewer {
     /// The id of the credential's owner: the user (`usr_…`) for a session, the key (`key_…`) for an API key.
@@ -191,12 +194,7 @@ impl Viewer {
             Actor::ApiKey { created_by, .. } => created_by.clone(),
         };
         let Some(id) = id else { return Ok(None) };
-        Ok(ctx
-            .data_unchecked::<Loaders>()
-            .load_one(id)
-            .await
-            .map_err(loader_error)?
-            .map(User))
+        Ok(ctx.data_unchecked::<Loaders>().load_one(id).await.map_err(loader_error)?.map(User))
     }
     /// The API key in use, when the credential is one.
     #[graphql(guard = "Scope(\"keys:read\")")]
@@ -245,10 +243,7 @@ impl AccountsQuery {
     #[graphql(guard = "Scope(\"org:read\")")]
     async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
         let rows = service::list_orgs(ctx.app(), ctx.principal()?).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(row, role)| Organization { row, role })
-            .collect())
+        Ok(rows.into_iter().map(|(row, role)| Organization { row, role }).collect())
     }
 
     /// One organization the caller may see.
@@ -259,9 +254,7 @@ impl AccountsQuery {
         #[graphql(desc = "Organization id (`org_…`).")] id: ID,
     ) -> async_graphql::Result<Organization> {
         let p = ctx.principal()?;
-        let org_id = id
-            .parse()
-            .map_err(|_| crate::error::Error::NotFound("organization"))?;
+        let org_id = id.parse().map_err(|_| crate::error::Error::NotFound("organization"))?;
         let row = service::get_org(ctx.app(), p, &org_id).await?;
         let role = if row.id == p.org_id { p.role } else { None };
         Ok(Organization { row, role })
@@ -274,40 +267,22 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     /// Creates an account with a personal organization (the user is its OWNER) and signs in.
-    async fn register(
-        &self,
-        ctx: &Context<'_>,
-        input: RegisterInput,
-    ) -> async_graphql::Result<AuthPayload> {
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<AuthPayload> {
         let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
         let (user, session) = service::register(
             ctx.app(),
-            ServiceRegister {
-                email: input.email,
-                password: input.password,
-                name: input.name,
-            },
+            ServiceRegister { email: input.email, password: input.password, name: input.name },
             ip,
         )
         .await?;
-        Ok(AuthPayload {
-            user: user.into(),
-            session: session.into(),
-        })
+        Ok(AuthPayload { user: user.into(), session: session.into() })
     }
 
     /// Signs in with email and password.
-    async fn login(
-        &self,
-        ctx: &Context<'_>,
-        input: LoginInput,
-    ) -> async_graphql::Result<AuthPayload> {
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
         let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
         let (user, session) = service::login(ctx.app(), &input.email, &input.password, ip).await?;
-        Ok(AuthPayload {
-            user: user.into(),
-            session: session.into(),
-        })
+        Ok(AuthPayload { user: user.into(), session: session.into() })
     }
 
     /// Revokes the session used for this request.
@@ -324,9 +299,6 @@ impl AccountsMutation {
         #[graphql(desc = "The `refreshToken` of a session.")] refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         let (user, session) = service::refresh(ctx.app(), &refresh_token).await?;
-        Ok(AuthPayload {
-            user: user.into(),
-            session: session.into(),
-        })
+        Ok(AuthPayload { user: user.into(), session: session.into() })
     }
 }

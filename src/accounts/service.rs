@@ -55,10 +55,7 @@ fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace)
         && email.matches('@').count() == 1;
@@ -71,24 +68,16 @@ fn normalise_email(email: &str) -> Result<String> {
 fn check_password(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(Error::bad_input(
-            "password",
-            "must be at least 8 characters",
-        ));
+        return Err(Error::bad_input("password", "must be at least 8 characters"));
     }
     if n > 128 {
-        return Err(Error::bad_input(
-            "password",
-            "must be at most 128 characters",
-        ));
+        return Err(Error::bad_input("password", "must be at most 128 characters"));
     }
     Ok(())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Error::internal)
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }
 
 fn new_session_row<'a>(
@@ -112,10 +101,7 @@ fn new_session_row<'a>(
 fn mint_session(app: &App, now: i64) -> (IssuedSession, (String, String)) {
     let token = format!("{SESSION_PREFIX}{}", crypto::random_base62(43));
     let refresh_token = format!("{REFRESH_PREFIX}{}", crypto::random_base62(43));
-    let hashes = (
-        app.secret.keyed_hash(SESSION_DOMAIN, &token),
-        app.secret.keyed_hash(REFRESH_DOMAIN, &refresh_token),
-    );
+    let hashes = (app.secret.keyed_hash(SESSION_DOMAIN, &token), app.secret.keyed_hash(REFRESH_DOMAIN, &refresh_token));
     let issued = IssuedSession {
         id: SessionId::generate(now),
         token,
@@ -128,11 +114,7 @@ fn mint_session(app: &App, now: i64) -> (IssuedSession, (String, String)) {
 
 /// Creates a user, their personal organization (with them as OWNER) and a first session. The first
 /// user of a fresh installation becomes a platform administrator.
-pub async fn register(
-    app: &App,
-    input: RegisterInput,
-    ip: Option<IpAddr>,
-) -> Result<(UserRow, IssuedSession)> {
+pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Result<(UserRow, IssuedSession)> {
     let email = normalise_email(&input.email)?;
     check_password(&input.password)?;
     let name = match input.name.as_deref().map(str::trim) {
@@ -144,9 +126,7 @@ pub async fn register(
         None => email.split('@').next().unwrap_or("user").to_string(),
     };
     let password = input.password;
-    let hash = blocking(move || crypto::hash_password(&password))
-        .await?
-        .map_err(Error::internal)?;
+    let hash = blocking(move || crypto::hash_password(&password)).await?.map_err(Error::internal)?;
 
     let now = app.clock.now_ms();
     let user_id = UserId::generate(now);
@@ -197,26 +177,17 @@ pub async fn register(
 }
 
 /// A precomputed argon2id hash, checked when the email is unknown so both paths cost the same.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crypto::hash_password("gantry-timing-equaliser").unwrap_or_default()
-});
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crypto::hash_password("gantry-timing-equaliser").unwrap_or_default());
 
 /// Checks email and password and opens a session. Unknown email and wrong password are the same
 /// error, after the same amount of work.
-pub async fn login(
-    app: &App,
-    email: &str,
-    password: &str,
-    ip: Option<IpAddr>,
-) -> Result<(UserRow, IssuedSession)> {
+pub async fn login(app: &App, email: &str, password: &str, ip: Option<IpAddr>) -> Result<(UserRow, IssuedSession)> {
     let email = email.trim().to_lowercase();
     let user: Option<UserRow> = with_conn!(app.db, c => {
         users::table.filter(users::email.eq(&email)).select(UserRow::as_select()).first(c).await.optional()?
     });
-    let phc = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let phc = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
     let password = password.to_string();
     let ok = blocking(move || crypto::verify_password(&password, &phc)).await?;
     let Some(user) = user.filter(|_| ok) else {
@@ -237,10 +208,7 @@ pub async fn login(
 /// Revokes the session the principal signed in with.
 pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
     let Actor::User { session_id, .. } = &principal.actor else {
-        return Err(Error::bad_input(
-            "authorization",
-            "logout needs a session token, not an API key",
-        ));
+        return Err(Error::bad_input("authorization", "logout needs a session token, not an API key"));
     };
     let now = app.clock.now_ms();
     let token_hash: String = with_conn!(app.db, c => {
@@ -250,9 +218,7 @@ pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
             .get_result(c).await?
     });
     app.session_cache.invalidate(&token_hash).await;
-    app.bus
-        .publish(BusMessage::InvalidateSession { token_hash })
-        .await;
+    app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
     Ok(())
 }
 
@@ -282,11 +248,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         Ok::<_, Error>((user, old.token_hash))
     })?;
     app.session_cache.invalidate(&old_token_hash).await;
-    app.bus
-        .publish(BusMessage::InvalidateSession {
-            token_hash: old_token_hash,
-        })
-        .await;
+    app.bus.publish(BusMessage::InvalidateSession { token_hash: old_token_hash }).await;
     Ok((user, issued))
 }
 
@@ -341,15 +303,11 @@ pub async fn session_principal(
         return Err(Error::unauthenticated("invalid or revoked session token"));
     };
     if auth.expires_at <= app.clock.now_ms() {
-        return Err(Error::unauthenticated(
-            "session expired; use refreshSession",
-        ));
+        return Err(Error::unauthenticated("session expired; use refreshSession"));
     }
     let org_id = match org_header {
         None => auth.personal_org_id.clone(),
-        Some(h) => h
-            .parse::<OrgId>()
-            .map_err(|_| Error::bad_input("X-Organization-Id", "not an organization id"))?,
+        Some(h) => h.parse::<OrgId>().map_err(|_| Error::bad_input("X-Organization-Id", "not an organization id"))?,
     };
     let membership = auth.memberships.iter().find(|(o, _, _)| *o == org_id);
     let (role, scopes) = match membership {
@@ -364,10 +322,7 @@ pub async fn session_principal(
         None => return Err(Error::NotFound("organization")),
     };
     Ok(Principal {
-        actor: Actor::User {
-            user_id: auth.user_id.clone(),
-            session_id: auth.session_id.clone(),
-        },
+        actor: Actor::User { user_id: auth.user_id.clone(), session_id: auth.session_id.clone() },
         org_id,
         role,
         scopes: Arc::new(scopes),
@@ -377,16 +332,13 @@ pub async fn session_principal(
 }
 
 async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
-    let n: i64 =
-        with_conn!(app.db, c => organizations::table.find(org_id).count().get_result(c).await?);
+    let n: i64 = with_conn!(app.db, c => organizations::table.find(org_id).count().get_result(c).await?);
     Ok(n > 0)
 }
 
 /// Users by id, for the DataLoader. Only ids the caller may see are asked for by resolvers.
 pub async fn load_users(app: &App, ids: &[UserId]) -> Result<Vec<UserRow>> {
-    Ok(
-        with_conn!(app.db, c => users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(c).await?),
-    )
+    Ok(with_conn!(app.db, c => users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(c).await?))
 }
 
 /// The signed-in user, or the user who created the key in use.
@@ -396,10 +348,7 @@ pub async fn viewer_user(app: &App, principal: &Principal) -> Result<Option<User
         Actor::ApiKey { created_by, .. } => created_by.as_ref(),
     };
     let Some(id) = id else { return Ok(None) };
-    Ok(load_users(app, std::slice::from_ref(id))
-        .await?
-        .into_iter()
-        .next())
+    Ok(load_users(app, std::slice::from_ref(id)).await?.into_iter().next())
 }
 
 /// Organizations the principal belongs to, with its role in each. A key sees only its own.
@@ -415,15 +364,9 @@ pub async fn list_orgs(app: &App, principal: &Principal) -> Result<Vec<(OrgRow, 
                     .select((OrgRow::as_select(), memberships::role))
                     .load(c).await?
             });
-            Ok(rows
-                .into_iter()
-                .map(|(o, r)| (o, Role::parse(&r)))
-                .collect())
+            Ok(rows.into_iter().map(|(o, r)| (o, Role::parse(&r))).collect())
         }
-        None => Ok(vec![(
-            get_org(app, principal, &principal.org_id).await?,
-            None,
-        )]),
+        None => Ok(vec![(get_org(app, principal, &principal.org_id).await?, None)]),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::platform::bus::{BusMessage, EventEnvelope};
 /// Something that happened in an organization (`key.created`, `key.revoked`, …).
 pub struct Event(pub EventEnvelope);
 
+/// Something that happened in an organization (`key.created`, `key.revoked`, …).
 #[Object]
 impl Event {
     /// Event id (`evt_…`), stable across deliveries.
@@ -43,11 +44,9 @@ impl Event {
 pub fn type_matches(filter: &str, event_type: &str) -> bool {
     filter == "*"
         || filter == event_type
-        || filter.strip_suffix(".*").is_some_and(|cat| {
-            event_type
-                .strip_prefix(cat)
-                .is_some_and(|rest| rest.starts_with('.'))
-        })
+        || filter
+            .strip_suffix(".*")
+            .is_some_and(|cat| event_type.strip_prefix(cat).is_some_and(|rest| rest.starts_with('.')))
 }
 
 fn check_filter(f: &str) -> Result<(), Error> {
@@ -55,19 +54,10 @@ fn check_filter(f: &str) -> Result<(), Error> {
     let ok = f == "*"
         || (!body.is_empty()
             && body.len() <= 100
-            && body
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             && !body.starts_with('.')
             && !body.ends_with('.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_input(
-            "types",
-            format!("`{f}` is not an event type, `category.*` or `*`"),
-        ))
-    }
+    if ok { Ok(()) } else { Err(Error::bad_input("types", format!("`{f}` is not an event type, `category.*` or `*`"))) }
 }
 
 #[derive(Default)]
@@ -80,8 +70,9 @@ impl EventsSubscription {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only these types: exact names, `category.*` or `*` (default all).")]
-        types: Option<Vec<String>>,
+        #[graphql(desc = "Only these types: exact names, `category.*` or `*` (default all).")] types: Option<
+            Vec<String>,
+        >,
     ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
         let principal = ctx.principal()?;
         let filters = types.unwrap_or_default();
@@ -125,5 +116,74 @@ mod tests {
         assert!(check_filter("webhook.delivery.*").is_ok());
         assert!(check_filter("bad type").is_err());
         assert!(check_filter(".*").is_err());
+    }
+}
+
+/// One security-relevant action in an organization.
+pub struct AuditEntry(pub crate::events::AuditRow);
+
+/// One security-relevant action in an organization.
+#[Object]
+impl AuditEntry {
+    /// Entry id (`aud_…`).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// What was done, e.g. `key.revoked`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// `user` or `api_key`.
+    async fn actor_type(&self) -> &str {
+        &self.0.actor_type
+    }
+    /// Id of the user or key that did it.
+    async fn actor_id(&self) -> ID {
+        ID(self.0.actor_id.clone())
+    }
+    /// Kind of object acted on, e.g. `api_key`.
+    async fn target_type(&self) -> &str {
+        &self.0.target_type
+    }
+    /// Id of the object acted on.
+    async fn target_id(&self) -> ID {
+        ID(self.0.target_id.clone())
+    }
+    /// The caller's IP address.
+    async fn ip(&self) -> Option<&str> {
+        self.0.ip.as_deref()
+    }
+    /// Details of the action.
+    async fn data(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.0.data).unwrap_or(serde_json::Value::Null))
+    }
+    /// When it happened.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// The organization's audit log, newest first.
+    #[graphql(
+        guard = "Scope(\"org:read\")",
+        complexity = "crate::graphql::page_complexity(first, last, child_complexity)"
+    )]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size from the start, 1–100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1–100.")] last: Option<i32>,
+        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
+        #[graphql(desc = "Only this action, e.g. `key.rolled`.")] action: Option<String>,
+    ) -> async_graphql::Result<crate::graphql::connection::Conn<AuditEntry>> {
+        let page = crate::pagination::PageRequest::from_args(first, after, last, before)?;
+        let rows = crate::events::list_audit(ctx.app(), ctx.principal()?, action.as_deref(), &page).await?;
+        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), AuditEntry))
     }
 }

@@ -5,6 +5,7 @@
 pub mod graphql;
 
 use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -136,4 +137,38 @@ pub struct AuditRow {
     pub ip: Option<String>,
     pub data: String,
     pub created_at: i64,
+}
+
+/// The organization's audit trail, newest first (`org:read`).
+pub async fn list_audit(
+    app: &App,
+    principal: &Principal,
+    action: Option<&str>,
+    page: &crate::pagination::PageRequest,
+) -> crate::error::Result<crate::pagination::Page<AuditRow>> {
+    principal.require_scope("org:read")?;
+    let org = principal.org_id.as_str();
+    macro_rules! base {
+        () => {{
+            let mut q = audit_log::table.filter(audit_log::org_id.eq(org)).into_boxed();
+            if let Some(a) = action {
+                q = q.filter(audit_log::action.eq(a));
+            }
+            q
+        }};
+    }
+    let (rows, total) = crate::with_conn!(app.db, c => {
+        let total: i64 = base!().count().get_result(c).await?;
+        let mut q = base!().select(AuditRow::as_select()).limit(page.limit + 1);
+        if let Some(after) = &page.after {
+            q = q.filter(audit_log::id.lt(after));
+        }
+        if let Some(before) = &page.before {
+            q = q.filter(audit_log::id.gt(before));
+        }
+        q = if page.from_end { q.order(audit_log::id.asc()) } else { q.order(audit_log::id.desc()) };
+        let rows: Vec<AuditRow> = q.load(c).await?;
+        (rows, total)
+    });
+    Ok(crate::pagination::Page::from_rows(rows, page, total))
 }

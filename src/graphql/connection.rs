@@ -16,22 +16,12 @@ pub struct ConnectionFields {
 pub type Conn<T> = Connection<String, T, ConnectionFields>;
 
 /// Turns a page of rows into a connection, mapping each row to its GraphQL node.
-pub fn connection<R, T: OutputType>(
-    page: Page<R>,
-    id: impl Fn(&R) -> String,
-    node: impl Fn(R) -> T,
-) -> Conn<T> {
+pub fn connection<R, T: OutputType>(page: Page<R>, id: impl Fn(&R) -> String, node: impl Fn(R) -> T) -> Conn<T> {
     let mut conn = Connection::with_additional_fields(
         page.has_previous,
         page.has_next,
-        ConnectionFields {
-            total_count: page.total_count,
-        },
+        ConnectionFields { total_count: page.total_count },
     );
-    conn.edges.extend(
-        page.items
-            .into_iter()
-            .map(|r| Edge::new(encode_cursor(&id(&r)), node(r))),
-    );
+    conn.edges.extend(page.items.into_iter().map(|r| Edge::new(encode_cursor(&id(&r)), node(r))));
     conn
 }

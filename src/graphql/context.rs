@@ -22,9 +22,7 @@ impl ContextExt for Context<'_> {
 
     fn principal(&self) -> Result<&Principal, Error> {
         self.data_opt::<Principal>().ok_or_else(|| {
-            Error::unauthenticated(
-                "authentication required: send `Authorization: Bearer <API key or session token>`",
-            )
+            Error::unauthenticated("authentication required: send `Authorization: Bearer <API key or session token>`")
         })
     }
 }

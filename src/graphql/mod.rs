@@ -14,12 +14,12 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::app::App;
-use crate::events::graphql::EventsSubscription;
+use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, NodeQuery);
+pub struct Query(AccountsQuery, KeysQuery, AuditQuery, NodeQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(AccountsMutation, KeysMutation);
@@ -31,19 +31,12 @@ pub type GantrySchema = Schema<Query, Mutation, Subscription>;
 
 /// The complexity of a connection field: page size × the selection below it.
 pub fn page_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
-    let n = first
-        .or(last)
-        .unwrap_or(crate::pagination::DEFAULT_PAGE as i32)
-        .clamp(1, 100) as usize;
+    let n = first.or(last).unwrap_or(crate::pagination::DEFAULT_PAGE as i32).clamp(1, 100) as usize;
     1 + n * child
 }
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
 /// The schema with its limits and the app in context.
@@ -55,7 +48,12 @@ pub fn build(app: Arc<App>) -> GantrySchema {
         .finish()
 }
 
+/// The schema without an app in context: enough for the SDL and introspection.
+pub fn bare_schema() -> GantrySchema {
+    builder().finish()
+}
+
 /// The SDL, without needing a running app.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    bare_schema().sdl()
 }

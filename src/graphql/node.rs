@@ -12,11 +12,7 @@ use crate::platform::ids::{self, KeyId, OrgId, UserId};
 
 /// An object with a global id.
 #[derive(Interface)]
-#[graphql(field(
-    name = "id",
-    ty = "ID",
-    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`)."
-))]
+#[graphql(field(name = "id", ty = "ID", desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`)."))]
 pub enum Node {
     ApiKey(ApiKey),
     Organization(Organization),
@@ -28,19 +24,15 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
     let p = ctx.principal()?;
     let not_found = || Error::NotFound("node");
     match ids::prefix_of(id) {
-        Some(KeyId::PREFIX) => Ok(Node::ApiKey(ApiKey(
-            crate::keys::service::get_key(app, p, id)
-                .await
-                .map_err(|e| match e {
-                    Error::NotFound(_) => not_found(),
-                    other => other,
-                })?,
-        ))),
+        Some(KeyId::PREFIX) => {
+            Ok(Node::ApiKey(ApiKey(crate::keys::service::get_key(app, p, id).await.map_err(|e| match e {
+                Error::NotFound(_) => not_found(),
+                other => other,
+            })?)))
+        }
         Some(OrgId::PREFIX) => {
             let org_id: OrgId = id.parse().map_err(|_| not_found())?;
-            let row = crate::accounts::service::get_org(app, p, &org_id)
-                .await
-                .map_err(|_| not_found())?;
+            let row = crate::accounts::service::get_org(app, p, &org_id).await.map_err(|_| not_found())?;
             let role = if row.id == p.org_id { p.role } else { None };
             Ok(Node::Organization(Organization { row, role }))
         }
@@ -53,12 +45,8 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
             if me.as_ref().map(|u| &u.id) != Some(&user_id) {
                 return Err(not_found().into());
             }
-            let row = ctx
-                .data_unchecked::<Loaders>()
-                .load_one(user_id)
-                .await
-                .map_err(loader_error)?
-                .ok_or_else(not_found)?;
+            let row =
+                ctx.data_unchecked::<Loaders>().load_one(user_id).await.map_err(loader_error)?.ok_or_else(not_found)?;
             Ok(Node::User(User(row)))
         }
         _ => Err(not_found().into()),

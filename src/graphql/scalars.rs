@@ -13,9 +13,9 @@ pub struct DateTime(pub i64);
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => parse_rfc3339(s).map(DateTime).ok_or_else(|| {
-                InputValueError::custom(format!("`{s}` is not an RFC 3339 timestamp"))
-            }),
+            Value::String(s) => parse_rfc3339(s)
+                .map(DateTime)
+                .ok_or_else(|| InputValueError::custom(format!("`{s}` is not an RFC 3339 timestamp"))),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -44,6 +44,7 @@ pub enum ApiKeyStatus {
 /// An API key. Its secret is never shown again after creation or roll; `maskedKey` identifies it.
 pub struct ApiKey(pub KeyRow);
 
+/// An API key. Its secret is never shown again after creation or roll; `maskedKey` identifies it.
 #[Object]
 impl ApiKey {
     /// Global id (`key_…`).
@@ -60,11 +61,7 @@ impl ApiKey {
     }
     /// Live or test.
     async fn environment(&self) -> ApiKeyEnvironment {
-        if self.0.environment == "live" {
-            ApiKeyEnvironment::Live
-        } else {
-            ApiKeyEnvironment::Test
-        }
+        if self.0.environment == "live" { ApiKeyEnvironment::Live } else { ApiKeyEnvironment::Test }
     }
     /// The key's prefix, `gk_live_` or `gk_test_`.
     async fn prefix(&self) -> &str {
@@ -107,12 +104,7 @@ impl ApiKey {
         let Some(id) = self.0.created_by.clone() else {
             return Ok(None);
         };
-        Ok(ctx
-            .data_unchecked::<Loaders>()
-            .load_one(id)
-            .await
-            .map_err(loader_error)?
-            .map(User))
+        Ok(ctx.data_unchecked::<Loaders>().load_one(id).await.map_err(loader_error)?.map(User))
     }
     /// The organization that owns the key.
     #[graphql(guard = "Scope(\"org:read\")")]
@@ -123,11 +115,7 @@ impl ApiKey {
             .await
             .map_err(loader_error)?
             .ok_or(crate::error::Error::NotFound("organization"))?;
-        let role = ctx
-            .principal()
-            .ok()
-            .filter(|p| p.org_id == row.id)
-            .and_then(|p| p.role);
+        let role = ctx.principal().ok().filter(|p| p.org_id == row.id).and_then(|p| p.role);
         Ok(Organization { row, role })
     }
     /// When the key was created.
@@ -166,15 +154,8 @@ impl ApiKey {
         ctx: &Context<'_>,
         #[graphql(default = 30, desc = "1 to 366.")] days: i32,
     ) -> async_graphql::Result<Vec<ApiKeyUsageDay>> {
-        let rows =
-            service::key_usage_days(ctx.app(), ctx.principal()?, &self.0.id, days as i64).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ApiKeyUsageDay {
-                date: r.day,
-                requests: r.requests,
-            })
-            .collect())
+        let rows = service::key_usage_days(ctx.app(), ctx.principal()?, &self.0.id, days as i64).await?;
+        Ok(rows.into_iter().map(|r| ApiKeyUsageDay { date: r.day, requests: r.requests }).collect())
     }
 }
 
@@ -332,10 +313,7 @@ pub struct KeysQuery;
 #[Object]
 impl KeysQuery {
     /// The organization's API keys, newest first.
-    #[graphql(
-        guard = "Scope(\"keys:read\")",
-        complexity = "page_complexity(first, last, child_complexity)"
-    )]
+    #[graphql(guard = "Scope(\"keys:read\")", complexity = "page_complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn api_keys(
         &self,
@@ -348,10 +326,7 @@ impl KeysQuery {
         #[graphql(default, desc = "Include revoked keys.")] include_revoked: bool,
     ) -> async_graphql::Result<Conn<ApiKey>> {
         let page = PageRequest::from_args(first, after, last, before)?;
-        let filter = KeyFilter {
-            environment: environment.map(Into::into),
-            include_revoked,
-        };
+        let filter = KeyFilter { environment: environment.map(Into::into), include_revoked };
         let rows = service::list_keys(ctx.app(), ctx.principal()?, &filter, &page).await?;
         Ok(connection(rows, |k| k.id.to_string(), ApiKey))
     }
@@ -363,9 +338,7 @@ impl KeysQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Key id (`key_…`).")] id: ID,
     ) -> async_graphql::Result<ApiKey> {
-        Ok(ApiKey(
-            service::get_key(ctx.app(), ctx.principal()?, &id).await?,
-        ))
+        Ok(ApiKey(service::get_key(ctx.app(), ctx.principal()?, &id).await?))
     }
 }
 
@@ -395,10 +368,7 @@ impl KeysMutation {
             },
         )
         .await?;
-        Ok(CreateApiKeyPayload {
-            api_key: ApiKey(key),
-            secret,
-        })
+        Ok(CreateApiKeyPayload { api_key: ApiKey(key), secret })
     }
 
     /// Changes a key's name, description, scopes, expiry, allow-list or metadata.
@@ -417,9 +387,7 @@ impl KeysMutation {
             allowed_ips: input.allowed_ips,
             metadata: input.metadata.map(|j| j.0),
         };
-        Ok(ApiKey(
-            service::update_key(ctx.app(), ctx.principal()?, &id, patch_input).await?,
-        ))
+        Ok(ApiKey(service::update_key(ctx.app(), ctx.principal()?, &id, patch_input).await?))
     }
 
     /// Revokes a key on every node at once. It can never be used again.
@@ -430,9 +398,7 @@ impl KeysMutation {
         #[graphql(desc = "Key id.")] id: ID,
         #[graphql(desc = "Why (kept in the audit log).")] reason: Option<String>,
     ) -> async_graphql::Result<ApiKey> {
-        Ok(ApiKey(
-            service::revoke_key(ctx.app(), ctx.principal()?, &id, reason).await?,
-        ))
+        Ok(ApiKey(service::revoke_key(ctx.app(), ctx.principal()?, &id, reason).await?))
     }
 
     /// Deletes a key and its counters.
@@ -443,9 +409,7 @@ impl KeysMutation {
         #[graphql(desc = "Key id.")] id: ID,
     ) -> async_graphql::Result<DeleteApiKeyPayload> {
         let id = service::delete_key(ctx.app(), ctx.principal()?, &id).await?;
-        Ok(DeleteApiKeyPayload {
-            deleted_id: id.into(),
-        })
+        Ok(DeleteApiKeyPayload { deleted_id: id.into() })
     }
 
     /// Issues a new secret. The previous one keeps working for `expireOldInSeconds` (default 24 h, 0 = stop now, max 30 days).
@@ -454,21 +418,11 @@ impl KeysMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Key id.")] id: ID,
-        #[graphql(desc = "Seconds the previous secret keeps working.")]
-        expire_old_in_seconds: Option<i32>,
+        #[graphql(desc = "Seconds the previous secret keeps working.")] expire_old_in_seconds: Option<i32>,
     ) -> async_graphql::Result<RollApiKeyPayload> {
-        let (key, secret, old) = service::roll_key(
-            ctx.app(),
-            ctx.principal()?,
-            &id,
-            expire_old_in_seconds.map(i64::from),
-        )
-        .await?;
-        Ok(RollApiKeyPayload {
-            api_key: ApiKey(key),
-            secret,
-            previous_secret_expires_at: old.into(),
-        })
+        let (key, secret, old) =
+            service::roll_key(ctx.app(), ctx.principal()?, &id, expire_old_in_seconds.map(i64::from)).await?;
+        Ok(RollApiKeyPayload { api_key: ApiKey(key), secret, previous_secret_expires_at: old.into() })
     }
 
     /// Verifies a key your users sent you (needs `keys:verify`). Never fails for a bad key: the
@@ -480,20 +434,10 @@ impl KeysMutation {
         input: VerifyApiKeyInput,
     ) -> async_graphql::Result<VerifyApiKeyResult> {
         let ip = match input.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?,
-            ),
+            Some(s) => Some(s.parse().map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?),
             None => None,
         };
-        let verdict = service::verify_key(
-            ctx.app(),
-            ctx.principal()?,
-            &input.key,
-            ip,
-            &input.required_scopes,
-        )
-        .await?;
+        let verdict = service::verify_key(ctx.app(), ctx.principal()?, &input.key, ip, &input.required_scopes).await?;
         let key = verdict.key;
         Ok(VerifyApiKeyResult {
             valid: verdict.refusal.is_none(),
@@ -501,13 +445,9 @@ impl KeysMutation {
             key_id: key.as_ref().map(|k| k.key_id.clone().into()),
             organization_id: key.as_ref().map(|k| k.org_id.clone().into()),
             name: key.as_ref().map(|k| k.name.clone()),
-            environment: key.as_ref().map(|k| {
-                if k.environment == "live" {
-                    ApiKeyEnvironment::Live
-                } else {
-                    ApiKeyEnvironment::Test
-                }
-            }),
+            environment: key
+                .as_ref()
+                .map(|k| if k.environment == "live" { ApiKeyEnvironment::Live } else { ApiKeyEnvironment::Test }),
             scopes: key.as_ref().map(|k| k.scopes.to_vec()).unwrap_or_default(),
             metadata: key.as_ref().map(|k| Json(k.metadata.clone())),
             expires_at: key.as_ref().and_then(|k| k.expires_at).map(DateTime),

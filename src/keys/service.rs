@@ -17,9 +17,7 @@ use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::bus::BusMessage;
 use crate::platform::crypto;
-use crate::platform::db::schema::{
-    api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations,
-};
+use crate::platform::db::schema::{api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations};
 use crate::platform::ids::{KeyId, OrgId, UserId};
 use crate::{transaction, with_conn};
 
@@ -73,9 +71,7 @@ impl KeyFailure {
             Refusal::NotFound => Error::unauthenticated("invalid API key"),
             Refusal::Revoked => Error::unauthenticated("this API key has been revoked"),
             Refusal::Expired => Error::unauthenticated("this API key has expired"),
-            Refusal::IpNotAllowed => {
-                Error::forbidden("this API key may not be used from your IP address")
-            }
+            Refusal::IpNotAllowed => Error::forbidden("this API key may not be used from your IP address"),
             Refusal::InsufficientScope => Error::forbidden("this API key lacks a required scope"),
         }
     }
@@ -111,9 +107,7 @@ fn parse_nets(list: &[String]) -> Vec<IpNet> {
 }
 
 fn parse_net(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
@@ -144,46 +138,28 @@ async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
 
 /// Finds a key by its secret (through the per-node cache) and checks revocation, expiry and the
 /// IP allow-list. Used by every request that presents a key and by `verifyApiKey`.
-pub async fn check_key(
-    app: &App,
-    token: &str,
-    ip: Option<IpAddr>,
-) -> std::result::Result<Arc<KeyAuth>, KeyFailure> {
-    let not_found = || KeyFailure {
-        reason: Refusal::NotFound,
-        key: None,
-    };
+pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::result::Result<Arc<KeyAuth>, KeyFailure> {
+    let not_found = || KeyFailure { reason: Refusal::NotFound, key: None };
     if !looks_like_key(token) || token.len() > 200 {
         return Err(not_found());
     }
     let hash = hash_key(app, token);
-    let found = app
-        .key_cache
-        .try_get_with(hash.clone(), load_key_auth(app, &hash))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "key lookup failed");
-            not_found()
-        })?;
+    let found = app.key_cache.try_get_with(hash.clone(), load_key_auth(app, &hash)).await.map_err(|e| {
+        tracing::error!(error = ?e, "key lookup failed");
+        not_found()
+    })?;
     let Some(key) = found else {
         return Err(not_found());
     };
     let now = app.clock.now_ms();
-    let fail = |reason| {
-        Err(KeyFailure {
-            reason,
-            key: Some(key.clone()),
-        })
-    };
+    let fail = |reason| Err(KeyFailure { reason, key: Some(key.clone()) });
     if key.revoked_at.is_some() {
         return fail(Refusal::Revoked);
     }
     if key.expires_at.is_some_and(|t| t <= now) || key.secret_expires_at.is_some_and(|t| t <= now) {
         return fail(Refusal::Expired);
     }
-    if !key.allowed_ips.is_empty()
-        && !ip.is_some_and(|ip| key.allowed_ips.iter().any(|n| n.contains(&ip)))
-    {
+    if !key.allowed_ips.is_empty() && !ip.is_some_and(|ip| key.allowed_ips.iter().any(|n| n.contains(&ip))) {
         return fail(Refusal::IpNotAllowed);
     }
     Ok(key)
@@ -228,10 +204,7 @@ fn check_name(name: &str) -> Result<String> {
 
 fn check_description(d: &str) -> Result<String> {
     if d.chars().count() > 1000 {
-        return Err(Error::bad_input(
-            "description",
-            "must be at most 1000 characters",
-        ));
+        return Err(Error::bad_input("description", "must be at most 1000 characters"));
     }
     Ok(d.to_string())
 }
@@ -250,12 +223,8 @@ fn check_ips(list: &[String]) -> Result<String> {
     }
     let mut out = Vec::with_capacity(list.len());
     for s in list {
-        let net = parse_net(s.trim()).ok_or_else(|| {
-            Error::bad_input(
-                "allowedIps",
-                format!("`{s}` is not an IP address or CIDR range"),
-            )
-        })?;
+        let net = parse_net(s.trim())
+            .ok_or_else(|| Error::bad_input("allowedIps", format!("`{s}` is not an IP address or CIDR range")))?;
         out.push(net.trunc().to_string());
     }
     out.dedup();
@@ -264,9 +233,7 @@ fn check_ips(list: &[String]) -> Result<String> {
 
 /// Metadata is a JSON object of at most 50 keys and 8 KiB, like Stripe's.
 fn check_metadata(v: &serde_json::Value) -> Result<String> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Error::bad_input("metadata", "must be a JSON object"))?;
+    let obj = v.as_object().ok_or_else(|| Error::bad_input("metadata", "must be a JSON object"))?;
     if obj.len() > 50 {
         return Err(Error::bad_input("metadata", "at most 50 keys"));
     }
@@ -280,11 +247,7 @@ fn check_metadata(v: &serde_json::Value) -> Result<String> {
 /// A credential may grant only what it holds itself.
 fn check_grantable(principal: &Principal, scopes: &[String]) -> Result<()> {
     for s in scopes {
-        let ok = if s == "*" {
-            principal.scopes.iter().any(|g| g == "*")
-        } else {
-            scopes_allow(&principal.scopes, s)
-        };
+        let ok = if s == "*" { principal.scopes.iter().any(|g| g == "*") } else { scopes_allow(&principal.scopes, s) };
         if !ok {
             return Err(Error::bad_input(
                 "scopes",
@@ -318,18 +281,10 @@ async fn invalidate(app: &App, hashes: Vec<String>) {
     }
 }
 
-pub async fn create_key(
-    app: &App,
-    principal: &Principal,
-    input: CreateKey,
-) -> Result<(KeyRow, String)> {
+pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> Result<(KeyRow, String)> {
     principal.require_scope("keys:write")?;
     let name = check_name(&input.name)?;
-    let description = input
-        .description
-        .as_deref()
-        .map(check_description)
-        .transpose()?;
+    let description = input.description.as_deref().map(check_description).transpose()?;
     let scopes = validate_scopes("scopes", &input.scopes)?;
     check_grantable(principal, &scopes)?;
     let expires_at = input.expires_at.map(|t| check_expiry(app, t)).transpose()?;
@@ -397,9 +352,7 @@ pub async fn list_keys(
     // The boxed query is built inside each backend's expansion so it is typed for that backend.
     macro_rules! base {
         () => {{
-            let mut q = api_keys::table
-                .filter(api_keys::org_id.eq(org))
-                .into_boxed();
+            let mut q = api_keys::table.filter(api_keys::org_id.eq(org)).into_boxed();
             if let Some(env) = env {
                 q = q.filter(api_keys::environment.eq(env));
             }
@@ -419,11 +372,7 @@ pub async fn list_keys(
             if let Some(before) = &page.before {
                 q = q.filter(api_keys::id.gt(before));
             }
-            q = if page.from_end {
-                q.order(api_keys::id.asc())
-            } else {
-                q.order(api_keys::id.desc())
-            };
+            q = if page.from_end { q.order(api_keys::id.asc()) } else { q.order(api_keys::id.desc()) };
             let rows: Vec<KeyRow> = q.load($c).await?;
             (rows, total)
         }};
@@ -459,12 +408,7 @@ async fn secret_hashes(app: &App, key_id: &KeyId) -> Result<Vec<String>> {
     }))
 }
 
-pub async fn update_key(
-    app: &App,
-    principal: &Principal,
-    id: &str,
-    patch: UpdateKey,
-) -> Result<KeyRow> {
+pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: UpdateKey) -> Result<KeyRow> {
     principal.require_scope("keys:write")?;
     let existing = find_key(app, principal, id).await?;
     let name = patch.name.as_deref().map(check_name).transpose()?;
@@ -514,12 +458,7 @@ pub async fn update_key(
 
 /// Revokes a key: every secret stops working on every node at once. Revoking a revoked key
 /// returns it unchanged.
-pub async fn revoke_key(
-    app: &App,
-    principal: &Principal,
-    id: &str,
-    reason: Option<String>,
-) -> Result<KeyRow> {
+pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Option<String>) -> Result<KeyRow> {
     principal.require_scope("keys:write")?;
     let existing = find_key(app, principal, id).await?;
     if existing.revoked_at.is_some() {
@@ -581,10 +520,7 @@ pub async fn roll_key(
     principal.require_scope("keys:write")?;
     let grace = grace_secs.unwrap_or(DEFAULT_ROLL_GRACE_SECS);
     if !(0..=MAX_ROLL_GRACE_SECS).contains(&grace) {
-        return Err(Error::bad_input(
-            "expireOldInSeconds",
-            format!("must be between 0 and {MAX_ROLL_GRACE_SECS}"),
-        ));
+        return Err(Error::bad_input("expireOldInSeconds", format!("must be between 0 and {MAX_ROLL_GRACE_SECS}")));
     }
     let existing = find_key(app, principal, id).await?;
     if existing.revoked_at.is_some() {
@@ -621,11 +557,7 @@ pub async fn roll_key(
             .execute(c).await?;
         Ok::<_, Error>((key, event))
     })?;
-    let hashes: Vec<String> = secret_hashes(app, &key.id)
-        .await?
-        .into_iter()
-        .filter(|h| *h != hash)
-        .collect();
+    let hashes: Vec<String> = secret_hashes(app, &key.id).await?.into_iter().filter(|h| *h != hash).collect();
     invalidate(app, hashes).await;
     event.publish(app).await;
     Ok((key, secret, old_expires))
@@ -654,67 +586,40 @@ pub async fn verify_key(
     }
     for s in required_scopes {
         if s != "*" && !crate::auth::SCOPES.contains(&s.as_str()) {
-            return Err(Error::bad_input(
-                "requiredScopes",
-                format!("unknown scope `{s}`"),
-            ));
+            return Err(Error::bad_input("requiredScopes", format!("unknown scope `{s}`")));
         }
     }
     let checked = check_key(app, token.trim(), ip).await;
     let visible = |k: &KeyAuth| principal.is_platform || k.org_id == principal.org_id;
     let verdict = match checked {
-        Ok(key) if !visible(&key) => Verdict {
-            key: None,
-            refusal: Some(Refusal::NotFound),
-        },
+        Ok(key) if !visible(&key) => Verdict { key: None, refusal: Some(Refusal::NotFound) },
         Ok(key) => {
-            if let Some(missing) = required_scopes
-                .iter()
-                .find(|s| !scopes_allow(&key.scopes, s))
-            {
+            if let Some(missing) = required_scopes.iter().find(|s| !scopes_allow(&key.scopes, s)) {
                 let _ = missing;
-                Verdict {
-                    key: Some(key),
-                    refusal: Some(Refusal::InsufficientScope),
-                }
+                Verdict { key: Some(key), refusal: Some(Refusal::InsufficientScope) }
             } else {
                 app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
-                Verdict {
-                    key: Some(key),
-                    refusal: None,
-                }
+                Verdict { key: Some(key), refusal: None }
             }
         }
         Err(f) => match f.key {
-            Some(k) if visible(&k) => Verdict {
-                key: Some(k),
-                refusal: Some(f.reason),
-            },
-            _ => Verdict {
-                key: None,
-                refusal: Some(Refusal::NotFound),
-            },
+            Some(k) if visible(&k) => Verdict { key: Some(k), refusal: Some(f.reason) },
+            _ => Verdict { key: None, refusal: Some(Refusal::NotFound) },
         },
     };
     Ok(verdict)
 }
 
 /// Requests per UTC day for a key, newest first, over the last `days` days.
-pub async fn key_usage_days(
-    app: &App,
-    principal: &Principal,
-    key_id: &KeyId,
-    days: i64,
-) -> Result<Vec<UsageDayRow>> {
+pub async fn key_usage_days(app: &App, principal: &Principal, key_id: &KeyId, days: i64) -> Result<Vec<UsageDayRow>> {
     principal.require_scope("keys:read")?;
     if !(1..=366).contains(&days) {
         return Err(Error::bad_input("days", "must be between 1 and 366"));
     }
-    let since =
-        chrono::DateTime::from_timestamp_millis(app.clock.now_ms() - (days - 1) * 86_400_000)
-            .unwrap_or_default()
-            .format("%Y-%m-%d")
-            .to_string();
+    let since = chrono::DateTime::from_timestamp_millis(app.clock.now_ms() - (days - 1) * 86_400_000)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string();
     let org = &principal.org_id;
     Ok(with_conn!(app.db, c => {
         api_key_usage_daily::table

@@ -31,10 +31,7 @@ pub struct KeyUsage {
 }
 
 fn day_of(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%d")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
 impl KeyUsage {
@@ -54,11 +51,7 @@ impl KeyUsage {
 
     /// Requests counted on this node and not yet written, for a key.
     pub fn unflushed(&self, key: &KeyId) -> (i64, Option<i64>) {
-        self.pending
-            .lock()
-            .get(key)
-            .map(|p| (p.requests, Some(p.last_used_at)))
-            .unwrap_or((0, None))
+        self.pending.lock().get(key).map(|p| (p.requests, Some(p.last_used_at))).unwrap_or((0, None))
     }
 
     /// Writes every pending count in one transaction. Returns how many keys were written.
@@ -92,11 +85,7 @@ async fn write(db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<()> {
     let days: Vec<UsageDayRow> = batch
         .iter()
         .flat_map(|(k, p)| {
-            p.by_day.iter().map(|(d, c)| UsageDayRow {
-                key_id: k.clone(),
-                day: d.clone(),
-                requests: *c,
-            })
+            p.by_day.iter().map(|(d, c)| UsageDayRow { key_id: k.clone(), day: d.clone(), requests: *c })
         })
         .collect();
     transaction!(db, c => {

@@ -63,23 +63,10 @@ impl Bus {
         let channel = format!("{prefix}:bus");
         let listening = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(listen(
-            client,
-            channel.clone(),
-            local.clone(),
-            listening.clone(),
-            ready_tx,
-        ));
+        tokio::spawn(listen(client, channel.clone(), local.clone(), listening.clone(), ready_tx));
         // Wait for the first subscription so a message published right after start-up is seen.
         let _ = tokio::time::timeout(Duration::from_secs(5), ready_rx).await;
-        Ok(Self {
-            local,
-            redis: Some(RedisBus {
-                conn,
-                channel,
-                listening,
-            }),
-        })
+        Ok(Self { local, redis: Some(RedisBus { conn, channel, listening }) })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusMessage>> {
@@ -101,11 +88,8 @@ impl Bus {
                     }
                 };
                 let mut conn = r.conn.clone();
-                let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(&r.channel)
-                    .arg(payload)
-                    .query_async(&mut conn)
-                    .await;
+                let sent: redis::RedisResult<i64> =
+                    redis::cmd("PUBLISH").arg(&r.channel).arg(payload).query_async(&mut conn).await;
                 if let Err(e) = sent {
                     // Still reach this node's subscribers; other nodes catch up from the outbox.
                     tracing::warn!(error = %e, "Redis publish failed; delivering locally only");
@@ -116,11 +100,7 @@ impl Bus {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        if self.redis.is_some() {
-            "redis"
-        } else {
-            "memory"
-        }
+        if self.redis.is_some() { "redis" } else { "memory" }
     }
 
     /// Whether the bus can reach every node: always for memory, a live subscription for Redis.

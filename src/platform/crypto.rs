@@ -13,9 +13,7 @@ const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 /// 43 characters carry 256 bits of entropy.
 pub fn random_base62(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| BASE62[rng.random_range(0..BASE62.len())] as char)
-        .collect()
+    (0..len).map(|_| BASE62[rng.random_range(0..BASE62.len())] as char).collect()
 }
 
 /// Random bytes from the OS-seeded CSPRNG.
@@ -43,8 +41,7 @@ impl ServerSecret {
     /// Hex HMAC-SHA-256 of `token` under this secret, with a domain label so a key hash can never
     /// be confused with a session hash.
     pub fn keyed_hash(&self, domain: &str, token: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(domain.as_bytes());
         mac.update(b"\0");
         mac.update(token.as_bytes());
@@ -54,17 +51,14 @@ impl ServerSecret {
 
 /// argon2id hash of a password in PHC format. CPU-heavy: call from a blocking task.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let hash =
+        argon2::Argon2::default().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     Ok(hash.to_string())
 }
 
 /// Checks a password against a PHC hash. CPU-heavy: call from a blocking task.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    argon2::Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    argon2::Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
 #[cfg(test)]

@@ -10,12 +10,25 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
+/// The last id body made by this process, as (milliseconds, random part). Ids made in the same
+/// millisecond (or while the clock stands still or steps back) increment the random part, so
+/// "newest first" is exact within a process.
+static LAST: std::sync::Mutex<(u64, u128)> = std::sync::Mutex::new((0, 0));
+
 /// Makes a fresh id body: a lowercase ULID from the given time in milliseconds.
 pub fn new_body(now_ms: i64) -> String {
-    let ts = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_ms.max(0) as u64);
-    ulid::Ulid::from_datetime(ts)
-        .to_string()
-        .to_ascii_lowercase()
+    let now = now_ms.max(0) as u64;
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let random_mask = (1u128 << 80) - 1;
+    let (ms, random) = if now <= last.0 && last.1 < random_mask {
+        (last.0, last.1 + 1)
+    } else {
+        // 80 random bits with the top one clear, so increments have room.
+        let fresh = u128::from_be_bytes(crate::platform::crypto::random_bytes::<16>()) & (random_mask >> 1);
+        (now.max(last.0), fresh)
+    };
+    *last = (ms, random);
+    ulid::Ulid::from_parts(ms, random).to_string().to_ascii_lowercase()
 }
 
 /// The prefix of a global id (`key` for `key_01…`), if it has one.
@@ -24,10 +37,7 @@ pub fn prefix_of(id: &str) -> Option<&str> {
 }
 
 fn is_valid_body(body: &str) -> bool {
-    body.len() == 26
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    body.len() == 26 && body.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
 macro_rules! id_type {
@@ -116,14 +126,19 @@ mod tests {
     }
 
     #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let ids: Vec<KeyId> = (0..100).map(|_| KeyId::generate(1_700_000_000_000)).collect();
+        for w in ids.windows(2) {
+            assert!(w[0] < w[1], "{} !< {}", w[0], w[1]);
+        }
+    }
+
+    #[test]
     fn parsing_rejects_other_prefixes_and_garbage() {
         let u = UserId::generate(1);
         assert!(u.as_str().parse::<KeyId>().is_err());
         assert!("key_short".parse::<KeyId>().is_err());
-        assert!(
-            "key_01JD0000000000000000000000".parse::<KeyId>().is_err(),
-            "uppercase body refused"
-        );
+        assert!("key_01JD0000000000000000000000".parse::<KeyId>().is_err(), "uppercase body refused");
         assert!("".parse::<KeyId>().is_err());
     }
 }

@@ -38,11 +38,7 @@ fn convert(v: Value, f: &dyn Fn(&str) -> String) -> Value {
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
-                    let v = if OPAQUE.contains(&k.as_str()) {
-                        v
-                    } else {
-                        convert(v, f)
-                    };
+                    let v = if OPAQUE.contains(&k.as_str()) { v } else { convert(v, f) };
                     (f(&k), v)
                 })
                 .collect::<Map<_, _>>(),
@@ -66,8 +62,7 @@ mod tests {
 
     #[test]
     fn converts_keys_but_not_user_data() {
-        let v =
-            serde_json::json!({ "apiKey": { "lastUsedAt": 1, "metadata": { "customerId": 7 } } });
+        let v = serde_json::json!({ "apiKey": { "lastUsedAt": 1, "metadata": { "customerId": 7 } } });
         assert_eq!(
             snake_keys(v),
             serde_json::json!({ "api_key": { "last_used_at": 1, "metadata": { "customerId": 7 } } })

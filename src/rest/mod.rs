@@ -90,13 +90,7 @@ fn meta(trace_id: &str) -> Value {
     })
 }
 
-fn envelope_error(
-    trace_id: &str,
-    status: StatusCode,
-    kind: &str,
-    message: &str,
-    details: Option<Value>,
-) -> Response {
+fn envelope_error(trace_id: &str, status: StatusCode, kind: &str, message: &str, details: Option<Value>) -> Response {
     let body = json!({
         "status": "error",
         "code": status.as_u16(),
@@ -111,13 +105,7 @@ fn from_error(trace_id: &str, e: &Error) -> Response {
     let code = e.code();
     let details = e.field().map(|f| json!({ "field": case::to_snake(f) }));
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    envelope_error(
-        trace_id,
-        status,
-        code.rest_type(),
-        &e.public_message(),
-        details,
-    )
+    envelope_error(trace_id, status, code.rest_type(), &e.public_message(), details)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,10 +123,7 @@ async fn handle(
     let bytes = match axum::body::to_bytes(body, s.app.config.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            let msg = format!(
-                "request body is larger than {} bytes",
-                s.app.config.max_body_bytes
-            );
+            let msg = format!("request body is larger than {} bytes", s.app.config.max_body_bytes);
             return envelope_error(
                 &trace,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,10 +136,7 @@ async fn handle(
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !ct.to_ascii_lowercase().starts_with("application/json") {
             return envelope_error(
                 &trace,
@@ -177,14 +159,7 @@ async fn handle(
             }
         }
     };
-    let input = RestInput {
-        path: params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        query,
-        body,
-    };
+    let input = RestInput { path: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), query, body };
 
     let ip = client_ip(&s.app, &headers, peer);
     let principal = match principal_from_headers(&s.app, &headers, ip).await {
@@ -210,29 +185,13 @@ async fn handle(
         let ext = err.extensions.as_ref();
         let code = ext
             .and_then(|e| e.get("code"))
-            .and_then(|v| {
-                if let async_graphql::Value::String(s) = v {
-                    Code::parse(s)
-                } else {
-                    None
-                }
-            })
+            .and_then(|v| if let async_graphql::Value::String(s) = v { Code::parse(s) } else { None })
             .unwrap_or(Code::BadUserInput);
-        let field = ext.and_then(|e| e.get("field")).and_then(|v| {
-            if let async_graphql::Value::String(s) = v {
-                Some(case::to_snake(s))
-            } else {
-                None
-            }
-        });
+        let field = ext
+            .and_then(|e| e.get("field"))
+            .and_then(|v| if let async_graphql::Value::String(s) = v { Some(case::to_snake(s)) } else { None });
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        return envelope_error(
-            &trace,
-            status,
-            code.rest_type(),
-            &err.message,
-            field.map(|f| json!({ "field": f })),
-        );
+        return envelope_error(&trace, status, code.rest_type(), &err.message, field.map(|f| json!({ "field": f })));
     }
     if route.status == 204 {
         return StatusCode::NO_CONTENT.into_response();
@@ -264,7 +223,6 @@ async fn handle(
         "meta": meta,
     });
     let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut()
-        .insert("x-api-version", HeaderValue::from_static("v1"));
+    resp.headers_mut().insert("x-api-version", HeaderValue::from_static("v1"));
     resp
 }

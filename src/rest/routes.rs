@@ -48,10 +48,7 @@ fn no_vars(_: &RestInput) -> Result<Value> {
 
 fn list_keys(i: &RestInput) -> Result<Value> {
     let first = match i.query("limit").or(i.query("first")) {
-        Some(s) => Some(
-            s.parse::<i64>()
-                .map_err(|_| Error::bad_input("limit", "must be an integer"))?,
-        ),
+        Some(s) => Some(s.parse::<i64>().map_err(|_| Error::bad_input("limit", "must be an integer"))?),
         None => None,
     };
     let environment = i.query("environment").map(|e| e.to_ascii_uppercase());
@@ -68,10 +65,7 @@ fn update_key(i: &RestInput) -> Result<Value> {
 fn roll(grace_default: Option<i64>) -> impl Fn(&RestInput) -> Result<Value> {
     move |i: &RestInput| {
         let body = i.body_object()?;
-        let grace = body
-            .get("expireOldInSeconds")
-            .cloned()
-            .unwrap_or(json!(grace_default));
+        let grace = body.get("expireOldInSeconds").cloned().unwrap_or(json!(grace_default));
         Ok(json!({ "id": i.path("id"), "grace": grace }))
     }
 }
@@ -91,9 +85,7 @@ fn revoke(i: &RestInput) -> Result<Value> {
 
 fn key_usage(i: &RestInput) -> Result<Value> {
     let days = match i.query("days") {
-        Some(s) => s
-            .parse::<i64>()
-            .map_err(|_| Error::bad_input("days", "must be an integer"))?,
+        Some(s) => s.parse::<i64>().map_err(|_| Error::bad_input("days", "must be an integer"))?,
         None => 30,
     };
     Ok(json!({ "id": i.path("id"), "days": days }))
@@ -110,19 +102,16 @@ fn refresh(i: &RestInput) -> Result<Value> {
 
 pub fn table() -> Vec<Route> {
     use Method as M;
-    let r =
-        |method: Method, path, summary, document: &'static str, field, status, variables, shape| {
-            Route {
-                method,
-                path,
-                summary,
-                document,
-                field,
-                status,
-                variables,
-                shape,
-            }
-        };
+    let r = |method: Method, path, summary, document: &'static str, field, status, variables, shape| Route {
+        method,
+        path,
+        summary,
+        document,
+        field,
+        status,
+        variables,
+        shape,
+    };
     vec![
         r(
             M::POST,

@@ -16,20 +16,11 @@ use crate::graphql::loaders::loaders;
 const GQL_RESPONSE: &str = "application/graphql-response+json";
 
 fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains(GQL_RESPONSE))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(GQL_RESPONSE))
 }
 
 /// A response carrying one GraphQL error with a code.
-pub fn error_response(
-    status: StatusCode,
-    code: Code,
-    message: &str,
-    field: Option<&str>,
-    gql: bool,
-) -> Response {
+pub fn error_response(status: StatusCode, code: Code, message: &str, field: Option<&str>, gql: bool) -> Response {
     let mut ext = serde_json::json!({ "code": code.as_str() });
     if let Some(f) = field {
         ext["field"] = f.into();
@@ -40,17 +31,8 @@ pub fn error_response(
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize, gql: bool) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let ct = if gql {
-        GQL_RESPONSE
-    } else {
-        "application/json"
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
-        bytes,
-    )
-        .into_response()
+    let ct = if gql { GQL_RESPONSE } else { "application/json" };
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(ct))], bytes).into_response()
 }
 
 fn from_error(e: &Error, gql: bool) -> Response {
@@ -67,16 +49,8 @@ pub async fn post_graphql(
     body: Body,
 ) -> Response {
     let gql = wants_graphql_response(&headers);
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime != "application/json" && mime != GQL_RESPONSE {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -130,10 +104,7 @@ pub async fn get_graphql(
 ) -> Response {
     let gql = wants_graphql_response(&headers);
     let Some(query) = params.get("query") else {
-        let html = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
+        let html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
         if html {
             return Redirect::temporary("/playground/").into_response();
         }
@@ -199,32 +170,20 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let mut request = request
-        .data(loaders(s.app.clone()))
-        .data(ip)
-        .data(rid.clone());
+    let mut request = request.data(loaders(s.app.clone())).data(ip).data(rid.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }
     let mut response = s.schema.execute(request).await;
-    let executed =
-        !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
+    let executed = !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
-    let status = if gql && !executed {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     json_response(status, &response, gql)
 }
 
 /// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`;
 /// the limits get messages that name them; `INTERNAL` errors carry the request id.
-pub fn normalise_errors(
-    errors: &mut [async_graphql::ServerError],
-    config: &crate::config::Config,
-    request_id: &str,
-) {
+pub fn normalise_errors(errors: &mut [async_graphql::ServerError], config: &crate::config::Config, request_id: &str) {
     for err in errors {
         let ext = err.extensions.get_or_insert_with(Default::default);
         let code = ext.get("code").and_then(|v| match v {
@@ -234,15 +193,11 @@ pub fn normalise_errors(
         match code {
             None => {
                 if err.message == "Query is nested too deep." {
-                    err.message = format!(
-                        "Query is nested too deep: the maximum depth is {}.",
-                        config.graphql_max_depth
-                    );
+                    err.message =
+                        format!("Query is nested too deep: the maximum depth is {}.", config.graphql_max_depth);
                 } else if err.message == "Query is too complex." {
-                    err.message = format!(
-                        "Query is too complex: the maximum complexity is {}.",
-                        config.graphql_max_complexity
-                    );
+                    err.message =
+                        format!("Query is too complex: the maximum complexity is {}.", config.graphql_max_complexity);
                 }
                 ext.set("code", Code::BadUserInput.as_str());
             }

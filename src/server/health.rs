@@ -35,11 +35,7 @@ pub async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
         }
     };
     let ok = db["status"] == "ok" && bus["status"] == "ok";
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "unavailable" },
         "checks": { "database": db, "redis": bus },

@@ -39,10 +39,7 @@ pub struct ServerState {
 
 pub fn router(app: Arc<App>) -> Router {
     let schema = crate::graphql::build(app.clone());
-    let state = ServerState {
-        app: app.clone(),
-        schema,
-    };
+    let state = ServerState { app: app.clone(), schema };
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
@@ -56,12 +53,10 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(app.config.request_timeout_secs),
         ))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
@@ -81,13 +76,7 @@ pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientIp {
 }
 
 pub fn request_id(headers: &HeaderMap) -> RequestId {
-    RequestId(
-        headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string(),
-    )
+    RequestId(headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string())
 }
 
 /// The bearer token of `Authorization`, if any. A malformed header is an error, not anonymity.
@@ -95,41 +84,27 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| Error::unauthenticated("malformed Authorization header"))?;
+    let value = value.to_str().map_err(|_| Error::unauthenticated("malformed Authorization header"))?;
     parse_bearer(value).map(Some)
 }
 
 /// `Bearer <token>` → `<token>`.
 pub fn parse_bearer(value: &str) -> Result<String> {
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| Error::unauthenticated("Authorization must be `Bearer <token>`"))?;
+    let (scheme, token) =
+        value.trim().split_once(' ').ok_or_else(|| Error::unauthenticated("Authorization must be `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Error::unauthenticated(
-            "Authorization must be `Bearer <token>`",
-        ));
+        return Err(Error::unauthenticated("Authorization must be `Bearer <token>`"));
     }
     Ok(token.trim().to_string())
 }
 
 /// Authenticates a request from its headers: no credential = anonymous (`None`).
-pub async fn principal_from_headers(
-    app: &App,
-    headers: &HeaderMap,
-    ip: ClientIp,
-) -> Result<Option<Principal>> {
+pub async fn principal_from_headers(app: &App, headers: &HeaderMap, ip: ClientIp) -> Result<Option<Principal>> {
     let Some(token) = bearer(headers)? else {
         return Ok(None);
     };
-    let org = headers
-        .get("x-organization-id")
-        .and_then(|v| v.to_str().ok());
-    crate::auth::authenticate(app, &token, ip.0, org)
-        .await
-        .map(Some)
+    let org = headers.get("x-organization-id").and_then(|v| v.to_str().ok());
+    crate::auth::authenticate(app, &token, ip.0, org).await.map(Some)
 }
 
 /// Serves until SIGINT/SIGTERM, then drains connections and flushes buffered counters.
@@ -137,14 +112,20 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(app.config.bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.bind))?;
+    run(listener, app, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then flushes buffered counters.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "Gantry is listening; playground at /playground");
     let flusher = spawn_flusher(app.clone());
-    axum::serve(
-        listener,
-        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     flusher.abort();
     app.flush().await;
     tracing::info!("stopped cleanly");

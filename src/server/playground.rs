@@ -15,15 +15,9 @@ struct Assets;
 
 pub fn routes() -> Router<ServerState> {
     Router::new()
-        .route(
-            "/playground",
-            get(|| async { Redirect::permanent("/playground/") }),
-        )
+        .route("/playground", get(|| async { Redirect::permanent("/playground/") }))
         .route("/playground/", get(|| async { asset("index.html") }))
-        .route(
-            "/playground/{*path}",
-            get(|Path(path): Path<String>| async move { asset(&path) }),
-        )
+        .route("/playground/{*path}", get(|Path(path): Path<String>| async move { asset(&path) }))
 }
 
 fn asset(path: &str) -> Response {
@@ -31,17 +25,12 @@ fn asset(path: &str) -> Response {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     let mime = file.metadata.mimetype().to_string();
-    let cache = if path.starts_with("assets/") {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    };
+    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
     (
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_str(&mime)
-                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+                HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],

@@ -31,27 +31,14 @@ pub async fn graphql_ws(
 ) -> Response {
     let ip = client_ip(&s.app, &headers, peer);
     let rid = request_id(&headers);
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(s, socket, protocol, ip, rid))
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(s, socket, protocol, ip, rid))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.to_string().into(),
-        })))
-        .await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.to_string().into() }))).await;
 }
 
-async fn serve(
-    s: ServerState,
-    mut socket: WebSocket,
-    protocol: GraphQLProtocol,
-    ip: ClientIp,
-    rid: super::RequestId,
-) {
+async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol, ip: ClientIp, rid: super::RequestId) {
     let first = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(msg)) = socket.recv().await {
             match msg {
@@ -76,20 +63,13 @@ async fn serve(
     if msg.get("type").and_then(|t| t.as_str()) != Some("connection_init") {
         return close(socket, 4401, "Unauthorized: send connection_init first").await;
     }
-    let payload = msg
-        .get("payload")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
-    let field = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| payload.get(*n).and_then(|v| v.as_str()).map(str::to_string))
-    };
+    let payload = msg.get("payload").cloned().unwrap_or(serde_json::Value::Null);
+    let field =
+        |names: &[&str]| names.iter().find_map(|n| payload.get(*n).and_then(|v| v.as_str()).map(str::to_string));
     let token = match field(&["Authorization", "authorization"]) {
         Some(h) => parse_bearer(&h),
-        None => field(&["token"]).ok_or_else(|| {
-            Error::unauthenticated("connection_init needs {\"Authorization\": \"Bearer …\"}")
-        }),
+        None => field(&["token"])
+            .ok_or_else(|| Error::unauthenticated("connection_init needs {\"Authorization\": \"Bearer …\"}")),
     };
     let org = field(&["X-Organization-Id", "x-organization-id"]);
     let principal = match token {
@@ -100,20 +80,9 @@ async fn serve(
         Ok(p) => p,
         Err(e) => {
             e.log();
-            let code = if e.code() == Code::Unauthenticated {
-                4401
-            } else {
-                4403
-            };
-            let reason: String = format!(
-                "{}: {}",
-                if code == 4401 {
-                    "Unauthorized"
-                } else {
-                    "Forbidden"
-                },
-                e.public_message()
-            );
+            let code = if e.code() == Code::Unauthenticated { 4401 } else { 4403 };
+            let reason: String =
+                format!("{}: {}", if code == 4401 { "Unauthorized" } else { "Forbidden" }, e.public_message());
             // Close reasons are limited to 123 bytes.
             let reason: String = reason.chars().take(120).collect();
             return close(socket, code, &reason).await;
@@ -126,8 +95,7 @@ async fn serve(
     data.insert(ip);
     data.insert(rid);
     let (sink, stream) = socket.split();
-    let replay =
-        futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
+    let replay = futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
     GraphQLWebSocket::new_with_pair(sink, replay, s.schema.clone(), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
         .keepalive_timeout(Duration::from_secs(60))

@@ -14,9 +14,7 @@ use std::path::Path;
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{
-    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
-};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -80,13 +78,9 @@ impl Db {
     pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-            let pool = deadpool::Pool::builder(manager)
-                .max_size(pool_size)
-                .build()?;
+            let pool = deadpool::Pool::builder(manager).max_size(pool_size).build()?;
             let db = Db::Pg(pool);
-            db.get()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+            db.get().await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
             Ok(db)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
@@ -109,13 +103,9 @@ impl Db {
                 })
             });
             let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-            let pool = deadpool::Pool::builder(manager)
-                .max_size(pool_size)
-                .build()?;
+            let pool = deadpool::Pool::builder(manager).max_size(pool_size).build()?;
             let db = Db::Sqlite(pool);
-            db.get()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open SQLite database: {e}"))?;
+            db.get().await.map_err(|e| anyhow::anyhow!("cannot open SQLite database: {e}"))?;
             Ok(db)
         }
     }
@@ -143,22 +133,16 @@ impl Db {
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let applied = match self.get().await? {
             Conn::Pg(mut conn) => {
-                conn.batch_execute("SELECT pg_advisory_lock(7261626)")
-                    .await?;
+                conn.batch_execute("SELECT pg_advisory_lock(7261626)").await?;
                 let mut harness = AsyncMigrationHarness::new(conn);
-                let result = harness
-                    .run_pending_migrations(PG_MIGRATIONS)
-                    .map(|v| v.len());
+                let result = harness.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len());
                 let mut conn = harness.into_inner();
-                conn.batch_execute("SELECT pg_advisory_unlock(7261626)")
-                    .await?;
+                conn.batch_execute("SELECT pg_advisory_unlock(7261626)").await?;
                 result
             }
             Conn::Sqlite(conn) => {
                 let mut harness = AsyncMigrationHarness::new(conn);
-                harness
-                    .run_pending_migrations(SQLITE_MIGRATIONS)
-                    .map(|v| v.len())
+                harness.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
             }
         };
         applied.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
@@ -175,14 +159,10 @@ impl Db {
         }
         match self.get().await? {
             Conn::Pg(mut c) => {
-                diesel::sql_query("SELECT 1 AS one")
-                    .get_result::<One>(&mut *c)
-                    .await?;
+                diesel::sql_query("SELECT 1 AS one").get_result::<One>(&mut *c).await?;
             }
             Conn::Sqlite(mut c) => {
-                diesel::sql_query("SELECT 1 AS one")
-                    .get_result::<One>(&mut *c)
-                    .await?;
+                diesel::sql_query("SELECT 1 AS one").get_result::<One>(&mut *c).await?;
             }
         }
         Ok(())
@@ -226,17 +206,8 @@ impl Db {
                 .await?
             }
         };
-        let mut out: Vec<_> = rows
-            .into_iter()
-            .map(|c| {
-                (
-                    c.table_name,
-                    c.column_name,
-                    portable_type(&c.data_type),
-                    c.nullable,
-                )
-            })
-            .collect();
+        let mut out: Vec<_> =
+            rows.into_iter().map(|c| (c.table_name, c.column_name, portable_type(&c.data_type), c.nullable)).collect();
         out.sort();
         Ok(out)
     }

@@ -1,0 +1,116 @@
+use serde_json::json;
+
+use crate::common::{TestApp, backends, code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_creates_a_personal_org_and_only_the_first_user_is_admin() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let first = app.register("first@example.com").await;
+        let second = app.register("second@example.com").await;
+        for (s, admin) in [(&first, true), (&second, false)] {
+            let data = app
+                .gql_ok(Some(&s.token), "{ viewer { id kind role scopes user { email isPlatformAdmin } organization { id isPersonal viewerRole } } }", json!({}))
+                .await;
+            let v = &data["viewer"];
+            assert_eq!(v["id"], s.user_id.as_str());
+            assert_eq!(v["kind"], "USER");
+            assert_eq!(v["role"], "OWNER");
+            assert_eq!(v["organization"]["id"], s.org_id.as_str());
+            assert_eq!(v["organization"]["isPersonal"], true);
+            assert_eq!(v["user"]["isPlatformAdmin"], admin, "[{backend:?}] admin flag of {}", v["user"]["email"]);
+        }
+        let orgs = app.gql_ok(Some(&second.token), "{ organizations { id viewerRole } }", json!({})).await;
+        assert_eq!(orgs["organizations"], json!([{ "id": second.org_id, "viewerRole": "OWNER" }]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_rejects_bad_input_and_duplicates_without_partial_writes() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let q = "mutation($i: RegisterInput!) { register(input: $i) { user { id } } }";
+        let bad_email =
+            app.gql(None, q, json!({ "i": { "email": "not-an-email", "password": "long enough pw" } })).await;
+        assert_eq!(code(&bad_email), "BAD_USER_INPUT");
+        assert_eq!(bad_email["errors"][0]["extensions"]["field"], "email");
+        let short = app.gql(None, q, json!({ "i": { "email": "a@example.com", "password": "short" } })).await;
+        assert_eq!(code(&short), "BAD_USER_INPUT");
+        assert_eq!(short["errors"][0]["extensions"]["field"], "password");
+        app.register("dup@example.com").await;
+        let dup =
+            app.gql(None, q, json!({ "i": { "email": "DUP@example.com", "password": "correct horse battery" } })).await;
+        assert_eq!(code(&dup), "CONFLICT", "[{backend:?}] {dup}");
+        // The refused registrations left nothing behind: the email still logs in to the first account only.
+        let login = app
+            .gql_ok(None, "mutation { login(input: {email: \"dup@example.com\", password: \"correct horse battery\"}) { user { email } } }", json!({}))
+            .await;
+        assert_eq!(login["login"]["user"]["email"], "dup@example.com");
+        let missing = app.gql(None, "mutation { login(input: {email: \"a@example.com\", password: \"correct horse battery\"}) { user { id } } }", json!({})).await;
+        assert_eq!(code(&missing), "UNAUTHENTICATED", "the refused short-password registration must not exist");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_logout_and_refresh_rotate_sessions() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("user@example.com").await;
+        let wrong = app.gql(None, "mutation { login(input: {email: \"user@example.com\", password: \"wrong password\"}) { user { id } } }", json!({})).await;
+        assert_eq!(code(&wrong), "UNAUTHENTICATED");
+
+        // Refresh: a new session works, the old refresh token is spent.
+        let q = "mutation($t: String!) { refreshSession(refreshToken: $t) { session { token refreshToken } } }";
+        let refreshed = app.gql_ok(None, q, json!({ "t": s.refresh_token })).await;
+        let new_token = refreshed["refreshSession"]["session"]["token"].as_str().unwrap().to_string();
+        let again = app.gql(None, q, json!({ "t": s.refresh_token })).await;
+        assert_eq!(code(&again), "UNAUTHENTICATED", "[{backend:?}] a refresh token works once");
+        let (status, old) = app.gql_status(Some(&s.token), "{ viewer { id } }", json!({})).await;
+        assert_eq!((status, code(&old)), (401, "UNAUTHENTICATED"), "the refreshed-away session is revoked");
+        app.gql_ok(Some(&new_token), "{ viewer { id } }", json!({})).await;
+
+        // Logout revokes the session used.
+        app.gql_ok(Some(&new_token), "mutation { logout }", json!({})).await;
+        let (status, after) = app.gql_status(Some(&new_token), "{ viewer { id } }", json!({})).await;
+        assert_eq!((status, code(&after)), (401, "UNAUTHENTICATED"));
+
+        // Sessions expire with the (injected) clock.
+        let s2 = app
+            .gql_ok(None, "mutation { login(input: {email: \"user@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({}))
+            .await;
+        let t2 = s2["login"]["session"]["token"].as_str().unwrap().to_string();
+        app.gql_ok(Some(&t2), "{ viewer { id } }", json!({})).await;
+        app.clock.advance_ms(app.app.config.session_ttl_secs * 1000 + 1);
+        let (status, expired) = app.gql_status(Some(&t2), "{ viewer { id } }", json!({})).await;
+        assert_eq!((status, code(&expired)), (401, "UNAUTHENTICATED"));
+        assert!(expired["errors"][0]["message"].as_str().unwrap().contains("expired"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organization_is_not_found_for_sessions_and_keys() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let _admin = app.register("admin@example.com").await;
+        let a = app.register("a@example.com").await;
+        let b = app.register("b@example.com").await;
+        let q = "query($id: ID!) { organization(id: $id) { id } }";
+        let body = app.gql(Some(&a.token), q, json!({ "id": b.org_id })).await;
+        assert_eq!(code(&body), "NOT_FOUND", "[{backend:?}] {body}");
+        let node = app.gql(Some(&a.token), "query($id: ID!) { node(id: $id) { id } }", json!({ "id": b.org_id })).await;
+        assert_eq!(code(&node), "NOT_FOUND");
+        // Naming another organization in X-Organization-Id is refused before anything runs.
+        let resp = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&a.token)
+            .header("x-organization-id", &b.org_id)
+            .json(&json!({ "query": "{ viewer { id } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(code(&body), "NOT_FOUND");
+    }
+}

@@ -1,0 +1,317 @@
+//! The `TestApp` harness: a real Gantry server on an ephemeral port with its own database, on
+//! every backend combination that is reachable — SQLite + in-process always, PostgreSQL + Redis
+//! when they answer (required when `CI=true`). Time is a manual clock the test moves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry::app::{App, AppOptions};
+use gantry::config::Config;
+use gantry::platform::clock::ManualClock;
+use serde_json::{Value, json};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    SqliteMemory,
+    PostgresRedis,
+}
+
+fn reachable(addr: &str) -> bool {
+    std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok()
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Every backend combination to run on. PostgreSQL + Redis are required in CI.
+pub fn backends() -> Vec<Backend> {
+    let pg = reachable("127.0.0.1:5432");
+    let redis = reachable("127.0.0.1:6379");
+    if in_ci() {
+        assert!(
+            pg && redis,
+            "CI=true but PostgreSQL (127.0.0.1:5432: {pg}) or Redis (127.0.0.1:6379: {redis}) is unreachable"
+        );
+    }
+    let mut out = vec![Backend::SqliteMemory];
+    if pg && redis {
+        out.push(Backend::PostgresRedis);
+    } else {
+        eprintln!("note: PostgreSQL or Redis unreachable; running on SQLite + memory only");
+    }
+    out
+}
+
+/// Whether PostgreSQL and Redis can be used (and must be, in CI).
+pub fn postgres_and_redis() -> bool {
+    backends().contains(&Backend::PostgresRedis)
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", gantry::platform::crypto::random_base62(12).to_lowercase())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn create_pg_database() -> (String, String) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let name = unique("gantry_t_");
+    let mut conn = AsyncPgConnection::establish(PG_ADMIN_URL).await.expect("connect to PostgreSQL");
+    conn.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    (format!("postgres://postgres@127.0.0.1:5432/{name}"), name)
+}
+
+fn drop_pg_database(name: String) {
+    // Drop runs outside any runtime; use a short-lived one on a plain thread.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+            if let Ok(mut conn) = AsyncPgConnection::establish(PG_ADMIN_URL).await {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            }
+        });
+    })
+    .join();
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.pg_database.take() {
+            drop_pg_database(name);
+        }
+    }
+}
+
+pub fn test_config(backend: Backend, dir: &std::path::Path, database_url: &str, redis_prefix: &str) -> Config {
+    let mut config = Config::default();
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = dir.to_path_buf();
+    config.database_url = Some(database_url.to_string());
+    config.database_pool_size = 8;
+    config.redis_prefix = redis_prefix.to_string();
+    config.max_body_bytes = 64 * 1024;
+    if backend == Backend::PostgresRedis {
+        config.redis_url = Some(REDIS_URL.to_string());
+    }
+    config
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> TestApp {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    /// A server with a configuration the test adjusts first.
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (database_url, pg_database) = match backend {
+            Backend::SqliteMemory => (format!("sqlite://{}", dir.path().join("gantry.db").display()), None),
+            Backend::PostgresRedis => {
+                let (url, name) = create_pg_database().await;
+                (url, Some(name))
+            }
+        };
+        let redis_prefix = unique("gantry-test-");
+        let mut config = test_config(backend, dir.path(), &database_url, &redis_prefix);
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis()));
+        let app = App::build(config, AppOptions { clock: Some(clock.clone()) }).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_app = app.clone();
+        tokio::spawn(async move {
+            let _ = gantry::server::run(listener, server_app, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp { backend, addr, app, clock, http: reqwest::Client::new(), shutdown: Some(tx), pg_database, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
+    }
+
+    /// POSTs a GraphQL operation; returns (HTTP status, body).
+    pub async fn gql_status(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.expect("JSON body");
+        (status, body)
+    }
+
+    /// POSTs a GraphQL operation and returns its body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.gql_status(token, query, variables).await.1
+    }
+
+    /// POSTs a GraphQL operation that must succeed; returns `data`.
+    pub async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.gql(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "[{:?}] unexpected errors: {body}", self.backend);
+        body["data"].clone()
+    }
+
+    /// Registers a user; returns its session token, user id and personal organization id.
+    pub async fn register(&self, email: &str) -> Session {
+        let data = self
+            .gql_ok(
+                None,
+                "mutation($i: RegisterInput!) { register(input: $i) { user { id personalOrganizationId } session { token refreshToken } } }",
+                json!({ "i": { "email": email, "password": "correct horse battery", "name": "Test" } }),
+            )
+            .await;
+        Session {
+            token: data["register"]["session"]["token"].as_str().unwrap().to_string(),
+            refresh_token: data["register"]["session"]["refreshToken"].as_str().unwrap().to_string(),
+            user_id: data["register"]["user"]["id"].as_str().unwrap().to_string(),
+            org_id: data["register"]["user"]["personalOrganizationId"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Creates a key with the given scopes; returns (secret, key id).
+    pub async fn create_key(&self, token: &str, scopes: &[&str]) -> (String, String) {
+        self.create_key_with(token, json!({ "name": "test key", "scopes": scopes })).await
+    }
+
+    pub async fn create_key_with(&self, token: &str, input: Value) -> (String, String) {
+        let data = self
+            .gql_ok(
+                Some(token),
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        (
+            data["createApiKey"]["secret"].as_str().unwrap().to_string(),
+            data["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A REST call; returns (status, body or Null for an empty body).
+    pub async fn rest(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, self.url(&format!("/api/v1{path}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        (status, body)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub org_id: String,
+}
+
+/// The `extensions.code` of the first error.
+pub fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// A WebSocket client speaking `graphql-transport-ws` (or the legacy `graphql-ws`).
+pub mod ws {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    pub async fn connect(url: &str, protocol: &str) -> Socket {
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+        assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), protocol);
+        socket
+    }
+
+    pub async fn send(socket: &mut Socket, msg: Value) {
+        socket.send(Message::Text(msg.to_string().into())).await.expect("ws send");
+    }
+
+    /// The next message: `Ok(json)` for text, `Err((code, reason))` for a close frame.
+    pub async fn next(socket: &mut Socket) -> Result<Value, (u16, String)> {
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+                .await
+                .expect("no WebSocket message within 10 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new())));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err((1006, e.to_string())),
+                None => return Err((1006, "closed".into())),
+            }
+        }
+    }
+
+    /// Connects, sends `connection_init` with the token and expects `connection_ack`.
+    pub async fn connect_authed(url: &str, token: &str) -> Socket {
+        let mut s = connect(url, "graphql-transport-ws").await;
+        send(&mut s, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
+        let ack = next(&mut s).await.expect("ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        s
+    }
+
+    /// Starts a subscription with id `id`.
+    pub async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+        send(socket, json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
+    }
+
+    /// The next `next` payload of a subscription (skipping pings).
+    pub async fn next_data(socket: &mut Socket) -> Value {
+        loop {
+            let msg = next(socket).await.expect("message");
+            match msg["type"].as_str() {
+                Some("next") | Some("data") => return msg["payload"].clone(),
+                Some("ping") | Some("ka") => continue,
+                _ => panic!("unexpected message: {msg}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, backends, code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_page_forwards_and_backwards_within_bounds() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let (_, id) = app.create_key_with(&s.token, json!({ "name": format!("k{i}"), "scopes": ["*"] })).await;
+            app.clock.advance_ms(1);
+            ids.push(id);
+        }
+        ids.reverse(); // newest first
+        let q = "query($f: Int, $a: String, $l: Int, $b: String) { apiKeys(first: $f, after: $a, last: $l, before: $b) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } } }";
+        let page = |v: &Value| {
+            v["apiKeys"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let p1 = app.gql_ok(Some(&s.token), q, json!({ "f": 2 })).await;
+        assert_eq!(page(&p1), ids[0..2], "[{backend:?}]");
+        assert_eq!(p1["apiKeys"]["totalCount"], 5);
+        assert_eq!(p1["apiKeys"]["pageInfo"]["hasNextPage"], true);
+        let p2 = app.gql_ok(Some(&s.token), q, json!({ "f": 2, "a": p1["apiKeys"]["pageInfo"]["endCursor"] })).await;
+        assert_eq!(page(&p2), ids[2..4]);
+        assert_eq!(p2["apiKeys"]["pageInfo"]["hasPreviousPage"], true);
+        let p3 = app.gql_ok(Some(&s.token), q, json!({ "f": 2, "a": p2["apiKeys"]["pageInfo"]["endCursor"] })).await;
+        assert_eq!(page(&p3), ids[4..5]);
+        assert_eq!(p3["apiKeys"]["pageInfo"]["hasNextPage"], false);
+        let back =
+            app.gql_ok(Some(&s.token), q, json!({ "l": 2, "b": p3["apiKeys"]["pageInfo"]["startCursor"] })).await;
+        assert_eq!(page(&back), ids[2..4]);
+        let tail = app.gql_ok(Some(&s.token), q, json!({ "l": 1 })).await;
+        assert_eq!(page(&tail), ids[4..5]);
+
+        for (vars, field) in [
+            (json!({ "f": 0 }), "first"),
+            (json!({ "f": 101 }), "first"),
+            (json!({ "l": -1 }), "last"),
+            (json!({ "f": 1, "l": 1 }), "first"),
+            (json!({ "a": "garbage!" }), "after"),
+        ] {
+            let body = app.gql(Some(&s.token), q, vars.clone()).await;
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{vars}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_nodes_resolve_prefixed_ids() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let (_, key) = app.create_key(&s.token, &["*"]).await;
+        let q = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on ApiKey { name } } }";
+        let body = app
+            .gql(
+                Some(&s.token),
+                q,
+                json!({ "ids": [key, s.org_id, s.user_id, "key_01jd0000000000000000000000", "nonsense"] }),
+            )
+            .await;
+        let nodes = body["data"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes[0]["__typename"], "ApiKey", "[{backend:?}] {body}");
+        assert_eq!(nodes[0]["name"], "test key");
+        assert_eq!(nodes[1]["__typename"], "Organization");
+        assert_eq!(nodes[2]["__typename"], "User");
+        assert_eq!(nodes[3], Value::Null);
+        assert_eq!(nodes[4], Value::Null);
+        let errors = body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2);
+        assert!(errors.iter().all(|e| e["extensions"]["code"] == "NOT_FOUND"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_codes_and_statuses_never_500() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.graphql_max_depth = 6).await;
+        let s = app.register("dev@example.com").await;
+        let post = |body: &'static str, ct: &'static str| {
+            app.http.post(app.url("/graphql")).header("content-type", ct).bearer_auth(&s.token).body(body).send()
+        };
+        let r = post("{not json", "application/json").await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert_eq!(code(&r.json::<Value>().await.unwrap()), "BAD_USER_INPUT");
+        let r = post("{\"query\":\"{ viewer { id } }\"}", "text/plain").await.unwrap();
+        assert_eq!(r.status().as_u16(), 415);
+        let big = format!("{{\"query\":\"{{ viewer {{ id }} }}\", \"pad\": \"{}\"}}", "x".repeat(70 * 1024));
+        let r = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413);
+        assert_eq!(code(&r.json::<Value>().await.unwrap()), "PAYLOAD_TOO_LARGE");
+
+        let syntax = app.gql(Some(&s.token), "{ viewer { id ", json!({})).await;
+        assert_eq!(code(&syntax), "BAD_USER_INPUT");
+        let unknown = app.gql(Some(&s.token), "{ viewer { nope } }", json!({})).await;
+        assert_eq!(code(&unknown), "BAD_USER_INPUT");
+        let deep = app
+            .gql(Some(&s.token), "{ __schema { types { fields { type { ofType { ofType { name } } } } } } }", json!({}))
+            .await;
+        assert_eq!(code(&deep), "BAD_USER_INPUT", "{deep}");
+        assert!(deep["errors"][0]["message"].as_str().unwrap().contains("maximum depth is 6"));
+        // The stricter media type turns a request that never ran into a 400.
+        let r = app
+            .http
+            .post(app.url("/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .bearer_auth(&s.token)
+            .json(&json!({ "query": "{ nope }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert_eq!(r.headers()["content-type"], "application/graphql-response+json");
+
+        let (status, body) = app.gql_status(Some("gk_live_notarealkey"), "{ viewer { id } }", json!({})).await;
+        assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"));
+        let (status, body) = app.gql_status(Some("some-random-token"), "{ viewer { id } }", json!({})).await;
+        assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"));
+        let anonymous = app.gql(None, "{ viewer { id } }", json!({})).await;
+        assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+        let r = app
+            .http
+            .post(app.url("/graphql"))
+            .header("authorization", "Basic abc")
+            .json(&json!({ "query": "{ viewer { id } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+
+        // GET works for queries and refuses mutations.
+        let r = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&[("query", "{ viewer { id } }")])
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&[("query", "mutation { logout }")])
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 405);
+        // Wrong variable types are input errors, not server errors.
+        let body = app
+            .gql(Some(&s.token), "query($f: Int) { apiKeys(first: $f) { totalCount } }", json!({ "f": "ten" }))
+            .await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "[{backend:?}] {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_name_their_checks() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        let (db, bus) = match backend {
+            crate::common::Backend::SqliteMemory => ("sqlite", "memory"),
+            crate::common::Backend::PostgresRedis => ("postgres", "redis"),
+        };
+        assert_eq!(body["checks"]["database"], json!({ "status": "ok", "backend": db }));
+        assert_eq!(body["checks"]["redis"], json!({ "status": "ok", "backend": bus }));
+        let r = app.http.get(app.url("/playground/")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.text().await.unwrap().contains("/playground/assets/"), "the built playground is embedded");
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server over real HTTP and WebSocket, on every reachable backend.
+
+mod accounts;
+mod browser;
+mod common;
+mod conventions;
+mod keys;
+mod multinode;
+mod rest;
+mod schema;
+mod subscriptions;

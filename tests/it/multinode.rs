@@ -1,0 +1,118 @@
+//! Two real `gantry` processes sharing one PostgreSQL and one Redis.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+use crate::common::{REDIS_URL, create_pg_database, postgres_and_redis, unique, ws};
+
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(database_url: &str, prefix: &str, dir: &std::path::Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", REDIS_URL)
+        .env("GANTRY_REDIS_PREFIX", prefix)
+        .env("GANTRY_BIND", "127.0.0.1:0")
+        .env("GANTRY_DATA_DIR", dir)
+        .env("GANTRY_LOG_FORMAT", "json")
+        .env("GANTRY_LOG", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start gantry");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(addr) = v["fields"]["address"].as_str()
+            {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("node reports its address");
+    Node { child, addr }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
+    if !postgres_and_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _name) = create_pg_database().await;
+    let prefix = unique("gantry-multinode-");
+    let a = start_node(&database_url, &prefix, dir.path());
+    let b = start_node(&database_url, &prefix, dir.path());
+    let http = reqwest::Client::new();
+    let gql = async |node: &Node, token: Option<&str>, query: &str, vars: serde_json::Value| -> serde_json::Value {
+        let mut req =
+            http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    };
+    let reg = gql(&a, None, "mutation { register(input: {email: \"n@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
+    let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
+    let key =
+        gql(&a, Some(&token), "mutation { createApiKey(input: {name: \"k\", scopes: [\"*\"]}) { secret } }", json!({}))
+            .await;
+    let secret = key["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
+
+    // Node B serves the session and key created on node A (shared database and server secret).
+    let mut sock = ws::connect_authed(&format!("ws://{}/graphql/ws", b.addr), &secret).await;
+    ws::subscribe(&mut sock, "1", "subscription { events(types: [\"key.created\"]) { type data } }").await;
+    let payload = crate::subscriptions::until_event(&mut sock, async || {
+        gql(
+            &a,
+            Some(&token),
+            "mutation { createApiKey(input: {name: \"from-a\", scopes: [\"keys:read\"]}) { secret } }",
+            json!({}),
+        )
+        .await;
+    })
+    .await;
+    assert_eq!(payload["data"]["events"]["type"], "key.created");
+    assert_eq!(payload["data"]["events"]["data"]["key"]["name"], "from-a");
+
+    // A revocation on A clears B's credential cache at once.
+    let victim = gql(
+        &a,
+        Some(&token),
+        "mutation { createApiKey(input: {name: \"victim\", scopes: [\"*\"]}) { secret apiKey { id } } }",
+        json!({}),
+    )
+    .await;
+    let victim_secret = victim["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
+    let victim_id = victim["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+    let ok = gql(&b, Some(&victim_secret), "{ viewer { id } }", json!({})).await;
+    assert_eq!(ok["data"]["viewer"]["id"], victim_id.as_str(), "B caches the key: {ok}");
+    gql(&a, Some(&token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": victim_id })).await;
+    // The invalidation travels over Redis; poll B briefly for it to land (bounded).
+    let mut refused = false;
+    for _ in 0..50 {
+        let r = gql(&b, Some(&victim_secret), "{ viewer { id } }", json!({})).await;
+        if r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "node B kept accepting a key revoked on node A");
+}
