@@ -22,7 +22,8 @@ struct Pending {
     requests: i64,
     last_used_at: i64,
     last_ip: Option<IpAddr>,
-    by_day: HashMap<String, i64>,
+    /// Requests per UTC day, keyed by days since the epoch (formatted only when written).
+    by_day: HashMap<i64, i64>,
 }
 
 #[derive(Default)]
@@ -30,8 +31,8 @@ pub struct KeyUsage {
     pending: Mutex<HashMap<KeyId, Pending>>,
 }
 
-fn day_of(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
+fn day_label(day: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(day * 86_400_000).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
 impl KeyUsage {
@@ -46,7 +47,7 @@ impl KeyUsage {
                 p.last_ip = ip;
             }
         }
-        *p.by_day.entry(day_of(now_ms)).or_default() += 1;
+        *p.by_day.entry(now_ms.div_euclid(86_400_000)).or_default() += 1;
     }
 
     /// Requests counted on this node and not yet written, for a key.
@@ -85,7 +86,7 @@ async fn write(db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<()> {
     let days: Vec<UsageDayRow> = batch
         .iter()
         .flat_map(|(k, p)| {
-            p.by_day.iter().map(|(d, c)| UsageDayRow { key_id: k.clone(), day: d.clone(), requests: *c })
+            p.by_day.iter().map(|(d, c)| UsageDayRow { key_id: k.clone(), day: day_label(*d), requests: *c })
         })
         .collect();
     transaction!(db, c => {

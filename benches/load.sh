@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end load benchmark: authenticated `{ viewer { id } }` with an API key against Gantry
+# (SQLite + in-process, the default shape) vs the bare async-graphql-axum baseline
+# (examples/bare_graphql.rs), both release builds, same machine, same run, same load generator
+# (wrk). Prints a Markdown table and, with --write, replaces the section in BENCHMARKS.md.
+# Usage: benches/load.sh [--write]   (env: DURATION=10s CONNECTIONS=32 THREADS=1 ROUNDS=3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-1}"
+ROUNDS="${ROUNDS:-3}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+cargo build --release --quiet --bin gantry --example bare_graphql
+TARGET="${CARGO_TARGET_DIR:-target}/release"
+work=$(mktemp -d)
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+trap cleanup EXIT
+
+GANTRY_BIND=127.0.0.1:18080 GANTRY_DATA_DIR="$work/data" GANTRY_LOG=warn "$TARGET/gantry" serve & pids+=($!)
+"$TARGET/examples/bare_graphql" 127.0.0.1:18081 & pids+=($!)
+for port in 18080 18081; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/graphql" -d '{}' -H 'content-type: application/json' && break; sleep 0.1; done
+done
+
+gql() { curl -s http://127.0.0.1:18080/graphql -H 'content-type: application/json' "$@"; }
+session=$(gql -d '{"query":"mutation { register(input: {email: \"bench@example.com\", password: \"correct horse battery\"}) { session { token } } }"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["session"]["token"])')
+key=$(gql -H "authorization: Bearer $session" -d '{"query":"mutation { createApiKey(input: {name: \"bench\", scopes: [\"*\"]}) { secret } }"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createApiKey"]["secret"])')
+check=$(gql -H "authorization: Bearer $key" -d '{"query":"{ viewer { id } }"}')
+echo "$check" | grep -q '"id":"key_' || { echo "gantry did not answer the benchmark query: $check"; exit 1; }
+
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"query":"{ viewer { id } }"}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["authorization"] = "Bearer $key"
+LUA
+
+rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$work/post.lua" --latency "$1" | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'; }
+p99() { awk '/ 99%/ {print $2}' "$work/wrk.log" | tail -n1; }
+
+wrk -t1 -c8 -d2s -s "$work/post.lua" http://127.0.0.1:18080/graphql >/dev/null
+wrk -t1 -c8 -d2s -s "$work/post.lua" http://127.0.0.1:18081/graphql >/dev/null
+g_best=0; b_best=0; rows=""
+for round in $(seq 1 "$ROUNDS"); do
+  g=$(rps http://127.0.0.1:18080/graphql); gp=$(p99)
+  b=$(rps http://127.0.0.1:18081/graphql); bp=$(p99)
+  ratio=$(python3 -c "print(f'{$g/$b:.2f}')")
+  rows+="| $round | $(printf '%.0f' "$g") | $gp | $(printf '%.0f' "$b") | $bp | ${ratio}× |"$'\n'
+  g_best=$(python3 -c "print(max($g_best, $g))"); b_best=$(python3 -c "print(max($b_best, $b))")
+done
+median_ratio=$(printf '%s' "$rows" | awk -F'|' '{gsub(/[ ×]/,"",$7); print $7}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+
+section=$(cat <<MD
+## Authenticated \`{ viewer { id } }\` vs bare async-graphql-axum
+
+Measured $(date -u +%Y-%m-%d) by \`benches/load.sh\` on this machine ($(nproc) cores), release builds,
+wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers.
+Gantry runs its default shape (SQLite + in-process) and authenticates every request with an API
+key (keyed hash, per-node cache, IP/expiry/revocation checks, usage counters, request id, tracing
+span); the baseline answers the same query with a constant and no middleware.
+
+| round | Gantry req/s | Gantry p99 | baseline req/s | baseline p99 | ratio |
+|---|---|---|---|---|---|
+$rows
+**Median ratio: ${median_ratio}×** (target ≥ 0.8×).
+MD
+)
+echo "$section"
+if [ "${1:-}" = "--write" ]; then
+  python3 - "$section" <<'PY'
+import re, sys, pathlib
+p = pathlib.Path("BENCHMARKS.md")
+section = sys.argv[1].strip() + "\n"
+text = p.read_text() if p.exists() else "# Benchmarks\n\nFigures are ratios against a baseline measured in the same run.\n\n"
+pattern = re.compile(r"## Authenticated `\{ viewer \{ id \} \}` vs bare async-graphql-axum\n.*?(?=\n## |\Z)", re.S)
+text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+p.write_text(text)
+PY
+fi
