@@ -62,7 +62,7 @@ Measured $(date -u +%Y-%m-%d) by \`benches/load.sh\` on this machine ($(nproc) c
 wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers.
 Gantry runs its default shape (SQLite + in-process) and authenticates every request with an API
 key (keyed hash, per-node cache, IP/expiry/revocation checks, usage counters, request id, tracing
-span); the baseline answers the same query with a constant and no middleware.
+span, parsed-document cache); the baseline answers the same query with a constant and no middleware.
 
 | round | Gantry req/s | Gantry p99 | baseline req/s | baseline p99 | ratio |
 |---|---|---|---|---|---|

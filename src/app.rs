@@ -28,6 +28,9 @@ pub struct App {
     pub key_cache: moka::future::Cache<String, Option<Arc<KeyAuth>>>,
     pub session_cache: moka::future::Cache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
+    /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
+    /// large share of a small request's cost.
+    pub documents: moka::sync::Cache<String, async_graphql::parser::types::ExecutableDocument>,
     pub started_at_ms: i64,
 }
 
@@ -45,7 +48,7 @@ impl App {
             Some(url) => url.clone(),
             None => config.data_dir.join("gantry.db").to_string_lossy().into_owned(),
         };
-        let db = Db::connect(&url, config.database_pool_size).await?;
+        let db = Db::connect(&url, config.database_pool_size, config.database_timeout_secs).await?;
         let applied = db.migrate().await?;
         tracing::info!(backend = db.backend_name(), applied, "database ready");
 
@@ -69,6 +72,7 @@ impl App {
             key_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             session_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             key_usage: KeyUsage::default(),
+            documents: moka::sync::Cache::builder().max_capacity(2_000).build(),
             started_at_ms: clock.now_ms(),
             config,
             db,

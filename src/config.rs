@@ -34,8 +34,8 @@ pub struct Config {
     pub log: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// A request that takes longer is answered 503.
-    pub request_timeout_secs: u64,
+    /// Longest a database statement (PostgreSQL) or a wait for the SQLite write lock may take.
+    pub database_timeout_secs: u64,
     /// Deepest GraphQL selection accepted.
     pub graphql_max_depth: usize,
     /// Largest GraphQL complexity accepted (each field 1, connections × page size).
@@ -65,7 +65,7 @@ impl Default for Config {
             log_format: "text".into(),
             log: "info".into(),
             max_body_bytes: 1024 * 1024,
-            request_timeout_secs: 30,
+            database_timeout_secs: 30,
             graphql_max_depth: 15,
             graphql_max_complexity: 5000,
             session_ttl_secs: 3600,
@@ -106,6 +106,9 @@ impl Config {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             anyhow::bail!("REDIS_URL must start with redis:// or rediss:// (got a {} URL)", scheme(url));
+        }
+        if !(1..=3600).contains(&self.database_timeout_secs) {
+            anyhow::bail!("GANTRY_DATABASE_TIMEOUT_SECS must be between 1 and 3600");
         }
         if self.database_pool_size == 0 {
             anyhow::bail!("GANTRY_DATABASE_POOL_SIZE must be at least 1");

@@ -179,6 +179,7 @@ impl Viewer {
         let p = ctx.principal()?;
         let row = ctx
             .data_unchecked::<Loaders>()
+            .get()
             .load_one(p.org_id.clone())
             .await
             .map_err(loader_error)?
@@ -194,7 +195,7 @@ impl Viewer {
             Actor::ApiKey { created_by, .. } => created_by.clone(),
         };
         let Some(id) = id else { return Ok(None) };
-        Ok(ctx.data_unchecked::<Loaders>().load_one(id).await.map_err(loader_error)?.map(User))
+        Ok(ctx.data_unchecked::<Loaders>().get().load_one(id).await.map_err(loader_error)?.map(User))
     }
     /// The API key in use, when the credential is one.
     #[graphql(guard = "Scope(\"keys:read\")")]

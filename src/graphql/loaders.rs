@@ -13,10 +13,20 @@ use crate::platform::ids::{OrgId, UserId};
 
 pub struct AppLoader(pub Arc<App>);
 
-pub type Loaders = DataLoader<AppLoader>;
+/// The request's DataLoader, created on first use (most requests never load a relation).
+pub struct Loaders {
+    app: Arc<App>,
+    cell: std::sync::OnceLock<DataLoader<AppLoader>>,
+}
+
+impl Loaders {
+    pub fn get(&self) -> &DataLoader<AppLoader> {
+        self.cell.get_or_init(|| DataLoader::new(AppLoader(self.app.clone()), tokio::spawn))
+    }
+}
 
 pub fn loaders(app: Arc<App>) -> Loaders {
-    DataLoader::new(AppLoader(app), tokio::spawn)
+    Loaders { app, cell: std::sync::OnceLock::new() }
 }
 
 impl Loader<UserId> for AppLoader {

@@ -45,8 +45,13 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
             if me.as_ref().map(|u| &u.id) != Some(&user_id) {
                 return Err(not_found().into());
             }
-            let row =
-                ctx.data_unchecked::<Loaders>().load_one(user_id).await.map_err(loader_error)?.ok_or_else(not_found)?;
+            let row = ctx
+                .data_unchecked::<Loaders>()
+                .get()
+                .load_one(user_id)
+                .await
+                .map_err(loader_error)?
+                .ok_or_else(not_found)?;
             Ok(Node::User(User(row)))
         }
         _ => Err(not_found().into()),

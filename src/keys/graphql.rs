@@ -104,13 +104,14 @@ impl ApiKey {
         let Some(id) = self.0.created_by.clone() else {
             return Ok(None);
         };
-        Ok(ctx.data_unchecked::<Loaders>().load_one(id).await.map_err(loader_error)?.map(User))
+        Ok(ctx.data_unchecked::<Loaders>().get().load_one(id).await.map_err(loader_error)?.map(User))
     }
     /// The organization that owns the key.
     #[graphql(guard = "Scope(\"org:read\")")]
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let row = ctx
             .data_unchecked::<Loaders>()
+            .get()
             .load_one(self.0.org_id.clone())
             .await
             .map_err(loader_error)?

@@ -144,10 +144,14 @@ pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::resul
         return Err(not_found());
     }
     let hash = hash_key(app, token);
-    let found = app.key_cache.try_get_with(hash.clone(), load_key_auth(app, &hash)).await.map_err(|e| {
-        tracing::error!(error = ?e, "key lookup failed");
-        not_found()
-    })?;
+    // The plain `get` is the cheap path for the common hit; `try_get_with` coalesces concurrent misses.
+    let found = match app.key_cache.get(&hash).await {
+        Some(hit) => hit,
+        None => app.key_cache.try_get_with(hash.clone(), load_key_auth(app, &hash)).await.map_err(|e| {
+            tracing::error!(error = ?e, "key lookup failed");
+            not_found()
+        })?,
+    };
     let Some(key) = found else {
         return Err(not_found());
     };

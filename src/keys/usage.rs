@@ -39,7 +39,10 @@ impl KeyUsage {
     /// Counts one request by `key` at `now_ms` from `ip`. O(1), no I/O.
     pub fn record(&self, key: &KeyId, now_ms: i64, ip: Option<IpAddr>) {
         let mut map = self.pending.lock();
-        let p = map.entry(key.clone()).or_default();
+        if !map.contains_key(key) {
+            map.insert(key.clone(), Pending::default());
+        }
+        let Some(p) = map.get_mut(key) else { return };
         p.requests += 1;
         if now_ms >= p.last_used_at {
             p.last_used_at = now_ms;

@@ -61,6 +61,8 @@ pub fn routes() -> Router<ServerState> {
         };
         router = router.route(path, on(filter, handler));
     }
+    let doc = Arc::new(openapi());
+    router = router.route("/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }));
     router
         .fallback(|headers: HeaderMap| async move {
             envelope_error(
@@ -170,11 +172,9 @@ async fn handle(
         Ok(v) => v,
         Err(e) => return from_error(&trace, &e),
     };
-    let mut request = async_graphql::Request::new(route.document)
-        .variables(async_graphql::Variables::from_json(variables))
-        .data(loaders(s.app.clone()))
-        .data(ip)
-        .data(rid.clone());
+    let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
+    let mut request =
+        crate::server::with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip).data(rid.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }
@@ -225,4 +225,79 @@ async fn handle(
     let mut resp = (status, axum::Json(body)).into_response();
     resp.headers_mut().insert("x-api-version", HeaderValue::from_static("v1"));
     resp
+}
+
+/// The OpenAPI 3 document of the v1 routes, generated from the route table.
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in routes::table() {
+        let path = format!("/api/v1{}", route.path);
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let mut responses = serde_json::Map::new();
+        let ok = if route.status == 204 {
+            json!({ "description": "Success (no body)" })
+        } else {
+            json!({ "description": "Success", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Envelope" } } } })
+        };
+        responses.insert(route.status.to_string(), ok);
+        for (status, what) in [
+            ("400", "Malformed JSON"),
+            ("401", "Missing or invalid credential"),
+            ("403", "Credential lacks a scope or may not be used from this IP"),
+            ("404", "Not found (including another organization's ids)"),
+            ("409", "Conflict"),
+            ("413", "Body too large"),
+            ("415", "Body is not application/json"),
+            ("422", "Invalid input; error.details.field names it"),
+        ] {
+            responses.insert(
+                status.into(),
+                json!({ "description": what, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+            );
+        }
+        let mut op = json!({
+            "summary": route.summary,
+            "operationId": format!("{}_{}", route.method.as_str().to_lowercase(), route.path.replace(['/', '{', '}'], "_").trim_matches('_')),
+            "parameters": params,
+            "responses": responses,
+            "x-graphql-operation": route.document,
+        });
+        if matches!(route.method, axum::http::Method::POST | axum::http::Method::PUT) {
+            op["requestBody"] =
+                json!({ "required": false, "content": { "application/json": { "schema": { "type": "object" } } } });
+        }
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[route.method.as_str().to_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Gantry REST v1",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Each route executes a GraphQL operation (x-graphql-operation) on the same schema as /graphql.",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "API key (gk_live_…, gk_test_…) or session token (gks_…)" } },
+            "schemas": {
+                "Envelope": { "type": "object", "properties": {
+                    "id": { "type": "string" }, "status": { "type": "string", "enum": ["success"] }, "code": { "type": "integer" },
+                    "data": {}, "meta": { "$ref": "#/components/schemas/Meta" } } },
+                "Error": { "type": "object", "properties": {
+                    "status": { "type": "string", "enum": ["error"] }, "code": { "type": "integer" },
+                    "error": { "type": "object", "properties": { "type": { "type": "string" }, "message": { "type": "string" }, "details": { "type": "object" } } },
+                    "meta": { "$ref": "#/components/schemas/Meta" } } },
+                "Meta": { "type": "object", "properties": {
+                    "timestamp": { "type": "string", "format": "date-time" }, "trace_id": { "type": "string" },
+                    "rate_limit": { "type": "object", "nullable": true } } },
+            },
+        },
+    })
 }

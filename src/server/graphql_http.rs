@@ -45,10 +45,12 @@ fn from_error(e: &Error, gql: bool) -> Response {
 pub async fn post_graphql(
     State(s): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
-    let gql = wants_graphql_response(&headers);
+    // Taking the request whole avoids cloning its headers.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let gql = wants_graphql_response(headers);
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime != "application/json" && mime != GQL_RESPONSE {
@@ -76,7 +78,7 @@ pub async fn post_graphql(
             );
         }
     };
-    execute(&s, &headers, peer, request, gql).await
+    execute(&s, headers, peer, request, gql).await
 }
 
 type ErrorFn = Box<dyn FnOnce(bool) -> Response + Send>;
@@ -170,7 +172,7 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let mut request = request.data(loaders(s.app.clone())).data(ip).data(rid.clone());
+    let mut request = with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip);
     if let Some(p) = principal {
         request = request.data(p);
     }
@@ -179,6 +181,20 @@ async fn execute(
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
     let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     json_response(status, &response, gql)
+}
+
+/// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached).
+pub fn with_cached_document(app: &crate::app::App, mut request: async_graphql::Request) -> async_graphql::Request {
+    if request.query.len() > 16 * 1024 {
+        return request;
+    }
+    if let Some(doc) = app.documents.get(&request.query) {
+        request.set_parsed_query(doc);
+    } else if let Ok(doc) = request.parsed_query() {
+        let doc = doc.clone();
+        app.documents.insert(request.query.clone(), doc);
+    }
+    request
 }
 
 /// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`;

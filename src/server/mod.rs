@@ -1,8 +1,10 @@
 //! The HTTP server: one axum router for GraphQL (HTTP and WebSocket), the REST compatibility
-//! layer, the playground and health checks, behind request-id, tracing and timeout layers.
+//! layer, the playground and health checks, behind request-id and tracing layers. There is no
+//! per-request timer (it cost ~7 % of throughput): slow work is bounded where it happens — the
+//! database statement timeout and SQLite busy timeout (`GANTRY_DATABASE_TIMEOUT_SECS`).
 
 mod graphql_http;
-pub use graphql_http::normalise_errors as normalise_graphql_errors;
+pub use graphql_http::{normalise_errors as normalise_graphql_errors, with_cached_document};
 mod health;
 mod playground;
 mod ws;
@@ -12,10 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName};
 use axum::routing::get;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
@@ -26,6 +27,35 @@ use crate::graphql::GantrySchema;
 /// The caller's IP address, as the server sees it (or from `X-Forwarded-For` behind a trusted proxy).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
+
+/// Request ids unique across nodes and restarts without a random draw per request: a random
+/// per-process prefix and a counter (`q7f3kx2m-000000000001a2`).
+#[derive(Clone)]
+pub struct SequentialRequestId {
+    prefix: Arc<str>,
+    counter: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SequentialRequestId {
+    pub fn new() -> Self {
+        let prefix = crate::platform::crypto::random_base62(10).to_ascii_lowercase();
+        Self { prefix: prefix.into(), counter: Arc::default() }
+    }
+}
+
+impl Default for SequentialRequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n:012x}", self.prefix);
+        axum::http::HeaderValue::from_str(&id).ok().map(tower_http::request_id::RequestId::new)
+    }
+}
 
 /// The request id (`x-request-id`), for logs and `INTERNAL` errors.
 #[derive(Debug, Clone)]
@@ -49,16 +79,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(playground::routes())
         .nest("/api/v1", crate::rest::routes())
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(app.config.request_timeout_secs),
-        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, SequentialRequestId::new()))
 }
 
 /// The client IP of a request.

@@ -191,3 +191,55 @@ async fn health_and_readiness_name_their_checks() {
         assert!(r.text().await.unwrap().contains("/playground/assets/"), "the built playground is embedded");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_queries_are_refused_before_running() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.graphql_max_complexity = 200).await;
+        let s = app.register("dev@example.com").await;
+        app.gql_ok(Some(&s.token), "{ apiKeys(first: 10) { edges { node { id name } } } }", json!({})).await;
+        let body = app
+            .gql(Some(&s.token), "{ apiKeys(first: 100) { edges { node { id name scopes createdAt } } } }", json!({}))
+            .await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "[{backend:?}] {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("maximum complexity is 200"));
+        assert_eq!(body["data"], Value::Null);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_carry_a_request_id_and_no_details() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        // Break the database under the server: the audit log table disappears.
+        {
+            use diesel_async::SimpleAsyncConnection;
+            let conn = app.app.db.get().await.unwrap();
+            match conn {
+                gantry::platform::db::Conn::Pg(mut c) => {
+                    c.batch_execute("ALTER TABLE audit_log RENAME TO audit_log_gone").await.unwrap()
+                }
+                gantry::platform::db::Conn::Sqlite(mut c) => {
+                    c.batch_execute("ALTER TABLE audit_log RENAME TO audit_log_gone").await.unwrap()
+                }
+            }
+        }
+        let body = app.gql(Some(&s.token), "{ auditLog { totalCount } }", json!({})).await;
+        assert_eq!(code(&body), "INTERNAL", "[{backend:?}] {body}");
+        assert_eq!(body["errors"][0]["message"], "internal error");
+        assert!(body["errors"][0]["extensions"]["requestId"].as_str().is_some_and(|r| r.len() >= 20));
+        assert!(!body.to_string().to_lowercase().contains("audit_log"), "no database details leak: {body}");
+        // A key creation writes an audit entry in its transaction: it fails whole, leaving no key.
+        let created = app
+            .gql(
+                Some(&s.token),
+                "mutation { createApiKey(input: {name: \"x\", scopes: [\"*\"]}) { secret } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(code(&created), "INTERNAL");
+        let keys = app.gql_ok(Some(&s.token), "{ apiKeys(includeRevoked: true) { totalCount } }", json!({})).await;
+        assert_eq!(keys["apiKeys"]["totalCount"], 0, "no partial write");
+    }
+}

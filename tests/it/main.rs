@@ -5,6 +5,7 @@ mod browser;
 mod common;
 mod conventions;
 mod keys;
+mod logs;
 mod multinode;
 mod rest;
 mod schema;

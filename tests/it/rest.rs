@@ -90,7 +90,8 @@ async fn the_v1_key_lifecycle_speaks_the_seed_envelope() {
         let (status, _) = app.rest("GET", &format!("/keys/{id}"), Some(&token), None).await;
         assert_eq!(status, 404);
 
-        let (status, refreshed) = app.rest("POST", "/auth/refresh", None, Some(json!({ "refresh_token": refresh }))).await;
+        let (status, refreshed) =
+            app.rest("POST", "/auth/refresh", None, Some(json!({ "refresh_token": refresh }))).await;
         assert_eq!(status, 200);
         let new_token = refreshed["data"]["session"]["token"].as_str().unwrap().to_string();
         let (status, _) = app.rest("POST", "/auth/logout", Some(&token), None).await;
@@ -99,7 +100,6 @@ async fn the_v1_key_lifecycle_speaks_the_seed_envelope() {
         assert_eq!(status, 204);
         let (status, _) = app.rest("GET", "/auth/user", Some(&new_token), None).await;
         assert_eq!(status, 401);
-
     }
 }
 
@@ -155,4 +155,19 @@ async fn rest_errors_use_the_envelope_and_statuses() {
             .await;
         assert_eq!((status, body["error"]["type"].as_str()), (403, Some("permission_error")));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route() {
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let r = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    for route in gantry::rest::routes::table() {
+        let op = &doc["paths"][format!("/api/v1{}", route.path)][route.method.as_str().to_lowercase()];
+        assert!(op.is_object(), "{} {} missing", route.method, route.path);
+        assert!(op["responses"][route.status.to_string()].is_object());
+    }
+    assert!(doc["paths"]["/api/v1/keys/{id}"]["get"]["parameters"][0]["name"] == "id");
 }

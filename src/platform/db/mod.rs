@@ -75,9 +75,20 @@ macro_rules! transaction {
 
 impl Db {
     /// Connects to `url` (`postgres://…`, or a SQLite file path / `sqlite://PATH`).
-    pub async fn connect(url: &str, pool_size: usize) -> anyhow::Result<Db> {
+    /// `timeout_secs` bounds each PostgreSQL statement and each wait for SQLite's write lock.
+    pub async fn connect(url: &str, pool_size: usize, timeout_secs: u64) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.custom_setup = Box::new(move |url| {
+                Box::pin(async move {
+                    let mut conn = AsyncPgConnection::establish(url).await?;
+                    conn.batch_execute(&format!("SET statement_timeout = {}", timeout_secs * 1000))
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    Ok(conn)
+                })
+            });
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             let pool = deadpool::Pool::builder(manager).max_size(pool_size).build()?;
             let db = Db::Pg(pool);
             db.get().await.map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
@@ -90,13 +101,14 @@ impl Db {
                 std::fs::create_dir_all(parent)?;
             }
             let mut config = ManagerConfig::<SqliteConn>::default();
-            config.custom_setup = Box::new(|url| {
+            config.custom_setup = Box::new(move |url| {
                 Box::pin(async move {
                     let mut conn = SqliteConn::establish(url).await?;
-                    conn.batch_execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                    conn.batch_execute(&format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; \
                          PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    )
+                        timeout_secs * 1000
+                    ))
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                     Ok(conn)
