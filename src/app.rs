@@ -28,6 +28,10 @@ pub struct App {
     pub key_cache: moka::future::Cache<String, Option<Arc<KeyAuth>>>,
     pub session_cache: moka::future::Cache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
+    pub limiter: crate::limits::limiter::Limiter,
+    /// Plans by organization id, per node; cleared on every node when plans change.
+    pub plan_cache: moka::future::Cache<String, Arc<crate::limits::model::PlanRow>>,
+    pub anonymous_policy: Arc<crate::limits::policy::Policy>,
     /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
     /// large share of a small request's cost.
     pub documents: moka::sync::Cache<String, async_graphql::parser::types::ExecutableDocument>,
@@ -72,6 +76,19 @@ impl App {
             key_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             session_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             key_usage: KeyUsage::default(),
+            limiter: match &redis {
+                Some(conn) => crate::limits::limiter::Limiter::Redis(crate::limits::limiter::RedisLimiter::new(
+                    conn.clone(),
+                    &config.redis_prefix,
+                    config.limiter_fallback,
+                )),
+                None => crate::limits::limiter::Limiter::Memory(Default::default()),
+            },
+            plan_cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            anonymous_policy: Arc::new(crate::limits::policy::Policy::anonymous()),
             documents: moka::sync::Cache::builder().max_capacity(2_000).build(),
             started_at_ms: clock.now_ms(),
             config,
@@ -112,6 +129,12 @@ impl App {
                         }
                     }
                     BusMessage::InvalidateSession { token_hash } => app.session_cache.invalidate(token_hash).await,
+                    BusMessage::InvalidatePlans => app.plan_cache.invalidate_all(),
+                    BusMessage::Resync => {
+                        app.key_cache.invalidate_all();
+                        app.session_cache.invalidate_all();
+                        app.plan_cache.invalidate_all();
+                    }
                     BusMessage::Event(_) => {}
                 }
             }
@@ -123,6 +146,7 @@ impl App {
         if let Err(e) = self.key_usage.flush(&self.db).await {
             e.log();
         }
+        self.limiter.sweep(self.clock.now_ms());
     }
 }
 

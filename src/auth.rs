@@ -148,6 +148,8 @@ pub struct Principal {
     /// A platform administrator (user flag), or a key of a platform organization (a service key).
     pub is_platform: bool,
     pub ip: Option<IpAddr>,
+    /// An API key's own rate limits, replacing its plan's where set.
+    pub rate_override: Option<Arc<crate::limits::policy::Override>>,
 }
 
 impl Principal {
@@ -190,12 +192,29 @@ impl Principal {
 /// request may name. Errors are `UNAUTHENTICATED` (unknown, revoked, expired) or `FORBIDDEN`
 /// (IP not allowed, not a member of the named organization).
 pub async fn authenticate(app: &App, token: &str, ip: Option<IpAddr>, org_header: Option<&str>) -> Result<Principal> {
+    authenticate_as(app, token, ip, org_header, true).await
+}
+
+/// Re-checks a credential already in use (a WebSocket connection) without counting a request.
+pub async fn recheck(app: &App, token: &str, ip: Option<IpAddr>, org_header: Option<&str>) -> Result<Principal> {
+    authenticate_as(app, token, ip, org_header, false).await
+}
+
+async fn authenticate_as(
+    app: &App,
+    token: &str,
+    ip: Option<IpAddr>,
+    org_header: Option<&str>,
+    count: bool,
+) -> Result<Principal> {
     if crate::keys::service::looks_like_key(token) {
         let key = crate::keys::service::check_key(app, token, ip).await.map_err(|f| f.into_error())?;
         if org_header.is_some_and(|h| h != key.org_id.as_str()) {
             return Err(Error::forbidden("an API key acts only for its own organization"));
         }
-        app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
+        if count {
+            app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
+        }
         return Ok(Principal {
             actor: Actor::ApiKey { key_id: key.key_id.clone(), created_by: key.created_by.clone() },
             org_id: key.org_id.clone(),
@@ -203,6 +222,7 @@ pub async fn authenticate(app: &App, token: &str, ip: Option<IpAddr>, org_header
             scopes: key.scopes.clone(),
             is_platform: key.is_platform,
             ip,
+            rate_override: key.rate_override.clone(),
         });
     }
     if token.starts_with(crate::accounts::service::SESSION_PREFIX) {

@@ -50,6 +50,8 @@ pub struct Config {
     pub usage_flush_interval_ms: u64,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust).
     pub trust_proxy: bool,
+    /// While Redis is unreachable: `local` (per-node limits), `open` (admit all), `closed` (refuse all).
+    pub limiter_fallback: crate::limits::limiter::Fallback,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             key_cache_ttl_secs: 30,
             usage_flush_interval_ms: 5000,
             trust_proxy: false,
+            limiter_fallback: crate::limits::limiter::Fallback::Local,
         }
     }
 }
@@ -86,7 +89,7 @@ impl Config {
         }
         let figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(&file))
-            .merge(Env::prefixed("GANTRY_").ignore(&["CONFIG"]))
+            .merge(Env::prefixed("GANTRY_").ignore(&["CONFIG", "SKIP_PLAYGROUND"]))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
         let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;

@@ -86,10 +86,23 @@ pub enum Error {
     Unauthenticated(String),
     Forbidden(String),
     NotFound(&'static str),
-    BadInput { field: String, message: String },
+    BadInput {
+        field: String,
+        message: String,
+    },
     Conflict(String),
     PayloadTooLarge(String),
-    Internal { source: anyhow::Error, location: &'static Location<'static> },
+    /// A rate limit, quota or concurrency refusal (`RATE_LIMITED` or `QUOTA_EXCEEDED`).
+    Limited {
+        code: Code,
+        message: String,
+        retry_after_secs: i64,
+        window: Option<String>,
+    },
+    Internal {
+        source: anyhow::Error,
+        location: &'static Location<'static>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -103,6 +116,7 @@ impl Error {
             Error::BadInput { .. } => Code::BadUserInput,
             Error::Conflict(_) => Code::Conflict,
             Error::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            Error::Limited { code, .. } => *code,
             Error::Internal { .. } => Code::Internal,
         }
     }
@@ -124,6 +138,16 @@ impl Error {
         Error::Internal { source: source.into(), location: Location::caller() }
     }
 
+    /// Extensions beyond `code` and `field`: `retryAfter` (seconds) and `window` for limits.
+    pub fn extra_extensions(&self) -> serde_json::Value {
+        match self {
+            Error::Limited { retry_after_secs, window, .. } => {
+                serde_json::json!({ "retryAfter": retry_after_secs, "window": window })
+            }
+            _ => serde_json::json!({}),
+        }
+    }
+
     /// The field a `BAD_USER_INPUT` error is about.
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -139,6 +163,7 @@ impl Error {
                 m.clone()
             }
             Error::NotFound(what) => format!("{what} not found"),
+            Error::Limited { message, .. } => message.clone(),
             Error::BadInput { field, message } => format!("{field}: {message}"),
             Error::Internal { .. } => "internal error".to_string(),
         }
@@ -181,10 +206,20 @@ impl Error {
         self.log();
         let code = self.code();
         let field = self.field().map(str::to_string);
+        let limited = match self {
+            Error::Limited { retry_after_secs, window, .. } => Some((*retry_after_secs, window.clone())),
+            _ => None,
+        };
         async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
             ext.set("code", code.as_str());
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            if let Some((retry, window)) = &limited {
+                ext.set("retryAfter", *retry);
+                if let Some(w) = window {
+                    ext.set("window", w.as_str());
+                }
             }
         })
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod keys;
+pub mod limits;
 pub mod pagination;
 pub mod platform;
 pub mod rest;

@@ -65,6 +65,10 @@ impl Organization {
     async fn is_personal(&self) -> bool {
         self.row.is_personal
     }
+    /// The plan whose limits apply to the organization.
+    async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<crate::limits::graphql::Plan> {
+        Ok(crate::limits::graphql::Plan(crate::limits::service::plan_for_org(ctx.app(), &self.row.id).await?))
+    }
     /// The caller's role here (null for API keys and non-member administrators).
     async fn viewer_role(&self) -> Option<Role> {
         self.role

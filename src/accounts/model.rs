@@ -41,6 +41,7 @@ pub struct OrgRow {
     pub is_platform: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub plan_id: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

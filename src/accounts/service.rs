@@ -76,7 +76,14 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// Password hashing is deliberately expensive (~20 MiB, tens of ms): at most one per core at a
+/// time, so a burst of logins queues instead of exhausting memory and blocking threads.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+});
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _permit = HASHING.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }
 
@@ -187,9 +194,9 @@ pub async fn login(app: &App, email: &str, password: &str, ip: Option<IpAddr>) -
     let user: Option<UserRow> = with_conn!(app.db, c => {
         users::table.filter(users::email.eq(&email)).select(UserRow::as_select()).first(c).await.optional()?
     });
-    let phc = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
-    let ok = blocking(move || crypto::verify_password(&password, &phc)).await?;
+    let ok = blocking(move || crypto::verify_password(&password, phc.as_deref().unwrap_or(&DUMMY_HASH))).await?;
     let Some(user) = user.filter(|_| ok) else {
         return Err(Error::unauthenticated("invalid email or password"));
     };
@@ -328,6 +335,7 @@ pub async fn session_principal(
         scopes: Arc::new(scopes),
         is_platform: auth.is_platform_admin,
         ip,
+        rate_override: None,
     })
 }
 

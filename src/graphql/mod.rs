@@ -16,13 +16,14 @@ use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::app::App;
 use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
+use crate::limits::graphql::{LimitsMutation, LimitsQuery};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, AuditQuery, NodeQuery);
+pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, AuditQuery, NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, KeysMutation);
+pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(EventsSubscription);

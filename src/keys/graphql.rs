@@ -10,6 +10,7 @@ use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::loaders::{Loaders, loader_error};
 use crate::graphql::page_complexity;
 use crate::graphql::scalars::DateTime;
+use crate::limits::graphql::RateLimitOverride;
 use crate::pagination::PageRequest;
 
 /// Where a key may be used: live data or test data. The environment is part of the key's prefix.
@@ -86,6 +87,10 @@ impl ApiKey {
     /// Your own key-value data, returned by `verifyApiKey`.
     async fn metadata(&self) -> Json<serde_json::Value> {
         Json(self.0.metadata_value())
+    }
+    /// The key's own rate limits (null = its organization's plan).
+    async fn rate_limit(&self) -> Option<RateLimitOverride> {
+        self.0.rate_override().map(Into::into)
     }
     /// Active, revoked or expired, now.
     async fn status(&self, ctx: &Context<'_>) -> ApiKeyStatus {
@@ -188,6 +193,8 @@ pub struct CreateApiKeyInput {
     pub allowed_ips: Vec<String>,
     /// A JSON object (≤ 50 keys, ≤ 8 KiB) returned by `verifyApiKey`.
     pub metadata: Option<Json<serde_json::Value>>,
+    /// The key's own rate limits, replacing its plan's where set.
+    pub rate_limit: Option<RateLimitOverride>,
 }
 
 /// Changes to a key; omitted fields stay as they are, `null` clears a nullable field.
@@ -205,6 +212,8 @@ pub struct UpdateApiKeyInput {
     pub allowed_ips: Option<Vec<String>>,
     /// Replaces the metadata object.
     pub metadata: Option<Json<serde_json::Value>>,
+    /// Replaces the key's own rate limits; `null` returns the key to its plan's.
+    pub rate_limit: MaybeUndefined<RateLimitOverride>,
 }
 
 fn patch<T, U>(v: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
@@ -264,11 +273,13 @@ pub enum VerifyApiKeyCode {
 impl From<Refusal> for VerifyApiKeyCode {
     fn from(r: Refusal) -> Self {
         match r {
-            Refusal::NotFound => VerifyApiKeyCode::NotFound,
+            Refusal::NotFound | Refusal::Unavailable => VerifyApiKeyCode::NotFound,
             Refusal::Revoked => VerifyApiKeyCode::Revoked,
             Refusal::Expired => VerifyApiKeyCode::Expired,
             Refusal::IpNotAllowed => VerifyApiKeyCode::IpNotAllowed,
             Refusal::InsufficientScope => VerifyApiKeyCode::InsufficientScope,
+            Refusal::RateLimited => VerifyApiKeyCode::RateLimited,
+            Refusal::QuotaExceeded => VerifyApiKeyCode::QuotaExceeded,
         }
     }
 }
@@ -306,6 +317,27 @@ pub struct VerifyApiKeyResult {
     pub metadata: Option<Json<serde_json::Value>>,
     /// When the key expires.
     pub expires_at: Option<DateTime>,
+    /// The key's rate-limit state after this verification (null when it was refused before).
+    pub rate_limit: Option<VerifyRateLimit>,
+}
+
+/// The verified key's limits, for your backend's own headers.
+#[derive(SimpleObject)]
+pub struct VerifyRateLimit {
+    /// The binding window: `second`, `minute`, `hour` or `day`.
+    pub window: Option<String>,
+    /// Requests the window admits at once.
+    pub limit: Option<i64>,
+    /// Requests left in it.
+    pub remaining: Option<i64>,
+    /// When it is full again.
+    pub reset_at: Option<DateTime>,
+    /// Seconds to wait when refused.
+    pub retry_after: Option<i64>,
+    /// Requests counted this month for the key's organization.
+    pub monthly_used: i64,
+    /// The organization's monthly quota (null = unlimited).
+    pub monthly_quota: Option<i64>,
 }
 
 #[derive(Default)]
@@ -366,6 +398,7 @@ impl KeysMutation {
                 expires_at: input.expires_at.map(|d| d.0),
                 allowed_ips: input.allowed_ips,
                 metadata: input.metadata.map(|j| j.0),
+                rate_limit: input.rate_limit.map(Into::into),
             },
         )
         .await?;
@@ -387,6 +420,7 @@ impl KeysMutation {
             expires_at: patch(input.expires_at, |d| d.0),
             allowed_ips: input.allowed_ips,
             metadata: input.metadata.map(|j| j.0),
+            rate_limit: patch(input.rate_limit, Into::into),
         };
         Ok(ApiKey(service::update_key(ctx.app(), ctx.principal()?, &id, patch_input).await?))
     }
@@ -435,12 +469,31 @@ impl KeysMutation {
         input: VerifyApiKeyInput,
     ) -> async_graphql::Result<VerifyApiKeyResult> {
         let ip = match input.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse().map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?),
+            Some(s) => Some(
+                s.parse::<std::net::IpAddr>()
+                    .map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?
+                    .to_canonical(),
+            ),
             None => None,
         };
         let verdict = service::verify_key(ctx.app(), ctx.principal()?, &input.key, ip, &input.required_scopes).await?;
         let key = verdict.key;
+        let now = ctx.app().clock.now_ms();
+        let rate_limit = verdict.limit.as_ref().map(|d| {
+            let w = d.policy.windows.get(d.binding);
+            let s = d.windows.get(d.binding);
+            VerifyRateLimit {
+                window: w.map(|w| w.name.to_string()),
+                limit: w.map(|w| w.capacity as i64),
+                remaining: s.map(|s| s.remaining as i64),
+                reset_at: s.map(|s| DateTime(now + s.reset_ms)),
+                retry_after: (!d.allowed()).then(|| ((d.retry_after_ms + 999) / 1000).max(1)),
+                monthly_used: d.quota_used as i64,
+                monthly_quota: d.policy.monthly_quota.map(|q| q as i64),
+            }
+        });
         Ok(VerifyApiKeyResult {
+            rate_limit,
             valid: verdict.refusal.is_none(),
             code: verdict.refusal.map(Into::into),
             key_id: key.as_ref().map(|k| k.key_id.clone().into()),

@@ -39,6 +39,14 @@ impl KeyRow {
         serde_json::from_str(&self.allowed_ips).unwrap_or_default()
     }
 
+    /// The key's own rate limits, if it has an override.
+    pub fn rate_override(&self) -> Option<crate::limits::policy::Override> {
+        self.rate_limit
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .filter(|o: &crate::limits::policy::Override| !o.is_empty())
+    }
+
     pub fn metadata_value(&self) -> serde_json::Value {
         serde_json::from_str(&self.metadata).unwrap_or_else(|_| serde_json::json!({}))
     }
@@ -63,6 +71,7 @@ pub struct NewKey<'a> {
     pub expires_at: Option<i64>,
     pub allowed_ips: String,
     pub metadata: String,
+    pub rate_limit: Option<String>,
     pub created_by: Option<&'a UserId>,
     pub created_at: i64,
     pub updated_at: i64,

@@ -55,6 +55,10 @@ pub enum Refusal {
     Expired,
     IpNotAllowed,
     InsufficientScope,
+    RateLimited,
+    QuotaExceeded,
+    /// The key could not be looked up (database unavailable): not the key's fault.
+    Unavailable,
 }
 
 /// A refused key, with the key when it was found (verification reports its org and scopes).
@@ -73,6 +77,8 @@ impl KeyFailure {
             Refusal::Expired => Error::unauthenticated("this API key has expired"),
             Refusal::IpNotAllowed => Error::forbidden("this API key may not be used from your IP address"),
             Refusal::InsufficientScope => Error::forbidden("this API key lacks a required scope"),
+            Refusal::RateLimited | Refusal::QuotaExceeded => Error::forbidden("this API key is over its limits"),
+            Refusal::Unavailable => Error::internal(anyhow::anyhow!("API key lookup failed")),
         }
     }
 }
@@ -92,6 +98,7 @@ pub struct KeyAuth {
     pub revoked_at: Option<i64>,
     pub created_by: Option<UserId>,
     pub is_platform: bool,
+    pub rate_override: Option<Arc<crate::limits::policy::Override>>,
 }
 
 pub fn looks_like_key(token: &str) -> bool {
@@ -123,6 +130,7 @@ async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
             scopes: Arc::new(key.scope_list()),
             allowed_ips: parse_nets(&key.allowed_ip_list()),
             metadata: key.metadata_value(),
+            rate_override: key.rate_override().map(Arc::new),
             key_id: key.id,
             org_id: key.org_id,
             name: key.name,
@@ -149,7 +157,7 @@ pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::resul
         Some(hit) => hit,
         None => app.key_cache.try_get_with(hash.clone(), load_key_auth(app, &hash)).await.map_err(|e| {
             tracing::error!(error = ?e, "key lookup failed");
-            not_found()
+            KeyFailure { reason: Refusal::Unavailable, key: None }
         })?,
     };
     let Some(key) = found else {
@@ -177,6 +185,7 @@ pub struct CreateKey {
     pub expires_at: Option<i64>,
     pub allowed_ips: Vec<String>,
     pub metadata: Option<serde_json::Value>,
+    pub rate_limit: Option<crate::limits::policy::Override>,
 }
 
 /// A field left alone, set, or cleared (GraphQL's undefined / value / null).
@@ -196,6 +205,12 @@ pub struct UpdateKey {
     pub expires_at: Patch<i64>,
     pub allowed_ips: Option<Vec<String>>,
     pub metadata: Option<serde_json::Value>,
+    pub rate_limit: Patch<crate::limits::policy::Override>,
+}
+
+fn override_json(o: &crate::limits::policy::Override) -> Result<Option<String>> {
+    crate::limits::service::check_override(o)?;
+    Ok(if o.is_empty() { None } else { serde_json::to_string(o).ok() })
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -294,6 +309,7 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
     let expires_at = input.expires_at.map(|t| check_expiry(app, t)).transpose()?;
     let allowed_ips = check_ips(&input.allowed_ips)?;
     let metadata = check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?;
+    let rate_limit = input.rate_limit.as_ref().map(override_json).transpose()?.flatten();
 
     let now = app.clock.now_ms();
     let id = KeyId::generate(now);
@@ -317,6 +333,7 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
         expires_at,
         allowed_ips,
         metadata,
+        rate_limit,
         created_by: created_by.as_ref(),
         created_at: now,
         updated_at: now,
@@ -406,12 +423,6 @@ pub async fn load_keys(app: &App, principal: &Principal, ids: &[KeyId]) -> Resul
     }))
 }
 
-async fn secret_hashes(app: &App, key_id: &KeyId) -> Result<Vec<String>> {
-    Ok(with_conn!(app.db, c => {
-        api_key_secrets::table.filter(api_key_secrets::key_id.eq(key_id)).select(api_key_secrets::key_hash).load(c).await?
-    }))
-}
-
 pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: UpdateKey) -> Result<KeyRow> {
     principal.require_scope("keys:write")?;
     let existing = find_key(app, principal, id).await?;
@@ -436,6 +447,11 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
     };
     let allowed_ips = patch.allowed_ips.as_deref().map(check_ips).transpose()?;
     let metadata = patch.metadata.as_ref().map(check_metadata).transpose()?;
+    let rate_limit = match &patch.rate_limit {
+        Patch::Keep => None,
+        Patch::Set(o) => Some(override_json(o)?),
+        Patch::Clear => Some(None),
+    };
     let now = app.clock.now_ms();
 
     let key = transaction!(app.db, c => {
@@ -447,6 +463,7 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
                 api_keys::expires_at.eq(expires_at.unwrap_or(existing.expires_at)),
                 api_keys::allowed_ips.eq(allowed_ips.as_deref().unwrap_or(&existing.allowed_ips)),
                 api_keys::metadata.eq(metadata.as_deref().unwrap_or(&existing.metadata)),
+                api_keys::rate_limit.eq(rate_limit.clone().unwrap_or(existing.rate_limit.clone())),
                 api_keys::updated_at.eq(now),
             ))
             .execute(c).await?;
@@ -454,9 +471,11 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
         diesel::insert_into(audit_log::table)
             .values(NewAudit::by(app, principal, "key.updated", "api_key", existing.id.as_str(), serde_json::json!({})))
             .execute(c).await?;
-        Ok::<_, Error>(key)
+        let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
+        Ok::<_, Error>((key, hashes))
     })?;
-    invalidate(app, secret_hashes(app, &key.id).await?).await;
+    let (key, hashes) = key;
+    invalidate(app, hashes).await;
     Ok(key)
 }
 
@@ -472,7 +491,7 @@ pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Opti
         return Err(Error::bad_input("reason", "must be at most 500 characters"));
     }
     let now = app.clock.now_ms();
-    let (key, event) = transaction!(app.db, c => {
+    let (key, event, hashes) = transaction!(app.db, c => {
         let key: KeyRow = diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
             .set((api_keys::revoked_at.eq(now), api_keys::revoked_reason.eq(&reason), api_keys::updated_at.eq(now)))
             .returning(KeyRow::as_returning())
@@ -482,9 +501,10 @@ pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Opti
         diesel::insert_into(audit_log::table)
             .values(NewAudit::by(app, principal, "key.revoked", "api_key", key.id.as_str(), serde_json::json!({ "reason": reason })))
             .execute(c).await?;
-        Ok::<_, Error>((key, event))
+        let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
+        Ok::<_, Error>((key, event, hashes))
     })?;
-    invalidate(app, secret_hashes(app, &key.id).await?).await;
+    invalidate(app, hashes).await;
     event.publish(app).await;
     Ok(key)
 }
@@ -493,8 +513,8 @@ pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Opti
 pub async fn delete_key(app: &App, principal: &Principal, id: &str) -> Result<KeyId> {
     principal.require_scope("keys:write")?;
     let existing = find_key(app, principal, id).await?;
-    let hashes = secret_hashes(app, &existing.id).await?;
-    let event = transaction!(app.db, c => {
+    let (event, hashes) = transaction!(app.db, c => {
+        let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
         diesel::delete(api_key_usage_daily::table.filter(api_key_usage_daily::key_id.eq(&existing.id))).execute(c).await?;
         diesel::delete(api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id))).execute(c).await?;
         let n = diesel::delete(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id))).execute(c).await?;
@@ -506,7 +526,7 @@ pub async fn delete_key(app: &App, principal: &Principal, id: &str) -> Result<Ke
         diesel::insert_into(audit_log::table)
             .values(NewAudit::by(app, principal, "key.deleted", "api_key", existing.id.as_str(), serde_json::json!({ "name": existing.name })))
             .execute(c).await?;
-        Ok::<_, Error>(event)
+        Ok::<_, Error>((event, hashes))
     })?;
     invalidate(app, hashes).await;
     event.publish(app).await;
@@ -536,7 +556,7 @@ pub async fn roll_key(
     let secret = mint_secret(env);
     let hash = hash_key(app, &secret);
     let last_four = secret[secret.len() - 4..].to_string();
-    let (key, event) = transaction!(app.db, c => {
+    let (key, event, hashes) = transaction!(app.db, c => {
         diesel::update(api_key_secrets::table
                 .filter(api_key_secrets::key_id.eq(&existing.id))
                 .filter(api_key_secrets::expires_at.is_null().or(api_key_secrets::expires_at.gt(old_expires))))
@@ -559,9 +579,10 @@ pub async fn roll_key(
         diesel::insert_into(audit_log::table)
             .values(NewAudit::by(app, principal, "key.rolled", "api_key", key.id.as_str(), serde_json::json!({ "graceSeconds": grace })))
             .execute(c).await?;
-        Ok::<_, Error>((key, event))
+        let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
+        Ok::<_, Error>((key, event, hashes))
     })?;
-    let hashes: Vec<String> = secret_hashes(app, &key.id).await?.into_iter().filter(|h| *h != hash).collect();
+    let hashes: Vec<String> = hashes.into_iter().filter(|h| *h != hash).collect();
     invalidate(app, hashes).await;
     event.publish(app).await;
     Ok((key, secret, old_expires))
@@ -572,6 +593,8 @@ pub async fn roll_key(
 pub struct Verdict {
     pub key: Option<Arc<KeyAuth>>,
     pub refusal: Option<Refusal>,
+    /// The key's rate-limit state after this verification (when it got that far).
+    pub limit: Option<crate::limits::limiter::Decision>,
 }
 
 /// Verifies a key for the operator's backend. A service key (platform organization, `keys:verify`)
@@ -596,19 +619,28 @@ pub async fn verify_key(
     let checked = check_key(app, token.trim(), ip).await;
     let visible = |k: &KeyAuth| principal.is_platform || k.org_id == principal.org_id;
     let verdict = match checked {
-        Ok(key) if !visible(&key) => Verdict { key: None, refusal: Some(Refusal::NotFound) },
+        Ok(key) if !visible(&key) => Verdict { key: None, refusal: Some(Refusal::NotFound), limit: None },
         Ok(key) => {
-            if let Some(missing) = required_scopes.iter().find(|s| !scopes_allow(&key.scopes, s)) {
-                let _ = missing;
-                Verdict { key: Some(key), refusal: Some(Refusal::InsufficientScope) }
+            if required_scopes.iter().any(|s| !scopes_allow(&key.scopes, s)) {
+                Verdict { key: Some(key), refusal: Some(Refusal::InsufficientScope), limit: None }
             } else {
-                app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
-                Verdict { key: Some(key), refusal: None }
+                // The use is charged to the verified key's own limits and quota.
+                let decision = crate::limits::service::check_key_use(app, &key).await?;
+                let refusal = match decision.refusal {
+                    None => None,
+                    Some(crate::limits::limiter::Refusal::Quota) => Some(Refusal::QuotaExceeded),
+                    Some(_) => Some(Refusal::RateLimited),
+                };
+                if refusal.is_none() {
+                    app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
+                }
+                Verdict { key: Some(key), refusal, limit: Some(decision) }
             }
         }
+        Err(f) if f.reason == Refusal::Unavailable => return Err(f.into_error()),
         Err(f) => match f.key {
-            Some(k) if visible(&k) => Verdict { key: Some(k), refusal: Some(f.reason) },
-            _ => Verdict { key: None, refusal: Some(Refusal::NotFound) },
+            Some(k) if visible(&k) => Verdict { key: Some(k), refusal: Some(f.reason), limit: None },
+            _ => Verdict { key: None, refusal: Some(Refusal::NotFound), limit: None },
         },
     };
     Ok(verdict)

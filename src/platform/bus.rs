@@ -32,6 +32,11 @@ pub enum BusMessage {
     InvalidateKeys { hashes: Vec<String> },
     /// Drop this session from every node's credential cache (logout, refresh).
     InvalidateSession { token_hash: String },
+    /// Plans or an organization's plan changed: drop every node's plan cache.
+    InvalidatePlans,
+    /// Local only: the Redis subscription was re-established and messages may have been missed
+    /// meanwhile, so every cache must be dropped.
+    Resync,
 }
 
 const CAPACITY: usize = 4096;
@@ -91,7 +96,9 @@ impl Bus {
                 let sent: redis::RedisResult<i64> =
                     redis::cmd("PUBLISH").arg(&r.channel).arg(payload).query_async(&mut conn).await;
                 if let Err(e) = sent {
-                    // Still reach this node's subscribers; other nodes catch up from the outbox.
+                    // Still reach this node's subscribers. Other nodes miss it: their credential
+                    // caches expire within GANTRY_KEY_CACHE_TTL_SECS, and their listeners resync
+                    // (drop every cache) when their own Redis connection comes back.
                     tracing::warn!(error = %e, "Redis publish failed; delivering locally only");
                     let _ = self.local.send(Arc::new(msg));
                 }
@@ -131,8 +138,14 @@ async fn listen(
                 Ok(()) => {
                     listening.store(true, Ordering::SeqCst);
                     backoff = Duration::from_millis(100);
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
+                    match ready.take() {
+                        Some(r) => {
+                            let _ = r.send(());
+                        }
+                        // A reconnection: invalidations published meanwhile were lost.
+                        None => {
+                            let _ = local.send(Arc::new(BusMessage::Resync));
+                        }
                     }
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {

@@ -92,6 +92,25 @@ fn meta(trace_id: &str) -> Value {
     })
 }
 
+/// The seeds' 429 body (seed 001 §10.3) with the limit that refused.
+fn limited(trace_id: &str, d: &crate::limits::limiter::Decision, e: &Error, now_ms: i64) -> Response {
+    let window = d.policy.windows.get(d.binding);
+    let (limit, period) = match (d.refusal, window) {
+        (Some(crate::limits::limiter::Refusal::Quota), _) => (d.policy.monthly_quota.unwrap_or(0), "month".to_string()),
+        (Some(crate::limits::limiter::Refusal::Concurrency), _) => {
+            (d.policy.concurrency.unwrap_or(0), "concurrent".to_string())
+        }
+        (_, Some(w)) => (w.limit, format!("{}s", w.period_ms / 1000)),
+        _ => (0, String::new()),
+    };
+    let details = json!({ "limit": limit, "period": period, "retry_after": ((d.retry_after_ms + 999) / 1000).max(1) });
+    let code = e.code();
+    let mut resp =
+        envelope_error(trace_id, StatusCode::TOO_MANY_REQUESTS, code.rest_type(), &e.public_message(), Some(details));
+    crate::limits::headers::apply(resp.headers_mut(), d, now_ms);
+    resp
+}
+
 fn envelope_error(trace_id: &str, status: StatusCode, kind: &str, message: &str, details: Option<Value>) -> Response {
     let body = json!({
         "status": "error",
@@ -168,13 +187,24 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),
     };
-    let variables = match (route.variables)(&input) {
-        Ok(v) => v,
+    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1).await {
+        Ok(d) => d,
         Err(e) => return from_error(&trace, &e),
     };
+    let now = s.app.clock.now_ms();
+    if let Some(e) = decision.refusal_error() {
+        return limited(&trace, &decision, &e, now);
+    }
+    let variables = match (route.variables)(&input) {
+        Ok(v) => v,
+        Err(e) => return with_limit_headers(from_error(&trace, &e), &decision, now),
+    };
+    let decision = Arc::new(decision);
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let mut request =
-        crate::server::with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip).data(rid.clone());
+    let mut request = crate::server::with_cached_document(&s.app, request)
+        .data(loaders(s.app.clone()))
+        .data(ip)
+        .data(decision.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }
@@ -191,14 +221,16 @@ async fn handle(
             .and_then(|e| e.get("field"))
             .and_then(|v| if let async_graphql::Value::String(s) = v { Some(case::to_snake(s)) } else { None });
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        return envelope_error(&trace, status, code.rest_type(), &err.message, field.map(|f| json!({ "field": f })));
+        let resp = envelope_error(&trace, status, code.rest_type(), &err.message, field.map(|f| json!({ "field": f })));
+        return with_limit_headers(resp, &decision, now);
     }
     if route.status == 204 {
-        return StatusCode::NO_CONTENT.into_response();
+        return with_limit_headers(StatusCode::NO_CONTENT.into_response(), &decision, now);
     }
     let data = response.data.into_json().unwrap_or(Value::Null);
     let payload = data.get(route.field).cloned().unwrap_or(Value::Null);
     let mut meta = meta(&trace);
+    meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
     let payload = match route.shape {
         Shape::AsIs => payload,
         Shape::List => {
@@ -224,6 +256,11 @@ async fn handle(
     });
     let mut resp = (status, axum::Json(body)).into_response();
     resp.headers_mut().insert("x-api-version", HeaderValue::from_static("v1"));
+    with_limit_headers(resp, &decision, now)
+}
+
+fn with_limit_headers(mut resp: Response, d: &crate::limits::limiter::Decision, now_ms: i64) -> Response {
+    crate::limits::headers::apply(resp.headers_mut(), d, now_ms);
     resp
 }
 

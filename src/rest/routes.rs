@@ -197,7 +197,7 @@ pub fn table() -> Vec<Route> {
             M::POST,
             "/keys/verify",
             "Verify a key for your backend",
-            "mutation($input: VerifyApiKeyInput!) { verifyApiKey(input: $input) { valid code keyId organizationId name environment scopes metadata expiresAt } }",
+            "mutation($input: VerifyApiKeyInput!) { verifyApiKey(input: $input) { valid code keyId organizationId name environment scopes metadata expiresAt rateLimit { window limit remaining resetAt retryAfter monthlyUsed monthlyQuota } } }",
             "verifyApiKey",
             200,
             body_input,

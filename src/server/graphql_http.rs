@@ -39,7 +39,15 @@ fn from_error(e: &Error, gql: bool) -> Response {
     e.log();
     let code = e.code();
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    error_response(status, code, &e.public_message(), e.field(), gql)
+    let mut ext = serde_json::json!({ "code": code.as_str() });
+    if let Some(f) = e.field() {
+        ext["field"] = f.into();
+    }
+    if let serde_json::Value::Object(extra) = e.extra_extensions() {
+        ext.as_object_mut().into_iter().for_each(|o| o.extend(extra.clone()));
+    }
+    let body = serde_json::json!({ "errors": [{ "message": e.public_message(), "extensions": ext }] });
+    json_response(status, &body, gql)
 }
 
 pub async fn post_graphql(
@@ -172,7 +180,19 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let mut request = with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip);
+    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1).await {
+        Ok(d) => d,
+        Err(e) => return from_error(&e, gql),
+    };
+    let now = s.app.clock.now_ms();
+    if let Some(e) = decision.refusal_error() {
+        let mut resp = from_error(&e, gql);
+        crate::limits::headers::apply(resp.headers_mut(), &decision, now);
+        return resp;
+    }
+    let decision = std::sync::Arc::new(decision);
+    let mut request =
+        with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip).data(decision.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }
@@ -180,7 +200,9 @@ async fn execute(
     let executed = !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
     let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    json_response(status, &response, gql)
+    let mut resp = json_response(status, &response, gql);
+    crate::limits::headers::apply(resp.headers_mut(), &decision, now);
+    resp
 }
 
 /// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached).

@@ -34,11 +34,18 @@ pub async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
             serde_json::json!({ "status": "error", "backend": app.bus.backend_name(), "error": "timed out after 2 s" })
         }
     };
-    let ok = db["status"] == "ok" && bus["status"] == "ok";
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let limiter = match app.limiter.health() {
+        Ok(backend) => serde_json::json!({ "status": "ok", "backend": backend }),
+        Err(why) => serde_json::json!({ "status": "degraded", "backend": "redis", "error": why }),
+    };
+    // Without the database nothing works: 503. Without Redis the node still serves with per-node
+    // limits and local fan-out: 200, but `degraded`, naming what is missing.
+    let db_ok = db["status"] == "ok";
+    let all_ok = db_ok && bus["status"] == "ok" && limiter["status"] == "ok";
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
-        "status": if ok { "ok" } else { "unavailable" },
-        "checks": { "database": db, "redis": bus },
+        "status": if all_ok { "ok" } else if db_ok { "degraded" } else { "unavailable" },
+        "checks": { "database": db, "redis": bus, "limiter": limiter },
     });
     (status, Json(body))
 }

@@ -89,16 +89,20 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// The client IP of a request.
 pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientIp {
+    // The trusted proxy appends the address it saw: the last entry. Earlier entries are whatever
+    // the client sent and must not be believed (they would bypass IP allow-lists).
     if app.config.trust_proxy
         && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|s| s.trim().parse().ok())
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .last()
     {
-        return ClientIp(Some(ip));
+        return ClientIp(Some(ip.to_canonical()));
     }
-    ClientIp(Some(peer.ip()))
+    ClientIp(Some(peer.ip().to_canonical()))
 }
 
 pub fn request_id(headers: &HeaderMap) -> RequestId {
@@ -148,25 +152,30 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "Gantry is listening; playground at /playground");
-    let flusher = spawn_flusher(app.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let flusher = spawn_flusher(app.clone(), stopped);
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
-    flusher.abort();
+    // Let a flush in progress finish (never abort it mid-write), then write what is left.
+    let _ = stop.send(());
+    let _ = flusher.await;
     app.flush().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
-/// Writes buffered counters on a timer.
-pub fn spawn_flusher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+/// Writes buffered counters on a timer until `stop` fires.
+pub fn spawn_flusher(app: Arc<App>, mut stop: tokio::sync::oneshot::Receiver<()>) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_millis(app.config.usage_flush_interval_ms.max(100));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            app.flush().await;
+            tokio::select! {
+                _ = tick.tick() => app.flush().await,
+                _ = &mut stop => return,
+            }
         }
     })
 }

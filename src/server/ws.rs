@@ -4,7 +4,9 @@
 //! `{"Authorization": "Bearer …"}` (optionally `X-Organization-Id`), checked before any operation.
 //! A missing or bad token closes the socket with 4401, a forbidden one (IP, organization) with
 //! 4403, silence for 10 s with 4408. Then the message is replayed into async-graphql's protocol
-//! handler with the principal as connection data.
+//! handler with the principal as connection data. While the connection lives, the credential is
+//! checked again whenever a credential changes on any node (revocation, roll, logout — bus
+//! messages) and every 30 s (expiry); once it no longer works the socket closes with 4401 (or 4403).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -72,10 +74,11 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
             .ok_or_else(|| Error::unauthenticated("connection_init needs {\"Authorization\": \"Bearer …\"}")),
     };
     let org = field(&["X-Organization-Id", "x-organization-id"]);
-    let principal = match token {
-        Ok(t) => crate::auth::authenticate(&s.app, &t, ip.0, org.as_deref()).await,
-        Err(e) => Err(e),
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => return close(socket, 4401, &format!("Unauthorized: {}", e.public_message())).await,
     };
+    let principal = crate::auth::authenticate(&s.app, &token, ip.0, org.as_deref()).await;
     let principal = match principal {
         Ok(p) => p,
         Err(e) => {
@@ -95,10 +98,54 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
     data.insert(ip);
     data.insert(rid);
     let (sink, stream) = socket.split();
+    // Outgoing messages go through a channel so the credential watcher can close the socket.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
+    let forward = tokio::spawn(async move {
+        let mut sink = sink;
+        while let Some(msg) = rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if futures_util::SinkExt::send(&mut sink, msg).await.is_err() || closing {
+                break;
+            }
+        }
+    });
+    let out = futures_util::sink::unfold(tx.clone(), |tx, msg: Message| async move {
+        tx.send(msg).await.map(|_| tx).map_err(|_| std::io::Error::other("socket closed"))
+    });
     let replay = futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
-    GraphQLWebSocket::new_with_pair(sink, replay, s.schema.clone(), protocol)
+    let serve = GraphQLWebSocket::new_with_pair(out, replay, s.schema.clone(), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
-        .keepalive_timeout(Duration::from_secs(60))
-        .serve()
-        .await;
+        .serve();
+    tokio::select! {
+        _ = serve => {}
+        (code, reason) = watch_credential(&s, &token, ip, org.as_deref()) => {
+            let _ = tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        }
+    }
+    drop(tx);
+    let _ = forward.await;
+}
+
+/// Resolves when the connection's credential stops working, with the close code and reason.
+async fn watch_credential(s: &ServerState, token: &str, ip: ClientIp, org: Option<&str>) -> (u16, String) {
+    use crate::platform::bus::BusMessage;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = s.app.bus.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.tick().await;
+    loop {
+        let recheck = tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(m) => !matches!(&*m, BusMessage::Event(_)),
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return std::future::pending().await,
+            },
+            _ = tick.tick() => true,
+        };
+        if recheck && let Err(e) = crate::auth::recheck(&s.app, token, ip.0, org).await {
+            let code = if e.code() == Code::Forbidden { 4403 } else { 4401 };
+            let label = if code == 4401 { "Unauthorized" } else { "Forbidden" };
+            return (code, format!("{label}: {}", e.public_message()).chars().take(120).collect());
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod browser;
 mod common;
 mod conventions;
 mod keys;
+mod limits;
 mod logs;
 mod multinode;
 mod rest;

@@ -113,3 +113,24 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
         assert_eq!(payload["data"]["events"]["type"], "key.created");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_key_closes_its_open_subscriptions() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let (key, id) = app.create_key(&s.token, &["*"]).await;
+        let mut sock = ws::connect_authed(&app.ws_url(), &key).await;
+        ws::subscribe(&mut sock, "1", "subscription { events { type } }").await;
+        app.gql_ok(Some(&s.token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": id })).await;
+        // The revocation's own event may arrive first; then the socket closes with 4401.
+        let closed = loop {
+            match ws::next(&mut sock).await {
+                Ok(msg) => assert_eq!(msg["type"], "next", "[{backend:?}] {msg}"),
+                Err(close) => break close,
+            }
+        };
+        assert_eq!(closed.0, 4401, "[{backend:?}] {closed:?}");
+        assert!(closed.1.contains("revoked"), "{closed:?}");
+    }
+}

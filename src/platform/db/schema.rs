@@ -31,6 +31,33 @@ diesel::table! {
         is_platform -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        plan_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        description -> Text,
+        price_cents -> Nullable<BigInt>,
+        annual_price_cents -> Nullable<BigInt>,
+        currency -> Text,
+        is_default -> Bool,
+        per_second -> Nullable<BigInt>,
+        per_minute -> Nullable<BigInt>,
+        per_hour -> Nullable<BigInt>,
+        per_day -> Nullable<BigInt>,
+        burst -> BigInt,
+        monthly_quota -> Nullable<BigInt>,
+        concurrency -> Nullable<BigInt>,
+        max_apps -> Nullable<BigInt>,
+        query_cost_max -> BigInt,
+        query_cost_bucket -> BigInt,
+        query_cost_restore_rate -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -129,11 +156,13 @@ diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_keys -> organizations (org_id));
+diesel::joinable!(organizations -> plans (plan_id));
 diesel::joinable!(api_key_secrets -> api_keys (key_id));
 diesel::joinable!(api_key_usage_daily -> api_keys (key_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
+    plans,
     users,
     organizations,
     memberships,

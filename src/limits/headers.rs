@@ -1,0 +1,46 @@
+//! Rate-limit response headers: the IETF `RateLimit-Policy` / `RateLimit` fields
+//! (draft-ietf-httpapi-ratelimit-headers, structured-field form) and the seeds'
+//! `X-RateLimit-Limit/Remaining/Reset`; `Retry-After` on refusals.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::limiter::Decision;
+
+fn put(headers: &mut HeaderMap, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Adds the headers for `decision` (made at `now_ms`).
+pub fn apply(headers: &mut HeaderMap, d: &Decision, now_ms: i64) {
+    let windows = &d.policy.windows;
+    if let (Some(w), Some(state)) = (windows.get(d.binding), d.windows.get(d.binding)) {
+        let mut policy: Vec<String> =
+            windows.iter().map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000)).collect();
+        if let Some(q) = d.policy.monthly_quota {
+            policy.push(format!("\"month\";q={q};w=2592000"));
+        }
+        put(headers, "ratelimit-policy", policy.join(", "));
+        let reset_secs = (state.reset_ms + 999) / 1000;
+        put(headers, "ratelimit", format!("\"{}\";r={};t={}", w.name, state.remaining, reset_secs));
+        put(headers, "x-ratelimit-limit", w.capacity.to_string());
+        put(headers, "x-ratelimit-remaining", state.remaining.to_string());
+        put(headers, "x-ratelimit-reset", ((now_ms + state.reset_ms + 999) / 1000).to_string());
+    }
+    if !d.allowed() {
+        put(headers, "retry-after", ((d.retry_after_ms + 999) / 1000).max(1).to_string());
+    }
+}
+
+/// The REST envelope's `meta.rate_limit`: `{limit, remaining, reset}` (reset in epoch seconds).
+pub fn envelope(d: &Decision, now_ms: i64) -> serde_json::Value {
+    match (d.policy.windows.get(d.binding), d.windows.get(d.binding)) {
+        (Some(w), Some(s)) => serde_json::json!({
+            "limit": w.capacity,
+            "remaining": s.remaining,
+            "reset": (now_ms + s.reset_ms + 999) / 1000,
+        }),
+        _ => serde_json::Value::Null,
+    }
+}

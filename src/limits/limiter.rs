@@ -1,0 +1,557 @@
+//! The limiter: every window of a policy, the monthly quota and the concurrency cap decided in one
+//! atomic step — all admit or nothing is charged.
+//!
+//! In memory (one node) the state lives in sharded maps under one lock per shard. With Redis the
+//! same decision is one Lua script (one round trip, exact across nodes); the keys of one
+//! organization share a hash tag so the script also works on a Redis Cluster. When Redis cannot be
+//! reached the limiter degrades to per-node limits (or fails open / closed, as configured), logs the
+//! change, reports it in `/readyz`, and probes Redis again at most once a second.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::gcra::{self, WindowState, binding_of, states};
+use super::policy::Policy;
+
+/// Who is limited: `rate` names the counter (a key, a user in an organization, an IP), `org` the
+/// organization whose monthly quota the request spends.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub rate: String,
+    pub org: String,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A window (index into the policy's windows) is exhausted.
+    Rate(usize),
+    /// The organization's monthly quota is spent.
+    Quota,
+    /// Too many requests in flight.
+    Concurrency,
+}
+
+/// The limiter's answer, with everything the headers and `rateLimitStatus` show.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub refusal: Option<Refusal>,
+    pub policy: Arc<Policy>,
+    pub windows: Vec<WindowState>,
+    pub binding: usize,
+    pub retry_after_ms: i64,
+    /// Requests counted against the monthly quota this month (after this one, if admitted).
+    pub quota_used: u64,
+    /// Milliseconds until the quota month ends (UTC).
+    pub month_reset_ms: i64,
+    /// Decided by this node alone because Redis is unreachable.
+    pub degraded: bool,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.refusal.is_none()
+    }
+
+    /// The error a refused request gets.
+    pub fn refusal_error(&self) -> Option<crate::error::Error> {
+        use crate::error::{Code, Error};
+        let retry_after_secs = ((self.retry_after_ms + 999) / 1000).max(1);
+        Some(match self.refusal? {
+            Refusal::Rate(i) => {
+                let w = self.policy.windows.get(i);
+                Error::Limited {
+                    code: Code::RateLimited,
+                    message: match w {
+                        Some(w) => format!(
+                            "rate limit exceeded: {} requests per {}; retry in {retry_after_secs} s",
+                            w.limit, w.name
+                        ),
+                        None => "rate limit exceeded".into(),
+                    },
+                    retry_after_secs,
+                    window: w.map(|w| w.name.to_string()),
+                }
+            }
+            Refusal::Quota => Error::Limited {
+                code: Code::QuotaExceeded,
+                message: format!(
+                    "the monthly quota of {} requests is used up; it resets at the start of next month (UTC)",
+                    self.policy.monthly_quota.unwrap_or(0)
+                ),
+                retry_after_secs,
+                window: Some("month".into()),
+            },
+            Refusal::Concurrency => Error::Limited {
+                code: Code::RateLimited,
+                message: match self.policy.concurrency {
+                    Some(c) if !self.degraded => format!("too many concurrent requests (at most {c} in flight)"),
+                    _ => "rate limiting is unavailable and the server is configured to refuse requests".into(),
+                },
+                retry_after_secs,
+                window: Some("concurrency".into()),
+            },
+        })
+    }
+
+    /// A decision for a policy without windows (nothing to limit).
+    fn unlimited(policy: Arc<Policy>, now_ms: i64) -> Self {
+        Decision {
+            refusal: None,
+            windows: Vec::new(),
+            binding: 0,
+            retry_after_ms: 0,
+            quota_used: 0,
+            month_reset_ms: month_reset_ms(now_ms),
+            degraded: false,
+            policy,
+        }
+    }
+}
+
+/// Releases a concurrency slot when the request ends.
+pub struct Permit {
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(f) = self.release.take() {
+            f();
+        }
+    }
+}
+
+/// What to do while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Keep limiting with this node's own counters.
+    Local,
+    /// Admit everything.
+    Open,
+    /// Refuse everything (429 with a short Retry-After).
+    Closed,
+}
+
+/// `YYYY-MM` of an instant, UTC.
+pub fn month_of(now_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default().format("%Y-%m").to_string()
+}
+
+/// Milliseconds until the next UTC month starts.
+pub fn month_reset_ms(now_ms: i64) -> i64 {
+    use chrono::Datelike;
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    let next = chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+        .unwrap_or(now_ms);
+    (next - now_ms).max(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// In memory
+
+#[derive(Default)]
+struct Shard {
+    tats: HashMap<String, Vec<i64>>,
+    quotas: HashMap<(String, String), u64>,
+    inflight: HashMap<String, u64>,
+}
+
+/// One node's limiter. Everything of one organization lives in one shard, so a decision takes
+/// one lock.
+pub struct MemoryLimiter {
+    shards: Vec<Arc<Mutex<Shard>>>,
+}
+
+impl Default for MemoryLimiter {
+    fn default() -> Self {
+        Self { shards: (0..32).map(|_| Arc::new(Mutex::new(Shard::default()))).collect() }
+    }
+}
+
+impl MemoryLimiter {
+    fn shard(&self, org: &str) -> &Arc<Mutex<Shard>> {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() has fixed keys: the same organization always maps to the same shard.
+        let mut h = std::hash::DefaultHasher::new();
+        org.hash(&mut h);
+        &self.shards[(h.finish() as usize) % self.shards.len()]
+    }
+
+    pub fn acquire(
+        &self,
+        subject: &Subject,
+        policy: Arc<Policy>,
+        cost: u64,
+        now_ms: i64,
+    ) -> (Decision, Option<Permit>) {
+        let shard = self.shard(&subject.org).clone();
+        let mut s = shard.lock();
+        let now_us = now_ms * 1000;
+        let tats = s.tats.entry(subject.rate.clone()).or_insert_with(|| vec![0; policy.windows.len()]);
+        if tats.len() != policy.windows.len() {
+            // The policy changed shape (plan edited): start its windows afresh.
+            *tats = vec![0; policy.windows.len()];
+        }
+        let mut trial = tats.clone();
+        let outcome = gcra::decide(&policy.windows, &mut trial, now_us, cost);
+        let quota_key = (subject.org.clone(), month_of(now_ms));
+        let used = s.quotas.get(&quota_key).copied().unwrap_or(0);
+        let inflight = s.inflight.get(&subject.rate).copied().unwrap_or(0);
+        let refusal = if !outcome.allowed {
+            Some(Refusal::Rate(outcome.binding))
+        } else if policy.monthly_quota.is_some_and(|q| used + cost > q) {
+            Some(Refusal::Quota)
+        } else if policy.concurrency.is_some_and(|c| inflight + 1 > c) {
+            Some(Refusal::Concurrency)
+        } else {
+            None
+        };
+        let (windows, quota_used) = if refusal.is_none() {
+            if let Some(t) = s.tats.get_mut(&subject.rate) {
+                *t = trial;
+            }
+            *s.quotas.entry(quota_key).or_default() += cost;
+            (outcome.windows.clone(), used + cost)
+        } else {
+            let current = s.tats.get(&subject.rate).cloned().unwrap_or_default();
+            (states(&policy.windows, &current, now_us), used)
+        };
+        let permit = if refusal.is_none() && policy.concurrency.is_some() {
+            *s.inflight.entry(subject.rate.clone()).or_default() += 1;
+            let rate = subject.rate.clone();
+            let shard = shard.clone();
+            Some(Permit {
+                release: Some(Box::new(move || {
+                    let mut s = shard.lock();
+                    if let Some(n) = s.inflight.get_mut(&rate) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            s.inflight.remove(&rate);
+                        }
+                    }
+                })),
+            })
+        } else {
+            None
+        };
+        let retry_after_ms = match refusal {
+            Some(Refusal::Rate(_)) => outcome.retry_after_ms,
+            Some(Refusal::Quota) => month_reset_ms(now_ms),
+            Some(Refusal::Concurrency) => 1000,
+            None => 0,
+        };
+        let decision = Decision {
+            refusal,
+            binding: outcome.binding,
+            windows,
+            retry_after_ms,
+            quota_used,
+            month_reset_ms: month_reset_ms(now_ms),
+            degraded: false,
+            policy,
+        };
+        (decision, permit)
+    }
+
+    /// Sets the month's count for an organization (reconciliation from stored usage).
+    pub fn set_quota_used(&self, org: &str, month: &str, used: u64) {
+        self.shard(org).lock().quotas.insert((org.to_string(), month.to_string()), used);
+    }
+
+    /// Drops counters that are back to full capacity and quotas of past months.
+    pub fn sweep(&self, now_ms: i64) {
+        let now_us = now_ms * 1000;
+        let month = month_of(now_ms);
+        for shard in &self.shards {
+            let mut s = shard.lock();
+            s.tats.retain(|_, tats| tats.iter().any(|t| *t > now_us));
+            s.quotas.retain(|(_, m), _| *m == month);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+/// KEYS: 1 arrival times (hash, field per window), 2 the month's quota counter, 3 in-flight count.
+/// ARGV: now_us, cost, n, then interval_us and capacity per window, quota (-1 = none),
+/// quota TTL ms, concurrency (-1 = none), in-flight TTL ms.
+/// Returns: allowed, refusal (0 none, 1 rate, 2 quota, 3 concurrency), binding (1-based),
+/// retry_after_us, quota used, then the arrival time of each window after the decision.
+const SCRIPT: &str = r#"
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local stored = {}
+if n > 0 then
+  local fields = {}
+  for i = 1, n do fields[i] = tostring(i) end
+  stored = redis.call('HMGET', KEYS[1], unpack(fields))
+end
+local allowed = 1
+local refusal = 0
+local binding = 1
+local retry = 0
+local new = {}
+local longest = 0
+for i = 1, n do
+  local interval = tonumber(ARGV[2 + 2 * i])
+  local capacity = tonumber(ARGV[3 + 2 * i])
+  local cap = capacity * interval
+  if cap > longest then longest = cap end
+  local tat = tonumber(stored[i]) or 0
+  if tat < now then tat = now end
+  local nt = tat + cost * interval
+  new[i] = nt
+  if nt - now > cap then
+    if allowed == 1 or (nt - cap - now) > retry then binding = i end
+    allowed = 0
+    refusal = 1
+    if nt - cap - now > retry then retry = nt - cap - now end
+  end
+end
+local quota = tonumber(ARGV[4 + 2 * n])
+local quota_ttl = tonumber(ARGV[5 + 2 * n])
+local conc = tonumber(ARGV[6 + 2 * n])
+local conc_ttl = tonumber(ARGV[7 + 2 * n])
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if allowed == 1 and quota >= 0 and used + cost > quota then allowed = 0; refusal = 2 end
+if allowed == 1 and conc >= 0 then
+  local inflight = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if inflight + 1 > conc then allowed = 0; refusal = 3 end
+end
+local out = {}
+if allowed == 1 then
+  if n > 0 then
+    local args = {}
+    for i = 1, n do args[2 * i - 1] = tostring(i); args[2 * i] = string.format('%.0f', new[i]) end
+    redis.call('HSET', KEYS[1], unpack(args))
+    redis.call('PEXPIRE', KEYS[1], math.ceil(longest / 1000) + 1000)
+  end
+  used = redis.call('INCRBY', KEYS[2], cost)
+  redis.call('PEXPIRE', KEYS[2], quota_ttl)
+  if conc >= 0 then
+    redis.call('INCR', KEYS[3])
+    redis.call('PEXPIRE', KEYS[3], conc_ttl)
+  end
+  for i = 1, n do out[i] = new[i] end
+else
+  for i = 1, n do out[i] = math.max(tonumber(stored[i]) or 0, now) end
+end
+local result = {allowed, refusal, binding, retry, used}
+for i = 1, n do result[5 + i] = string.format('%.0f', out[i]) end
+return result
+"#;
+
+pub struct RedisLimiter {
+    conn: redis::aio::ConnectionManager,
+    script: redis::Script,
+    prefix: String,
+    fallback: Fallback,
+    local: MemoryLimiter,
+    degraded: AtomicBool,
+    last_failure_ms: AtomicI64,
+}
+
+impl RedisLimiter {
+    pub fn new(conn: redis::aio::ConnectionManager, prefix: &str, fallback: Fallback) -> Self {
+        Self {
+            conn,
+            script: redis::Script::new(SCRIPT),
+            prefix: prefix.to_string(),
+            fallback,
+            local: MemoryLimiter::default(),
+            degraded: AtomicBool::new(false),
+            last_failure_ms: AtomicI64::new(0),
+        }
+    }
+
+    fn keys(&self, subject: &Subject, now_ms: i64) -> [String; 3] {
+        // `{org}` is the hash tag: one organization's keys live in one cluster slot.
+        let p = &self.prefix;
+        let org = &subject.org;
+        [
+            format!("{p}:{{{org}}}:rl:{}", subject.rate),
+            format!("{p}:{{{org}}}:quota:{}", month_of(now_ms)),
+            format!("{p}:{{{org}}}:conc:{}", subject.rate),
+        ]
+    }
+
+    async fn acquire(
+        &self,
+        subject: &Subject,
+        policy: Arc<Policy>,
+        cost: u64,
+        now_ms: i64,
+    ) -> (Decision, Option<Permit>) {
+        let since_failure = now_ms - self.last_failure_ms.load(Ordering::Relaxed);
+        if self.degraded.load(Ordering::Relaxed) && (0..1000).contains(&since_failure) {
+            return self.degrade(subject, policy, cost, now_ms);
+        }
+        match tokio::time::timeout(Duration::from_millis(500), self.run(subject, &policy, cost, now_ms)).await {
+            Ok(Ok(result)) => {
+                if self.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!("Redis is reachable again: limits are exact across nodes");
+                }
+                result
+            }
+            Ok(Err(e)) => {
+                self.fail(now_ms, &e.to_string());
+                self.degrade(subject, policy, cost, now_ms)
+            }
+            Err(_) => {
+                self.fail(now_ms, "no answer within 500 ms");
+                self.degrade(subject, policy, cost, now_ms)
+            }
+        }
+    }
+
+    fn fail(&self, now_ms: i64, why: &str) {
+        self.last_failure_ms.store(now_ms, Ordering::Relaxed);
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = why, fallback = ?self.fallback, "Redis unreachable: rate limits fall back to this node");
+        }
+    }
+
+    fn degrade(&self, subject: &Subject, policy: Arc<Policy>, cost: u64, now_ms: i64) -> (Decision, Option<Permit>) {
+        let (mut d, permit) = match self.fallback {
+            Fallback::Local => self.local.acquire(subject, policy, cost, now_ms),
+            Fallback::Open => (Decision::unlimited(policy, now_ms), None),
+            Fallback::Closed => {
+                let mut d = Decision::unlimited(policy, now_ms);
+                d.refusal = Some(Refusal::Concurrency);
+                d.retry_after_ms = 1000;
+                (d, None)
+            }
+        };
+        d.degraded = true;
+        (d, permit)
+    }
+
+    async fn run(
+        &self,
+        subject: &Subject,
+        policy: &Arc<Policy>,
+        cost: u64,
+        now_ms: i64,
+    ) -> redis::RedisResult<(Decision, Option<Permit>)> {
+        let [rate_key, quota_key, conc_key] = self.keys(subject, now_ms);
+        let now_us = now_ms * 1000;
+        let mut inv = self.script.key(&rate_key);
+        inv.key(&quota_key).key(&conc_key).arg(now_us).arg(cost.max(1)).arg(policy.windows.len());
+        for w in &policy.windows {
+            inv.arg(w.interval_us()).arg(w.capacity);
+        }
+        let month_left = month_reset_ms(now_ms);
+        inv.arg(policy.monthly_quota.map(|q| q as i64).unwrap_or(-1))
+            .arg(month_left + 7 * 86_400_000)
+            .arg(policy.concurrency.map(|c| c as i64).unwrap_or(-1))
+            .arg(300_000);
+        let mut conn = self.conn.clone();
+        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+        let int = |i: usize| -> i64 {
+            match reply.get(i) {
+                Some(redis::Value::Int(n)) => *n,
+                Some(redis::Value::BulkString(b)) => {
+                    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+                }
+                _ => 0,
+            }
+        };
+        let tats: Vec<i64> = (0..policy.windows.len()).map(|i| int(5 + i)).collect();
+        let refusal = match int(1) {
+            1 => Some(Refusal::Rate((int(2) - 1).max(0) as usize)),
+            2 => Some(Refusal::Quota),
+            3 => Some(Refusal::Concurrency),
+            _ => None,
+        };
+        let windows = states(&policy.windows, &tats, now_us);
+        let binding = match refusal {
+            Some(Refusal::Rate(i)) => i,
+            _ => binding_of(&policy.windows, &windows),
+        };
+        let retry_after_ms = match refusal {
+            Some(Refusal::Rate(_)) => (int(3) + 999) / 1000,
+            Some(Refusal::Quota) => month_left,
+            Some(Refusal::Concurrency) => 1000,
+            None => 0,
+        };
+        let permit = if refusal.is_none() && policy.concurrency.is_some() {
+            let conn = self.conn.clone();
+            Some(Permit {
+                release: Some(Box::new(move || {
+                    let mut conn = conn;
+                    tokio::spawn(async move {
+                        let _: redis::RedisResult<i64> = redis::cmd("DECR").arg(&conc_key).query_async(&mut conn).await;
+                    });
+                })),
+            })
+        } else {
+            None
+        };
+        Ok((
+            Decision {
+                refusal,
+                windows,
+                binding,
+                retry_after_ms,
+                quota_used: int(4).max(0) as u64,
+                month_reset_ms: month_left,
+                degraded: false,
+                policy: policy.clone(),
+            },
+            permit,
+        ))
+    }
+}
+
+/// The limiter this node uses.
+pub enum Limiter {
+    Memory(MemoryLimiter),
+    Redis(RedisLimiter),
+}
+
+impl Limiter {
+    pub async fn acquire(
+        &self,
+        subject: &Subject,
+        policy: Arc<Policy>,
+        cost: u64,
+        now_ms: i64,
+    ) -> (Decision, Option<Permit>) {
+        if policy.windows.is_empty() && policy.monthly_quota.is_none() && policy.concurrency.is_none() {
+            return (Decision::unlimited(policy, now_ms), None);
+        }
+        match self {
+            Limiter::Memory(m) => m.acquire(subject, policy, cost, now_ms),
+            Limiter::Redis(r) => r.acquire(subject, policy, cost, now_ms).await,
+        }
+    }
+
+    /// `Ok` when exact; `Err` with the reason when decisions are per node because Redis is down.
+    pub fn health(&self) -> Result<&'static str, String> {
+        match self {
+            Limiter::Memory(_) => Ok("memory"),
+            Limiter::Redis(r) if r.degraded.load(Ordering::Relaxed) => {
+                Err(format!("Redis unreachable; limits are per node (fallback: {:?})", r.fallback).to_lowercase())
+            }
+            Limiter::Redis(_) => Ok("redis"),
+        }
+    }
+
+    pub fn sweep(&self, now_ms: i64) {
+        match self {
+            Limiter::Memory(m) => m.sweep(now_ms),
+            Limiter::Redis(r) => r.local.sweep(now_ms),
+        }
+    }
+}

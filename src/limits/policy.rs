@@ -1,0 +1,172 @@
+//! What limits apply to a request: a key's override, else its organization's plan, else the
+//! default plan; anonymous requests get a small per-IP policy. Plans are cached per node and the
+//! cache is cleared on every node when a plan or an organization's plan changes.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::gcra::Window;
+use super::model::PlanRow;
+
+/// Where a policy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The API key's own override.
+    Key,
+    /// The organization's plan (or the default plan).
+    Plan,
+    /// Unauthenticated callers, per IP address.
+    Anonymous,
+}
+
+/// A key's override of its plan's limits (stored as JSON on the key). Unset fields keep the plan's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Override {
+    pub per_second: Option<u64>,
+    pub per_minute: Option<u64>,
+    pub per_hour: Option<u64>,
+    pub per_day: Option<u64>,
+    pub burst: Option<u64>,
+    pub concurrency: Option<u64>,
+}
+
+impl Override {
+    pub fn is_empty(&self) -> bool {
+        *self == Override::default()
+    }
+}
+
+/// The limits for one request.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Names the policy in headers: the plan slug, or `key` for an override, or `anonymous`.
+    pub name: String,
+    pub source: Source,
+    pub windows: Vec<Window>,
+    pub monthly_quota: Option<u64>,
+    pub concurrency: Option<u64>,
+    pub plan: Option<Arc<PlanRow>>,
+}
+
+const PERIODS: [(&str, i64); 4] = [("second", 1_000), ("minute", 60_000), ("hour", 3_600_000), ("day", 86_400_000)];
+
+fn windows(limits: [Option<u64>; 4], burst: u64) -> Vec<Window> {
+    let mut out: Vec<Window> = PERIODS
+        .iter()
+        .zip(limits)
+        .filter_map(|(&(name, period_ms), limit)| {
+            limit.filter(|l| *l > 0).map(|limit| Window { name, period_ms, limit, capacity: limit })
+        })
+        .collect();
+    // The burst allowance applies to the shortest window.
+    if let Some(first) = out.first_mut() {
+        first.capacity = first.limit + burst;
+    }
+    out
+}
+
+fn positive(v: Option<i64>) -> Option<u64> {
+    v.filter(|n| *n > 0).map(|n| n as u64)
+}
+
+impl Policy {
+    pub fn from_plan(plan: Arc<PlanRow>) -> Self {
+        let limits =
+            [positive(plan.per_second), positive(plan.per_minute), positive(plan.per_hour), positive(plan.per_day)];
+        Policy {
+            name: plan.slug.clone(),
+            source: Source::Plan,
+            windows: windows(limits, plan.burst.max(0) as u64),
+            monthly_quota: plan.monthly_quota.filter(|q| *q >= 0).map(|q| q as u64),
+            concurrency: positive(plan.concurrency),
+            plan: Some(plan),
+        }
+    }
+
+    /// The plan's policy with a key's override applied on top.
+    pub fn with_override(plan: Arc<PlanRow>, o: &Override) -> Self {
+        let base = Policy::from_plan(plan.clone());
+        if o.is_empty() {
+            return base;
+        }
+        let limits = [
+            o.per_second.or(positive(plan.per_second)),
+            o.per_minute.or(positive(plan.per_minute)),
+            o.per_hour.or(positive(plan.per_hour)),
+            o.per_day.or(positive(plan.per_day)),
+        ];
+        Policy {
+            name: "key".into(),
+            source: Source::Key,
+            windows: windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64)),
+            monthly_quota: base.monthly_quota,
+            concurrency: o.concurrency.or(base.concurrency),
+            plan: Some(plan),
+        }
+    }
+
+    /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
+    pub fn anonymous() -> Self {
+        Policy {
+            name: "anonymous".into(),
+            source: Source::Anonymous,
+            windows: windows([Some(10), Some(300), None, None], 20),
+            monthly_quota: None,
+            concurrency: Some(50),
+            plan: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Arc<PlanRow> {
+        Arc::new(PlanRow {
+            id: "pln_x".into(),
+            slug: "starter".into(),
+            name: "Starter".into(),
+            description: String::new(),
+            price_cents: Some(0),
+            annual_price_cents: None,
+            currency: "USD".into(),
+            is_default: true,
+            per_second: Some(10),
+            per_minute: None,
+            per_hour: None,
+            per_day: Some(10_000),
+            burst: 5,
+            monthly_quota: Some(100_000),
+            concurrency: Some(5),
+            max_apps: Some(3),
+            query_cost_max: 1000,
+            query_cost_bucket: 1000,
+            query_cost_restore_rate: 50,
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+
+    #[test]
+    fn plan_windows_carry_the_burst_on_the_shortest_window() {
+        let p = Policy::from_plan(plan());
+        assert_eq!(p.windows.len(), 2);
+        assert_eq!((p.windows[0].name, p.windows[0].limit, p.windows[0].capacity), ("second", 10, 15));
+        assert_eq!((p.windows[1].name, p.windows[1].capacity), ("day", 10_000));
+        assert_eq!(p.monthly_quota, Some(100_000));
+    }
+
+    #[test]
+    fn a_key_override_replaces_only_what_it_sets() {
+        let o = Override { per_second: Some(2), burst: Some(0), per_minute: Some(30), ..Default::default() };
+        let p = Policy::with_override(plan(), &o);
+        assert_eq!(p.source, Source::Key);
+        let names: Vec<_> = p.windows.iter().map(|w| (w.name, w.limit, w.capacity)).collect();
+        assert_eq!(names, vec![("second", 2, 2), ("minute", 30, 30), ("day", 10_000, 10_000)]);
+        assert_eq!(p.concurrency, Some(5), "unset fields keep the plan's");
+        assert_eq!(p.monthly_quota, Some(100_000), "the quota belongs to the organization");
+    }
+}

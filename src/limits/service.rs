@@ -1,0 +1,204 @@
+//! Plans and policy resolution. A request's policy: the key's override on top of its
+//! organization's plan, the default plan when the organization has none, or the anonymous
+//! per-IP policy. Plans are cached per node; edits clear the cache on every node.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::limiter::{Decision, Permit, Subject};
+use super::model::PlanRow;
+use super::policy::{Override, Policy};
+use crate::app::App;
+use crate::auth::{Actor, Principal};
+use crate::error::{Error, Result};
+use crate::platform::bus::BusMessage;
+use crate::platform::db::schema::{organizations, plans};
+use crate::platform::ids::OrgId;
+use crate::{transaction, with_conn};
+
+pub async fn list_plans(app: &App) -> Result<Vec<PlanRow>> {
+    Ok(with_conn!(app.db, c => plans::table.order(plans::per_second.asc()).select(PlanRow::as_select()).load(c).await?))
+}
+
+async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
+    let own: Option<PlanRow> = with_conn!(app.db, c => {
+        organizations::table
+            .inner_join(plans::table)
+            .filter(organizations::id.eq(org))
+            .select(PlanRow::as_select())
+            .first(c).await.optional()?
+    });
+    if let Some(p) = own {
+        return Ok(Arc::new(p));
+    }
+    let default: Option<PlanRow> = with_conn!(app.db, c => {
+        plans::table.filter(plans::is_default.eq(true)).order(plans::id.asc()).select(PlanRow::as_select()).first(c).await.optional()?
+    });
+    default
+        .map(Arc::new)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("no default plan: the plans table has no row with is_default")))
+}
+
+/// The organization's plan (or the default plan), through the per-node cache.
+pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
+    if let Some(p) = app.plan_cache.get(org.as_str()).await {
+        return Ok(p);
+    }
+    app.plan_cache
+        .try_get_with(org.to_string(), load_plan_for_org(app, org.as_str()))
+        .await
+        .map_err(|e: Arc<Error>| Error::internal(anyhow::anyhow!("plan lookup: {e:?}")))
+}
+
+/// The subject and policy of a request.
+pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr>) -> Result<(Subject, Arc<Policy>)> {
+    let Some(p) = principal else {
+        let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+        return Ok((
+            Subject { rate: format!("ip:{ip}"), org: format!("anonymous:{ip}") },
+            app.anonymous_policy.clone(),
+        ));
+    };
+    let plan = plan_for_org(app, &p.org_id).await?;
+    let (rate, policy) = match &p.actor {
+        Actor::ApiKey { key_id, .. } => {
+            let policy = match &p.rate_override {
+                Some(o) => Policy::with_override(plan, o),
+                None => Policy::from_plan(plan),
+            };
+            (key_id.to_string(), policy)
+        }
+        Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), Policy::from_plan(plan)),
+    };
+    Ok((Subject { rate, org: p.org_id.to_string() }, Arc::new(policy)))
+}
+
+/// Decides one request of `cost` units for the caller.
+pub async fn check(
+    app: &App,
+    principal: Option<&Principal>,
+    ip: Option<IpAddr>,
+    cost: u64,
+) -> Result<(Decision, Option<Permit>)> {
+    let (subject, policy) = resolve(app, principal, ip).await?;
+    Ok(app.limiter.acquire(&subject, policy, cost, app.clock.now_ms()).await)
+}
+
+/// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
+pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Result<Decision> {
+    let plan = plan_for_org(app, &key.org_id).await?;
+    let policy = match &key.rate_override {
+        Some(o) => Policy::with_override(plan, o),
+        None => Policy::from_plan(plan),
+    };
+    let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
+    // A verification is one request of the key; its concurrency slot ends with the verification.
+    let (decision, _permit) = app.limiter.acquire(&subject, Arc::new(policy), 1, app.clock.now_ms()).await;
+    Ok(decision)
+}
+
+fn require_admin(principal: &Principal) -> Result<()> {
+    if principal.is_platform && principal.user_id().is_some() {
+        Ok(())
+    } else {
+        Err(Error::forbidden("only a platform administrator may change plans"))
+    }
+}
+
+async fn clear_plan_caches(app: &App) {
+    app.plan_cache.invalidate_all();
+    app.bus.publish(BusMessage::InvalidatePlans).await;
+}
+
+/// Puts an organization on a plan (platform administrators; billing will do this on upgrade).
+pub async fn set_org_plan(app: &App, principal: &Principal, org: &str, plan: &str) -> Result<Arc<PlanRow>> {
+    require_admin(principal)?;
+    let now = app.clock.now_ms();
+    transaction!(app.db, c => {
+        let exists: i64 = plans::table.find(plan).count().get_result(c).await?;
+        if exists == 0 {
+            return Err(Error::bad_input("planId", "no such plan"));
+        }
+        let n = diesel::update(organizations::table.find(org))
+            .set((organizations::plan_id.eq(plan), organizations::updated_at.eq(now)))
+            .execute(c).await?;
+        if n == 0 {
+            return Err(Error::NotFound("organization"));
+        }
+        Ok::<_, Error>(())
+    })?;
+    clear_plan_caches(app).await;
+    plan_for_org(app, &org.parse().map_err(|_| Error::NotFound("organization"))?).await
+}
+
+/// Validated changes to a plan's limits; `None` leaves a field, `Some(None)` removes the limit.
+#[derive(Default)]
+pub struct PlanPatch {
+    pub name: Option<String>,
+    pub per_second: Option<Option<i64>>,
+    pub per_minute: Option<Option<i64>>,
+    pub per_hour: Option<Option<i64>>,
+    pub per_day: Option<Option<i64>>,
+    pub burst: Option<i64>,
+    pub monthly_quota: Option<Option<i64>>,
+    pub concurrency: Option<Option<i64>>,
+}
+
+pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: PlanPatch) -> Result<PlanRow> {
+    require_admin(principal)?;
+    let check = |field: &str, v: Option<Option<i64>>| -> Result<Option<Option<i64>>> {
+        match v {
+            Some(Some(n)) if n < 1 => Err(Error::bad_input(field, "must be at least 1 (or null for no limit)")),
+            other => Ok(other),
+        }
+    };
+    let per_second = check("perSecond", patch.per_second)?;
+    let per_minute = check("perMinute", patch.per_minute)?;
+    let per_hour = check("perHour", patch.per_hour)?;
+    let per_day = check("perDay", patch.per_day)?;
+    let monthly_quota = check("monthlyQuota", patch.monthly_quota)?;
+    let concurrency = check("concurrency", patch.concurrency)?;
+    if patch.burst.is_some_and(|b| b < 0) {
+        return Err(Error::bad_input("burst", "must not be negative"));
+    }
+    if patch.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 100) {
+        return Err(Error::bad_input("name", "must be 1 to 100 characters"));
+    }
+    let now = app.clock.now_ms();
+    let row = transaction!(app.db, c => {
+        let mut plan: PlanRow = plans::table.find(id).select(PlanRow::as_select()).first(c).await.optional()?
+            .ok_or(Error::NotFound("plan"))?;
+        if let Some(n) = &patch.name { plan.name = n.trim().to_string(); }
+        if let Some(v) = per_second { plan.per_second = v; }
+        if let Some(v) = per_minute { plan.per_minute = v; }
+        if let Some(v) = per_hour { plan.per_hour = v; }
+        if let Some(v) = per_day { plan.per_day = v; }
+        if let Some(v) = patch.burst { plan.burst = v; }
+        if let Some(v) = monthly_quota { plan.monthly_quota = v; }
+        if let Some(v) = concurrency { plan.concurrency = v; }
+        plan.updated_at = now;
+        diesel::update(plans::table.find(id)).set(&plan).execute(c).await?;
+        Ok::<_, Error>(plan)
+    })?;
+    clear_plan_caches(app).await;
+    Ok(row)
+}
+
+/// Parses and validates a key's override.
+pub fn check_override(o: &Override) -> Result<()> {
+    for (field, v) in [
+        ("rateLimit.perSecond", o.per_second),
+        ("rateLimit.perMinute", o.per_minute),
+        ("rateLimit.perHour", o.per_hour),
+        ("rateLimit.perDay", o.per_day),
+        ("rateLimit.concurrency", o.concurrency),
+    ] {
+        if v == Some(0) {
+            return Err(Error::bad_input(field, "must be at least 1 (omit it to keep the plan's)"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestApp, backends, code};
+
+/// A viewer query with a key; returns (status, headers, body).
+async fn call(app: &TestApp, key: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": "{ viewer { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap())
+}
+
+async fn key_with_limits(app: &TestApp, token: &str, rate_limit: Value) -> String {
+    app.create_key_with(token, json!({ "name": "limited", "scopes": ["*"], "rateLimit": rate_limit })).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_admit_limit_plus_burst_then_refuse_with_retry_after() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let key = key_with_limits(&app, &s.token, json!({ "perSecond": 2, "burst": 1 })).await;
+        for i in 0..3 {
+            let (status, headers, _) = call(&app, &key).await;
+            assert_eq!(status, 200, "[{backend:?}] request {i}");
+            assert_eq!(headers["x-ratelimit-limit"], "3");
+            assert_eq!(headers["x-ratelimit-remaining"], (2 - i).to_string().as_str());
+            assert!(headers["ratelimit-policy"].to_str().unwrap().contains("\"second\";q=2;w=1"));
+            assert!(headers["ratelimit"].to_str().unwrap().starts_with("\"second\";r="));
+        }
+        let (status, headers, body) = call(&app, &key).await;
+        assert_eq!((status, code(&body)), (429, "RATE_LIMITED"), "[{backend:?}] {body}");
+        assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1);
+        assert_eq!(body["errors"][0]["extensions"]["window"], "second");
+        assert_eq!(headers["retry-after"], "1");
+        // One request refills every 500 ms.
+        app.clock.advance_ms(499);
+        assert_eq!(call(&app, &key).await.0, 429);
+        app.clock.advance_ms(1);
+        assert_eq!(call(&app, &key).await.0, 200);
+
+        // REST: the seeds' 429 body.
+        let (status, body) = app.rest("GET", "/keys", Some(&key), None).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["error"]["type"], "rate_limit_exceeded");
+        assert_eq!(body["error"]["details"], json!({ "limit": 2, "period": "1s", "retry_after": 1 }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_in_one_window_charges_no_other_window() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let key = key_with_limits(&app, &s.token, json!({ "perSecond": 5, "burst": 0, "perMinute": 6 })).await;
+        for _ in 0..5 {
+            assert_eq!(call(&app, &key).await.0, 200);
+        }
+        // Refused by the second window; the minute window (1 left) must not be charged.
+        let (status, _, body) = call(&app, &key).await;
+        assert_eq!(body["errors"][0]["extensions"]["window"], "second", "[{backend:?}] {body}");
+        assert_eq!(status, 429);
+        app.clock.advance_ms(1000);
+        let (status, headers, _) = call(&app, &key).await;
+        assert_eq!(status, 200, "[{backend:?}] the minute window still had one request left");
+        assert_eq!(headers["x-ratelimit-remaining"], "0");
+        let (status, _, body) = call(&app, &key).await;
+        assert_eq!((status, body["errors"][0]["extensions"]["window"].as_str()), (429, Some("minute")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_resolve_key_override_then_plan_then_default() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("admin@example.com").await;
+        let s = app.register("dev@example.com").await;
+        let q = "{ rateLimitStatus { policy source plan { slug } windows { name limit capacity remaining } monthlyQuota { limit used } concurrency } viewer { organization { plan { slug perSecond } } } }";
+        let (plain, _) = app.create_key(&s.token, &["*"]).await;
+        let data = app.gql_ok(Some(&plain), q, json!({})).await;
+        let st = &data["rateLimitStatus"];
+        assert_eq!(
+            (st["policy"].as_str(), st["source"].as_str()),
+            (Some("starter"), Some("PLAN")),
+            "[{backend:?}] {data}"
+        );
+        assert_eq!(st["windows"][0], json!({ "name": "second", "limit": 10, "capacity": 20, "remaining": 19 }));
+        assert_eq!(st["windows"][1]["name"], "day");
+        // The organization's month so far: the session's createApiKey and this query.
+        assert_eq!(st["monthlyQuota"], json!({ "limit": 100000, "used": 2 }));
+        assert_eq!(st["concurrency"], 5);
+        assert_eq!(data["viewer"]["organization"]["plan"]["slug"], "starter");
+
+        let custom = key_with_limits(&app, &s.token, json!({ "perSecond": 3 })).await;
+        let data = app.gql_ok(Some(&custom), q, json!({})).await;
+        assert_eq!(data["rateLimitStatus"]["source"], "KEY");
+        assert_eq!(data["rateLimitStatus"]["windows"][0]["limit"], 3);
+
+        // Moving the organization to Pro applies at once (the plan cache is cleared).
+        let pro = app.gql_ok(Some(&admin.token), "{ plans { id slug } }", json!({})).await;
+        let pro_id = pro["plans"].as_array().unwrap().iter().find(|p| p["slug"] == "pro").unwrap()["id"].clone();
+        let denied = app
+            .gql(
+                Some(&s.token),
+                "mutation($o: ID!, $p: ID!) { setOrganizationPlan(organizationId: $o, planId: $p) { slug } }",
+                json!({ "o": s.org_id, "p": pro_id }),
+            )
+            .await;
+        assert_eq!(code(&denied), "FORBIDDEN", "only platform administrators change plans");
+        app.gql_ok(
+            Some(&admin.token),
+            "mutation($o: ID!, $p: ID!) { setOrganizationPlan(organizationId: $o, planId: $p) { slug } }",
+            json!({ "o": s.org_id, "p": pro_id }),
+        )
+        .await;
+        let data = app.gql_ok(Some(&plain), q, json!({})).await;
+        assert_eq!(data["rateLimitStatus"]["policy"], "pro");
+        assert_eq!(data["rateLimitStatus"]["windows"][0]["limit"], 50);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_quota_refuses_with_quota_exceeded_and_verify_reports_it() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("admin@example.com").await;
+        let s = app.register("dev@example.com").await;
+        app.gql_ok(Some(&admin.token), "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {monthlyQuota: 3}) { monthlyQuota } }", json!({})).await;
+        // The session's createApiKey is the organization's first request of the month.
+        let (key, _) = app.create_key(&s.token, &["*"]).await;
+        for _ in 0..2 {
+            assert_eq!(call(&app, &key).await.0, 200, "[{backend:?}]");
+        }
+        let (status, _, body) = call(&app, &key).await;
+        assert_eq!((status, code(&body)), (429, "QUOTA_EXCEEDED"), "[{backend:?}] {body}");
+        let (status, body) = app.rest("GET", "/keys", Some(&key), None).await;
+        assert_eq!((status, body["error"]["type"].as_str()), (429, Some("quota_exceeded")));
+
+        // verifyApiKey answers with the verdict instead of failing.
+        let (verifier, _) = app.create_key(&admin.token, &["keys:verify"]).await;
+        let v = app
+            .gql_ok(Some(&verifier), "mutation($k: String!) { verifyApiKey(input: {key: $k}) { valid code rateLimit { monthlyUsed monthlyQuota retryAfter } } }", json!({ "k": key }))
+            .await;
+        assert_eq!(v["verifyApiKey"]["valid"], false);
+        assert_eq!(v["verifyApiKey"]["code"], "QUOTA_EXCEEDED");
+        assert_eq!(v["verifyApiKey"]["rateLimit"]["monthlyQuota"], 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_charges_the_verified_keys_limits() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("admin@example.com").await;
+        let s = app.register("dev@example.com").await;
+        let (verifier, _) = app.create_key(&admin.token, &["keys:verify"]).await;
+        let key = key_with_limits(&app, &s.token, json!({ "perSecond": 1, "burst": 1 })).await;
+        let q = "mutation($k: String!) { verifyApiKey(input: {key: $k}) { valid code rateLimit { window limit remaining retryAfter } } }";
+        let codes: Vec<Value> = {
+            let mut out = Vec::new();
+            for _ in 0..3 {
+                out.push(app.gql_ok(Some(&verifier), q, json!({ "k": key })).await["verifyApiKey"].clone());
+            }
+            out
+        };
+        assert_eq!(codes[0]["valid"], true, "[{backend:?}] {codes:?}");
+        assert_eq!(
+            codes[0]["rateLimit"],
+            json!({ "window": "second", "limit": 2, "remaining": 1, "retryAfter": null })
+        );
+        assert_eq!(codes[1]["valid"], true);
+        assert_eq!(codes[2]["code"], "RATE_LIMITED");
+        assert_eq!(codes[2]["rateLimit"]["retryAfter"], 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_cap_holds_until_a_request_ends() {
+    use gantry::limits::limiter::{Limiter, MemoryLimiter, RedisLimiter, Subject};
+    use gantry::limits::policy::Override;
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let limiter = match backend {
+            Backend::SqliteMemory => Limiter::Memory(MemoryLimiter::default()),
+            Backend::PostgresRedis => {
+                let client = redis::Client::open(crate::common::REDIS_URL).unwrap();
+                let conn = client.get_connection_manager().await.unwrap();
+                Limiter::Redis(RedisLimiter::new(
+                    conn,
+                    &crate::common::unique("conc-"),
+                    gantry::limits::limiter::Fallback::Local,
+                ))
+            }
+        };
+        let plan = gantry::limits::service::plan_for_org(&app.app, &"org_00000000000000000000000000".parse().unwrap())
+            .await
+            .unwrap();
+        let policy = Arc::new(gantry::limits::policy::Policy::with_override(
+            plan,
+            &Override { concurrency: Some(2), ..Default::default() },
+        ));
+        let subject = Subject { rate: "key_a".into(), org: "org_a".into() };
+        let now = 1_800_000_000_000;
+        let (d1, p1) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+        let (d2, p2) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+        assert!(d1.allowed() && d2.allowed(), "[{backend:?}]");
+        let (d3, p3) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+        assert_eq!(d3.refusal, Some(gantry::limits::limiter::Refusal::Concurrency), "[{backend:?}]");
+        assert!(p3.is_none());
+        drop(p1);
+        // Redis releases asynchronously: poll (bounded) until the slot is back.
+        let mut admitted = false;
+        for _ in 0..50 {
+            let (d, p) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+            if d.allowed() {
+                admitted = true;
+                drop(p);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(admitted, "[{backend:?}] a released slot is reusable");
+        drop(p2);
+    }
+}
