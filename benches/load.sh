@@ -19,16 +19,21 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 pids=()
 trap cleanup EXIT
 
-GANTRY_BIND=127.0.0.1:18080 GANTRY_DATA_DIR="$work/data" GANTRY_LOG=warn "$TARGET/gantry" serve & pids+=($!)
+GANTRY_BIND=127.0.0.1:18080 GANTRY_DATA_DIR="$work/data" "$TARGET/gantry" serve >"$work/gantry.log" & pids+=($!)
 "$TARGET/examples/bare_graphql" 127.0.0.1:18081 & pids+=($!)
 for port in 18080 18081; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/graphql" -d '{}' -H 'content-type: application/json' && break; sleep 0.1; done
 done
 
 gql() { curl -s http://127.0.0.1:18080/graphql -H 'content-type: application/json' "$@"; }
-session=$(gql -d '{"query":"mutation { register(input: {email: \"bench@example.com\", password: \"correct horse battery\"}) { session { token } } }"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["session"]["token"])')
-key=$(gql -H "authorization: Bearer $session" -d '{"query":"mutation { createApiKey(input: {name: \"bench\", scopes: [\"*\"]}) { secret } }"}' \
+reg=$(gql -d '{"query":"mutation { register(input: {email: \"bench@example.com\", password: \"correct horse battery\"}) { session { token } user { personalOrganizationId } } }"}')
+session=$(echo "$reg" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["session"]["token"])')
+org=$(echo "$reg" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["user"]["personalOrganizationId"])')
+# The limiter stays on the path: Enterprise (no monthly quota, no daily cap for the run) and a key
+# whose per-second window is far above what the machine can send.
+gql -H "authorization: Bearer $session" -d '{"query":"mutation { updatePlan(id: \"pln_0000000000000000enterprise\", input: {perDay: null}) { slug } }"}' >/dev/null
+gql -H "authorization: Bearer $session" -d "{\"query\":\"mutation { setOrganizationPlan(organizationId: \\\"$org\\\", planId: \\\"pln_0000000000000000enterprise\\\") { slug } }\"}" >/dev/null
+key=$(gql -H "authorization: Bearer $session" -d '{"query":"mutation { createApiKey(input: {name: \"bench\", scopes: [\"*\"], rateLimit: {perSecond: 100000000}}) { secret } }"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createApiKey"]["secret"])')
 check=$(gql -H "authorization: Bearer $key" -d '{"query":"{ viewer { id } }"}')
 echo "$check" | grep -q '"id":"key_' || { echo "gantry did not answer the benchmark query: $check"; exit 1; }
@@ -53,6 +58,9 @@ for round in $(seq 1 "$ROUNDS"); do
   rows+="| $round | $(printf '%.0f' "$g") | $gp | $(printf '%.0f' "$b") | $bp | ${ratio}× |"$'\n'
   g_best=$(python3 -c "print(max($g_best, $g))"); b_best=$(python3 -c "print(max($b_best, $b))")
 done
+if grep -q "Non-2xx" "$work/wrk.log"; then
+  echo "some benchmark responses were not 2xx (rate limited?):"; grep "Non-2xx" "$work/wrk.log"; exit 1
+fi
 median_ratio=$(printf '%s' "$rows" | awk -F'|' '{gsub(/[ ×]/,"",$7); print $7}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 
 section=$(cat <<MD
@@ -60,8 +68,9 @@ section=$(cat <<MD
 
 Measured $(date -u +%Y-%m-%d) by \`benches/load.sh\` on this machine ($(nproc) cores), release builds,
 wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers.
-Gantry runs its default shape (SQLite + in-process) and authenticates every request with an API
-key (keyed hash, per-node cache, IP/expiry/revocation checks, usage counters, request id, tracing
+Gantry runs its default shape (SQLite + in-process, default `info` logging) and authenticates every request with an API
+key (keyed hash, per-node cache, IP/expiry/revocation checks, rate-limit decision and headers,
+usage counters, request id, tracing
 span, parsed-document cache); the baseline answers the same query with a constant and no middleware.
 
 | round | Gantry req/s | Gantry p99 | baseline req/s | baseline p99 | ratio |

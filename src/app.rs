@@ -25,13 +25,17 @@ pub struct App {
     pub clock: SharedClock,
     pub secret: ServerSecret,
     pub redis: Option<redis::aio::ConnectionManager>,
-    pub key_cache: moka::future::Cache<String, Option<Arc<KeyAuth>>>,
-    pub session_cache: moka::future::Cache<String, Option<Arc<SessionAuth>>>,
+    pub key_cache: moka::sync::Cache<String, Option<Arc<KeyAuth>>>,
+    pub session_cache: moka::sync::Cache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
     pub limiter: crate::limits::limiter::Limiter,
     /// Plans by organization id, per node; cleared on every node when plans change.
-    pub plan_cache: moka::future::Cache<String, Arc<crate::limits::model::PlanRow>>,
+    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::model::PlanRow>>,
     pub anonymous_policy: Arc<crate::limits::policy::Policy>,
+    /// Policies built from (plan id, plan version, key override): built once, never stale (an
+    /// edited plan has a new version).
+    pub policy_cache:
+        moka::sync::Cache<(String, i64, Option<crate::limits::policy::Override>), Arc<crate::limits::policy::Policy>>,
     /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
     /// large share of a small request's cost.
     pub documents: moka::sync::Cache<String, async_graphql::parser::types::ExecutableDocument>,
@@ -73,8 +77,8 @@ impl App {
         let secret = load_secret(&config, &db, clock.now_ms()).await?;
         let ttl = Duration::from_secs(config.key_cache_ttl_secs);
         let app = Arc::new(App {
-            key_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            session_cache: moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            key_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            session_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             key_usage: KeyUsage::default(),
             limiter: match &redis {
                 Some(conn) => crate::limits::limiter::Limiter::Redis(crate::limits::limiter::RedisLimiter::new(
@@ -84,11 +88,12 @@ impl App {
                 )),
                 None => crate::limits::limiter::Limiter::Memory(Default::default()),
             },
-            plan_cache: moka::future::Cache::builder()
+            plan_cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             anonymous_policy: Arc::new(crate::limits::policy::Policy::anonymous()),
+            policy_cache: moka::sync::Cache::builder().max_capacity(10_000).build(),
             documents: moka::sync::Cache::builder().max_capacity(2_000).build(),
             started_at_ms: clock.now_ms(),
             config,
@@ -125,10 +130,10 @@ impl App {
                 match &*msg {
                     BusMessage::InvalidateKeys { hashes } => {
                         for h in hashes {
-                            app.key_cache.invalidate(h).await;
+                            app.key_cache.invalidate(h);
                         }
                     }
-                    BusMessage::InvalidateSession { token_hash } => app.session_cache.invalidate(token_hash).await,
+                    BusMessage::InvalidateSession { token_hash } => app.session_cache.invalidate(token_hash),
                     BusMessage::InvalidatePlans => app.plan_cache.invalidate_all(),
                     BusMessage::Resync => {
                         app.key_cache.invalidate_all();

@@ -150,3 +150,35 @@ pub fn decode_secret(s: &str) -> anyhow::Result<Vec<u8>> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_then_the_environment_override_defaults_and_errors_name_the_option() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gantry.toml", "bind = \"127.0.0.1:9000\"\ndatabase_pool_size = 4\nlog = \"debug\"\n")?;
+            jail.set_env("GANTRY_DATABASE_POOL_SIZE", "7");
+            jail.set_env("GANTRY_SKIP_PLAYGROUND", "1");
+            let c = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(c.bind.port(), 9000, "from the file");
+            assert_eq!(c.database_pool_size, 7, "the environment wins over the file");
+            assert_eq!(c.log, "debug");
+            assert_eq!(c.log_format, "text", "defaults fill the rest");
+
+            jail.set_env("GANTRY_LOG_FORMAT", "xml");
+            assert!(Config::load().unwrap_err().to_string().contains("GANTRY_LOG_FORMAT"));
+            jail.set_env("GANTRY_LOG_FORMAT", "json");
+            jail.set_env("REDIS_URL", "http://localhost");
+            assert!(Config::load().unwrap_err().to_string().contains("REDIS_URL"));
+            jail.set_env("REDIS_URL", "redis://127.0.0.1:6379");
+            jail.set_env("GANTRY_SECRET", "abcd");
+            assert!(Config::load().unwrap_err().to_string().contains("GANTRY_SECRET"));
+            jail.set_env("GANTRY_SECRET", "00".repeat(32));
+            jail.set_env("GANTRY_NOT_AN_OPTION", "1");
+            assert!(Config::load().unwrap_err().to_string().contains("not_an_option"), "unknown options are refused");
+            Ok(())
+        });
+    }
+}

@@ -19,6 +19,9 @@ pub mod server;
 pub fn init_tracing(config: &config::Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    use std::io::IsTerminal;
+    // Colours only on a terminal: log files and collectors get plain text (and it is cheaper).
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(std::io::stdout().is_terminal());
     let _ = if config.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
 }

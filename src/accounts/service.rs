@@ -224,7 +224,7 @@ pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
             .returning(sessions::token_hash)
             .get_result(c).await?
     });
-    app.session_cache.invalidate(&token_hash).await;
+    app.session_cache.invalidate(&token_hash);
     app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
     Ok(())
 }
@@ -254,7 +254,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         let user: UserRow = users::table.find(&old.user_id).select(UserRow::as_select()).first(c).await?;
         Ok::<_, Error>((user, old.token_hash))
     })?;
-    app.session_cache.invalidate(&old_token_hash).await;
+    app.session_cache.invalidate(&old_token_hash);
     app.bus.publish(BusMessage::InvalidateSession { token_hash: old_token_hash }).await;
     Ok((user, issued))
 }
@@ -301,11 +301,14 @@ pub async fn session_principal(
     org_header: Option<&str>,
 ) -> Result<Principal> {
     let hash = app.secret.keyed_hash(SESSION_DOMAIN, token);
-    let cached = app
-        .session_cache
-        .try_get_with(hash.clone(), load_session(app, &hash))
-        .await
-        .map_err(|e: Arc<Error>| Error::internal(anyhow::anyhow!("session lookup: {e:?}")))?;
+    let cached = match app.session_cache.get(&hash) {
+        Some(hit) => hit,
+        None => {
+            let loaded = load_session(app, &hash).await?;
+            app.session_cache.insert(hash, loaded.clone());
+            loaded
+        }
+    };
     let Some(auth) = cached else {
         return Err(Error::unauthenticated("invalid or revoked session token"));
     };

@@ -152,13 +152,16 @@ pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::resul
         return Err(not_found());
     }
     let hash = hash_key(app, token);
-    // The plain `get` is the cheap path for the common hit; `try_get_with` coalesces concurrent misses.
-    let found = match app.key_cache.get(&hash).await {
+    let found = match app.key_cache.get(&hash) {
         Some(hit) => hit,
-        None => app.key_cache.try_get_with(hash.clone(), load_key_auth(app, &hash)).await.map_err(|e| {
-            tracing::error!(error = ?e, "key lookup failed");
-            KeyFailure { reason: Refusal::Unavailable, key: None }
-        })?,
+        None => {
+            let loaded = load_key_auth(app, &hash).await.map_err(|e| {
+                e.log();
+                KeyFailure { reason: Refusal::Unavailable, key: None }
+            })?;
+            app.key_cache.insert(hash, loaded.clone());
+            loaded
+        }
     };
     let Some(key) = found else {
         return Err(not_found());
@@ -293,7 +296,7 @@ fn event_data(key: &KeyRow) -> serde_json::Value {
 /// Clears a key's secrets from every node's cache.
 async fn invalidate(app: &App, hashes: Vec<String>) {
     for h in &hashes {
-        app.key_cache.invalidate(h).await;
+        app.key_cache.invalidate(h);
     }
     if !hashes.is_empty() {
         app.bus.publish(BusMessage::InvalidateKeys { hashes }).await;

@@ -16,12 +16,7 @@ fn put(headers: &mut HeaderMap, name: &'static str, value: String) {
 pub fn apply(headers: &mut HeaderMap, d: &Decision, now_ms: i64) {
     let windows = &d.policy.windows;
     if let (Some(w), Some(state)) = (windows.get(d.binding), d.windows.get(d.binding)) {
-        let mut policy: Vec<String> =
-            windows.iter().map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000)).collect();
-        if let Some(q) = d.policy.monthly_quota {
-            policy.push(format!("\"month\";q={q};w=2592000"));
-        }
-        put(headers, "ratelimit-policy", policy.join(", "));
+        put(headers, "ratelimit-policy", d.policy.header.clone());
         let reset_secs = (state.reset_ms + 999) / 1000;
         put(headers, "ratelimit", format!("\"{}\";r={};t={}", w.name, state.remaining, reset_secs));
         put(headers, "x-ratelimit-limit", w.capacity.to_string());

@@ -140,7 +140,15 @@ pub enum Fallback {
 
 /// `YYYY-MM` of an instant, UTC.
 pub fn month_of(now_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default().format("%Y-%m").to_string()
+    let m = month_index(now_ms);
+    format!("{:04}-{:02}", m / 12, m % 12 + 1)
+}
+
+/// Months since year 0 of an instant, UTC (cheap: no formatting on the request path).
+pub fn month_index(now_ms: i64) -> i32 {
+    use chrono::Datelike;
+    let d = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    d.year() * 12 + d.month0() as i32
 }
 
 /// Milliseconds until the next UTC month starts.
@@ -161,7 +169,7 @@ pub fn month_reset_ms(now_ms: i64) -> i64 {
 #[derive(Default)]
 struct Shard {
     tats: HashMap<String, Vec<i64>>,
-    quotas: HashMap<(String, String), u64>,
+    quotas: HashMap<(String, i32), u64>,
     inflight: HashMap<String, u64>,
 }
 
@@ -196,14 +204,17 @@ impl MemoryLimiter {
         let shard = self.shard(&subject.org).clone();
         let mut s = shard.lock();
         let now_us = now_ms * 1000;
-        let tats = s.tats.entry(subject.rate.clone()).or_insert_with(|| vec![0; policy.windows.len()]);
+        if !s.tats.contains_key(&subject.rate) {
+            s.tats.insert(subject.rate.clone(), vec![0; policy.windows.len()]);
+        }
+        let Some(tats) = s.tats.get_mut(&subject.rate) else { unreachable!("inserted above") };
         if tats.len() != policy.windows.len() {
             // The policy changed shape (plan edited): start its windows afresh.
             *tats = vec![0; policy.windows.len()];
         }
         let mut trial = tats.clone();
         let outcome = gcra::decide(&policy.windows, &mut trial, now_us, cost);
-        let quota_key = (subject.org.clone(), month_of(now_ms));
+        let quota_key = (subject.org.clone(), month_index(now_ms));
         let used = s.quotas.get(&quota_key).copied().unwrap_or(0);
         let inflight = s.inflight.get(&subject.rate).copied().unwrap_or(0);
         let refusal = if !outcome.allowed {
@@ -255,7 +266,7 @@ impl MemoryLimiter {
             windows,
             retry_after_ms,
             quota_used,
-            month_reset_ms: month_reset_ms(now_ms),
+            month_reset_ms: if refusal == Some(Refusal::Quota) { retry_after_ms } else { month_reset_ms(now_ms) },
             degraded: false,
             policy,
         };
@@ -263,14 +274,14 @@ impl MemoryLimiter {
     }
 
     /// Sets the month's count for an organization (reconciliation from stored usage).
-    pub fn set_quota_used(&self, org: &str, month: &str, used: u64) {
-        self.shard(org).lock().quotas.insert((org.to_string(), month.to_string()), used);
+    pub fn set_quota_used(&self, org: &str, now_ms: i64, used: u64) {
+        self.shard(org).lock().quotas.insert((org.to_string(), month_index(now_ms)), used);
     }
 
     /// Drops counters that are back to full capacity and quotas of past months.
     pub fn sweep(&self, now_ms: i64) {
         let now_us = now_ms * 1000;
-        let month = month_of(now_ms);
+        let month = month_index(now_ms);
         for shard in &self.shards {
             let mut s = shard.lock();
             s.tats.retain(|_, tats| tats.iter().any(|t| *t > now_us));

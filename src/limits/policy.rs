@@ -21,7 +21,7 @@ pub enum Source {
 }
 
 /// A key's override of its plan's limits (stored as JSON on the key). Unset fields keep the plan's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
     pub per_second: Option<u64>,
@@ -48,6 +48,17 @@ pub struct Policy {
     pub monthly_quota: Option<u64>,
     pub concurrency: Option<u64>,
     pub plan: Option<Arc<PlanRow>>,
+    /// The `RateLimit-Policy` header value, rendered once.
+    pub header: String,
+}
+
+fn header(windows: &[Window], monthly_quota: Option<u64>) -> String {
+    let mut parts: Vec<String> =
+        windows.iter().map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000)).collect();
+    if let Some(q) = monthly_quota {
+        parts.push(format!("\"month\";q={q};w=2592000"));
+    }
+    parts.join(", ")
 }
 
 const PERIODS: [(&str, i64); 4] = [("second", 1_000), ("minute", 60_000), ("hour", 3_600_000), ("day", 86_400_000)];
@@ -75,11 +86,14 @@ impl Policy {
     pub fn from_plan(plan: Arc<PlanRow>) -> Self {
         let limits =
             [positive(plan.per_second), positive(plan.per_minute), positive(plan.per_hour), positive(plan.per_day)];
+        let windows = windows(limits, plan.burst.max(0) as u64);
+        let monthly_quota = plan.monthly_quota.filter(|q| *q >= 0).map(|q| q as u64);
         Policy {
             name: plan.slug.clone(),
             source: Source::Plan,
-            windows: windows(limits, plan.burst.max(0) as u64),
-            monthly_quota: plan.monthly_quota.filter(|q| *q >= 0).map(|q| q as u64),
+            header: header(&windows, monthly_quota),
+            windows,
+            monthly_quota,
             concurrency: positive(plan.concurrency),
             plan: Some(plan),
         }
@@ -97,10 +111,12 @@ impl Policy {
             o.per_hour.or(positive(plan.per_hour)),
             o.per_day.or(positive(plan.per_day)),
         ];
+        let windows = windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64));
         Policy {
             name: "key".into(),
             source: Source::Key,
-            windows: windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64)),
+            header: header(&windows, base.monthly_quota),
+            windows,
             monthly_quota: base.monthly_quota,
             concurrency: o.concurrency.or(base.concurrency),
             plan: Some(plan),
@@ -109,10 +125,12 @@ impl Policy {
 
     /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
     pub fn anonymous() -> Self {
+        let windows = windows([Some(10), Some(300), None, None], 20);
         Policy {
             name: "anonymous".into(),
             source: Source::Anonymous,
-            windows: windows([Some(10), Some(300), None, None], 20),
+            header: header(&windows, None),
+            windows,
             monthly_quota: None,
             concurrency: Some(50),
             plan: None,

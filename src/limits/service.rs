@@ -44,13 +44,12 @@ async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
 
 /// The organization's plan (or the default plan), through the per-node cache.
 pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
-    if let Some(p) = app.plan_cache.get(org.as_str()).await {
+    if let Some(p) = app.plan_cache.get(org.as_str()) {
         return Ok(p);
     }
-    app.plan_cache
-        .try_get_with(org.to_string(), load_plan_for_org(app, org.as_str()))
-        .await
-        .map_err(|e: Arc<Error>| Error::internal(anyhow::anyhow!("plan lookup: {e:?}")))
+    let plan = load_plan_for_org(app, org.as_str()).await?;
+    app.plan_cache.insert(org.to_string(), plan.clone());
+    Ok(plan)
 }
 
 /// The subject and policy of a request.
@@ -64,16 +63,21 @@ pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr
     };
     let plan = plan_for_org(app, &p.org_id).await?;
     let (rate, policy) = match &p.actor {
-        Actor::ApiKey { key_id, .. } => {
-            let policy = match &p.rate_override {
-                Some(o) => Policy::with_override(plan, o),
-                None => Policy::from_plan(plan),
-            };
-            (key_id.to_string(), policy)
-        }
-        Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), Policy::from_plan(plan)),
+        Actor::ApiKey { key_id, .. } => (key_id.to_string(), policy_for(app, plan, p.rate_override.as_deref())),
+        Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), policy_for(app, plan, None)),
     };
-    Ok((Subject { rate, org: p.org_id.to_string() }, Arc::new(policy)))
+    Ok((Subject { rate, org: p.org_id.to_string() }, policy))
+}
+
+/// The policy of a plan with an optional key override, from the per-node policy cache.
+pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
+    let key = (plan.id.clone(), plan.updated_at, o.cloned());
+    app.policy_cache.get_with(key, || {
+        Arc::new(match o {
+            Some(o) => Policy::with_override(plan, o),
+            None => Policy::from_plan(plan),
+        })
+    })
 }
 
 /// Decides one request of `cost` units for the caller.
@@ -90,13 +94,10 @@ pub async fn check(
 /// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
 pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Result<Decision> {
     let plan = plan_for_org(app, &key.org_id).await?;
-    let policy = match &key.rate_override {
-        Some(o) => Policy::with_override(plan, o),
-        None => Policy::from_plan(plan),
-    };
+    let policy = policy_for(app, plan, key.rate_override.as_deref());
     let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
     // A verification is one request of the key; its concurrency slot ends with the verification.
-    let (decision, _permit) = app.limiter.acquire(&subject, Arc::new(policy), 1, app.clock.now_ms()).await;
+    let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, app.clock.now_ms()).await;
     Ok(decision)
 }
 
@@ -179,7 +180,8 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         if let Some(v) = patch.burst { plan.burst = v; }
         if let Some(v) = monthly_quota { plan.monthly_quota = v; }
         if let Some(v) = concurrency { plan.concurrency = v; }
-        plan.updated_at = now;
+        // Also the plan's version in the policy cache: it must change on every edit.
+        plan.updated_at = now.max(plan.updated_at + 1);
         diesel::update(plans::table.find(id)).set(&plan).execute(c).await?;
         Ok::<_, Error>(plan)
     })?;

@@ -7,6 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A random base62 string of `len` characters from the OS-seeded CSPRNG.
@@ -46,7 +47,13 @@ impl ServerSecret {
         mac.update(domain.as_bytes());
         mac.update(b"\0");
         mac.update(token.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(64);
+        for b in digest.iter() {
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+        out
     }
 }
 

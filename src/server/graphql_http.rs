@@ -176,11 +176,13 @@ async fn execute(
 ) -> Response {
     let ip = client_ip(&s.app, headers, peer);
     let rid = request_id(headers);
-    let principal = match principal_from_headers(&s.app, headers, ip).await {
+    // The credential and limit futures hold large cache futures; boxing them keeps this handler's
+    // own future small, which is moved on every poll setup (measured: fewer memmoves per request).
+    let principal = match Box::pin(principal_from_headers(&s.app, headers, ip)).await {
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1).await {
+    let (decision, _permit) = match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1)).await {
         Ok(d) => d,
         Err(e) => return from_error(&e, gql),
     };
@@ -196,7 +198,7 @@ async fn execute(
     if let Some(p) = principal {
         request = request.data(p);
     }
-    let mut response = s.schema.execute(request).await;
+    let mut response = Box::pin(s.schema.execute(request)).await;
     let executed = !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
     let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
