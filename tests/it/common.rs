@@ -315,3 +315,64 @@ pub mod ws {
         }
     }
 }
+
+/// A TCP proxy in front of the real Redis that a test can cut and restore, to take Redis away
+/// from one server without touching the Redis other tests share.
+pub struct RedisProxy {
+    pub addr: SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RedisProxy {
+    pub async fn start() -> RedisProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        RedisProxy { addr, task: Some(tokio::spawn(Self::serve(listener))) }
+    }
+
+    async fn serve(listener: tokio::net::TcpListener) {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            conns.spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect("127.0.0.1:6379").await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    }
+
+    /// Closes the listener and every proxied connection (dropping the JoinSet aborts them).
+    pub fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn restore(&mut self) {
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot rebind the Redis proxy: {e}"),
+            }
+        };
+        self.task = Some(tokio::spawn(Self::serve(listener)));
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+impl Drop for RedisProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -232,3 +232,47 @@ async fn the_concurrency_cap_holds_until_a_request_ends() {
         drop(p2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_mid_test_falls_back_to_local_limits_and_readyz_says_so() {
+    if !crate::common::postgres_and_redis() {
+        return;
+    }
+    let mut proxy = crate::common::RedisProxy::start().await;
+    let url = proxy.url();
+    let app = TestApp::with_config(Backend::PostgresRedis, move |c| c.redis_url = Some(url)).await;
+    let s = app.register("dev@example.com").await;
+    let key = key_with_limits(&app, &s.token, json!({ "perSecond": 3, "burst": 0 })).await;
+    let status = app.gql_ok(Some(&key), "{ rateLimitStatus { degraded } }", json!({})).await;
+    assert_eq!(status["rateLimitStatus"]["degraded"], false);
+
+    proxy.cut();
+    // Still served, with limits decided by this node alone.
+    let data = app.gql_ok(Some(&key), "{ rateLimitStatus { degraded windows { remaining } } }", json!({})).await;
+    assert_eq!(data["rateLimitStatus"]["degraded"], true, "{data}");
+    assert_eq!(call(&app, &key).await.0, 200);
+    assert_eq!(call(&app, &key).await.0, 200);
+    let (status, _, body) = call(&app, &key).await;
+    assert_eq!((status, code(&body)), (429, "RATE_LIMITED"), "local limits still hold: {body}");
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["limiter"]["status"], "degraded");
+    assert_eq!(ready["checks"]["database"]["status"], "ok");
+
+    // Back to Redis once it returns (probed at most once a second of the injected clock).
+    proxy.restore().await;
+    app.clock.advance_ms(2_000);
+    let mut back = false;
+    for _ in 0..100 {
+        let data = app.gql(Some(&key), "{ rateLimitStatus { degraded } }", json!({})).await;
+        if data["data"]["rateLimitStatus"]["degraded"] == false {
+            back = true;
+            break;
+        }
+        app.clock.advance_ms(1_000);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(back, "the limiter returned to Redis");
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["checks"]["limiter"]["status"], "ok", "{ready}");
+}

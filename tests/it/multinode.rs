@@ -116,3 +116,57 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
     }
     assert!(refused, "node B kept accepting a key revoked on node A");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_hammered_together_never_admit_more_than_the_limit() {
+    if !postgres_and_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, _name) = create_pg_database().await;
+    let prefix = unique("gantry-hammer-");
+    let nodes: Vec<Node> = (0..3).map(|_| start_node(&database_url, &prefix, dir.path())).collect();
+    let http = reqwest::Client::new();
+    let post = |addr: &str, token: Option<&str>, query: &str| {
+        let mut req = http.post(format!("http://{addr}/graphql")).json(&json!({ "query": query }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let reg: serde_json::Value = post(&nodes[0].addr, None, "mutation { register(input: {email: \"h@example.com\", password: \"correct horse battery\"}) { session { token } } }")
+        .await.unwrap().json().await.unwrap();
+    let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
+    // 20 requests a day for this key, nothing else binding: exactly 20 may pass, whichever node
+    // they reach.
+    let key: serde_json::Value = post(&nodes[0].addr, Some(&token), "mutation { createApiKey(input: {name: \"h\", scopes: [\"*\"], rateLimit: {perSecond: 100000, perDay: 20, concurrency: 1000}}) { secret } }")
+        .await.unwrap().json().await.unwrap();
+    let secret = key["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..90 {
+        let addr = nodes[i % 3].addr.clone();
+        let secret = secret.clone();
+        let http = http.clone();
+        tasks.spawn(async move {
+            http.post(format!("http://{addr}/graphql"))
+                .bearer_auth(&secret)
+                .json(&json!({ "query": "{ viewer { id } }" }))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        });
+    }
+    let mut admitted = 0;
+    let mut refused = 0;
+    while let Some(status) = tasks.join_next().await {
+        match status.unwrap() {
+            200 => admitted += 1,
+            429 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(admitted, 20, "exactly the day's limit was admitted across three nodes ({refused} refused)");
+    assert_eq!(refused, 70);
+}
