@@ -184,7 +184,9 @@ impl From<diesel::result::Error> for Error {
         match e {
             D::NotFound => Error::NotFound("record"),
             D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                Error::Conflict(format!("already exists ({})", info.constraint_name().unwrap_or("unique")))
+                // The constraint name is schema detail: logged, not shown.
+                tracing::debug!(constraint = ?info.constraint_name(), "unique violation");
+                Error::Conflict("a record with these values already exists".into())
             }
             other => Error::internal(other),
         }

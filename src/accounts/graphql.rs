@@ -272,7 +272,11 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     /// Creates an account with a personal organization (the user is its OWNER) and signs in.
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<AuthPayload> {
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Sign-up details.")] input: RegisterInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
         let (user, session) = service::register(
             ctx.app(),
@@ -284,10 +288,25 @@ impl AccountsMutation {
     }
 
     /// Signs in with email and password.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Sign-in details.")] input: LoginInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
         let (user, session) = service::login(ctx.app(), &input.email, &input.password, ip).await?;
         Ok(AuthPayload { user: user.into(), session: session.into() })
+    }
+
+    /// Creates an organization with you as its OWNER. Act in it with `X-Organization-Id`.
+    #[graphql(guard = "Authenticated")]
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "1 to 100 characters.")] name: String,
+    ) -> async_graphql::Result<Organization> {
+        let row = service::create_org(ctx.app(), ctx.principal()?, &name).await?;
+        Ok(Organization { row, role: Some(Role::Owner) })
     }
 
     /// Revokes the session used for this request.

@@ -426,3 +426,60 @@ pub async fn grant_admin(app: &App, email: &str) -> Result<UserRow> {
         Ok::<_, Error>(user)
     })
 }
+
+/// Creates an organization with the signed-in user as its OWNER. Their sessions see it at once.
+pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<OrgRow> {
+    let Some(user_id) = principal.user_id().cloned() else {
+        return Err(Error::forbidden("organizations are created by signed-in users, not by API keys"));
+    };
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad_input("name", "must be 1 to 100 characters"));
+    }
+    let now = app.clock.now_ms();
+    let org_id = OrgId::generate(now);
+    let base: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let suffix = &org_id.as_str()[org_id.as_str().len() - 6..];
+    let slug =
+        if base.is_empty() { format!("org-{suffix}") } else { format!("{}-{suffix}", &base[..base.len().min(40)]) };
+    let event = PendingEvent::new(
+        app,
+        &org_id,
+        "org.created",
+        serde_json::json!({ "organization": { "id": org_id, "name": name } }),
+    );
+    let (org, hashes) = transaction!(app.db, c => {
+        let org: OrgRow = diesel::insert_into(organizations::table)
+            .values(NewOrg { id: &org_id, name, slug: &slug, is_personal: false, is_platform: false, created_at: now, updated_at: now })
+            .returning(OrgRow::as_returning())
+            .get_result(c).await?;
+        diesel::insert_into(memberships::table)
+            .values(MembershipRow { org_id: org_id.clone(), user_id: user_id.clone(), role: Role::Owner.as_str().into(), created_at: now })
+            .execute(c).await?;
+        diesel::insert_into(crate::platform::db::schema::audit_log::table)
+            .values(NewAudit::raw(app, &org_id, "user", user_id.as_str(), principal.ip, "org.created", "organization", org_id.as_str(), serde_json::json!({ "name": name })))
+            .execute(c).await?;
+        diesel::insert_into(crate::platform::db::schema::events::table).values(&event.row).execute(c).await?;
+        let hashes: Vec<String> = sessions::table
+            .filter(sessions::user_id.eq(&user_id))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::token_hash)
+            .load(c).await?;
+        Ok::<_, Error>((org, hashes))
+    })?;
+    // Cached sessions hold the user's memberships: drop them on every node.
+    for token_hash in hashes {
+        app.session_cache.invalidate(&token_hash);
+        app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
+    }
+    event.publish(app).await;
+    Ok(org)
+}

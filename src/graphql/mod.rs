@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod errors;
 pub mod loaders;
 pub mod node;
 pub mod scalars;
@@ -45,6 +46,10 @@ pub fn build(app: Arc<App>) -> GantrySchema {
     builder()
         .limit_depth(app.config.graphql_max_depth)
         .limit_complexity(app.config.graphql_max_complexity)
+        .extension(errors::ErrorCodes {
+            max_depth: app.config.graphql_max_depth,
+            max_complexity: app.config.graphql_max_complexity,
+        })
         .data(app)
         .finish()
 }

@@ -385,7 +385,7 @@ impl KeysMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiKeyInput,
+        #[graphql(desc = "The new key.")] input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let (key, secret) = service::create_key(
             ctx.app(),
@@ -411,7 +411,7 @@ impl KeysMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Key id.")] id: ID,
-        input: UpdateApiKeyInput,
+        #[graphql(desc = "The changes; omitted fields stay as they are.")] input: UpdateApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
         let patch_input = UpdateKey {
             name: input.name,
@@ -466,7 +466,7 @@ impl KeysMutation {
     async fn verify_api_key(
         &self,
         ctx: &Context<'_>,
-        input: VerifyApiKeyInput,
+        #[graphql(desc = "The key and the context of the call.")] input: VerifyApiKeyInput,
     ) -> async_graphql::Result<VerifyApiKeyResult> {
         let ip = match input.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => Some(

@@ -303,7 +303,7 @@ impl LimitsMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Plan id.")] id: ID,
-        input: UpdatePlanInput,
+        #[graphql(desc = "The changes; omitted fields stay as they are.")] input: UpdatePlanInput,
     ) -> async_graphql::Result<Plan> {
         let patch = PlanPatch {
             name: input.name,

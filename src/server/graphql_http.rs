@@ -199,7 +199,11 @@ async fn execute(
         request = request.data(p);
     }
     let mut response = Box::pin(s.schema.execute(request)).await;
-    let executed = !matches!(response.data, async_graphql::Value::Null) || response.errors.is_empty();
+    // A request that ran has data, or errors with a path (a field failed); one that never ran
+    // (parse or validation error) has neither.
+    let executed = !matches!(response.data, async_graphql::Value::Null)
+        || response.errors.is_empty()
+        || response.errors.iter().any(|e| !e.path.is_empty());
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
     let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let mut resp = json_response(status, &response, gql);
@@ -221,28 +225,15 @@ pub fn with_cached_document(app: &crate::app::App, mut request: async_graphql::R
     request
 }
 
-/// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`;
-/// the limits get messages that name them; `INTERNAL` errors carry the request id.
-pub fn normalise_errors(errors: &mut [async_graphql::ServerError], config: &crate::config::Config, request_id: &str) {
+/// Errors already carry their codes (the `ErrorCodes` schema extension); `INTERNAL` ones also get
+/// the request id here, where it is known.
+pub fn normalise_errors(errors: &mut [async_graphql::ServerError], _config: &crate::config::Config, request_id: &str) {
     for err in errors {
         let ext = err.extensions.get_or_insert_with(Default::default);
-        let code = ext.get("code").and_then(|v| match v {
-            async_graphql::Value::String(s) => Code::parse(s),
-            _ => None,
-        });
-        match code {
-            None => {
-                if err.message == "Query is nested too deep." {
-                    err.message =
-                        format!("Query is nested too deep: the maximum depth is {}.", config.graphql_max_depth);
-                } else if err.message == "Query is too complex." {
-                    err.message =
-                        format!("Query is too complex: the maximum complexity is {}.", config.graphql_max_complexity);
-                }
-                ext.set("code", Code::BadUserInput.as_str());
-            }
-            Some(Code::Internal) => ext.set("requestId", request_id),
+        match ext.get("code") {
+            Some(async_graphql::Value::String(s)) if s == Code::Internal.as_str() => ext.set("requestId", request_id),
             Some(_) => {}
+            None => ext.set("code", Code::BadUserInput.as_str()),
         }
     }
 }

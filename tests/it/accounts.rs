@@ -114,3 +114,57 @@ async fn another_organization_is_not_found_for_sessions_and_keys() {
         assert_eq!(code(&body), "NOT_FOUND");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_in_several_organizations_picks_one_per_request() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        // Warm the session cache so the new membership must invalidate it.
+        app.gql_ok(Some(&s.token), "{ viewer { id } }", json!({})).await;
+        let created = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation { createOrganization(name: \"Acme Corp\") { id slug isPersonal viewerRole } }",
+                json!({}),
+            )
+            .await;
+        let acme = created["createOrganization"]["id"].as_str().unwrap().to_string();
+        assert!(
+            created["createOrganization"]["slug"].as_str().unwrap().starts_with("acme-corp-"),
+            "[{backend:?}] {created}"
+        );
+        assert_eq!(created["createOrganization"]["viewerRole"], "OWNER");
+        let orgs = app.gql_ok(Some(&s.token), "{ organizations { id } }", json!({})).await;
+        assert_eq!(orgs["organizations"].as_array().unwrap().len(), 2);
+
+        let in_acme = |query: &'static str| {
+            app.http
+                .post(app.url("/graphql"))
+                .bearer_auth(&s.token)
+                .header("x-organization-id", acme.clone())
+                .json(&json!({ "query": query }))
+                .send()
+        };
+        let body: serde_json::Value =
+            in_acme("{ viewer { role organization { id isPersonal } } }").await.unwrap().json().await.unwrap();
+        assert_eq!(body["data"]["viewer"]["organization"]["id"], acme.as_str(), "{body}");
+        assert_eq!(body["data"]["viewer"]["role"], "OWNER");
+        let key: serde_json::Value = in_acme("mutation { createApiKey(input: {name: \"acme\", scopes: [\"*\"]}) { secret apiKey { organization { id } } } }")
+            .await.unwrap().json().await.unwrap();
+        assert_eq!(key["data"]["createApiKey"]["apiKey"]["organization"]["id"], acme.as_str());
+        // Without the header the personal organization is used, and it does not see Acme's key.
+        let personal =
+            app.gql_ok(Some(&s.token), "{ viewer { organization { id } } apiKeys { totalCount } }", json!({})).await;
+        assert_eq!(personal["viewer"]["organization"]["id"], s.org_id.as_str());
+        assert_eq!(personal["apiKeys"]["totalCount"], 0);
+        let from_key = app
+            .gql(
+                Some(key["data"]["createApiKey"]["secret"].as_str().unwrap()),
+                "mutation { createOrganization(name: \"x\") { id } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(code(&from_key), "FORBIDDEN");
+    }
+}

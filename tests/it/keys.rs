@@ -383,3 +383,48 @@ async fn verify_api_key_reports_reasons_and_respects_tenancy() {
         assert_eq!(used["apiKey"]["totalRequests"], 3);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_keeps_the_old_secret_for_24_hours_by_default_and_events_follow() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let (old, id) = app.create_key(&s.token, &["*"]).await;
+        // A key-authenticated watcher: a session would (rightly) be closed when the clock passes its expiry.
+        let (watcher, _) = app.create_key(&s.token, &["org:read"]).await;
+        let mut sock = crate::common::ws::connect_authed(&app.ws_url(), &watcher).await;
+        crate::common::ws::subscribe(
+            &mut sock,
+            "1",
+            "subscription { events(types: [\"key.rolled\", \"key.deleted\"]) { type data } }",
+        )
+        .await;
+        let rolled = crate::subscriptions::until_event(&mut sock, async || {
+            let _ = app.rest("POST", &format!("/keys/{id}/roll"), Some(&old), None).await;
+        })
+        .await;
+        assert_eq!(rolled["data"]["events"]["type"], "key.rolled", "[{backend:?}] {rolled}");
+        assert!(rolled["data"]["events"]["data"]["previousSecretExpiresAt"].is_string());
+        // The secret in use now is the newest one; find it through a second roll's answer.
+        let (status, body) = app.rest("POST", &format!("/keys/{id}/roll"), Some(&old), None).await;
+        assert_eq!(status, 200, "{body}");
+        let newest = body["data"]["secret"].as_str().unwrap().to_string();
+        app.clock.advance_ms(24 * 3_600_000 - 1_000);
+        let (status, _) = app.rest("GET", "/keys", Some(&old), None).await;
+        assert_eq!(status, 200, "[{backend:?}] the first secret still works just before 24 h");
+        app.clock.advance_ms(2_000);
+        let (status, _) = app.rest("GET", "/keys", Some(&old), None).await;
+        assert_eq!(status, 401, "[{backend:?}] and stops after");
+        let (status, _) = app.rest("DELETE", &format!("/keys/{id}"), Some(&newest), None).await;
+        assert_eq!(status, 204);
+        let deleted = loop {
+            let e = crate::common::ws::next_data(&mut sock).await;
+            if e["data"]["events"]["type"] == "key.deleted" {
+                break e;
+            }
+        };
+        assert_eq!(deleted["data"]["events"]["data"]["key"]["id"], id.as_str());
+        let audit = app.gql(Some(&newest), "{ auditLog { totalCount } }", json!({})).await;
+        assert_eq!(code(&audit), "UNAUTHENTICATED", "a deleted key is gone");
+    }
+}

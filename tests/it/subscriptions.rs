@@ -134,3 +134,26 @@ async fn revoking_a_key_closes_its_open_subscriptions() {
         assert!(closed.1.contains("revoked"), "{closed:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_over_websocket_carry_codes_too() {
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let s = app.register("dev@example.com").await;
+    let (reader, _) = app.create_key(&s.token, &["keys:read"]).await;
+    let mut sock = ws::connect_authed(&app.ws_url(), &reader).await;
+    ws::subscribe(&mut sock, "1", "subscription { nope }").await;
+    // async-graphql answers a refused operation as `next` with errors (or as `error`).
+    let errors_of =
+        |msg: &Value| if msg["type"] == "error" { msg["payload"].clone() } else { msg["payload"]["errors"].clone() };
+    let msg = ws::next(&mut sock).await.unwrap();
+    assert_eq!(errors_of(&msg)[0]["extensions"]["code"], "BAD_USER_INPUT", "{msg}");
+    // A scope the key lacks: FORBIDDEN, not a silent stream.
+    ws::subscribe(&mut sock, "2", "subscription { events { type } }").await;
+    let msg = loop {
+        let m = ws::next(&mut sock).await.unwrap();
+        if m["id"] == "2" && m["type"] != "complete" {
+            break m;
+        }
+    };
+    assert_eq!(errors_of(&msg)[0]["extensions"]["code"], "FORBIDDEN", "{msg}");
+}
