@@ -28,6 +28,8 @@ pub struct App {
     pub key_cache: moka::sync::Cache<String, Option<Arc<KeyAuth>>>,
     pub session_cache: moka::sync::Cache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
+    /// Bumped by every credential invalidation: a cache fill that started before one is not stored.
+    pub cache_epoch: std::sync::atomic::AtomicU64,
     pub limiter: crate::limits::limiter::Limiter,
     /// Plans by organization id, per node; cleared on every node when plans change.
     pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::model::PlanRow>>,
@@ -80,6 +82,7 @@ impl App {
             key_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             session_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
             key_usage: KeyUsage::default(),
+            cache_epoch: Default::default(),
             limiter: match &redis {
                 Some(conn) => crate::limits::limiter::Limiter::Redis(crate::limits::limiter::RedisLimiter::new(
                     conn.clone(),
@@ -119,8 +122,7 @@ impl App {
                         // Missed invalidations: drop everything rather than serve a revoked key.
                         tracing::warn!(missed = n, "bus lagged; clearing credential caches");
                         if let Some(app) = weak.upgrade() {
-                            app.key_cache.invalidate_all();
-                            app.session_cache.invalidate_all();
+                            app.invalidate_all_credentials();
                         }
                         continue;
                     }
@@ -130,20 +132,49 @@ impl App {
                 match &*msg {
                     BusMessage::InvalidateKeys { hashes } => {
                         for h in hashes {
-                            app.key_cache.invalidate(h);
+                            app.invalidate_key(h);
                         }
                     }
-                    BusMessage::InvalidateSession { token_hash } => app.session_cache.invalidate(token_hash),
+                    BusMessage::InvalidateSession { token_hash } => app.invalidate_session(token_hash),
                     BusMessage::InvalidatePlans => app.plan_cache.invalidate_all(),
                     BusMessage::Resync => {
-                        app.key_cache.invalidate_all();
-                        app.session_cache.invalidate_all();
+                        app.invalidate_all_credentials();
                         app.plan_cache.invalidate_all();
                     }
                     BusMessage::Event(_) => {}
                 }
             }
         });
+    }
+
+    fn bump_epoch(&self) {
+        self.cache_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn invalidate_key(&self, hash: &str) {
+        self.bump_epoch();
+        self.key_cache.invalidate(hash);
+    }
+
+    pub fn invalidate_session(&self, hash: &str) {
+        self.bump_epoch();
+        self.session_cache.invalidate(hash);
+    }
+
+    pub fn invalidate_all_credentials(&self) {
+        self.bump_epoch();
+        self.key_cache.invalidate_all();
+        self.session_cache.invalidate_all();
+    }
+
+    /// The current cache epoch, read before a cache fill starts.
+    pub fn epoch(&self) -> u64 {
+        std::sync::atomic::AtomicU64::load(&self.cache_epoch, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether no invalidation happened since `epoch`: only then may a fill be stored.
+    pub fn epoch_unchanged(&self, epoch: u64) -> bool {
+        self.epoch() == epoch
     }
 
     /// Writes buffered counters; called on a timer and at shutdown.

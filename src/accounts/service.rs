@@ -224,7 +224,7 @@ pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
             .returning(sessions::token_hash)
             .get_result(c).await?
     });
-    app.session_cache.invalidate(&token_hash);
+    app.invalidate_session(&token_hash);
     app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
     Ok(())
 }
@@ -254,7 +254,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         let user: UserRow = users::table.find(&old.user_id).select(UserRow::as_select()).first(c).await?;
         Ok::<_, Error>((user, old.token_hash))
     })?;
-    app.session_cache.invalidate(&old_token_hash);
+    app.invalidate_session(&old_token_hash);
     app.bus.publish(BusMessage::InvalidateSession { token_hash: old_token_hash }).await;
     Ok((user, issued))
 }
@@ -304,8 +304,11 @@ pub async fn session_principal(
     let cached = match app.session_cache.get(&hash) {
         Some(hit) => hit,
         None => {
+            let epoch = app.epoch();
             let loaded = load_session(app, &hash).await?;
-            app.session_cache.insert(hash, loaded.clone());
+            if app.epoch_unchanged(epoch) {
+                app.session_cache.insert(hash, loaded.clone());
+            }
             loaded
         }
     };
@@ -477,7 +480,7 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
     })?;
     // Cached sessions hold the user's memberships: drop them on every node.
     for token_hash in hashes {
-        app.session_cache.invalidate(&token_hash);
+        app.invalidate_session(&token_hash);
         app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
     }
     event.publish(app).await;

@@ -155,11 +155,15 @@ pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::resul
     let found = match app.key_cache.get(&hash) {
         Some(hit) => hit,
         None => {
+            let epoch = app.epoch();
             let loaded = load_key_auth(app, &hash).await.map_err(|e| {
                 e.log();
                 KeyFailure { reason: Refusal::Unavailable, key: None }
             })?;
-            app.key_cache.insert(hash, loaded.clone());
+            // A revocation during the load must not be undone by caching what was read before it.
+            if app.epoch_unchanged(epoch) {
+                app.key_cache.insert(hash, loaded.clone());
+            }
             loaded
         }
     };
@@ -296,7 +300,7 @@ fn event_data(key: &KeyRow) -> serde_json::Value {
 /// Clears a key's secrets from every node's cache.
 async fn invalidate(app: &App, hashes: Vec<String>) {
     for h in &hashes {
-        app.key_cache.invalidate(h);
+        app.invalidate_key(h);
     }
     if !hashes.is_empty() {
         app.bus.publish(BusMessage::InvalidateKeys { hashes }).await;

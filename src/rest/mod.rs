@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, RawPathParams, State};
+use axum::extract::{ConnectInfo, RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
@@ -135,10 +135,11 @@ async fn handle(
     State(s): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     params: RawPathParams,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let query = crate::server::query_params(raw.as_deref());
     let rid = request_id(&headers);
     let trace = rid.0.clone();
     let bytes = match axum::body::to_bytes(body, s.app.config.max_body_bytes).await {

@@ -3,10 +3,9 @@
 //! 401/403. With `Accept: application/graphql-response+json` a request that never executed is 400.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::{ServerState, client_ip, principal_from_headers, request_id};
@@ -110,8 +109,10 @@ pub async fn get_graphql(
     State(s): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    // Parsed leniently by hand: a malformed query string must still get a GraphQL-shaped answer.
+    let params = super::query_params(raw.as_deref());
     let gql = wants_graphql_response(&headers);
     let Some(query) = params.get("query") else {
         let html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));

@@ -109,6 +109,11 @@ pub fn request_id(headers: &HeaderMap) -> RequestId {
     RequestId(headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string())
 }
 
+/// Query-string parameters, decoded leniently (never a rejection).
+pub fn query_params(raw: Option<&str>) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
+}
+
 /// The bearer token of `Authorization`, if any. A malformed header is an error, not anonymity.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {

@@ -243,3 +243,22 @@ async fn internal_errors_carry_a_request_id_and_no_details() {
         assert_eq!(keys["apiKeys"]["totalCount"], 0, "no partial write");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_query_strings_get_structured_errors() {
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let s = app.register("dev@example.com").await;
+    let r = app
+        .http
+        .get(format!("{}?query=%ZZ%7B&variables=%7Bbad", app.url("/graphql")))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(code(&r.json::<Value>().await.unwrap()), "BAD_USER_INPUT");
+    let r = app.http.get(format!("{}?limit=%ZZ", app.url("/api/v1/keys"))).bearer_auth(&s.token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["details"]["field"], "limit", "{body}");
+}
