@@ -46,6 +46,7 @@ pub fn build(app: Arc<App>) -> GantrySchema {
     builder()
         .limit_depth(app.config.graphql_max_depth)
         .limit_complexity(app.config.graphql_max_complexity)
+        .extension(crate::limits::cost::QueryCost)
         .extension(errors::ErrorCodes {
             max_depth: app.config.graphql_max_depth,
             max_complexity: app.config.graphql_max_complexity,

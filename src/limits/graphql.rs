@@ -83,6 +83,18 @@ impl Plan {
     async fn concurrency(&self) -> Option<i64> {
         self.0.concurrency
     }
+    /// Largest cost one GraphQL query may have (fields cost 1, connections their page size × selection).
+    async fn query_cost_max(&self) -> i64 {
+        self.0.query_cost_max
+    }
+    /// Points in the query-cost bucket.
+    async fn query_cost_bucket(&self) -> i64 {
+        self.0.query_cost_bucket
+    }
+    /// Points restored to the bucket each second.
+    async fn query_cost_restore_rate(&self) -> i64 {
+        self.0.query_cost_restore_rate
+    }
     /// Marketplace apps an organization may install (null = unlimited).
     async fn max_apps(&self) -> Option<i64> {
         self.0.max_apps
@@ -252,6 +264,12 @@ pub struct UpdatePlanInput {
     pub monthly_quota: MaybeUndefined<i64>,
     /// Requests in flight at once.
     pub concurrency: MaybeUndefined<i64>,
+    /// Largest cost one GraphQL query may have.
+    pub query_cost_max: Option<i64>,
+    /// Points in the query-cost bucket.
+    pub query_cost_bucket: Option<i64>,
+    /// Points restored to the bucket each second.
+    pub query_cost_restore_rate: Option<i64>,
 }
 
 fn opt(v: MaybeUndefined<i64>) -> Option<Option<i64>> {
@@ -314,6 +332,9 @@ impl LimitsMutation {
             burst: input.burst,
             monthly_quota: opt(input.monthly_quota),
             concurrency: opt(input.concurrency),
+            query_cost_max: input.query_cost_max,
+            query_cost_bucket: input.query_cost_bucket,
+            query_cost_restore_rate: input.query_cost_restore_rate,
         };
         Ok(Plan(Arc::new(service::update_plan(ctx.app(), ctx.principal()?, &id, patch).await?)))
     }

@@ -230,8 +230,12 @@ impl MemoryLimiter {
             if let Some(t) = s.tats.get_mut(&subject.rate) {
                 *t = trial;
             }
-            *s.quotas.entry(quota_key).or_default() += cost;
-            (outcome.windows.clone(), used + cost)
+            if policy.monthly_quota.is_some() {
+                *s.quotas.entry(quota_key).or_default() += cost;
+                (outcome.windows.clone(), used + cost)
+            } else {
+                (outcome.windows.clone(), used)
+            }
         } else {
             let current = s.tats.get(&subject.rate).cloned().unwrap_or_default();
             (states(&policy.windows, &current, now_us), used)
@@ -348,8 +352,10 @@ if allowed == 1 then
     redis.call('HSET', KEYS[1], unpack(args))
     redis.call('PEXPIRE', KEYS[1], math.ceil(longest / 1000) + 1000)
   end
-  used = redis.call('INCRBY', KEYS[2], cost)
-  redis.call('PEXPIRE', KEYS[2], quota_ttl)
+  if quota >= 0 then
+    used = redis.call('INCRBY', KEYS[2], cost)
+    redis.call('PEXPIRE', KEYS[2], quota_ttl)
+  end
   if conc >= 0 then
     redis.call('INCR', KEYS[3])
     redis.call('PEXPIRE', KEYS[3], conc_ttl)

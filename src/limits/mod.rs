@@ -3,6 +3,7 @@
 //! quota and a concurrency cap — in memory for one node, in one Redis script for many), and the
 //! response headers.
 
+pub mod cost;
 pub mod gcra;
 pub mod graphql;
 pub mod headers;

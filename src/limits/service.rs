@@ -146,6 +146,9 @@ pub struct PlanPatch {
     pub burst: Option<i64>,
     pub monthly_quota: Option<Option<i64>>,
     pub concurrency: Option<Option<i64>>,
+    pub query_cost_max: Option<i64>,
+    pub query_cost_bucket: Option<i64>,
+    pub query_cost_restore_rate: Option<i64>,
 }
 
 pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: PlanPatch) -> Result<PlanRow> {
@@ -162,6 +165,15 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
     let per_day = check("perDay", patch.per_day)?;
     let monthly_quota = check("monthlyQuota", patch.monthly_quota)?;
     let concurrency = check("concurrency", patch.concurrency)?;
+    for (field, v) in [
+        ("queryCostMax", patch.query_cost_max),
+        ("queryCostBucket", patch.query_cost_bucket),
+        ("queryCostRestoreRate", patch.query_cost_restore_rate),
+    ] {
+        if v.is_some_and(|n| n < 1) {
+            return Err(Error::bad_input(field, "must be at least 1"));
+        }
+    }
     if patch.burst.is_some_and(|b| b < 0) {
         return Err(Error::bad_input("burst", "must not be negative"));
     }
@@ -180,6 +192,9 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         if let Some(v) = patch.burst { plan.burst = v; }
         if let Some(v) = monthly_quota { plan.monthly_quota = v; }
         if let Some(v) = concurrency { plan.concurrency = v; }
+        if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
+        if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
+        if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }
         // Also the plan's version in the policy cache: it must change on every edit.
         plan.updated_at = now.max(plan.updated_at + 1);
         diesel::update(plans::table.find(id)).set(&plan).execute(c).await?;

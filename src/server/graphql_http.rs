@@ -206,9 +206,25 @@ async fn execute(
         || response.errors.is_empty()
         || response.errors.iter().any(|e| !e.path.is_empty());
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
-    let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    // A query refused for its cost (points bucket empty) is a 429 with Retry-After, like a request
+    // refused by a window.
+    let throttled = response.errors.iter().find_map(|e| {
+        let ext = e.extensions.as_ref()?;
+        (ext.get("code")? == &async_graphql::Value::from(Code::RateLimited.as_str()))
+            .then(|| ext.get("retryAfter").cloned())
+    });
+    let status = match (&throttled, gql && !executed) {
+        (Some(_), _) => StatusCode::TOO_MANY_REQUESTS,
+        (None, true) => StatusCode::BAD_REQUEST,
+        (None, false) => StatusCode::OK,
+    };
     let mut resp = json_response(status, &response, gql);
     crate::limits::headers::apply(resp.headers_mut(), &decision, now);
+    if let Some(Some(async_graphql::Value::Number(n))) = throttled
+        && let Ok(v) = HeaderValue::from_str(&n.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     resp
 }
 

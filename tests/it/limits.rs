@@ -276,3 +276,55 @@ async fn redis_lost_mid_test_falls_back_to_local_limits_and_readyz_says_so() {
     let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["checks"]["limiter"]["status"], "ok", "{ready}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_cost_is_reported_capped_and_charged_to_a_points_bucket() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("admin@example.com").await;
+        let s = app.register("dev@example.com").await;
+        let (key, _) = app.create_key(&s.token, &["*"]).await;
+        let q = "{ apiKeys(first: 10) { edges { node { id name } } } }";
+        let body = app.gql(Some(&key), q, json!({})).await;
+        let cost = &body["extensions"]["cost"];
+        let requested = cost["requestedQueryCost"].as_u64().unwrap();
+        assert!(requested > 10, "[{backend:?}] a connection costs its page size: {body}");
+        assert_eq!(cost["actualQueryCost"].as_u64(), Some(requested));
+        assert_eq!(cost["throttleStatus"]["maximumAvailable"], 10000);
+        assert_eq!(cost["throttleStatus"]["currentlyAvailable"].as_u64(), Some(10000 - requested));
+        assert_eq!(cost["throttleStatus"]["restoreRate"], 500);
+
+        // A small bucket: three queries fit, the fourth waits for points.
+        let bucket = requested * 3;
+        app.gql_ok(
+            Some(&admin.token),
+            "mutation($b: Int!) { updatePlan(id: \"pln_0000000000000000000starter\", input: {queryCostMax: 5000, queryCostBucket: $b, queryCostRestoreRate: 1}) { queryCostBucket } }",
+            json!({ "b": bucket }),
+        )
+        .await;
+        // A fresh key: its bucket starts full at the new size.
+        let (key, _) = app.create_key(&s.token, &["*"]).await;
+        for _ in 0..3 {
+            let body = app.gql(Some(&key), q, json!({})).await;
+            assert!(body.get("errors").is_none(), "[{backend:?}] {body}");
+        }
+        let (status, headers, body) = {
+            let r =
+                app.http.post(app.url("/graphql")).bearer_auth(&key).json(&json!({ "query": q })).send().await.unwrap();
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            (status, headers, r.json::<Value>().await.unwrap())
+        };
+        assert_eq!((status, code(&body)), (429, "RATE_LIMITED"), "[{backend:?}] {body}");
+        assert_eq!(headers["retry-after"].to_str().unwrap(), requested.to_string(), "one point a second");
+        assert_eq!(body["data"], Value::Null, "refused before running");
+        app.clock.advance_ms(requested as i64 * 1000);
+        assert!(app.gql(Some(&key), q, json!({})).await.get("errors").is_none());
+
+        // Above the per-query maximum: refused outright, whatever the bucket holds.
+        app.gql_ok(Some(&admin.token), "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {queryCostMax: 20}) { queryCostMax } }", json!({})).await;
+        let body = app.gql(Some(&key), q, json!({})).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("exceeds the maximum of 20"));
+    }
+}

@@ -25,10 +25,10 @@ CREATE TABLE plans (
 
 INSERT INTO plans VALUES
  ('pln_0000000000000000000starter', 'starter', 'Starter', 'For trying things out.', 0, 0, 'USD', TRUE,
-  10, NULL, NULL, 10000, 10, 100000, 5, 3, 1000, 1000, 50, 0, 0),
+  10, NULL, NULL, 10000, 10, 100000, 5, 3, 5000, 10000, 500, 0, 0),
  ('pln_00000000000000000000000pro', 'pro', 'Pro', 'For production workloads.', 9900, 118800, 'USD', FALSE,
-  50, NULL, NULL, 100000, 50, 10000000, 25, NULL, 1000, 2000, 100, 0, 0),
+  50, NULL, NULL, 100000, 50, 10000000, 25, NULL, 10000, 20000, 1000, 0, 0),
  ('pln_0000000000000000enterprise', 'enterprise', 'Enterprise', 'Custom terms and limits.', NULL, NULL, 'USD', FALSE,
-  1000, NULL, NULL, 10000000, 1000, NULL, 1000, NULL, 2000, 10000, 500, 0, 0);
+  1000, NULL, NULL, 10000000, 1000, NULL, 1000, NULL, 20000, 100000, 5000, 0, 0);
 
 ALTER TABLE organizations ADD COLUMN plan_id TEXT REFERENCES plans(id);
