@@ -29,9 +29,10 @@ gql() { curl -s http://127.0.0.1:18080/graphql -H 'content-type: application/jso
 reg=$(gql -d '{"query":"mutation { register(input: {email: \"bench@example.com\", password: \"correct horse battery\"}) { session { token } user { personalOrganizationId } } }"}')
 session=$(echo "$reg" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["session"]["token"])')
 org=$(echo "$reg" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["user"]["personalOrganizationId"])')
-# The limiter stays on the path: Enterprise (no monthly quota, no daily cap for the run) and a key
-# whose per-second window is far above what the machine can send.
-gql -H "authorization: Bearer $session" -d '{"query":"mutation { updatePlan(id: \"pln_0000000000000000enterprise\", input: {perDay: null}) { slug } }"}' >/dev/null
+# The limiter and the query-cost bucket stay on the path: Enterprise (no monthly quota, no daily
+# cap, a cost bucket the run cannot empty) and a key whose per-second window is far above what the
+# machine can send.
+gql -H "authorization: Bearer $session" -d '{"query":"mutation { updatePlan(id: \"pln_0000000000000000enterprise\", input: {perDay: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }"}' >/dev/null
 gql -H "authorization: Bearer $session" -d "{\"query\":\"mutation { setOrganizationPlan(organizationId: \\\"$org\\\", planId: \\\"pln_0000000000000000enterprise\\\") { slug } }\"}" >/dev/null
 key=$(gql -H "authorization: Bearer $session" -d '{"query":"mutation { createApiKey(input: {name: \"bench\", scopes: [\"*\"], rateLimit: {perSecond: 100000000}}) { secret } }"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createApiKey"]["secret"])')

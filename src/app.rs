@@ -32,7 +32,7 @@ pub struct App {
     pub cache_epoch: std::sync::atomic::AtomicU64,
     pub limiter: crate::limits::limiter::Limiter,
     /// Plans by organization id, per node; cleared on every node when plans change.
-    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::model::PlanRow>>,
+    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::service::PlanEntry>>,
     pub anonymous_policy: Arc<crate::limits::policy::Policy>,
     /// Policies built from (plan id, plan version, key override): built once, never stale (an
     /// edited plan has a new version).

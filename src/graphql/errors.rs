@@ -24,7 +24,8 @@ impl ExtensionFactory for ErrorCodes {
 }
 
 impl ErrorCodes {
-    fn fix(&self, errors: &mut [ServerError]) {
+    /// Gives every error without a code `BAD_USER_INPUT`, naming the limit in depth/complexity errors.
+    pub fn fix(&self, errors: &mut [ServerError]) {
         for err in errors {
             let ext = err.extensions.get_or_insert_with(Default::default);
             if ext.get("code").is_some() {

@@ -46,7 +46,16 @@ pub fn build(app: Arc<App>) -> GantrySchema {
     builder()
         .limit_depth(app.config.graphql_max_depth)
         .limit_complexity(app.config.graphql_max_complexity)
-        .extension(crate::limits::cost::QueryCost)
+        .data(app)
+        .finish()
+}
+
+/// The schema for WebSocket subscriptions: the same, plus the extension that gives every error a
+/// code (HTTP and REST do that in their handlers, because an extension slows every field).
+pub fn build_ws(app: Arc<App>) -> GantrySchema {
+    builder()
+        .limit_depth(app.config.graphql_max_depth)
+        .limit_complexity(app.config.graphql_max_complexity)
         .extension(errors::ErrorCodes {
             max_depth: app.config.graphql_max_depth,
             max_complexity: app.config.graphql_max_complexity,

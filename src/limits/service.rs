@@ -42,14 +42,26 @@ async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
         .ok_or_else(|| Error::internal(anyhow::anyhow!("no default plan: the plans table has no row with is_default")))
 }
 
-/// The organization's plan (or the default plan), through the per-node cache.
-pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
+/// A plan with what is derived from it once: its query-cost bucket policy.
+pub struct PlanEntry {
+    pub row: Arc<PlanRow>,
+    pub cost: Arc<Policy>,
+}
+
+/// The organization's plan entry (its plan, or the default plan), through the per-node cache.
+pub async fn plan_entry(app: &App, org: &OrgId) -> Result<Arc<PlanEntry>> {
     if let Some(p) = app.plan_cache.get(org.as_str()) {
         return Ok(p);
     }
-    let plan = load_plan_for_org(app, org.as_str()).await?;
-    app.plan_cache.insert(org.to_string(), plan.clone());
-    Ok(plan)
+    let row = load_plan_for_org(app, org.as_str()).await?;
+    let entry = Arc::new(PlanEntry { cost: super::cost::bucket_policy(&row), row });
+    app.plan_cache.insert(org.to_string(), entry.clone());
+    Ok(entry)
+}
+
+/// The organization's plan (or the default plan).
+pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
+    Ok(plan_entry(app, org).await?.row.clone())
 }
 
 /// The subject and policy of a request.

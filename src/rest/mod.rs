@@ -202,10 +202,15 @@ async fn handle(
     };
     let decision = Arc::new(decision);
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let mut request = crate::server::with_cached_document(&s.app, request)
-        .data(loaders(s.app.clone()))
-        .data(ip)
-        .data(decision.clone());
+    let mut request = crate::server::with_cached_document(&s.app, request);
+    if let Err(e) = crate::limits::cost::charge(&s.app, principal.as_ref(), &mut request).await {
+        let mut resp = with_limit_headers(from_error(&trace, &e), &decision, now);
+        if let Error::Limited { retry_after_secs, .. } = &e {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        return resp;
+    }
+    let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }

@@ -193,38 +193,40 @@ async fn execute(
         crate::limits::headers::apply(resp.headers_mut(), &decision, now);
         return resp;
     }
+    let mut request = with_cached_document(&s.app, request);
+    let throttle = match crate::limits::cost::charge(&s.app, principal.as_ref(), &mut request).await {
+        Ok(t) => t,
+        Err(e) => {
+            let mut resp = from_error(&e, gql);
+            if e.code() == Code::BadUserInput {
+                // Too costly is a request error, answered like a validation error.
+                *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            }
+            crate::limits::headers::apply(resp.headers_mut(), &decision, now);
+            if let Error::Limited { retry_after_secs, .. } = &e {
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            return resp;
+        }
+    };
     let decision = std::sync::Arc::new(decision);
-    let mut request =
-        with_cached_document(&s.app, request).data(loaders(s.app.clone())).data(ip).data(decision.clone());
+    let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
     if let Some(p) = principal {
         request = request.data(p);
     }
     let mut response = Box::pin(s.schema.execute(request)).await;
+    if let Some(t) = throttle {
+        response.extensions.insert("cost".into(), t.to_value());
+    }
     // A request that ran has data, or errors with a path (a field failed); one that never ran
     // (parse or validation error) has neither.
     let executed = !matches!(response.data, async_graphql::Value::Null)
         || response.errors.is_empty()
         || response.errors.iter().any(|e| !e.path.is_empty());
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
-    // A query refused for its cost (points bucket empty) is a 429 with Retry-After, like a request
-    // refused by a window.
-    let throttled = response.errors.iter().find_map(|e| {
-        let ext = e.extensions.as_ref()?;
-        (ext.get("code")? == &async_graphql::Value::from(Code::RateLimited.as_str()))
-            .then(|| ext.get("retryAfter").cloned())
-    });
-    let status = match (&throttled, gql && !executed) {
-        (Some(_), _) => StatusCode::TOO_MANY_REQUESTS,
-        (None, true) => StatusCode::BAD_REQUEST,
-        (None, false) => StatusCode::OK,
-    };
+    let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let mut resp = json_response(status, &response, gql);
     crate::limits::headers::apply(resp.headers_mut(), &decision, now);
-    if let Some(Some(async_graphql::Value::Number(n))) = throttled
-        && let Ok(v) = HeaderValue::from_str(&n.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
     resp
 }
 
@@ -242,15 +244,18 @@ pub fn with_cached_document(app: &crate::app::App, mut request: async_graphql::R
     request
 }
 
-/// Errors already carry their codes (the `ErrorCodes` schema extension); `INTERNAL` ones also get
-/// the request id here, where it is known.
-pub fn normalise_errors(errors: &mut [async_graphql::ServerError], _config: &crate::config::Config, request_id: &str) {
+/// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`
+/// (the limits named in the message); `INTERNAL` errors also get the request id.
+pub fn normalise_errors(errors: &mut [async_graphql::ServerError], config: &crate::config::Config, request_id: &str) {
+    crate::graphql::errors::ErrorCodes {
+        max_depth: config.graphql_max_depth,
+        max_complexity: config.graphql_max_complexity,
+    }
+    .fix(errors);
     for err in errors {
         let ext = err.extensions.get_or_insert_with(Default::default);
-        match ext.get("code") {
-            Some(async_graphql::Value::String(s)) if s == Code::Internal.as_str() => ext.set("requestId", request_id),
-            Some(_) => {}
-            None => ext.set("code", Code::BadUserInput.as_str()),
+        if matches!(ext.get("code"), Some(async_graphql::Value::String(s)) if s == Code::Internal.as_str()) {
+            ext.set("requestId", request_id);
         }
     }
 }

@@ -65,11 +65,13 @@ pub struct RequestId(pub String);
 pub struct ServerState {
     pub app: Arc<App>,
     pub schema: GantrySchema,
+    /// The same schema with the error-code extension, for subscriptions.
+    pub ws_schema: GantrySchema,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     let schema = crate::graphql::build(app.clone());
-    let state = ServerState { app: app.clone(), schema };
+    let state = ServerState { app: app.clone(), schema, ws_schema: crate::graphql::build_ws(app.clone()) };
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))

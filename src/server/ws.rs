@@ -113,7 +113,7 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
         tx.send(msg).await.map(|_| tx).map_err(|_| std::io::Error::other("socket closed"))
     });
     let replay = futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
-    let serve = GraphQLWebSocket::new_with_pair(out, replay, s.schema.clone(), protocol)
+    let serve = GraphQLWebSocket::new_with_pair(out, replay, s.ws_schema.clone(), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
         .serve();
     tokio::select! {
