@@ -214,9 +214,11 @@ impl MemoryLimiter {
         }
         let mut trial = tats.clone();
         let outcome = gcra::decide(&policy.windows, &mut trial, now_us, cost);
-        let quota_key = (subject.org.clone(), month_index(now_ms));
-        let used = s.quotas.get(&quota_key).copied().unwrap_or(0);
-        let inflight = s.inflight.get(&subject.rate).copied().unwrap_or(0);
+        // Only what the policy limits is looked up (and allocated for).
+        let quota_key = policy.monthly_quota.map(|_| (subject.org.clone(), month_index(now_ms)));
+        let used = quota_key.as_ref().and_then(|k| s.quotas.get(k).copied()).unwrap_or(0);
+        let inflight =
+            if policy.concurrency.is_some() { s.inflight.get(&subject.rate).copied().unwrap_or(0) } else { 0 };
         let refusal = if !outcome.allowed {
             Some(Refusal::Rate(outcome.binding))
         } else if policy.monthly_quota.is_some_and(|q| used + cost > q) {
@@ -230,11 +232,12 @@ impl MemoryLimiter {
             if let Some(t) = s.tats.get_mut(&subject.rate) {
                 *t = trial;
             }
-            if policy.monthly_quota.is_some() {
-                *s.quotas.entry(quota_key).or_default() += cost;
-                (outcome.windows.clone(), used + cost)
-            } else {
-                (outcome.windows.clone(), used)
+            match quota_key {
+                Some(k) => {
+                    *s.quotas.entry(k).or_default() += cost;
+                    (outcome.windows.clone(), used + cost)
+                }
+                None => (outcome.windows.clone(), used),
             }
         } else {
             let current = s.tats.get(&subject.rate).cloned().unwrap_or_default();
@@ -270,7 +273,11 @@ impl MemoryLimiter {
             windows,
             retry_after_ms,
             quota_used,
-            month_reset_ms: if refusal == Some(Refusal::Quota) { retry_after_ms } else { month_reset_ms(now_ms) },
+            month_reset_ms: match (refusal, policy.monthly_quota) {
+                (Some(Refusal::Quota), _) => retry_after_ms,
+                (_, Some(_)) => month_reset_ms(now_ms),
+                (_, None) => 0,
+            },
             degraded: false,
             policy,
         };
