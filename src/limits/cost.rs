@@ -5,21 +5,19 @@
 //! `extensions.cost { requestedQueryCost, actualQueryCost, throttleStatus }`. The actual cost is
 //! the requested cost (nothing is refunded for short pages).
 //!
+//! The points are a window of the request's own policy, so a request and its cost are decided
+//! together: one lock, or one Redis round trip.
+//!
 //! Computed from the parsed document in the HTTP and REST handlers rather than in a schema
 //! extension: any async-graphql extension sends every field resolution through a slower boxed
 //! path, which cost a quarter of the throughput in `benches/load.sh`.
 
-use std::sync::Arc;
-
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Value, Variables};
 
-use super::gcra::Window;
-use super::limiter::Subject;
-use super::policy::{Policy, Source};
 use crate::app::App;
-use crate::auth::{Actor, Principal};
-use crate::error::{Code, Error};
+use crate::auth::Principal;
+use crate::error::Error;
 
 /// Points for unauthenticated callers (no plan): the maximum of one query.
 const ANONYMOUS_MAX: u64 = 1000;
@@ -35,16 +33,28 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// `extensions.cost`.
+    /// `extensions.cost`. The names are built once (each `Name` is a shared string).
     pub fn to_value(self) -> Value {
-        let mut status = async_graphql::indexmap::IndexMap::new();
-        status.insert(Name::new("maximumAvailable"), Value::from(self.maximum));
-        status.insert(Name::new("currentlyAvailable"), Value::from(self.available));
-        status.insert(Name::new("restoreRate"), Value::from(self.restore_rate));
-        let mut cost = async_graphql::indexmap::IndexMap::new();
-        cost.insert(Name::new("requestedQueryCost"), Value::from(self.requested));
-        cost.insert(Name::new("actualQueryCost"), Value::from(self.requested));
-        cost.insert(Name::new("throttleStatus"), Value::Object(status));
+        static NAMES: std::sync::LazyLock<[Name; 6]> = std::sync::LazyLock::new(|| {
+            [
+                "maximumAvailable",
+                "currentlyAvailable",
+                "restoreRate",
+                "requestedQueryCost",
+                "actualQueryCost",
+                "throttleStatus",
+            ]
+            .map(Name::new)
+        });
+        let n = &*NAMES;
+        let mut status = async_graphql::indexmap::IndexMap::with_capacity(3);
+        status.insert(n[0].clone(), Value::from(self.maximum));
+        status.insert(n[1].clone(), Value::from(self.available));
+        status.insert(n[2].clone(), Value::from(self.restore_rate));
+        let mut cost = async_graphql::indexmap::IndexMap::with_capacity(3);
+        cost.insert(n[3].clone(), Value::from(self.requested));
+        cost.insert(n[4].clone(), Value::from(self.requested));
+        cost.insert(n[5].clone(), Value::Object(status));
         Value::Object(cost)
     }
 }
@@ -111,77 +121,42 @@ pub fn query_cost(doc: &ExecutableDocument, operation: Option<&str>, variables: 
     op.map(|(_, op)| selection_cost(doc, &op.node.selection_set.node, variables, 0)).unwrap_or(0)
 }
 
-/// Checks a parsed request's cost against the caller's plan and charges it. An unparsable request
-/// costs nothing here (execution reports its syntax error).
-pub async fn charge(
+/// The cost of a parsed request, refused when above the caller's plan maximum. The points are
+/// charged with the request's own limiter decision (`limits::service::check`). An unparsable
+/// request costs nothing here (execution reports its syntax error).
+pub async fn measure(
     app: &App,
     principal: Option<&Principal>,
     request: &mut async_graphql::Request,
-) -> Result<Option<Throttle>, Error> {
+) -> Result<u64, Error> {
     let operation = request.operation_name.clone();
     let variables = request.variables.clone();
-    let Ok(doc) = request.parsed_query() else { return Ok(None) };
+    let Ok(doc) = request.parsed_query() else { return Ok(0) };
     let requested = query_cost(doc, operation.as_deref(), &variables).max(1);
-    let Some(p) = principal else {
-        if requested > ANONYMOUS_MAX {
-            return Err(too_costly(requested, ANONYMOUS_MAX));
-        }
-        return Ok(None);
+    let maximum = match principal {
+        Some(p) => super::service::plan_for_org(app, &p.org_id).await?.query_cost_max.max(1) as u64,
+        None => ANONYMOUS_MAX,
     };
-    let entry = super::service::plan_entry(app, &p.org_id).await?;
-    let plan = &entry.row;
-    let maximum_query = plan.query_cost_max.max(1) as u64;
-    if requested > maximum_query {
-        return Err(too_costly(requested, maximum_query));
-    }
-    let rate = match &p.actor {
-        Actor::ApiKey { key_id, .. } => format!("cost:{key_id}"),
-        Actor::User { user_id, .. } => format!("cost:{user_id}:{}", p.org_id),
-    };
-    let subject = Subject { rate, org: p.org_id.to_string() };
-    let (decision, _) = app.limiter.acquire(&subject, entry.cost.clone(), requested, app.clock.now_ms()).await;
-    let window = &entry.cost.windows[0];
-    let available = decision.windows.first().map(|w| w.remaining).unwrap_or(0);
-    if !decision.allowed() {
-        let retry_after_secs = ((decision.retry_after_ms + 999) / 1000).max(1);
-        return Err(Error::Limited {
-            code: Code::RateLimited,
-            message: format!(
-                "query cost {requested} exceeds the {available} points available; the bucket restores {} points a second",
-                window.limit
+    if requested > maximum {
+        return Err(Error::bad_input(
+            "query",
+            format!(
+                "query cost {requested} exceeds the maximum of {maximum} per query: ask for smaller pages or fewer fields"
             ),
-            retry_after_secs,
-            window: Some("cost".into()),
-        });
+        ));
     }
-    Ok(Some(Throttle { requested, maximum: window.capacity, available, restore_rate: window.limit }))
+    Ok(requested)
 }
 
-fn too_costly(requested: u64, maximum: u64) -> Error {
-    Error::bad_input(
-        "query",
-        format!(
-            "query cost {requested} exceeds the maximum of {maximum} per query: ask for smaller pages or fewer fields"
-        ),
-    )
-}
-
-/// The points-bucket policy of a plan.
-pub fn bucket_policy(plan: &super::model::PlanRow) -> Arc<Policy> {
-    let window = Window {
-        name: "cost",
-        period_ms: 1000,
-        limit: plan.query_cost_restore_rate.max(1) as u64,
-        capacity: plan.query_cost_bucket.max(1) as u64,
-    };
-    Arc::new(Policy {
-        name: "query-cost".into(),
-        source: Source::Plan,
-        header: String::new(),
-        windows: vec![window],
-        monthly_quota: None,
-        concurrency: None,
-        plan: None,
+/// The query-cost bucket after a decision that charged `requested` points.
+pub fn throttle_of(decision: &super::limiter::Decision, requested: u64) -> Option<Throttle> {
+    let i = decision.policy.windows.iter().position(|w| w.points)?;
+    let w = &decision.policy.windows[i];
+    Some(Throttle {
+        requested,
+        maximum: w.capacity,
+        available: decision.windows.get(i).map(|s| s.remaining).unwrap_or(0),
+        restore_rate: w.limit,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Window {
     pub limit: u64,
     /// `limit` plus the burst allowance (the burst applies to the shortest window).
     pub capacity: u64,
+    /// Charged the query's cost in points (the query-cost bucket) instead of one per request.
+    pub points: bool,
 }
 
 impl Window {
@@ -41,7 +43,8 @@ pub struct Outcome {
 
 /// Decides for `cost` units at `now_us` against `tats` (one theoretical arrival time per window,
 /// 0 = never used), updating `tats` only when every window admits.
-pub fn decide(windows: &[Window], tats: &mut [i64], now_us: i64, cost: u64) -> Outcome {
+/// Request windows are charged `cost` (at least 1); points windows are charged `points`.
+pub fn decide(windows: &[Window], tats: &mut [i64], now_us: i64, cost: u64, points: u64) -> Outcome {
     let cost = cost.max(1) as i64;
     let mut allowed = true;
     let mut retry_after_us = 0i64;
@@ -51,7 +54,8 @@ pub fn decide(windows: &[Window], tats: &mut [i64], now_us: i64, cost: u64) -> O
         let interval = w.interval_us();
         let cap = w.capacity as i64 * interval;
         let tat = tats[i].max(now_us);
-        let new_tat = tat + cost * interval;
+        let charge = if w.points { points as i64 } else { cost };
+        let new_tat = tat + charge * interval;
         if new_tat - now_us > cap {
             if allowed || new_tat - cap - now_us > retry_after_us {
                 binding = i;
@@ -85,9 +89,12 @@ pub fn states(windows: &[Window], tats: &[i64], now_us: i64) -> Vec<WindowState>
         .collect()
 }
 
-/// The window closest to refusing: the least remaining share of its capacity. It binds the headers.
+/// The request window closest to refusing: the least remaining share of its capacity. It binds
+/// the headers (a points window binds only when there is nothing else).
 pub fn binding_of(windows: &[Window], states: &[WindowState]) -> usize {
+    let has_requests = windows.iter().any(|w| !w.points);
     (0..windows.len())
+        .filter(|&i| !has_requests || !windows[i].points)
         .min_by(|&a, &b| {
             let ra = states[a].remaining as u128 * windows[b].capacity as u128;
             let rb = states[b].remaining as u128 * windows[a].capacity as u128;
@@ -101,11 +108,11 @@ mod tests {
     use super::*;
 
     fn second(limit: u64, burst: u64) -> Window {
-        Window { name: "second", period_ms: 1000, limit, capacity: limit + burst }
+        Window { name: "second", period_ms: 1000, limit, capacity: limit + burst, points: false }
     }
 
     fn minute(limit: u64) -> Window {
-        Window { name: "minute", period_ms: 60_000, limit, capacity: limit }
+        Window { name: "minute", period_ms: 60_000, limit, capacity: limit, points: false }
     }
 
     #[test]
@@ -114,15 +121,15 @@ mod tests {
         let mut tats = [0];
         let now = 1_000_000_000;
         for i in 0..15 {
-            let o = decide(&w, &mut tats, now, 1);
+            let o = decide(&w, &mut tats, now, 1, 0);
             assert!(o.allowed, "request {i} within limit + burst");
             assert_eq!(o.windows[0].remaining, 14 - i);
         }
-        let o = decide(&w, &mut tats, now, 1);
+        let o = decide(&w, &mut tats, now, 1, 0);
         assert!(!o.allowed);
         assert_eq!(o.retry_after_ms, 100, "one request refills every 100 ms");
-        assert!(!decide(&w, &mut tats, now + 99_000, 1).allowed);
-        assert!(decide(&w, &mut tats, now + 100_000, 1).allowed);
+        assert!(!decide(&w, &mut tats, now + 99_000, 1, 0).allowed);
+        assert!(decide(&w, &mut tats, now + 100_000, 1, 0).allowed);
     }
 
     #[test]
@@ -131,10 +138,10 @@ mod tests {
         let mut tats = [0, 0];
         let now = 5_000_000_000;
         for _ in 0..3 {
-            assert!(decide(&w, &mut tats, now, 1).allowed);
+            assert!(decide(&w, &mut tats, now, 1, 0).allowed);
         }
         let before = tats;
-        let o = decide(&w, &mut tats, now, 1);
+        let o = decide(&w, &mut tats, now, 1, 0);
         assert!(!o.allowed);
         assert_eq!(o.binding, 1, "the minute window refused");
         assert_eq!(tats, before, "nothing was charged");
@@ -146,8 +153,8 @@ mod tests {
     fn cost_above_one_spends_several_units_or_none() {
         let w = [second(10, 0)];
         let mut tats = [0];
-        assert!(decide(&w, &mut tats, 0, 8).allowed);
-        assert!(!decide(&w, &mut tats, 0, 3).allowed);
-        assert_eq!(decide(&w, &mut tats, 0, 2).windows[0].remaining, 0);
+        assert!(decide(&w, &mut tats, 0, 8, 0).allowed);
+        assert!(!decide(&w, &mut tats, 0, 3, 0).allowed);
+        assert_eq!(decide(&w, &mut tats, 0, 2, 0).windows[0].remaining, 0);
     }
 }

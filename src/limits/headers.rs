@@ -12,19 +12,24 @@ fn put(headers: &mut HeaderMap, name: &'static str, value: String) {
     }
 }
 
+fn put_num(headers: &mut HeaderMap, name: &'static str, value: u64) {
+    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+}
+
 /// Adds the headers for `decision` (made at `now_ms`).
 pub fn apply(headers: &mut HeaderMap, d: &Decision, now_ms: i64) {
     let windows = &d.policy.windows;
     if let (Some(w), Some(state)) = (windows.get(d.binding), d.windows.get(d.binding)) {
-        put(headers, "ratelimit-policy", d.policy.header.clone());
+        headers.reserve(6);
+        headers.insert(HeaderName::from_static("ratelimit-policy"), d.policy.header.clone());
         let reset_secs = (state.reset_ms + 999) / 1000;
         put(headers, "ratelimit", format!("\"{}\";r={};t={}", w.name, state.remaining, reset_secs));
-        put(headers, "x-ratelimit-limit", w.capacity.to_string());
-        put(headers, "x-ratelimit-remaining", state.remaining.to_string());
-        put(headers, "x-ratelimit-reset", ((now_ms + state.reset_ms + 999) / 1000).to_string());
+        put_num(headers, "x-ratelimit-limit", w.capacity);
+        put_num(headers, "x-ratelimit-remaining", state.remaining);
+        put_num(headers, "x-ratelimit-reset", ((now_ms + state.reset_ms + 999) / 1000).max(0) as u64);
     }
     if !d.allowed() {
-        put(headers, "retry-after", ((d.retry_after_ms + 999) / 1000).max(1).to_string());
+        put_num(headers, "retry-after", ((d.retry_after_ms + 999) / 1000).max(1) as u64);
     }
 }
 

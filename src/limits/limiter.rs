@@ -62,6 +62,19 @@ impl Decision {
         use crate::error::{Code, Error};
         let retry_after_secs = ((self.retry_after_ms + 999) / 1000).max(1);
         Some(match self.refusal? {
+            Refusal::Rate(i) if self.policy.windows.get(i).is_some_and(|w| w.points) => {
+                let w = &self.policy.windows[i];
+                let available = self.windows.get(i).map(|s| s.remaining).unwrap_or(0);
+                Error::Limited {
+                    code: Code::RateLimited,
+                    message: format!(
+                        "this query's cost exceeds the {available} points available; the bucket restores {} points a second",
+                        w.limit
+                    ),
+                    retry_after_secs,
+                    window: Some("cost".into()),
+                }
+            }
             Refusal::Rate(i) => {
                 let w = self.policy.windows.get(i);
                 Error::Limited {
@@ -199,6 +212,7 @@ impl MemoryLimiter {
         subject: &Subject,
         policy: Arc<Policy>,
         cost: u64,
+        points: u64,
         now_ms: i64,
     ) -> (Decision, Option<Permit>) {
         let shard = self.shard(&subject.org).clone();
@@ -213,7 +227,7 @@ impl MemoryLimiter {
             *tats = vec![0; policy.windows.len()];
         }
         let mut trial = tats.clone();
-        let outcome = gcra::decide(&policy.windows, &mut trial, now_us, cost);
+        let outcome = gcra::decide(&policy.windows, &mut trial, now_us, cost, points);
         // Only what the policy limits is looked up (and allocated for).
         let quota_key = policy.monthly_quota.map(|_| (subject.org.clone(), month_index(now_ms)));
         let used = quota_key.as_ref().and_then(|k| s.quotas.get(k).copied()).unwrap_or(0);
@@ -305,7 +319,7 @@ impl MemoryLimiter {
 // Redis
 
 /// KEYS: 1 arrival times (hash, field per window), 2 the month's quota counter, 3 in-flight count.
-/// ARGV: now_us, cost, n, then interval_us and capacity per window, quota (-1 = none),
+/// ARGV: now_us, cost, n, then interval_us, capacity and charge per window, quota (-1 = none),
 /// quota TTL ms, concurrency (-1 = none), in-flight TTL ms.
 /// Returns: allowed, refusal (0 none, 1 rate, 2 quota, 3 concurrency), binding (1-based),
 /// retry_after_us, quota used, then the arrival time of each window after the decision.
@@ -326,13 +340,14 @@ local retry = 0
 local new = {}
 local longest = 0
 for i = 1, n do
-  local interval = tonumber(ARGV[2 + 2 * i])
-  local capacity = tonumber(ARGV[3 + 2 * i])
+  local interval = tonumber(ARGV[1 + 3 * i])
+  local capacity = tonumber(ARGV[2 + 3 * i])
+  local charge = tonumber(ARGV[3 + 3 * i])
   local cap = capacity * interval
   if cap > longest then longest = cap end
   local tat = tonumber(stored[i]) or 0
   if tat < now then tat = now end
-  local nt = tat + cost * interval
+  local nt = tat + charge * interval
   new[i] = nt
   if nt - now > cap then
     if allowed == 1 or (nt - cap - now) > retry then binding = i end
@@ -341,10 +356,10 @@ for i = 1, n do
     if nt - cap - now > retry then retry = nt - cap - now end
   end
 end
-local quota = tonumber(ARGV[4 + 2 * n])
-local quota_ttl = tonumber(ARGV[5 + 2 * n])
-local conc = tonumber(ARGV[6 + 2 * n])
-local conc_ttl = tonumber(ARGV[7 + 2 * n])
+local quota = tonumber(ARGV[4 + 3 * n])
+local quota_ttl = tonumber(ARGV[5 + 3 * n])
+local conc = tonumber(ARGV[6 + 3 * n])
+local conc_ttl = tonumber(ARGV[7 + 3 * n])
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 if allowed == 1 and quota >= 0 and used + cost > quota then allowed = 0; refusal = 2 end
 if allowed == 1 and conc >= 0 then
@@ -415,13 +430,14 @@ impl RedisLimiter {
         subject: &Subject,
         policy: Arc<Policy>,
         cost: u64,
+        points: u64,
         now_ms: i64,
     ) -> (Decision, Option<Permit>) {
         let since_failure = now_ms - self.last_failure_ms.load(Ordering::Relaxed);
         if self.degraded.load(Ordering::Relaxed) && (0..1000).contains(&since_failure) {
-            return self.degrade(subject, policy, cost, now_ms);
+            return self.degrade(subject, policy, cost, points, now_ms);
         }
-        match tokio::time::timeout(Duration::from_millis(500), self.run(subject, &policy, cost, now_ms)).await {
+        match tokio::time::timeout(Duration::from_millis(500), self.run(subject, &policy, cost, points, now_ms)).await {
             Ok(Ok(result)) => {
                 if self.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!("Redis is reachable again: limits are exact across nodes");
@@ -430,11 +446,11 @@ impl RedisLimiter {
             }
             Ok(Err(e)) => {
                 self.fail(now_ms, &e.to_string());
-                self.degrade(subject, policy, cost, now_ms)
+                self.degrade(subject, policy, cost, points, now_ms)
             }
             Err(_) => {
                 self.fail(now_ms, "no answer within 500 ms");
-                self.degrade(subject, policy, cost, now_ms)
+                self.degrade(subject, policy, cost, points, now_ms)
             }
         }
     }
@@ -446,9 +462,16 @@ impl RedisLimiter {
         }
     }
 
-    fn degrade(&self, subject: &Subject, policy: Arc<Policy>, cost: u64, now_ms: i64) -> (Decision, Option<Permit>) {
+    fn degrade(
+        &self,
+        subject: &Subject,
+        policy: Arc<Policy>,
+        cost: u64,
+        points: u64,
+        now_ms: i64,
+    ) -> (Decision, Option<Permit>) {
         let (mut d, permit) = match self.fallback {
-            Fallback::Local => self.local.acquire(subject, policy, cost, now_ms),
+            Fallback::Local => self.local.acquire(subject, policy, cost, points, now_ms),
             Fallback::Open => (Decision::unlimited(policy, now_ms), None),
             Fallback::Closed => {
                 let mut d = Decision::unlimited(policy, now_ms);
@@ -466,6 +489,7 @@ impl RedisLimiter {
         subject: &Subject,
         policy: &Arc<Policy>,
         cost: u64,
+        points: u64,
         now_ms: i64,
     ) -> redis::RedisResult<(Decision, Option<Permit>)> {
         let [rate_key, quota_key, conc_key] = self.keys(subject, now_ms);
@@ -473,7 +497,7 @@ impl RedisLimiter {
         let mut inv = self.script.key(&rate_key);
         inv.key(&quota_key).key(&conc_key).arg(now_us).arg(cost.max(1)).arg(policy.windows.len());
         for w in &policy.windows {
-            inv.arg(w.interval_us()).arg(w.capacity);
+            inv.arg(w.interval_us()).arg(w.capacity).arg(if w.points { points } else { cost.max(1) });
         }
         let month_left = month_reset_ms(now_ms);
         inv.arg(policy.monthly_quota.map(|q| q as i64).unwrap_or(-1))
@@ -545,19 +569,22 @@ pub enum Limiter {
 }
 
 impl Limiter {
+    /// Decides a request: request windows are charged `cost`, points windows `points` (the
+    /// query's cost), all or nothing.
     pub async fn acquire(
         &self,
         subject: &Subject,
         policy: Arc<Policy>,
         cost: u64,
+        points: u64,
         now_ms: i64,
     ) -> (Decision, Option<Permit>) {
         if policy.windows.is_empty() && policy.monthly_quota.is_none() && policy.concurrency.is_none() {
             return (Decision::unlimited(policy, now_ms), None);
         }
         match self {
-            Limiter::Memory(m) => m.acquire(subject, policy, cost, now_ms),
-            Limiter::Redis(r) => r.acquire(subject, policy, cost, now_ms).await,
+            Limiter::Memory(m) => m.acquire(subject, policy, cost, points, now_ms),
+            Limiter::Redis(r) => r.acquire(subject, policy, cost, points, now_ms).await,
         }
     }
 

@@ -49,16 +49,19 @@ pub struct Policy {
     pub concurrency: Option<u64>,
     pub plan: Option<Arc<PlanRow>>,
     /// The `RateLimit-Policy` header value, rendered once.
-    pub header: String,
+    pub header: axum::http::HeaderValue,
 }
 
-fn header(windows: &[Window], monthly_quota: Option<u64>) -> String {
-    let mut parts: Vec<String> =
-        windows.iter().map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000)).collect();
+fn header(windows: &[Window], monthly_quota: Option<u64>) -> axum::http::HeaderValue {
+    let mut parts: Vec<String> = windows
+        .iter()
+        .filter(|w| !w.points)
+        .map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000))
+        .collect();
     if let Some(q) = monthly_quota {
         parts.push(format!("\"month\";q={q};w=2592000"));
     }
-    parts.join(", ")
+    axum::http::HeaderValue::from_str(&parts.join(", ")).unwrap_or(axum::http::HeaderValue::from_static(""))
 }
 
 const PERIODS: [(&str, i64); 4] = [("second", 1_000), ("minute", 60_000), ("hour", 3_600_000), ("day", 86_400_000)];
@@ -68,7 +71,7 @@ fn windows(limits: [Option<u64>; 4], burst: u64) -> Vec<Window> {
         .iter()
         .zip(limits)
         .filter_map(|(&(name, period_ms), limit)| {
-            limit.filter(|l| *l > 0).map(|limit| Window { name, period_ms, limit, capacity: limit })
+            limit.filter(|l| *l > 0).map(|limit| Window { name, period_ms, limit, capacity: limit, points: false })
         })
         .collect();
     // The burst allowance applies to the shortest window.
@@ -76,6 +79,18 @@ fn windows(limits: [Option<u64>; 4], burst: u64) -> Vec<Window> {
         first.capacity = first.limit + burst;
     }
     out
+}
+
+/// The plan's GraphQL query-cost bucket as a points window: `bucket` points, restored at `rate`
+/// a second, charged the query's cost.
+fn cost_window(plan: &PlanRow) -> Window {
+    Window {
+        name: "cost",
+        period_ms: 1000,
+        limit: plan.query_cost_restore_rate.max(1) as u64,
+        capacity: plan.query_cost_bucket.max(1) as u64,
+        points: true,
+    }
 }
 
 fn positive(v: Option<i64>) -> Option<u64> {
@@ -86,7 +101,8 @@ impl Policy {
     pub fn from_plan(plan: Arc<PlanRow>) -> Self {
         let limits =
             [positive(plan.per_second), positive(plan.per_minute), positive(plan.per_hour), positive(plan.per_day)];
-        let windows = windows(limits, plan.burst.max(0) as u64);
+        let mut windows = windows(limits, plan.burst.max(0) as u64);
+        windows.push(cost_window(&plan));
         let monthly_quota = plan.monthly_quota.filter(|q| *q >= 0).map(|q| q as u64);
         Policy {
             name: plan.slug.clone(),
@@ -111,7 +127,8 @@ impl Policy {
             o.per_hour.or(positive(plan.per_hour)),
             o.per_day.or(positive(plan.per_day)),
         ];
-        let windows = windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64));
+        let mut windows = windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64));
+        windows.push(cost_window(&plan));
         Policy {
             name: "key".into(),
             source: Source::Key,
@@ -171,7 +188,8 @@ mod tests {
     #[test]
     fn plan_windows_carry_the_burst_on_the_shortest_window() {
         let p = Policy::from_plan(plan());
-        assert_eq!(p.windows.len(), 2);
+        assert_eq!(p.windows.len(), 3, "second, day and the query-cost bucket");
+        assert!(p.windows[2].points);
         assert_eq!((p.windows[0].name, p.windows[0].limit, p.windows[0].capacity), ("second", 10, 15));
         assert_eq!((p.windows[1].name, p.windows[1].capacity), ("day", 10_000));
         assert_eq!(p.monthly_quota, Some(100_000));
@@ -182,7 +200,7 @@ mod tests {
         let o = Override { per_second: Some(2), burst: Some(0), per_minute: Some(30), ..Default::default() };
         let p = Policy::with_override(plan(), &o);
         assert_eq!(p.source, Source::Key);
-        let names: Vec<_> = p.windows.iter().map(|w| (w.name, w.limit, w.capacity)).collect();
+        let names: Vec<_> = p.windows.iter().filter(|w| !w.points).map(|w| (w.name, w.limit, w.capacity)).collect();
         assert_eq!(names, vec![("second", 2, 2), ("minute", 30, 30), ("day", 10_000, 10_000)]);
         assert_eq!(p.concurrency, Some(5), "unset fields keep the plan's");
         assert_eq!(p.monthly_quota, Some(100_000), "the quota belongs to the organization");

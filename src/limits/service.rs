@@ -42,10 +42,9 @@ async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
         .ok_or_else(|| Error::internal(anyhow::anyhow!("no default plan: the plans table has no row with is_default")))
 }
 
-/// A plan with what is derived from it once: its query-cost bucket policy.
+/// A cached plan.
 pub struct PlanEntry {
     pub row: Arc<PlanRow>,
-    pub cost: Arc<Policy>,
 }
 
 /// The organization's plan entry (its plan, or the default plan), through the per-node cache.
@@ -54,7 +53,7 @@ pub async fn plan_entry(app: &App, org: &OrgId) -> Result<Arc<PlanEntry>> {
         return Ok(p);
     }
     let row = load_plan_for_org(app, org.as_str()).await?;
-    let entry = Arc::new(PlanEntry { cost: super::cost::bucket_policy(&row), row });
+    let entry = Arc::new(PlanEntry { row });
     app.plan_cache.insert(org.to_string(), entry.clone());
     Ok(entry)
 }
@@ -92,15 +91,16 @@ pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Po
     })
 }
 
-/// Decides one request of `cost` units for the caller.
+/// Decides one request for the caller: its request windows, and `points` (the GraphQL query's
+/// cost) from its query-cost bucket, in the same all-or-nothing step.
 pub async fn check(
     app: &App,
     principal: Option<&Principal>,
     ip: Option<IpAddr>,
-    cost: u64,
+    points: u64,
 ) -> Result<(Decision, Option<Permit>)> {
     let (subject, policy) = resolve(app, principal, ip).await?;
-    Ok(app.limiter.acquire(&subject, policy, cost, app.clock.now_ms()).await)
+    Ok(app.limiter.acquire(&subject, policy, 1, points, app.clock.now_ms()).await)
 }
 
 /// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
@@ -109,7 +109,7 @@ pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Re
     let policy = policy_for(app, plan, key.rate_override.as_deref());
     let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
     // A verification is one request of the key; its concurrency slot ends with the verification.
-    let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, app.clock.now_ms()).await;
+    let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
     Ok(decision)
 }
 

@@ -188,7 +188,17 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),
     };
-    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1).await {
+    let variables = match (route.variables)(&input) {
+        Ok(v) => v,
+        Err(e) => return from_error(&trace, &e),
+    };
+    let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
+    let mut request = crate::server::with_cached_document(&s.app, request);
+    let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
+        Ok(p) => p,
+        Err(e) => return from_error(&trace, &e),
+    };
+    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, points).await {
         Ok(d) => d,
         Err(e) => return from_error(&trace, &e),
     };
@@ -196,20 +206,7 @@ async fn handle(
     if let Some(e) = decision.refusal_error() {
         return limited(&trace, &decision, &e, now);
     }
-    let variables = match (route.variables)(&input) {
-        Ok(v) => v,
-        Err(e) => return with_limit_headers(from_error(&trace, &e), &decision, now),
-    };
     let decision = Arc::new(decision);
-    let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let mut request = crate::server::with_cached_document(&s.app, request);
-    if let Err(e) = crate::limits::cost::charge(&s.app, principal.as_ref(), &mut request).await {
-        let mut resp = with_limit_headers(from_error(&trace, &e), &decision, now);
-        if let Error::Limited { retry_after_secs, .. } = &e {
-            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-        }
-        return resp;
-    }
     let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
     if let Some(p) = principal {
         request = request.data(p);

@@ -183,32 +183,28 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let (decision, _permit) = match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, 1)).await {
-        Ok(d) => d,
-        Err(e) => return from_error(&e, gql),
+    let mut request = with_cached_document(&s.app, request);
+    let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Too costly is a request error, answered like a validation error.
+            let mut resp = from_error(&e, gql);
+            *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            return resp;
+        }
     };
+    let (decision, _permit) =
+        match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, points)).await {
+            Ok(d) => d,
+            Err(e) => return from_error(&e, gql),
+        };
     let now = s.app.clock.now_ms();
     if let Some(e) = decision.refusal_error() {
         let mut resp = from_error(&e, gql);
         crate::limits::headers::apply(resp.headers_mut(), &decision, now);
         return resp;
     }
-    let mut request = with_cached_document(&s.app, request);
-    let throttle = match crate::limits::cost::charge(&s.app, principal.as_ref(), &mut request).await {
-        Ok(t) => t,
-        Err(e) => {
-            let mut resp = from_error(&e, gql);
-            if e.code() == Code::BadUserInput {
-                // Too costly is a request error, answered like a validation error.
-                *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            }
-            crate::limits::headers::apply(resp.headers_mut(), &decision, now);
-            if let Error::Limited { retry_after_secs, .. } = &e {
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            return resp;
-        }
-    };
+    let throttle = crate::limits::cost::throttle_of(&decision, points).filter(|_| points > 0);
     let decision = std::sync::Arc::new(decision);
     let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
     if let Some(p) = principal {

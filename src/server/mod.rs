@@ -83,7 +83,9 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            // One field: every log line inside the request carries its id; the method and path are
+            // on the request line already (and formatting span fields is a per-request cost).
+            tracing::info_span!("request", request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, SequentialRequestId::new()))

@@ -210,17 +210,17 @@ async fn the_concurrency_cap_holds_until_a_request_ends() {
         ));
         let subject = Subject { rate: "key_a".into(), org: "org_a".into() };
         let now = 1_800_000_000_000;
-        let (d1, p1) = limiter.acquire(&subject, policy.clone(), 1, now).await;
-        let (d2, p2) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+        let (d1, p1) = limiter.acquire(&subject, policy.clone(), 1, 0, now).await;
+        let (d2, p2) = limiter.acquire(&subject, policy.clone(), 1, 0, now).await;
         assert!(d1.allowed() && d2.allowed(), "[{backend:?}]");
-        let (d3, p3) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+        let (d3, p3) = limiter.acquire(&subject, policy.clone(), 1, 0, now).await;
         assert_eq!(d3.refusal, Some(gantry::limits::limiter::Refusal::Concurrency), "[{backend:?}]");
         assert!(p3.is_none());
         drop(p1);
         // Redis releases asynchronously: poll (bounded) until the slot is back.
         let mut admitted = false;
         for _ in 0..50 {
-            let (d, p) = limiter.acquire(&subject, policy.clone(), 1, now).await;
+            let (d, p) = limiter.acquire(&subject, policy.clone(), 1, 0, now).await;
             if d.allowed() {
                 admitted = true;
                 drop(p);
