@@ -19,8 +19,11 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 pids=()
 trap cleanup EXIT
 
-GANTRY_BIND=127.0.0.1:18080 GANTRY_DATA_DIR="$work/data" "$TARGET/gantry" serve >"$work/gantry.log" & pids+=($!)
-"$TARGET/examples/bare_graphql" 127.0.0.1:18081 & pids+=($!)
+# Servers share core 0, the load generator gets core 1: less scheduler noise between runs.
+PIN_SERVER="taskset -c 0"; PIN_LOAD="taskset -c 1"
+[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || { PIN_SERVER=""; PIN_LOAD=""; }
+GANTRY_BIND=127.0.0.1:18080 GANTRY_DATA_DIR="$work/data" $PIN_SERVER "$TARGET/gantry" serve >"$work/gantry.log" & pids+=($!)
+$PIN_SERVER "$TARGET/examples/bare_graphql" 127.0.0.1:18081 & pids+=($!)
 for port in 18080 18081; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/graphql" -d '{}' -H 'content-type: application/json' && break; sleep 0.1; done
 done
@@ -46,7 +49,7 @@ wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer $key"
 LUA
 
-rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$work/post.lua" --latency "$1" | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'; }
+rps() { $PIN_LOAD wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$work/post.lua" --latency "$1" | tee -a "$work/wrk.log" | awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '/ 99%/ {print $2}' "$work/wrk.log" | tail -n1; }
 
 wrk -t1 -c8 -d2s -s "$work/post.lua" http://127.0.0.1:18080/graphql >/dev/null
@@ -68,8 +71,8 @@ section=$(cat <<MD
 ## Authenticated \`{ viewer { id } }\` vs bare async-graphql-axum
 
 Measured $(date -u +%Y-%m-%d) by \`benches/load.sh\` on this machine ($(nproc) cores), release builds,
-wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers.
-Gantry runs its default shape (SQLite + in-process, default `info` logging) and authenticates every request with an API
+wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers;\nservers pinned to core 0, wrk to core 1.
+Gantry runs its default shape (SQLite + in-process, default info-level logging) and authenticates every request with an API
 key (keyed hash, per-node cache, IP/expiry/revocation checks, rate-limit decision and headers,
 usage counters, request id, tracing
 span, parsed-document cache); the baseline answers the same query with a constant and no middleware.
