@@ -65,7 +65,7 @@ pub async fn create_pg_database() -> (String, String) {
     (format!("postgres://postgres@127.0.0.1:5432/{name}"), name)
 }
 
-fn drop_pg_database(name: String) {
+pub fn drop_pg_database(name: String) {
     // Drop runs outside any runtime; use a short-lived one on a plain thread.
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -77,6 +77,15 @@ fn drop_pg_database(name: String) {
         });
     })
     .join();
+}
+
+/// Drops a test database when it goes out of scope.
+pub struct PgDatabase(pub String);
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        drop_pg_database(std::mem::take(&mut self.0));
+    }
 }
 
 pub struct TestApp {

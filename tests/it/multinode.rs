@@ -55,7 +55,8 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _name) = create_pg_database().await;
+    let (database_url, name) = create_pg_database().await;
+    let _database = crate::common::PgDatabase(name);
     let prefix = unique("gantry-multinode-");
     let a = start_node(&database_url, &prefix, dir.path());
     let b = start_node(&database_url, &prefix, dir.path());
@@ -123,7 +124,8 @@ async fn three_nodes_hammered_together_never_admit_more_than_the_limit() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, _name) = create_pg_database().await;
+    let (database_url, name) = create_pg_database().await;
+    let _database = crate::common::PgDatabase(name);
     let prefix = unique("gantry-hammer-");
     let nodes: Vec<Node> = (0..3).map(|_| start_node(&database_url, &prefix, dir.path())).collect();
     let http = reqwest::Client::new();
