@@ -329,20 +329,21 @@ pub mod ws {
 /// from one server without touching the Redis other tests share.
 pub struct RedisProxy {
     pub addr: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+    conns: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
 }
 
 impl RedisProxy {
     pub async fn start() -> RedisProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        RedisProxy { addr, task: Some(tokio::spawn(Self::serve(listener))) }
+        let conns = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+        RedisProxy { addr, listener: Some(tokio::spawn(Self::serve(listener, conns.clone()))), conns }
     }
 
-    async fn serve(listener: tokio::net::TcpListener) {
-        let mut conns = tokio::task::JoinSet::new();
+    async fn serve(listener: tokio::net::TcpListener, conns: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>) {
         while let Ok((mut client, _)) = listener.accept().await {
-            conns.spawn(async move {
+            conns.lock().await.spawn(async move {
                 if let Ok(mut upstream) = tokio::net::TcpStream::connect("127.0.0.1:6379").await {
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                 }
@@ -350,11 +351,15 @@ impl RedisProxy {
         }
     }
 
-    /// Closes the listener and every proxied connection (dropping the JoinSet aborts them).
-    pub fn cut(&mut self) {
-        if let Some(t) = self.task.take() {
+    /// Stops listening and closes every proxied connection; returns once they are all closed.
+    pub async fn cut(&mut self) {
+        if let Some(t) = self.listener.take() {
             t.abort();
+            let _ = t.await;
         }
+        let mut conns = self.conns.lock().await;
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
     }
 
     /// Listens again on the same address.
@@ -366,13 +371,12 @@ impl RedisProxy {
                 Err(e) if tries < 50 => {
                     tries += 1;
                     let _ = e;
-                    tokio::task::yield_now().await;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("cannot rebind the Redis proxy: {e}"),
             }
         };
-        self.task = Some(tokio::spawn(Self::serve(listener)));
+        self.listener = Some(tokio::spawn(Self::serve(listener, self.conns.clone())));
     }
 
     pub fn url(&self) -> String {
@@ -382,6 +386,11 @@ impl RedisProxy {
 
 impl Drop for RedisProxy {
     fn drop(&mut self) {
-        self.cut();
+        if let Some(t) = self.listener.take() {
+            t.abort();
+        }
+        if let Ok(mut conns) = self.conns.try_lock() {
+            conns.abort_all();
+        }
     }
 }

@@ -246,7 +246,7 @@ async fn redis_lost_mid_test_falls_back_to_local_limits_and_readyz_says_so() {
     let status = app.gql_ok(Some(&key), "{ rateLimitStatus { degraded } }", json!({})).await;
     assert_eq!(status["rateLimitStatus"]["degraded"], false);
 
-    proxy.cut();
+    proxy.cut().await;
     // Still served, with limits decided by this node alone.
     let data = app.gql_ok(Some(&key), "{ rateLimitStatus { degraded windows { remaining } } }", json!({})).await;
     assert_eq!(data["rateLimitStatus"]["degraded"], true, "{data}");
