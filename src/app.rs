@@ -24,7 +24,6 @@ pub struct App {
     pub bus: Bus,
     pub clock: SharedClock,
     pub secret: ServerSecret,
-    pub redis: Option<redis::aio::ConnectionManager>,
     pub key_cache: moka::sync::Cache<String, Option<Arc<KeyAuth>>>,
     pub session_cache: moka::sync::Cache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
@@ -32,7 +31,7 @@ pub struct App {
     pub cache_epoch: std::sync::atomic::AtomicU64,
     pub limiter: crate::limits::limiter::Limiter,
     /// Plans by organization id, per node; cleared on every node when plans change.
-    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::service::PlanEntry>>,
+    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::model::PlanRow>>,
     pub anonymous_policy: Arc<crate::limits::policy::Policy>,
     /// Policies built from (plan id, plan version, key override): built once, never stale (an
     /// edited plan has a new version).
@@ -104,7 +103,6 @@ impl App {
             bus,
             clock,
             secret,
-            redis,
         });
         app.spawn_invalidation_listener();
         Ok(app)

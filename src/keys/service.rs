@@ -422,14 +422,6 @@ pub async fn get_key(app: &App, principal: &Principal, id: &str) -> Result<KeyRo
     find_key(app, principal, id).await
 }
 
-/// Keys by id within the principal's organization (DataLoader / `nodes`).
-pub async fn load_keys(app: &App, principal: &Principal, ids: &[KeyId]) -> Result<Vec<KeyRow>> {
-    principal.require_scope("keys:read")?;
-    Ok(with_conn!(app.db, c => {
-        api_keys::table.filter(api_keys::id.eq_any(ids)).filter(api_keys::org_id.eq(&principal.org_id)).select(KeyRow::as_select()).load(c).await?
-    }))
-}
-
 pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: UpdateKey) -> Result<KeyRow> {
     principal.require_scope("keys:write")?;
     let existing = find_key(app, principal, id).await?;

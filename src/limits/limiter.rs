@@ -298,11 +298,6 @@ impl MemoryLimiter {
         (decision, permit)
     }
 
-    /// Sets the month's count for an organization (reconciliation from stored usage).
-    pub fn set_quota_used(&self, org: &str, now_ms: i64, used: u64) {
-        self.shard(org).lock().quotas.insert((org.to_string(), month_index(now_ms)), used);
-    }
-
     /// Drops counters that are back to full capacity and quotas of past months.
     pub fn sweep(&self, now_ms: i64) {
         let now_us = now_ms * 1000;

@@ -42,25 +42,14 @@ async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
         .ok_or_else(|| Error::internal(anyhow::anyhow!("no default plan: the plans table has no row with is_default")))
 }
 
-/// A cached plan.
-pub struct PlanEntry {
-    pub row: Arc<PlanRow>,
-}
-
-/// The organization's plan entry (its plan, or the default plan), through the per-node cache.
-pub async fn plan_entry(app: &App, org: &OrgId) -> Result<Arc<PlanEntry>> {
+/// The organization's plan (or the default plan), through the per-node cache.
+pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
     if let Some(p) = app.plan_cache.get(org.as_str()) {
         return Ok(p);
     }
-    let row = load_plan_for_org(app, org.as_str()).await?;
-    let entry = Arc::new(PlanEntry { row });
-    app.plan_cache.insert(org.to_string(), entry.clone());
-    Ok(entry)
-}
-
-/// The organization's plan (or the default plan).
-pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
-    Ok(plan_entry(app, org).await?.row.clone())
+    let plan = load_plan_for_org(app, org.as_str()).await?;
+    app.plan_cache.insert(org.to_string(), plan.clone());
+    Ok(plan)
 }
 
 /// The subject and policy of a request.

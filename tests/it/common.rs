@@ -368,9 +368,9 @@ impl RedisProxy {
         let listener = loop {
             match tokio::net::TcpListener::bind(self.addr).await {
                 Ok(l) => break l,
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
+                    // The port is free again once the old listener is gone; retry briefly.
                     tries += 1;
-                    let _ = e;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("cannot rebind the Redis proxy: {e}"),
