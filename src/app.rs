@@ -39,8 +39,12 @@ pub struct App {
         moka::sync::Cache<(String, i64, Option<crate::limits::policy::Override>), Arc<crate::limits::policy::Policy>>,
     /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
     /// large share of a small request's cost.
-    pub documents: moka::sync::Cache<String, async_graphql::parser::types::ExecutableDocument>,
+    pub documents: moka::sync::Cache<String, crate::server::CachedDocument>,
     pub started_at_ms: i64,
+    /// Usage records of API calls, buffered for the batched writer.
+    pub meter: crate::usage::meter::Meter,
+    /// The group-commit writer of `recordUsage` events.
+    pub recorder: crate::usage::metered::Recorder,
 }
 
 /// Options that tests (and embedders) set beside the configuration.
@@ -98,6 +102,8 @@ impl App {
             policy_cache: moka::sync::Cache::builder().max_capacity(10_000).build(),
             documents: moka::sync::Cache::builder().max_capacity(2_000).build(),
             started_at_ms: clock.now_ms(),
+            meter: crate::usage::meter::Meter::new(config.usage_buffer, config.usage_batch_size),
+            recorder: crate::usage::metered::Recorder::start(db.clone()),
             config,
             db,
             bus,
@@ -105,6 +111,11 @@ impl App {
             secret,
         });
         app.spawn_invalidation_listener();
+        // Before serving: a restart must not give back what this month's quota already counted.
+        crate::usage::reconcile_quotas(&app).await.map_err(|e| {
+            e.log();
+            anyhow::anyhow!("could not reconcile quota counters from usage roll-ups")
+        })?;
         Ok(app)
     }
 
@@ -178,6 +189,9 @@ impl App {
     /// Writes buffered counters; called on a timer and at shutdown.
     pub async fn flush(&self) {
         if let Err(e) = self.key_usage.flush(&self.db).await {
+            e.log();
+        }
+        if let Err(e) = self.meter.drain(&self.db).await {
             e.log();
         }
         self.limiter.sweep(self.clock.now_ms());

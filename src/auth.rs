@@ -165,6 +165,14 @@ impl Principal {
         }
     }
 
+    /// The API key behind the request, if it was made with one.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        match &self.actor {
+            Actor::ApiKey { key_id, .. } => Some(key_id),
+            Actor::User { .. } => None,
+        }
+    }
+
     pub fn user_id(&self) -> Option<&UserId> {
         match &self.actor {
             Actor::User { user_id, .. } => Some(user_id),

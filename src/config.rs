@@ -48,6 +48,13 @@ pub struct Config {
     pub key_cache_ttl_secs: u64,
     /// How often per-key counters (`lastUsedAt`, `totalRequests`) are written to the database.
     pub usage_flush_interval_ms: u64,
+    /// Usage records buffered in memory before the writer takes them; past it records are dropped
+    /// and counted (a request never waits on metering).
+    pub usage_buffer: usize,
+    /// Usage records written per batch (one multi-row insert); a full batch is written at once.
+    pub usage_batch_size: usize,
+    /// Days raw usage records (and hourly roll-ups) are kept; daily roll-ups are kept.
+    pub usage_retention_days: i64,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you trust).
     pub trust_proxy: bool,
     /// While Redis is unreachable: `local` (per-node limits), `open` (admit all), `closed` (refuse all).
@@ -73,7 +80,10 @@ impl Default for Config {
             session_ttl_secs: 3600,
             refresh_ttl_secs: 30 * 24 * 3600,
             key_cache_ttl_secs: 30,
-            usage_flush_interval_ms: 5000,
+            usage_flush_interval_ms: 1000,
+            usage_buffer: 100_000,
+            usage_batch_size: 2_000,
+            usage_retention_days: 90,
             trust_proxy: false,
             limiter_fallback: crate::limits::limiter::Fallback::Local,
         }
@@ -127,6 +137,12 @@ impl Config {
         }
         if self.graphql_max_depth < 3 || self.graphql_max_complexity < 10 {
             anyhow::bail!("GANTRY_GRAPHQL_MAX_DEPTH must be ≥ 3 and GANTRY_GRAPHQL_MAX_COMPLEXITY ≥ 10");
+        }
+        if self.usage_buffer < 100 || !(1..=10_000).contains(&self.usage_batch_size) {
+            anyhow::bail!("GANTRY_USAGE_BUFFER must be ≥ 100 and GANTRY_USAGE_BATCH_SIZE between 1 and 10000");
+        }
+        if !(1..=3650).contains(&self.usage_retention_days) {
+            anyhow::bail!("GANTRY_USAGE_RETENTION_DAYS must be between 1 and 3650");
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;

@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod platform;
 pub mod rest;
 pub mod server;
+pub mod usage;
 
 /// Initialises structured logging (text or JSON) from the configuration; `RUST_LOG` wins.
 pub fn init_tracing(config: &config::Config) {

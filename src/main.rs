@@ -5,6 +5,11 @@ use clap::{Parser, Subcommand};
 use gantry::app::{App, AppOptions};
 use gantry::config::Config;
 
+/// mimalloc: the request path allocates many small, short-lived objects (profiled: glibc malloc and
+/// free were ~11 % of the CPU time of an authenticated request).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "gantry", version, about = "Self-hosted, GraphQL-first developer platform server")]
 struct Cli {

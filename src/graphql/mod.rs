@@ -18,13 +18,14 @@ use crate::app::App;
 use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
+use crate::usage::graphql::{UsageMutation, UsageQuery};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, AuditQuery, NodeQuery);
+pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AuditQuery, NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation);
+pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(EventsSubscription);

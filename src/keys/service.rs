@@ -615,6 +615,7 @@ pub async fn verify_key(
             return Err(Error::bad_input("requiredScopes", format!("unknown scope `{s}`")));
         }
     }
+    let started = std::time::Instant::now();
     let checked = check_key(app, token.trim(), ip).await;
     let visible = |k: &KeyAuth| principal.is_platform || k.org_id == principal.org_id;
     let verdict = match checked {
@@ -642,7 +643,36 @@ pub async fn verify_key(
             _ => Verdict { key: None, refusal: Some(Refusal::NotFound), limit: None },
         },
     };
+    meter_verification(app, &verdict, started);
     Ok(verdict)
+}
+
+/// A verification counts as a use of the verified key: metered for the key's organization, with
+/// the status a request made with the key would have had.
+fn meter_verification(app: &App, verdict: &Verdict, started: std::time::Instant) {
+    static OPERATION: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("verifyApiKey"));
+    let Some(key) = &verdict.key else { return };
+    let status = match verdict.refusal {
+        None => 200,
+        Some(Refusal::RateLimited | Refusal::QuotaExceeded) => 429,
+        Some(Refusal::IpNotAllowed | Refusal::InsufficientScope) => 403,
+        Some(Refusal::NotFound | Refusal::Revoked | Refusal::Expired) => 401,
+        Some(Refusal::Unavailable) => 503,
+    };
+    let admitted = verdict.limit.as_ref().is_some_and(|d| d.allowed());
+    app.meter.record(crate::usage::meter::UsageRecord {
+        org_id: key.org_id.clone(),
+        api_key_id: Some(key.key_id.clone()),
+        source: crate::usage::meter::Source::Verify,
+        operation: OPERATION.clone(),
+        status,
+        latency_us: started.elapsed().as_micros() as u64,
+        request_bytes: 0,
+        response_bytes: 0,
+        cost_units: 0,
+        quota_units: admitted as u8,
+        at_ms: app.clock.now_ms(),
+    });
 }
 
 /// Requests per UTC day for a key, newest first, over the last `days` days.

@@ -298,6 +298,12 @@ impl MemoryLimiter {
         (decision, permit)
     }
 
+    pub fn reconcile_quota(&self, org: &str, used: u64, now_ms: i64) {
+        let mut s = self.shard(org).lock();
+        let entry = s.quotas.entry((org.to_string(), month_index(now_ms))).or_default();
+        *entry = (*entry).max(used);
+    }
+
     /// Drops counters that are back to full capacity and quotas of past months.
     pub fn sweep(&self, now_ms: i64) {
         let now_us = now_ms * 1000;
@@ -598,6 +604,28 @@ impl Limiter {
         match self {
             Limiter::Memory(m) => m.sweep(now_ms),
             Limiter::Redis(r) => r.local.sweep(now_ms),
+        }
+    }
+
+    /// Raises `org`'s quota counter for the month of `now_ms` to at least `used` (never lowers it).
+    pub async fn reconcile_quota(&self, org: &str, used: u64, now_ms: i64) {
+        match self {
+            Limiter::Memory(m) => m.reconcile_quota(org, used, now_ms),
+            Limiter::Redis(r) => {
+                r.local.reconcile_quota(org, used, now_ms);
+                let key = format!("{}:{{{org}}}:quota:{}", r.prefix, month_of(now_ms));
+                let ttl = month_reset_ms(now_ms) + 86_400_000;
+                let script = redis::Script::new(
+                    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                     if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0",
+                );
+                let mut conn = r.conn.clone();
+                let result: redis::RedisResult<i64> =
+                    script.key(&key).arg(used).arg(ttl).invoke_async(&mut conn).await;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, org, "could not reconcile the quota counter in Redis");
+                }
+            }
         }
     }
 }

@@ -111,6 +111,10 @@ id_type!(/// An event (outbox row).
     EventId, "evt");
 id_type!(/// An audit log entry.
     AuditId, "aud");
+id_type!(/// A raw usage record (one API call).
+    UsageId, "use");
+id_type!(/// A metered event reported with `recordUsage`.
+    MeterEventId, "mev");
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::error::{Code, Error, Result};
 use crate::graphql::loaders::loaders;
 use crate::server::{ServerState, client_ip, principal_from_headers, request_id};
+use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
 
 /// What a route's variable mapping reads: path parameters, the query string and the JSON body
@@ -132,12 +133,29 @@ fn from_error(trace_id: &str, e: &Error) -> Response {
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     route: Arc<Route>,
+    state: State<ServerState>,
+    peer: ConnectInfo<SocketAddr>,
+    params: RawPathParams,
+    raw: RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut tag = None;
+    let resp = handle_inner(route, state, peer, params, raw, headers, body, &mut tag).await;
+    crate::server::tagged(resp, tag)
+}
+
+/// Serves a route; once the caller is known, `tag` holds what the metering layer records.
+#[allow(clippy::too_many_arguments)]
+async fn handle_inner(
+    route: Arc<Route>,
     State(s): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     params: RawPathParams,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
+    tag: &mut Option<UsageTag>,
 ) -> Response {
     let query = crate::server::query_params(raw.as_deref());
     let rid = request_id(&headers);
@@ -192,8 +210,17 @@ async fn handle(
         Ok(v) => v,
         Err(e) => return from_error(&trace, &e),
     };
+    *tag = principal.as_ref().map(|p| UsageTag {
+        org_id: p.org_id.clone(),
+        api_key_id: p.key_id().cloned(),
+        source: Source::Rest,
+        operation: route.label.clone(),
+        cost_units: 0,
+        quota_units: 0,
+        status: None,
+    });
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let mut request = crate::server::with_cached_document(&s.app, request);
+    let (mut request, _) = crate::server::with_cached_document(&s.app, request);
     let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),
@@ -205,6 +232,10 @@ async fn handle(
     let now = s.app.clock.now_ms();
     if let Some(e) = decision.refusal_error() {
         return limited(&trace, &decision, &e, now);
+    }
+    if let Some(t) = tag {
+        t.cost_units = points;
+        t.quota_units = 1;
     }
     let decision = Arc::new(decision);
     let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());

@@ -21,6 +21,8 @@ pub struct Route {
     pub variables: fn(&RestInput) -> Result<Value>,
     /// Reshapes the payload (e.g. a connection into a list with pagination meta).
     pub shape: Shape,
+    /// The route as metered: `GET /api/v1/keys/{id}`.
+    pub label: std::sync::Arc<str>,
 }
 
 #[derive(Clone, Copy)]
@@ -32,6 +34,8 @@ pub enum Shape {
 
 const USER: &str = "id email name isPlatformAdmin personalOrganizationId";
 const SESSION: &str = "id token refreshToken expiresAt refreshExpiresAt";
+const STATS: &str = "calls errors clientErrors serverErrors limitedCalls successRate avgLatencyMs p50LatencyMs p95LatencyMs p99LatencyMs requestBytes responseBytes bandwidthBytes costUnits quotaUnits";
+const RECORDED: &str = "accepted duplicates results { idempotencyKey eventId status }";
 const KEY: &str = "id name description environment prefix maskedKey scopes status expiresAt allowedIps metadata createdAt updatedAt lastUsedAt lastUsedIp totalRequests revokedAt revokedReason";
 
 fn body_input(i: &RestInput) -> Result<Value> {
@@ -91,6 +95,19 @@ fn key_usage(i: &RestInput) -> Result<Value> {
     Ok(json!({ "id": i.path("id"), "days": days }))
 }
 
+/// `?period=last_7_days&key_id=key_…` → `$period`, `$keyId`.
+fn analytics(i: &RestInput) -> Result<Value> {
+    let period = i.query("period").unwrap_or("current_month");
+    if crate::usage::graphql::UsagePeriod::parse(period).is_none() {
+        return Err(Error::bad_input(
+            "period",
+            "one of last_hour, last_24_hours, last_7_days, last_30_days, current_month, previous_month",
+        ));
+    }
+    // The GraphQL enum value is the upper-case spelling.
+    Ok(json!({ "period": period.to_ascii_uppercase(), "keyId": i.query("key_id") }))
+}
+
 fn refresh(i: &RestInput) -> Result<Value> {
     let body = i.body_object()?;
     let token = body
@@ -102,7 +119,8 @@ fn refresh(i: &RestInput) -> Result<Value> {
 
 pub fn table() -> Vec<Route> {
     use Method as M;
-    let r = |method: Method, path, summary, document: &'static str, field, status, variables, shape| Route {
+    let r = |method: Method, path: &'static str, summary, document: &'static str, field, status, variables, shape| Route {
+        label: std::sync::Arc::from(format!("{method} /api/v1{path}")),
         method,
         path,
         summary,
@@ -279,6 +297,70 @@ pub fn table() -> Vec<Route> {
             "apiKey",
             200,
             key_usage,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/usage/events",
+            "Report metered usage (idempotent per event key)",
+            leak(format!("mutation($input: RecordUsageInput!) {{ recordUsage(input: $input) {{ {RECORDED} }} }}")),
+            "recordUsage",
+            200,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/analytics/usage",
+            "Usage summary for a period",
+            leak(format!(
+                "query($period: UsagePeriod!, $keyId: ID) {{ usage(period: $period, keyId: $keyId) {{ start end stats {{ {STATS} }} }} }}"
+            )),
+            "usage",
+            200,
+            analytics,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/analytics/endpoints",
+            "Usage per operation and route",
+            leak(format!(
+                "query($period: UsagePeriod!, $keyId: ID) {{ usageByEndpoint(period: $period, keyId: $keyId) {{ operation stats {{ {STATS} }} }} }}"
+            )),
+            "usageByEndpoint",
+            200,
+            analytics,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/analytics/errors",
+            "Calls per error status",
+            "query($period: UsagePeriod!, $keyId: ID) { errorBreakdown(period: $period, keyId: $keyId) { status calls share } }",
+            "errorBreakdown",
+            200,
+            analytics,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/analytics/performance",
+            "Latency per operation and route",
+            "query($period: UsagePeriod!, $keyId: ID) { usageByEndpoint(period: $period, keyId: $keyId) { operation stats { calls avgLatencyMs p50LatencyMs p95LatencyMs p99LatencyMs } } }",
+            "usageByEndpoint",
+            200,
+            analytics,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/analytics/costs",
+            "Cost units and quota use per operation and route",
+            "query($period: UsagePeriod!, $keyId: ID) { usageByEndpoint(period: $period, keyId: $keyId) { operation stats { calls costUnits quotaUnits } } }",
+            "usageByEndpoint",
+            200,
+            analytics,
             Shape::AsIs,
         ),
     ]

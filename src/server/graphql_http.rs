@@ -7,10 +7,12 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::{ServerState, client_ip, principal_from_headers, request_id};
 use crate::error::{Code, Error};
 use crate::graphql::loaders::loaders;
+use crate::usage::meter::{Source, UsageTag};
 
 const GQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -183,26 +185,40 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return from_error(&e, gql),
     };
-    let mut request = with_cached_document(&s.app, request);
+    let (mut request, operation) = with_cached_document(&s.app, request);
+    // A call by an identified caller is metered (by the outer layer, from this tag).
+    let mut tag = principal.as_ref().map(|p| UsageTag {
+        org_id: p.org_id.clone(),
+        api_key_id: p.key_id().cloned(),
+        source: Source::Graphql,
+        operation,
+        cost_units: 0,
+        quota_units: 0,
+        status: None,
+    });
     let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
         Ok(p) => p,
         Err(e) => {
             // Too costly is a request error, answered like a validation error.
             let mut resp = from_error(&e, gql);
             *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            return resp;
+            return tagged(resp, tag);
         }
     };
     let (decision, _permit) =
         match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, points)).await {
             Ok(d) => d,
-            Err(e) => return from_error(&e, gql),
+            Err(e) => return tagged(from_error(&e, gql), tag),
         };
     let now = s.app.clock.now_ms();
     if let Some(e) = decision.refusal_error() {
         let mut resp = from_error(&e, gql);
         crate::limits::headers::apply(resp.headers_mut(), &decision, now);
-        return resp;
+        return tagged(resp, tag);
+    }
+    if let Some(t) = &mut tag {
+        t.cost_units = points;
+        t.quota_units = 1;
     }
     let throttle = crate::limits::cost::throttle_of(&decision, points).filter(|_| points > 0);
     let decision = std::sync::Arc::new(decision);
@@ -220,24 +236,114 @@ async fn execute(
         || response.errors.is_empty()
         || response.errors.iter().any(|e| !e.path.is_empty());
     normalise_errors(&mut response.errors, &s.app.config, &rid.0);
+    if let (Some(t), Some(first)) = (&mut tag, response.errors.first()) {
+        t.status = first
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| if let async_graphql::Value::String(s) = v { Code::parse(s) } else { None })
+            .map(|c| c.http_status());
+    }
     let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let mut resp = json_response(status, &response, gql);
     crate::limits::headers::apply(resp.headers_mut(), &decision, now);
+    tagged(resp, tag)
+}
+
+/// Leaves the usage tag for the metering layer.
+pub fn tagged(mut resp: Response, tag: Option<UsageTag>) -> Response {
+    if let Some(t) = tag {
+        resp.extensions_mut().insert(t);
+    }
     resp
 }
 
-/// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached).
-pub fn with_cached_document(app: &crate::app::App, mut request: async_graphql::Request) -> async_graphql::Request {
-    if request.query.len() > 16 * 1024 {
-        return request;
+/// A parsed document and the metering label of each of its operations.
+#[derive(Clone)]
+pub struct CachedDocument {
+    pub doc: async_graphql::parser::types::ExecutableDocument,
+    pub labels: Arc<[(Option<String>, Arc<str>)]>,
+}
+
+/// Metering labels: `query Name` for a named operation, else its type and root fields
+/// (`query viewer,plans`).
+fn operation_labels(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Option<String>, Arc<str>)]> {
+    use async_graphql::parser::types::{OperationType, Selection};
+    doc.operations
+        .iter()
+        .map(|(name, op)| {
+            let ty = match op.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            let label = match name {
+                Some(n) => format!("{ty} {n}"),
+                None => {
+                    let mut fields: Vec<&str> = op
+                        .node
+                        .selection_set
+                        .node
+                        .items
+                        .iter()
+                        .filter_map(|i| match &i.node {
+                            Selection::Field(f) => Some(f.node.name.node.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    fields.sort_unstable();
+                    fields.dedup();
+                    let mut label = format!("{ty} {}", fields.join(","));
+                    if label.len() > 120 {
+                        let mut end = 117;
+                        while !label.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        label.truncate(end);
+                        label.push_str("...");
+                    }
+                    label
+                }
+            };
+            (name.map(|n| n.to_string()), Arc::from(label))
+        })
+        .collect()
+}
+
+fn pick_label(labels: &[(Option<String>, Arc<str>)], operation: Option<&str>) -> Arc<str> {
+    static INVALID: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("invalid"));
+    labels
+        .iter()
+        .find(|(name, _)| operation.is_none() || name.as_deref() == operation)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| INVALID.clone())
+}
+
+/// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached), and
+/// names the operation for metering.
+pub fn with_cached_document(
+    app: &crate::app::App,
+    mut request: async_graphql::Request,
+) -> (async_graphql::Request, Arc<str>) {
+    if request.query.len() <= 16 * 1024
+        && let Some(cached) = app.documents.get(&request.query)
+    {
+        let label = pick_label(&cached.labels, request.operation_name.as_deref());
+        request.set_parsed_query(cached.doc);
+        return (request, label);
     }
-    if let Some(doc) = app.documents.get(&request.query) {
-        request.set_parsed_query(doc);
-    } else if let Ok(doc) = request.parsed_query() {
-        let doc = doc.clone();
-        app.documents.insert(request.query.clone(), doc);
+    let operation = request.operation_name.clone();
+    let cacheable = request.query.len() <= 16 * 1024;
+    let Ok(doc) = request.parsed_query() else {
+        return (request, pick_label(&[], None));
+    };
+    let labels = operation_labels(doc);
+    let label = pick_label(&labels, operation.as_deref());
+    if cacheable {
+        let cached = CachedDocument { doc: doc.clone(), labels };
+        app.documents.insert(request.query.clone(), cached);
     }
-    request
+    (request, label)
 }
 
 /// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`

@@ -46,6 +46,8 @@ pub async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
     let body = serde_json::json!({
         "status": if all_ok { "ok" } else if db_ok { "degraded" } else { "unavailable" },
         "checks": { "database": db, "redis": bus, "limiter": limiter },
+        // Usage records waiting for the writer, written and dropped (buffer full) since start.
+        "metering": app.meter.stats(),
     });
     (status, Json(body))
 }

@@ -4,8 +4,9 @@
 //! database statement timeout and SQLite busy timeout (`GANTRY_DATABASE_TIMEOUT_SECS`).
 
 mod graphql_http;
-pub use graphql_http::{normalise_errors as normalise_graphql_errors, with_cached_document};
+pub use graphql_http::{CachedDocument, normalise_errors as normalise_graphql_errors, tagged, with_cached_document};
 mod health;
+mod observe;
 mod playground;
 mod ws;
 
@@ -17,7 +18,6 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderName};
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -81,12 +81,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(playground::routes())
         .nest("/api/v1", crate::rest::routes())
         .with_state(state)
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            // One field: every log line inside the request carries its id; the method and path are
-            // on the request line already (and formatting span fields is a per-request cost).
-            tracing::info_span!("request", request_id = %id)
-        }))
+        .layer(observe::ObserveLayer { app })
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, SequentialRequestId::new()))
 }
@@ -163,12 +158,16 @@ pub async fn run(
     tracing::info!(address = %listener.local_addr()?, "Gantry is listening; playground at /playground");
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let flusher = spawn_flusher(app.clone(), stopped);
+    let (stop_writer, writer_stopped) = tokio::sync::watch::channel(false);
+    let writer = crate::usage::meter::spawn_writer(app.clone(), writer_stopped);
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
     // Let a flush in progress finish (never abort it mid-write), then write what is left.
     let _ = stop.send(());
+    let _ = stop_writer.send(true);
     let _ = flusher.await;
+    let _ = writer.await;
     app.flush().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -95,6 +95,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    config: Config,
     pg_database: Option<String>,
     _dir: tempfile::TempDir,
 }
@@ -143,18 +145,54 @@ impl TestApp {
         let mut config = test_config(backend, dir.path(), &database_url, &redis_prefix);
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis()));
-        let app = App::build(config, AppOptions { clock: Some(clock.clone()) }).await.expect("app builds");
+        Self::start(backend, config, clock, pg_database, dir).await
+    }
+
+    async fn start(
+        backend: Backend,
+        config: Config,
+        clock: Arc<ManualClock>,
+        pg_database: Option<String>,
+        dir: tempfile::TempDir,
+    ) -> TestApp {
+        let app = App::build(config.clone(), AppOptions { clock: Some(clock.clone()) }).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_app = app.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = gantry::server::run(listener, server_app, async move {
                 let _ = rx.await;
             })
             .await;
         });
-        TestApp { backend, addr, app, clock, http: reqwest::Client::new(), shutdown: Some(tx), pg_database, _dir: dir }
+        TestApp {
+            backend,
+            addr,
+            app,
+            clock,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            config,
+            pg_database,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the server gracefully (it flushes what it buffered) and starts a new process-like
+    /// instance on the same database, Redis prefix and clock.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        let pg_database = self.pg_database.take();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = std::mem::replace(&mut self._dir, dir);
+        Self::start(self.backend, self.config.clone(), self.clock.clone(), pg_database, dir).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -11,3 +11,4 @@ mod multinode;
 mod rest;
 mod schema;
 mod subscriptions;
+mod usage;

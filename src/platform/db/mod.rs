@@ -74,6 +74,28 @@ macro_rules! transaction {
 }
 
 impl Db {
+    /// Raw SQL written with `?` placeholders, in the backend's own placeholder style (`$1`, `$2`, …
+    /// on PostgreSQL). For the few queries the query builder cannot express portably.
+    pub fn sql(&self, text: &str) -> String {
+        match self {
+            Db::Sqlite(_) => text.to_string(),
+            Db::Pg(_) => {
+                let mut out = String::with_capacity(text.len() + 16);
+                let mut n = 0;
+                for ch in text.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+        }
+    }
+
     /// Connects to `url` (`postgres://…`, or a SQLite file path / `sqlite://PATH`).
     /// `timeout_secs` bounds each PostgreSQL statement and each wait for SQLite's write lock.
     pub async fn connect(url: &str, pool_size: usize, timeout_secs: u64) -> anyhow::Result<Db> {

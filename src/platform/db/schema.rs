@@ -152,6 +152,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_records (id) {
+        id -> Text,
+        org_id -> Text,
+        api_key_id -> Text,
+        source -> Text,
+        operation -> Text,
+        status -> Integer,
+        latency_us -> BigInt,
+        request_bytes -> BigInt,
+        response_bytes -> BigInt,
+        cost_units -> BigInt,
+        quota_units -> BigInt,
+        occurred_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_rollups (granularity, org_id, bucket_start, api_key_id, operation, status) {
+        granularity -> Text,
+        org_id -> Text,
+        bucket_start -> BigInt,
+        api_key_id -> Text,
+        operation -> Text,
+        status -> Integer,
+        calls -> BigInt,
+        latency_us_sum -> BigInt,
+        request_bytes -> BigInt,
+        response_bytes -> BigInt,
+        cost_units -> BigInt,
+        quota_units -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_latency_bins (granularity, org_id, bucket_start, api_key_id, operation, bin) {
+        granularity -> Text,
+        org_id -> Text,
+        bucket_start -> BigInt,
+        api_key_id -> Text,
+        operation -> Text,
+        bin -> Integer,
+        calls -> BigInt,
+    }
+}
+
+diesel::table! {
+    metered_events (id) {
+        id -> Text,
+        org_id -> Text,
+        idempotency_key -> Text,
+        metric -> Text,
+        quantity -> BigInt,
+        properties -> Text,
+        occurred_at -> BigInt,
+        recorded_at -> BigInt,
+        recorded_by -> Text,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -172,4 +232,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_key_usage_daily,
     audit_log,
     events,
+    usage_records,
+    usage_rollups,
+    usage_latency_bins,
+    metered_events,
 );

@@ -1,0 +1,107 @@
+//! The outermost per-request layer: a `request` tracing span carrying the request id (so every log
+//! line inside the request has it), the response time, and metering — a handler that served a
+//! metered call leaves a [`UsageTag`] in the response extensions, and this layer completes it with
+//! what only it knows (status, latency, sizes) and hands it to the meter. One layer, one clock read
+//! at each end, no boxing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::http::{Request, Response};
+use axum::body::HttpBody as _;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::usage::meter::UsageTag;
+
+#[derive(Clone)]
+pub struct ObserveLayer {
+    pub app: Arc<App>,
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner, app: self.app.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    app: Arc<App>,
+}
+
+impl<S, B> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<axum::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ObserveFuture<tracing::instrument::Instrumented<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let span = tracing::info_span!("request", request_id = %id);
+        let request_bytes = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        ObserveFuture {
+            inner: self.inner.call(req).instrument(span),
+            started: Instant::now(),
+            request_bytes,
+            app: self.app.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        request_bytes: u64,
+        app: Arc<App>,
+    }
+}
+
+impl<F, E> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response<axum::body::Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut result = match this.inner.poll(cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Ok(resp) = &mut result
+            && let Some(tag) = resp.extensions_mut().remove::<UsageTag>()
+        {
+            let latency_us = this.started.elapsed().as_micros() as u64;
+            let response_bytes = resp.body().size_hint().exact().unwrap_or(0);
+            let at = this.app.clock.now_ms();
+            this.app.meter.record(tag.into_record(
+                resp.status().as_u16(),
+                latency_us,
+                *this.request_bytes,
+                response_bytes,
+                at,
+            ));
+        }
+        Poll::Ready(result)
+    }
+}

@@ -1,0 +1,504 @@
+//! GraphQL for usage: analytics queries (from roll-ups) and `recordUsage`.
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+
+use super::analytics::{self, Dim, Granularity, Stats};
+use super::meter::HOUR_MS;
+use super::metered::{self, EventInput, Outcome};
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::graphql::context::{ContextExt, Scope};
+use crate::graphql::scalars::DateTime;
+use crate::keys::graphql::ApiKey;
+
+/// A period of time analytics cover. Hour-aligned; the current hour is included.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum UsagePeriod {
+    /// The current hour.
+    LastHour,
+    /// The current hour and the 23 before it.
+    Last24Hours,
+    /// The last 7 × 24 hours.
+    Last7Days,
+    /// The last 30 × 24 hours.
+    Last30Days,
+    /// Since the start of the current calendar month (UTC): the quota period.
+    CurrentMonth,
+    /// The previous calendar month (UTC).
+    PreviousMonth,
+}
+
+/// Hour or day buckets.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum UsageGranularity {
+    /// One bucket per hour (UTC).
+    Hour,
+    /// One bucket per day (UTC).
+    Day,
+}
+
+/// Start of the UTC month `months` before the one holding `now_ms` (0 = this month).
+pub fn month_start(now_ms: i64, months_back: i32) -> i64 {
+    use chrono::Datelike;
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let index = now.year() * 12 + now.month0() as i32 - months_back;
+    chrono::NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+        .unwrap_or(0)
+}
+
+impl UsagePeriod {
+    /// `[start, end)` in epoch ms at `now_ms`.
+    pub fn range(self, now_ms: i64) -> (i64, i64) {
+        let next_hour = now_ms.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS;
+        match self {
+            UsagePeriod::LastHour => (next_hour - HOUR_MS, next_hour),
+            UsagePeriod::Last24Hours => (next_hour - 24 * HOUR_MS, next_hour),
+            UsagePeriod::Last7Days => (next_hour - 7 * 24 * HOUR_MS, next_hour),
+            UsagePeriod::Last30Days => (next_hour - 30 * 24 * HOUR_MS, next_hour),
+            UsagePeriod::CurrentMonth => (month_start(now_ms, 0), next_hour),
+            UsagePeriod::PreviousMonth => (month_start(now_ms, 1), month_start(now_ms, 0)),
+        }
+    }
+
+    /// Parses the REST spelling (`last_7_days`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "last_hour" => UsagePeriod::LastHour,
+            "last_24_hours" => UsagePeriod::Last24Hours,
+            "last_7_days" => UsagePeriod::Last7Days,
+            "last_30_days" => UsagePeriod::Last30Days,
+            "current_month" => UsagePeriod::CurrentMonth,
+            "previous_month" => UsagePeriod::PreviousMonth,
+            _ => return None,
+        })
+    }
+}
+
+/// Figures for a set of API calls.
+pub struct UsageStats(pub Stats);
+
+/// Figures for a set of API calls. Latency percentiles come from histograms with bins 5 % wide:
+/// each is within 2.5 % of the exact value.
+#[Object]
+impl UsageStats {
+    /// Calls made (every status, including refusals).
+    async fn calls(&self) -> i64 {
+        self.0.calls
+    }
+    /// Calls answered with a 4xx or 5xx status.
+    async fn errors(&self) -> i64 {
+        self.0.errors
+    }
+    /// Calls answered 4xx.
+    async fn client_errors(&self) -> i64 {
+        self.0.client_errors
+    }
+    /// Calls answered 5xx.
+    async fn server_errors(&self) -> i64 {
+        self.0.server_errors
+    }
+    /// Calls refused by a rate limit or quota (429).
+    async fn limited_calls(&self) -> i64 {
+        self.0.limited
+    }
+    /// Share of calls without an error, 0–1 (1 when there were no calls).
+    async fn success_rate(&self) -> f64 {
+        self.0.success_rate()
+    }
+    /// Mean latency in milliseconds (null without calls).
+    async fn avg_latency_ms(&self) -> Option<f64> {
+        self.0.avg_latency_ms()
+    }
+    /// Median latency in milliseconds.
+    async fn p50_latency_ms(&self) -> Option<f64> {
+        self.0.percentile_ms(50.0)
+    }
+    /// 95th percentile latency in milliseconds.
+    async fn p95_latency_ms(&self) -> Option<f64> {
+        self.0.percentile_ms(95.0)
+    }
+    /// 99th percentile latency in milliseconds.
+    async fn p99_latency_ms(&self) -> Option<f64> {
+        self.0.percentile_ms(99.0)
+    }
+    /// Request body bytes received.
+    async fn request_bytes(&self) -> i64 {
+        self.0.request_bytes
+    }
+    /// Response body bytes sent.
+    async fn response_bytes(&self) -> i64 {
+        self.0.response_bytes
+    }
+    /// Request plus response bytes.
+    async fn bandwidth_bytes(&self) -> i64 {
+        self.0.request_bytes + self.0.response_bytes
+    }
+    /// Cost units charged (GraphQL query cost points).
+    async fn cost_units(&self) -> i64 {
+        self.0.cost_units
+    }
+    /// Calls counted against the monthly quota.
+    async fn quota_units(&self) -> i64 {
+        self.0.quota_units
+    }
+}
+
+/// Usage over a period.
+#[derive(SimpleObject)]
+pub struct UsageSummary {
+    /// First instant covered.
+    pub start: DateTime,
+    /// First instant after the period.
+    pub end: DateTime,
+    /// The figures.
+    pub stats: UsageStats,
+}
+
+/// One bucket of a usage history.
+#[derive(SimpleObject)]
+pub struct UsagePoint {
+    /// Start of the hour or day (UTC).
+    pub start: DateTime,
+    /// The figures of the bucket (zeros when idle).
+    pub stats: UsageStats,
+}
+
+/// Usage of one API key (or of signed-in users, without a key).
+pub struct KeyUsage {
+    key_id: Option<String>,
+    stats: Stats,
+}
+
+/// Usage of one API key (or of signed-in users, without a key).
+#[Object]
+impl KeyUsage {
+    /// The key's id; null for calls made with a session (signed-in users).
+    async fn key_id(&self) -> Option<ID> {
+        self.key_id.clone().map(ID)
+    }
+    /// The key, if it still exists.
+    async fn api_key(&self, ctx: &Context<'_>) -> Option<ApiKey> {
+        let id = self.key_id.as_deref()?;
+        let p = ctx.principal().ok()?;
+        crate::keys::service::get_key(ctx.app(), p, id).await.ok().map(ApiKey)
+    }
+    /// The figures.
+    async fn stats(&self) -> UsageStats {
+        UsageStats(self.stats.clone())
+    }
+}
+
+/// Usage of one operation: a GraphQL operation (its name, or its root fields) or a REST route.
+#[derive(SimpleObject)]
+pub struct EndpointUsage {
+    /// `query viewer`, `mutation createApiKey`, `GET /api/v1/keys/{id}`, `verifyApiKey`, …
+    pub operation: String,
+    /// The figures.
+    pub stats: UsageStats,
+}
+
+/// Calls answered with one status code.
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    /// HTTP status code.
+    pub status: i32,
+    /// Calls answered with it.
+    pub calls: i64,
+    /// Share of all calls in the period, 0–1.
+    pub share: f64,
+}
+
+/// Where the current month is heading, projected linearly from its pace so far.
+#[derive(SimpleObject)]
+pub struct UsageForecast {
+    /// Start of the month (UTC).
+    pub period_start: DateTime,
+    /// End of the month: when the quota resets.
+    pub period_end: DateTime,
+    /// Calls so far this month.
+    pub calls: i64,
+    /// Calls expected by the end of the month at the pace so far.
+    pub projected_calls: i64,
+    /// Calls counted against the quota so far.
+    pub quota_used: i64,
+    /// Quota use expected by the end of the month.
+    pub projected_quota_used: i64,
+    /// The plan's monthly quota (null = unlimited).
+    pub monthly_quota: Option<i64>,
+    /// Projected use as a percentage of the quota (null = unlimited).
+    pub projected_percent_of_quota: Option<f64>,
+    /// When the quota runs out at this pace, if before the month ends.
+    pub quota_exhausted_at: Option<DateTime>,
+}
+
+/// One metered event for `recordUsage`.
+#[derive(InputObject)]
+pub struct MeteredEventInput {
+    /// What is metered: a letter, then letters, digits, `_`, `.`, `:` or `-` (≤ 100).
+    pub metric: String,
+    /// How much (≥ 0).
+    pub quantity: i64,
+    /// Unique per organization; a repeat is accepted once (≤ 255 characters).
+    pub idempotency_key: String,
+    /// When it happened (default now; at most 35 days ago).
+    pub timestamp: Option<DateTime>,
+    /// A JSON object (≤ 4 KiB) kept with the event.
+    pub properties: Option<Json<serde_json::Value>>,
+}
+
+/// Input of `recordUsage`.
+#[derive(InputObject)]
+pub struct RecordUsageInput {
+    /// The organization the usage belongs to: a platform service key names it; others may omit it
+    /// (their own organization).
+    pub organization_id: Option<ID>,
+    /// 1 to 1000 events.
+    pub events: Vec<MeteredEventInput>,
+}
+
+/// Whether an event was new.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum MeteredEventStatus {
+    /// Stored now.
+    Accepted,
+    /// Its idempotency key was seen before: nothing stored, the first event's id returned.
+    Duplicate,
+}
+
+/// The fate of one reported event.
+#[derive(SimpleObject)]
+pub struct MeteredEventResult {
+    /// The key it was sent with.
+    pub idempotency_key: String,
+    /// The stored event (`mev_…`): the first one for a repeated key.
+    pub event_id: ID,
+    /// Accepted or duplicate.
+    pub status: MeteredEventStatus,
+}
+
+/// What `recordUsage` did.
+#[derive(SimpleObject)]
+pub struct RecordUsagePayload {
+    /// Events stored now.
+    pub accepted: i32,
+    /// Events whose key was seen before.
+    pub duplicates: i32,
+    /// One result per event sent, in order.
+    pub results: Vec<MeteredEventResult>,
+}
+
+#[derive(Default)]
+pub struct UsageQuery;
+
+fn scope(ctx: &Context<'_>, start: i64, end: i64, key: Option<&ID>, g: Granularity) -> async_graphql::Result<analytics::Scope> {
+    let p: &Principal = ctx.principal()?;
+    let key = match key {
+        Some(id) => {
+            id.parse::<crate::platform::ids::KeyId>().map_err(|_| Error::bad_input("keyId", "not an API key id"))?;
+            Some(id.to_string())
+        }
+        None => None,
+    };
+    Ok(analytics::Scope { org: p.org_id.clone(), key, start, end, granularity: g })
+}
+
+#[Object]
+impl UsageQuery {
+    /// The caller's organization's usage over a period (optionally one key's).
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+        #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
+    ) -> async_graphql::Result<UsageSummary> {
+        let (start, end) = period.range(ctx.app().clock.now_ms());
+        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour)?;
+        let stats = analytics::summary(ctx.app(), &s).await?;
+        Ok(UsageSummary { start: DateTime(start), end: DateTime(end), stats: UsageStats(stats) })
+    }
+
+    /// Usage bucket by bucket between two instants (at most 1000 buckets).
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "From (rounded down to the bucket).")] start: DateTime,
+        #[graphql(desc = "Until (exclusive).")] end: DateTime,
+        #[graphql(desc = "Hour or day buckets.", default_with = "UsageGranularity::Hour")] granularity: UsageGranularity,
+        #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<UsagePoint>> {
+        if end.0 <= start.0 {
+            return Err(Error::bad_input("end", "must be after start").into());
+        }
+        let g = match granularity {
+            UsageGranularity::Hour => Granularity::Hour,
+            UsageGranularity::Day => Granularity::Day,
+        };
+        let s = scope(ctx, start.0, end.0, key_id.as_ref(), g)?;
+        let points = analytics::history(ctx.app(), &s).await?;
+        Ok(points.into_iter().map(|(b, stats)| UsagePoint { start: DateTime(b), stats: UsageStats(stats) }).collect())
+    }
+
+    /// Usage per API key over a period, busiest first.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage_by_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+    ) -> async_graphql::Result<Vec<KeyUsage>> {
+        let (start, end) = period.range(ctx.app().clock.now_ms());
+        let s = scope(ctx, start, end, None, Granularity::Hour)?;
+        let mut rows = analytics::grouped(ctx.app(), &s, Dim::Key).await?;
+        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+        Ok(rows
+            .into_iter()
+            .map(|(k, stats)| KeyUsage { key_id: (!k.is_empty()).then_some(k), stats })
+            .collect())
+    }
+
+    /// Usage per operation or route over a period, busiest first (optionally one key's).
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage_by_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+        #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<EndpointUsage>> {
+        endpoints(ctx, period, key_id.as_ref(), usize::MAX).await
+    }
+
+    /// The busiest operations and routes over a period.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn top_endpoints(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+        #[graphql(desc = "How many (1–100, default 10).", default = 10)] limit: i32,
+    ) -> async_graphql::Result<Vec<EndpointUsage>> {
+        if !(1..=100).contains(&limit) {
+            return Err(Error::bad_input("limit", "must be between 1 and 100").into());
+        }
+        endpoints(ctx, period, None, limit as usize).await
+    }
+
+    /// Calls per status code (4xx and 5xx) over a period.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn error_breakdown(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+        #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<StatusCount>> {
+        let (start, end) = period.range(ctx.app().clock.now_ms());
+        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour)?;
+        let all = analytics::by_status(ctx.app(), &s).await?;
+        let total: i64 = all.iter().map(|(_, n)| n).sum();
+        Ok(all
+            .into_iter()
+            .filter(|(status, _)| *status >= 400)
+            .map(|(status, calls)| StatusCount { status, calls, share: calls as f64 / total.max(1) as f64 })
+            .collect())
+    }
+
+    /// The current month projected to its end at the pace so far, against the plan's quota.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage_forecast(&self, ctx: &Context<'_>) -> async_graphql::Result<UsageForecast> {
+        let app = ctx.app();
+        let p = ctx.principal()?;
+        let now = app.clock.now_ms();
+        let (start, end) = (month_start(now, 0), now + crate::limits::limiter::month_reset_ms(now));
+        let s = scope(ctx, start, end, None, Granularity::Hour)?;
+        let stats = analytics::summary(app, &s).await?;
+        let plan = crate::limits::service::plan_for_org(app, &p.org_id).await?;
+        let elapsed = (now - start).max(HOUR_MS) as f64;
+        let total = (end - start) as f64;
+        let project = |n: i64| (n as f64 * total / elapsed).round() as i64;
+        let projected_quota = project(stats.quota_units);
+        let exhausted = plan.monthly_quota.filter(|_| stats.quota_units > 0).and_then(|q| {
+            let rate = stats.quota_units as f64 / elapsed;
+            let at = start + (q as f64 / rate) as i64;
+            (at < end).then_some(DateTime(at.max(now.min(at))))
+        });
+        Ok(UsageForecast {
+            period_start: DateTime(start),
+            period_end: DateTime(end),
+            calls: stats.calls,
+            projected_calls: project(stats.calls),
+            quota_used: stats.quota_units,
+            projected_quota_used: projected_quota,
+            monthly_quota: plan.monthly_quota,
+            projected_percent_of_quota: plan.monthly_quota.map(|q| projected_quota as f64 * 100.0 / q.max(1) as f64),
+            quota_exhausted_at: exhausted,
+        })
+    }
+}
+
+async fn endpoints(
+    ctx: &Context<'_>,
+    period: UsagePeriod,
+    key: Option<&ID>,
+    limit: usize,
+) -> async_graphql::Result<Vec<EndpointUsage>> {
+    let (start, end) = period.range(ctx.app().clock.now_ms());
+    let s = scope(ctx, start, end, key, Granularity::Hour)?;
+    let mut rows = analytics::grouped(ctx.app(), &s, Dim::Operation).await?;
+    rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+    Ok(rows
+        .into_iter()
+        .take(limit)
+        .map(|(operation, stats)| EndpointUsage { operation, stats: UsageStats(stats) })
+        .collect())
+}
+
+#[derive(Default)]
+pub struct UsageMutation;
+
+#[Object]
+impl UsageMutation {
+    /// Reports metered usage (the operator's backend): each event once per idempotency key.
+    /// Answered after the events are stored.
+    #[graphql(guard = "Scope(\"usage:write\")")]
+    async fn record_usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The events.")] input: RecordUsageInput,
+    ) -> async_graphql::Result<RecordUsagePayload> {
+        let p = ctx.principal()?;
+        let events = input
+            .events
+            .into_iter()
+            .map(|e| EventInput {
+                metric: e.metric,
+                quantity: e.quantity,
+                idempotency_key: e.idempotency_key,
+                timestamp_ms: e.timestamp.map(|t| t.0),
+                properties: e.properties.map(|j| j.0),
+            })
+            .collect();
+        let results = metered::record(ctx.app(), p, input.organization_id.as_ref().map(|i| i.as_str()), events).await?;
+        let accepted = results.iter().filter(|r| r.outcome == Outcome::Accepted).count() as i32;
+        Ok(RecordUsagePayload {
+            accepted,
+            duplicates: results.len() as i32 - accepted,
+            results: results
+                .into_iter()
+                .map(|r| MeteredEventResult {
+                    idempotency_key: r.idempotency_key,
+                    event_id: ID(r.event_id),
+                    status: match r.outcome {
+                        Outcome::Accepted => MeteredEventStatus::Accepted,
+                        Outcome::Duplicate => MeteredEventStatus::Duplicate,
+                    },
+                })
+                .collect(),
+        })
+    }
+}

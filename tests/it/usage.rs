@@ -1,0 +1,361 @@
+use std::sync::Arc;
+
+use gantry::usage::meter::{Source, UsageRecord};
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestApp, backends, code};
+
+const STATS: &str = "calls errors clientErrors limitedCalls successRate avgLatencyMs p50LatencyMs p95LatencyMs p99LatencyMs requestBytes responseBytes costUnits quotaUnits";
+
+async fn viewer(app: &TestApp, key: &str) -> u16 {
+    app.http
+        .post(app.url("/graphql"))
+        .bearer_auth(key)
+        .json(&json!({ "query": "{ viewer { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn by<'a>(list: &'a Value, field: &str, value: Value) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("no entry with {field} = {value} in {list}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        // Session calls: two createApiKey mutations and one verifyApiKey.
+        let (key_a, id_a) = app.create_key(&s.token, &["*"]).await;
+        let (key_b, id_b) = app.create_key(&s.token, &["keys:read"]).await;
+        let verdict = app
+            .gql_ok(Some(&s.token), "mutation($k: String!) { verifyApiKey(input: {key: $k}) { valid } }", json!({ "k": key_a }))
+            .await;
+        assert_eq!(verdict["verifyApiKey"]["valid"], true);
+        // Key A: five viewer queries and one NOT_FOUND.
+        for _ in 0..5 {
+            assert_eq!(viewer(&app, &key_a).await, 200);
+        }
+        let missing = app
+            .gql(Some(&key_a), "{ apiKey(id: \"key_01jdzzzzzzzzzzzzzzzzzzzzzz\") { id } }", json!({}))
+            .await;
+        assert_eq!(code(&missing), "NOT_FOUND");
+        // Key B: three REST lists and one 404.
+        for _ in 0..3 {
+            assert_eq!(app.rest("GET", "/keys", Some(&key_b), None).await.0, 200);
+        }
+        assert_eq!(app.rest("GET", "/keys/key_01jdzzzzzzzzzzzzzzzzzzzzzz", Some(&key_b), None).await.0, 404);
+        // Unauthenticated calls belong to no organization and are not metered.
+        assert_eq!(viewer(&app, "gk_live_nope").await, 401);
+
+        app.app.flush().await;
+        let q = format!(
+            "{{ usage(period: LAST_24_HOURS) {{ start end stats {{ {STATS} }} }}
+               usageByKey(period: LAST_24_HOURS) {{ keyId apiKey {{ id }} stats {{ calls errors }} }}
+               usageByEndpoint(period: LAST_24_HOURS) {{ operation stats {{ calls errors costUnits }} }}
+               topEndpoints(period: LAST_24_HOURS, limit: 2) {{ operation stats {{ calls }} }}
+               errorBreakdown(period: LAST_24_HOURS) {{ status calls share }} }}"
+        );
+        let d = app.gql_ok(Some(&s.token), &q, json!({})).await;
+        // 3 session calls + 6 by key A + 4 by key B + 1 verification of key A.
+        let stats = &d["usage"]["stats"];
+        assert_eq!(stats["calls"], 14, "[{backend:?}] {d}");
+        assert_eq!(stats["errors"], 2);
+        assert_eq!(stats["clientErrors"], 2);
+        assert_eq!(stats["limitedCalls"], 0);
+        assert_eq!(stats["successRate"].as_f64().unwrap(), 12.0 / 14.0);
+        assert_eq!(stats["quotaUnits"], 14, "every call was admitted by the limiter");
+        assert!(stats["requestBytes"].as_i64().unwrap() > 0 && stats["responseBytes"].as_i64().unwrap() > 0);
+        assert!(stats["p50LatencyMs"].as_f64().unwrap() > 0.0);
+        assert!(stats["p50LatencyMs"].as_f64() <= stats["p99LatencyMs"].as_f64());
+
+        let keys = &d["usageByKey"];
+        assert_eq!(by(keys, "keyId", json!(id_a))["stats"]["calls"], 7);
+        assert_eq!(by(keys, "keyId", json!(id_a))["apiKey"]["id"], json!(id_a));
+        assert_eq!(by(keys, "keyId", json!(id_b))["stats"], json!({ "calls": 4, "errors": 1 }));
+        assert_eq!(by(keys, "keyId", Value::Null)["stats"]["calls"], 3, "signed-in calls");
+
+        let ops = &d["usageByEndpoint"];
+        for (op, calls, errors) in [
+            ("query viewer", 5, 0),
+            ("query apiKey", 1, 1),
+            ("GET /api/v1/keys", 3, 0),
+            ("GET /api/v1/keys/{id}", 1, 1),
+            ("mutation createApiKey", 2, 0),
+            ("mutation verifyApiKey", 1, 0),
+            ("verifyApiKey", 1, 0),
+        ] {
+            let e = by(ops, "operation", json!(op));
+            assert_eq!((e["stats"]["calls"].as_i64(), e["stats"]["errors"].as_i64()), (Some(calls), Some(errors)), "{op}");
+        }
+        assert_eq!(by(ops, "operation", json!("query viewer"))["stats"]["costUnits"], 10, "2 points each");
+        assert_eq!(d["topEndpoints"][0], json!({ "operation": "query viewer", "stats": { "calls": 5 } }));
+        assert_eq!(d["topEndpoints"].as_array().unwrap().len(), 2);
+        assert_eq!(d["errorBreakdown"], json!([{ "status": 404, "calls": 2, "share": 2.0 / 14.0 }]));
+
+        // History: hour buckets covering the calls, zeros included.
+        let now = app.app.clock.now_ms();
+        let h = app
+            .gql_ok(
+                Some(&s.token),
+                "query($s: DateTime!, $e: DateTime!) { usageHistory(start: $s, end: $e, granularity: HOUR) { start stats { calls } } }",
+                json!({ "s": iso(now - 3 * 3_600_000), "e": iso(now + 1) }),
+            )
+            .await;
+        let points = h["usageHistory"].as_array().unwrap();
+        assert_eq!(points.len(), 4);
+        assert_eq!(points.iter().map(|p| p["stats"]["calls"].as_i64().unwrap()).sum::<i64>(), 14);
+        let days = app
+            .gql_ok(
+                Some(&s.token),
+                "query($s: DateTime!, $e: DateTime!) { usageHistory(start: $s, end: $e, granularity: DAY) { stats { calls } } }",
+                json!({ "s": iso(now - 86_400_000), "e": iso(now + 1) }),
+            )
+            .await;
+        let total: i64 = days["usageHistory"].as_array().unwrap().iter().map(|p| p["stats"]["calls"].as_i64().unwrap()).sum();
+        assert_eq!(total, 14, "daily roll-ups hold the same calls");
+
+        // One key's view, and the REST equivalents.
+        let one = app
+            .gql_ok(Some(&s.token), "query($k: ID) { usage(period: LAST_HOUR, keyId: $k) { stats { calls } } }", json!({ "k": id_b }))
+            .await;
+        assert_eq!(one["usage"]["stats"]["calls"], 4);
+        let (status, body) = app.rest("GET", "/analytics/usage?period=last_24_hours", Some(&s.token), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"]["stats"]["calls"].as_i64().unwrap() >= 14, "{body}");
+        let (status, body) = app.rest("GET", "/analytics/errors?period=last_24_hours", Some(&s.token), None).await;
+        assert_eq!((status, &body["data"][0]["status"]), (200, &json!(404)), "{body}");
+        let (status, body) = app.rest("GET", "/analytics/performance?period=last_24_hours", Some(&s.token), None).await;
+        assert_eq!(status, 200);
+        assert!(body["data"][0]["stats"]["p95_latency_ms"].is_number(), "{body}");
+        let (status, body) = app.rest("GET", "/analytics/costs", Some(&s.token), None).await;
+        assert_eq!(status, 200);
+        assert!(body["data"].as_array().unwrap().iter().any(|e| e["stats"]["cost_units"].as_i64() > Some(0)), "{body}");
+        let (status, body) = app.rest("GET", "/analytics/endpoints?period=yesterday", Some(&s.token), None).await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("period")), "{body}");
+
+        // Scopes: a key without usage:read sees nothing.
+        assert_eq!(code(&app.gql(Some(&key_b), "{ usage { stats { calls } } }", json!({})).await), "FORBIDDEN");
+    }
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+}
+
+fn record(app: &TestApp, org: &str, latency_us: u64, status: u16, at_ms: i64) -> UsageRecord {
+    let _ = app;
+    UsageRecord {
+        org_id: org.parse().unwrap(),
+        api_key_id: None,
+        source: Source::Graphql,
+        operation: Arc::from("query synthetic"),
+        status,
+        latency_us,
+        request_bytes: 10,
+        response_bytes: 100,
+        cost_units: 1,
+        quota_units: 1,
+        at_ms,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_records() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let now = app.app.clock.now_ms();
+        // 1..=200 ms: mean 100.5 ms, p50 100 ms, p95 190 ms, p99 198 ms.
+        for ms in 1..=200u64 {
+            app.app.meter.record(record(&app, &s.org_id, ms * 1000, 200, now));
+        }
+        // 100 days ago: past raw retention (90 days), still in the daily roll-ups.
+        for _ in 0..3 {
+            app.app.meter.record(record(&app, &s.org_id, 5_000, 500, now - 100 * 86_400_000));
+        }
+        app.app.flush().await;
+        let d = app
+            .gql_ok(
+                Some(&s.token),
+                "{ usageByEndpoint(period: LAST_HOUR) { operation stats { calls avgLatencyMs p50LatencyMs p95LatencyMs p99LatencyMs } } }",
+                json!({}),
+            )
+            .await;
+        let st = &by(&d["usageByEndpoint"], "operation", json!("query synthetic"))["stats"];
+        assert_eq!(st["calls"], 200);
+        assert_eq!(st["avgLatencyMs"], 100.5);
+        for (p, exact) in [("p50LatencyMs", 100.0), ("p95LatencyMs", 190.0), ("p99LatencyMs", 198.0)] {
+            let got = st[p].as_f64().unwrap();
+            assert!((got - exact).abs() / exact <= 0.025, "[{backend:?}] {p} = {got}, exact {exact}");
+        }
+
+        let pruned = gantry::usage::retention::prune(&app.app, now).await.unwrap();
+        assert_eq!((pruned.records, pruned.hourly_rollups), (3, 1), "[{backend:?}]");
+        assert_eq!(gantry::usage::retention::prune(&app.app, now).await.unwrap(), Default::default());
+        let old_day = now - 100 * 86_400_000;
+        let h = app
+            .gql_ok(
+                Some(&s.token),
+                "query($s: DateTime!, $e: DateTime!) { usageHistory(start: $s, end: $e, granularity: DAY) { stats { calls serverErrors } } }",
+                json!({ "s": iso(old_day), "e": iso(old_day + 1) }),
+            )
+            .await;
+        assert_eq!(h["usageHistory"][0]["stats"], json!({ "calls": 3, "serverErrors": 3 }), "daily roll-ups are kept");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_usage_buffer_drops_and_counts_records_and_never_blocks() {
+    // No timer flush: the writer wakes only when the buffer overflows.
+    let app = TestApp::with_config(Backend::SqliteMemory, |c| {
+        c.usage_buffer = 100;
+        c.usage_flush_interval_ms = 3_600_000;
+    })
+    .await;
+    let s = app.register("dev@example.com").await;
+    // The writer may take some meanwhile: at least 150 - 100 - (what it drained) are dropped.
+    app.app.flush().await;
+    let before = app.app.meter.stats();
+    for _ in 0..150 {
+        app.app.meter.record(record(&app, &s.org_id, 1000, 200, app.app.clock.now_ms()));
+    }
+    app.app.flush().await; // waits for a write in progress, then writes the rest
+    let after = app.app.meter.stats();
+    assert_eq!(after.buffered, 0);
+    assert_eq!(after.written - before.written + after.dropped - before.dropped, 150, "{after:?}");
+    assert!(after.dropped > before.dropped, "the 101st record found the buffer full: {after:?}");
+    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["metering"]["dropped"], json!(app.app.meter.stats().dropped));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_usage_accepts_each_idempotency_key_once() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("ops@example.com").await; // first user: platform administrator
+        let dev = app.register("dev@example.com").await;
+        let (key, _) = app.create_key(&dev.token, &["usage:write"]).await;
+        let m = "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { accepted duplicates results { idempotencyKey eventId status } } }";
+        let events = json!([
+            { "metric": "emails.sent", "quantity": 3, "idempotencyKey": "a-1", "properties": { "campaign": "x" } },
+            { "metric": "emails.sent", "quantity": 1, "idempotencyKey": "a-2" },
+            { "metric": "emails.sent", "quantity": 9, "idempotencyKey": "a-1" },
+        ]);
+        let first = app.gql_ok(Some(&key), m, json!({ "i": { "events": events } })).await["recordUsage"].clone();
+        assert_eq!((first["accepted"].as_i64(), first["duplicates"].as_i64()), (Some(2), Some(1)), "[{backend:?}] {first}");
+        let r = first["results"].as_array().unwrap();
+        assert_eq!((r[0]["status"].as_str(), r[2]["status"].as_str()), (Some("ACCEPTED"), Some("DUPLICATE")));
+        assert_eq!(r[0]["eventId"], r[2]["eventId"], "a repeat inside one call is the first event");
+
+        // The same call again: nothing new, the same ids.
+        let again = app.gql_ok(Some(&key), m, json!({ "i": { "events": events } })).await["recordUsage"].clone();
+        assert_eq!((again["accepted"].as_i64(), again["duplicates"].as_i64()), (Some(0), Some(3)));
+        assert_eq!(again["results"][1]["eventId"], r[1]["eventId"]);
+
+        // Concurrent callers (within the plan's 5 in flight) share the writer; each key is stored once.
+        let calls = (0..4).map(|i| {
+            let app = &app;
+            let key = &key;
+            async move {
+                let ev = json!([{ "metric": "api.calls", "quantity": 1, "idempotencyKey": format!("c-{}", i % 2) }]);
+                app.gql_ok(Some(key), m, json!({ "i": { "events": ev } })).await
+            }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        let accepted: i64 = answers.iter().map(|a| a["recordUsage"]["accepted"].as_i64().unwrap()).sum();
+        assert_eq!(accepted, 2, "[{backend:?}]");
+
+        // REST, snake_case.
+        let (status, body) = app
+            .rest(
+                "POST",
+                "/usage/events",
+                Some(&key),
+                Some(json!({ "events": [{ "metric": "gb.stored", "quantity": 2, "idempotency_key": "r-1" }] })),
+            )
+            .await;
+        assert_eq!((status, &body["data"]["accepted"]), (200, &json!(1)), "{body}");
+
+        // Bad input names the event and field; nothing of the call is stored.
+        let bad = app
+            .gql(
+                Some(&key),
+                m,
+                json!({ "i": { "events": [
+                    { "metric": "ok", "quantity": 1, "idempotencyKey": "z-1" },
+                    { "metric": "9bad", "quantity": 1, "idempotencyKey": "z-2" }
+                ] } }),
+            )
+            .await;
+        assert_eq!(code(&bad), "BAD_USER_INPUT");
+        assert_eq!(bad["errors"][0]["extensions"]["field"], "events[1].metric");
+        let neg = app
+            .gql(Some(&key), m, json!({ "i": { "events": [{ "metric": "x", "quantity": -1, "idempotencyKey": "z-3" }] } }))
+            .await;
+        assert_eq!(neg["errors"][0]["extensions"]["field"], "events[0].quantity");
+        let retry = app
+            .gql_ok(Some(&key), m, json!({ "i": { "events": [{ "metric": "ok", "quantity": 1, "idempotencyKey": "z-1" }] } }))
+            .await;
+        assert_eq!(retry["recordUsage"]["accepted"], 1, "the refused call stored nothing");
+
+        // Another organization: only a platform service key may name it.
+        let other = app
+            .gql(Some(&key), m, json!({ "i": { "organizationId": admin.org_id, "events": [{ "metric": "x", "quantity": 1, "idempotencyKey": "o-1" }] } }))
+            .await;
+        assert_eq!(code(&other), "FORBIDDEN");
+        let (service, _) = app.create_key(&admin.token, &["usage:write"]).await;
+        let for_dev = app
+            .gql_ok(Some(&service), m, json!({ "i": { "organizationId": dev.org_id, "events": [{ "metric": "x", "quantity": 1, "idempotencyKey": "a-1" }] } }))
+            .await;
+        assert_eq!(for_dev["recordUsage"]["duplicates"], 1, "keys are per organization: a-1 exists for dev's");
+        let for_admin = app
+            .gql_ok(Some(&service), m, json!({ "i": { "events": [{ "metric": "x", "quantity": 1, "idempotencyKey": "a-1" }] } }))
+            .await;
+        assert_eq!(for_admin["recordUsage"]["accepted"], 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_months_quota_count() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await; // platform administrator, on the default plan
+        let plan = "pln_0000000000000000000starter";
+        let m = "mutation($id: ID!) { updatePlan(id: $id, input: {monthlyQuota: 10, perSecond: null, perDay: null}) { slug } }";
+        app.gql_ok(Some(&s.token), m, json!({ "id": plan })).await; // quota call 1
+        let (key, _) = app.create_key(&s.token, &["*"]).await; // 2
+        for _ in 0..4 {
+            assert_eq!(viewer(&app, &key).await, 200); // 3..=6
+        }
+        let redis_prefix = app.app.config.redis_prefix.clone();
+        let app = app.restart().await;
+        if backend == Backend::PostgresRedis {
+            // Lose Redis's counter too: the count must come back from the roll-ups.
+            let client = redis::Client::open(crate::common::REDIS_URL).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{redis_prefix}:*quota*")).query_async(&mut conn).await.unwrap();
+            assert!(!keys.is_empty());
+            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+            gantry::usage::reconcile_quotas(&app.app).await.unwrap();
+        }
+        let mut admitted = 0;
+        for _ in 0..10 {
+            match viewer(&app, &key).await {
+                200 => admitted += 1,
+                429 => break,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(admitted, 4, "[{backend:?}] 6 of 10 were used before the restart");
+        let refused = app.gql(Some(&key), "{ viewer { id } }", json!({})).await;
+        assert_eq!(code(&refused), "QUOTA_EXCEEDED");
+    }
+}
