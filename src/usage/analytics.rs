@@ -170,12 +170,16 @@ struct BinRow {
     calls: i64,
 }
 
-fn filter_sql(scope: &Scope) -> &'static str {
-    if scope.key.is_some() {
-        "WHERE granularity = ? AND org_id = ? AND bucket_start >= ? AND bucket_start < ? AND api_key_id = ?"
-    } else {
-        "WHERE granularity = ? AND org_id = ? AND bucket_start >= ? AND bucket_start < ?"
-    }
+/// The WHERE clause: the scope's range, and the level of the roll-up cube that answers `dim`
+/// (binds: granularity, org, start, end, then the key when the scope has one).
+fn filter_sql(scope: &Scope, dim: Dim) -> String {
+    let key = match (&scope.key, dim) {
+        (Some(_), _) => "api_key_id = ?",
+        (None, Dim::Key) => "api_key_id <> '*'",
+        (None, _) => "api_key_id = '*'",
+    };
+    let operation = if dim == Dim::Operation { "operation <> '*'" } else { "operation = '*'" };
+    format!("WHERE granularity = ? AND org_id = ? AND bucket_start >= ? AND bucket_start < ? AND {key} AND {operation}")
 }
 
 /// Stats per value of `dim` (one entry with dim `""` for [`Dim::None`]), in no particular order.
@@ -217,7 +221,7 @@ async fn read_statuses(app: &App, scope: &Scope, dim: Dim) -> Result<Vec<StatusR
          CAST(SUM(response_bytes) AS BIGINT) AS response_bytes, CAST(SUM(cost_units) AS BIGINT) AS cost_units, \
          CAST(SUM(quota_units) AS BIGINT) AS quota_units FROM usage_rollups {} GROUP BY {}status",
         dim.column(),
-        filter_sql(scope),
+        filter_sql(scope, dim),
         dim.group()
     ));
     let key = scope.key.clone().unwrap_or_default();
@@ -237,7 +241,7 @@ async fn read(app: &App, scope: &Scope, dim: Dim) -> Result<(Vec<StatusRow>, Vec
     let sql = app.db.sql(&format!(
         "SELECT {} AS dim, bin, CAST(SUM(calls) AS BIGINT) AS calls FROM usage_latency_bins {} GROUP BY {}bin",
         dim.column(),
-        filter_sql(scope),
+        filter_sql(scope, dim),
         dim.group()
     ));
     let key = scope.key.clone().unwrap_or_default();
@@ -282,7 +286,7 @@ pub async fn quota_used_since(app: &App, month_start: i64) -> Result<Vec<(String
     }
     let sql = app.db.sql(
         "SELECT org_id, CAST(SUM(quota_units) AS BIGINT) AS used FROM usage_rollups \
-         WHERE granularity = 'day' AND bucket_start >= ? GROUP BY org_id",
+         WHERE granularity = 'day' AND bucket_start >= ? AND api_key_id = '*' AND operation = '*' GROUP BY org_id",
     );
     let rows: Vec<Row> = with_conn!(app.db, c => {
         diesel::sql_query(sql.as_str()).bind::<BigInt, _>(month_start).load::<Row>(c).await?

@@ -18,6 +18,8 @@ use crate::platform::db::Db;
 use crate::platform::ids::{KeyId, OrgId, UsageId};
 use crate::transaction;
 
+/// The roll-up key and operation that stand for "all of them".
+pub const ALL: &str = "*";
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -261,6 +263,21 @@ struct Sums {
     quota_units: i64,
 }
 
+/// (organization, hour, key, operation, status or latency bin): how a batch is first aggregated.
+type Fine<'a> = (&'a str, i64, &'a str, &'a str, i32);
+
+/// Every roll-up cell a fine aggregate belongs to: hour and day, and a small cube — (key,
+/// operation), (key, all), (all, operation), (all, all) — so each analytics question reads the one
+/// level that answers it (an organization-wide summary reads a few rows per bucket however many
+/// keys and operations there are).
+fn cells<'a>((org, hour, key, op, extra): Fine<'a>) -> impl Iterator<Item = (Cell<'a>, i32)> {
+    let day = hour.div_euclid(DAY_MS) * DAY_MS;
+    [("hour", hour), ("day", day)].into_iter().flat_map(move |(granularity, bucket)| {
+        [(key, op), (key, ALL), (ALL, op), (ALL, ALL)]
+            .map(move |(key, operation)| (Cell { granularity, org, bucket, key, operation }, extra))
+    })
+}
+
 /// Latency histogram bin of a latency in microseconds: bin `i` holds `[1.05^i, 1.05^(i+1))`.
 pub fn latency_bin(latency_us: u64) -> i32 {
     if latency_us <= 1 {
@@ -298,26 +315,38 @@ fn values_list(rows: usize, per_row: usize) -> String {
 
 /// Writes one batch: raw records, roll-ups and histograms, all or nothing.
 pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
-    let mut rollups: HashMap<(Cell<'_>, i32), Sums> = HashMap::new();
-    let mut bins: HashMap<(Cell<'_>, i32), i64> = HashMap::new();
+    // First by (org, hour, key, operation, status) and (…, latency bin): one hash per record.
+    let mut fine: HashMap<Fine<'_>, Sums, foldhash::fast::RandomState> = HashMap::default();
+    let mut fine_bins: HashMap<Fine<'_>, i64, foldhash::fast::RandomState> = HashMap::default();
     for r in batch {
         let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
-        for (granularity, size) in [("hour", HOUR_MS), ("day", DAY_MS)] {
-            let cell = Cell {
-                granularity,
-                org: r.org_id.as_str(),
-                bucket: r.at_ms.div_euclid(size) * size,
-                key,
-                operation: &r.operation,
-            };
-            let s = rollups.entry((cell.clone(), r.status as i32)).or_default();
-            s.calls += 1;
-            s.latency_us += r.latency_us as i64;
-            s.request_bytes += r.request_bytes as i64;
-            s.response_bytes += r.response_bytes as i64;
-            s.cost_units += r.cost_units as i64;
-            s.quota_units += r.quota_units as i64;
-            *bins.entry((cell, latency_bin(r.latency_us))).or_default() += 1;
+        let hour = r.at_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let s = fine.entry((r.org_id.as_str(), hour, key, &r.operation, r.status as i32)).or_default();
+        s.calls += 1;
+        s.latency_us += r.latency_us as i64;
+        s.request_bytes += r.request_bytes as i64;
+        s.response_bytes += r.response_bytes as i64;
+        s.cost_units += r.cost_units as i64;
+        s.quota_units += r.quota_units as i64;
+        *fine_bins.entry((r.org_id.as_str(), hour, key, &r.operation, latency_bin(r.latency_us))).or_default() += 1;
+    }
+    // Then every roll-up cell from those.
+    let mut rollups: HashMap<(Cell<'_>, i32), Sums, foldhash::fast::RandomState> = HashMap::default();
+    for (k, v) in fine {
+        for cell in cells(k) {
+            let s = rollups.entry(cell).or_default();
+            s.calls += v.calls;
+            s.latency_us += v.latency_us;
+            s.request_bytes += v.request_bytes;
+            s.response_bytes += v.response_bytes;
+            s.cost_units += v.cost_units;
+            s.quota_units += v.quota_units;
+        }
+    }
+    let mut bins: HashMap<(Cell<'_>, i32), i64, foldhash::fast::RandomState> = HashMap::default();
+    for (k, n) in fine_bins {
+        for cell in cells(k) {
+            *bins.entry(cell).or_default() += n;
         }
     }
     let rows: Vec<NewRecord<'_>> = batch

@@ -198,7 +198,7 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
         }
 
         let pruned = gantry::usage::retention::prune(&app.app, now).await.unwrap();
-        assert_eq!((pruned.records, pruned.hourly_rollups), (3, 1), "[{backend:?}]");
+        assert_eq!((pruned.records, pruned.hourly_rollups), (3, 4), "[{backend:?}] one hourly cell per cube level");
         assert_eq!(gantry::usage::retention::prune(&app.app, now).await.unwrap(), Default::default());
         let old_day = now - 100 * 86_400_000;
         let h = app

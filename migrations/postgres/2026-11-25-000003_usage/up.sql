@@ -19,7 +19,6 @@ CREATE TABLE usage_records (
     quota_units BIGINT NOT NULL,
     occurred_at BIGINT NOT NULL
 );
-CREATE INDEX usage_records_org_time ON usage_records (org_id, occurred_at);
 CREATE INDEX usage_records_time ON usage_records (occurred_at);
 
 -- granularity: 'hour' or 'day'; bucket_start: epoch ms of the hour / UTC day.
