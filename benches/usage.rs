@@ -87,7 +87,7 @@ async fn run(label: &str, database_url: String, n: usize) -> anyhow::Result<Stri
     let ingest = t.elapsed();
     assert_eq!(written, n);
 
-    let scope = Scope { org: org.clone(), key: None, start: now - 24 * HOUR_MS, end: now + 1, granularity: Granularity::Hour };
+    let scope = Scope { org: org.clone(), key: None, start: (now - 24 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS, end: now + 1, granularity: Granularity::Hour };
     let mut rows = Vec::new();
     for (name, dim) in [
         ("summary with p50/p95/p99 (`usage`)", Dim::None),

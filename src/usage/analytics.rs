@@ -173,13 +173,14 @@ struct BinRow {
 /// The WHERE clause: the scope's range, and the level of the roll-up cube that answers `dim`
 /// (binds: granularity, org, start, end, then the key when the scope has one).
 fn filter_sql(scope: &Scope, dim: Dim) -> String {
-    let key = match (&scope.key, dim) {
-        (Some(_), _) => "api_key_id = ?",
-        (None, Dim::Key) => "api_key_id <> '*'",
-        (None, _) => "api_key_id = '*'",
+    let level = match (&scope.key, dim) {
+        (Some(_), Dim::Operation) => 0,
+        (Some(_), _) | (None, Dim::Key) => 1,
+        (None, Dim::Operation) => 2,
+        (None, _) => 3,
     };
-    let operation = if dim == Dim::Operation { "operation <> '*'" } else { "operation = '*'" };
-    format!("WHERE granularity = ? AND org_id = ? AND bucket_start >= ? AND bucket_start < ? AND {key} AND {operation}")
+    let key = if scope.key.is_some() { " AND api_key_id = ?" } else { "" };
+    format!("WHERE granularity = ? AND org_id = ? AND level = {level} AND bucket_start >= ? AND bucket_start < ?{key}")
 }
 
 /// Stats per value of `dim` (one entry with dim `""` for [`Dim::None`]), in no particular order.
@@ -286,7 +287,7 @@ pub async fn quota_used_since(app: &App, month_start: i64) -> Result<Vec<(String
     }
     let sql = app.db.sql(
         "SELECT org_id, CAST(SUM(quota_units) AS BIGINT) AS used FROM usage_rollups \
-         WHERE granularity = 'day' AND bucket_start >= ? AND api_key_id = '*' AND operation = '*' GROUP BY org_id",
+         WHERE granularity = 'day' AND level = 3 AND bucket_start >= ? GROUP BY org_id",
     );
     let rows: Vec<Row> = with_conn!(app.db, c => {
         diesel::sql_query(sql.as_str()).bind::<BigInt, _>(month_start).load::<Row>(c).await?

@@ -247,6 +247,7 @@ struct NewRecord<'a> {
 #[derive(Hash, PartialEq, Eq, Clone)]
 struct Cell<'a> {
     granularity: &'static str,
+    level: i32,
     org: &'a str,
     bucket: i64,
     key: &'a str,
@@ -273,8 +274,8 @@ type Fine<'a> = (&'a str, i64, &'a str, &'a str, i32);
 fn cells<'a>((org, hour, key, op, extra): Fine<'a>) -> impl Iterator<Item = (Cell<'a>, i32)> {
     let day = hour.div_euclid(DAY_MS) * DAY_MS;
     [("hour", hour), ("day", day)].into_iter().flat_map(move |(granularity, bucket)| {
-        [(key, op), (key, ALL), (ALL, op), (ALL, ALL)]
-            .map(move |(key, operation)| (Cell { granularity, org, bucket, key, operation }, extra))
+        [(0, key, op), (1, key, ALL), (2, ALL, op), (3, ALL, ALL)]
+            .map(move |(level, key, operation)| (Cell { granularity, level, org, bucket, key, operation }, extra))
     })
 }
 
@@ -291,9 +292,9 @@ pub fn bin_value_us(bin: i32) -> f64 {
     1.05f64.powf(bin as f64 + 0.5)
 }
 
-const ROLLUP_UPSERT_HEAD: &str = "INSERT INTO usage_rollups (granularity, org_id, bucket_start, api_key_id, operation, \
+const ROLLUP_UPSERT_HEAD: &str = "INSERT INTO usage_rollups (granularity, org_id, level, bucket_start, api_key_id, operation, \
      status, calls, latency_us_sum, request_bytes, response_bytes, cost_units, quota_units) VALUES ";
-const ROLLUP_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, bucket_start, api_key_id, operation, status) DO UPDATE SET \
+const ROLLUP_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, bucket_start, api_key_id, operation, status) DO UPDATE SET \
      calls = usage_rollups.calls + excluded.calls, \
      latency_us_sum = usage_rollups.latency_us_sum + excluded.latency_us_sum, \
      request_bytes = usage_rollups.request_bytes + excluded.request_bytes, \
@@ -301,11 +302,11 @@ const ROLLUP_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, bucket_star
      cost_units = usage_rollups.cost_units + excluded.cost_units, \
      quota_units = usage_rollups.quota_units + excluded.quota_units";
 const BIN_UPSERT_HEAD: &str =
-    "INSERT INTO usage_latency_bins (granularity, org_id, bucket_start, api_key_id, operation, bin, calls) VALUES ";
-const BIN_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, bucket_start, api_key_id, operation, bin) DO UPDATE SET \
+    "INSERT INTO usage_latency_bins (granularity, org_id, level, bucket_start, api_key_id, operation, bin, calls) VALUES ";
+const BIN_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, bucket_start, api_key_id, operation, bin) DO UPDATE SET \
      calls = usage_latency_bins.calls + excluded.calls";
 
-/// Rows per multi-row statement (12 binds a row keeps every statement under SQLite's limit).
+/// Rows per multi-row statement (≤ 13 binds a row keeps every statement under SQLite's limit).
 const CHUNK: usize = 500;
 
 fn values_list(rows: usize, per_row: usize) -> String {
@@ -380,11 +381,11 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
     let bins: Vec<_> = bins.into_iter().collect();
     let rollup_sql: Vec<(String, usize)> = rollups
         .chunks(CHUNK)
-        .map(|c| (db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 12))), c.len()))
+        .map(|c| (db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))), c.len()))
         .collect();
     let bin_sql: Vec<(String, usize)> = bins
         .chunks(CHUNK)
-        .map(|c| (db.sql(&format!("{BIN_UPSERT_HEAD}{}{BIN_UPSERT_TAIL}", values_list(c.len(), 7))), c.len()))
+        .map(|c| (db.sql(&format!("{BIN_UPSERT_HEAD}{}{BIN_UPSERT_TAIL}", values_list(c.len(), 8))), c.len()))
         .collect();
     transaction!(db, c => {
         for (chunk, sql) in rows.chunks(CHUNK).zip(&record_sql) {
@@ -412,6 +413,7 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
                 q = q
                     .bind::<Text, _>(cell.granularity)
                     .bind::<Text, _>(cell.org)
+                    .bind::<Integer, _>(cell.level)
                     .bind::<BigInt, _>(cell.bucket)
                     .bind::<Text, _>(cell.key)
                     .bind::<Text, _>(cell.operation)
@@ -431,6 +433,7 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
                 q = q
                     .bind::<Text, _>(cell.granularity)
                     .bind::<Text, _>(cell.org)
+                    .bind::<Integer, _>(cell.level)
                     .bind::<BigInt, _>(cell.bucket)
                     .bind::<Text, _>(cell.key)
                     .bind::<Text, _>(cell.operation)

@@ -21,10 +21,14 @@ CREATE TABLE usage_records (
 );
 CREATE INDEX usage_records_time ON usage_records (occurred_at);
 
--- granularity: 'hour' or 'day'; bucket_start: epoch ms of the hour / UTC day.
+-- granularity: 'hour' or 'day'; bucket_start: epoch ms of the hour / UTC day. Cells form a small
+-- cube, one level per question: 0 = per key and operation, 1 = per key (operation '*'),
+-- 2 = per operation (key '*'), 3 = everything (both '*'). The key leads with the level, so a
+-- question reads one contiguous range.
 CREATE TABLE usage_rollups (
     granularity TEXT NOT NULL,
     org_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
     bucket_start BIGINT NOT NULL,
     api_key_id TEXT NOT NULL,
     operation TEXT NOT NULL,
@@ -35,7 +39,7 @@ CREATE TABLE usage_rollups (
     response_bytes BIGINT NOT NULL,
     cost_units BIGINT NOT NULL,
     quota_units BIGINT NOT NULL,
-    PRIMARY KEY (granularity, org_id, bucket_start, api_key_id, operation, status)
+    PRIMARY KEY (granularity, org_id, level, bucket_start, api_key_id, operation, status)
 );
 
 -- Latency histograms per roll-up cell (all statuses): bin i counts latencies in
@@ -43,12 +47,13 @@ CREATE TABLE usage_rollups (
 CREATE TABLE usage_latency_bins (
     granularity TEXT NOT NULL,
     org_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
     bucket_start BIGINT NOT NULL,
     api_key_id TEXT NOT NULL,
     operation TEXT NOT NULL,
     bin INTEGER NOT NULL,
     calls BIGINT NOT NULL,
-    PRIMARY KEY (granularity, org_id, bucket_start, api_key_id, operation, bin)
+    PRIMARY KEY (granularity, org_id, level, bucket_start, api_key_id, operation, bin)
 );
 
 -- Metered usage the operator's backend reports (`recordUsage`); billing reads it.

@@ -170,9 +170,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_rollups (granularity, org_id, bucket_start, api_key_id, operation, status) {
+    usage_rollups (granularity, org_id, level, bucket_start, api_key_id, operation, status) {
         granularity -> Text,
         org_id -> Text,
+        level -> Integer,
         bucket_start -> BigInt,
         api_key_id -> Text,
         operation -> Text,
@@ -187,9 +188,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_latency_bins (granularity, org_id, bucket_start, api_key_id, operation, bin) {
+    usage_latency_bins (granularity, org_id, level, bucket_start, api_key_id, operation, bin) {
         granularity -> Text,
         org_id -> Text,
+        level -> Integer,
         bucket_start -> BigInt,
         api_key_id -> Text,
         operation -> Text,
