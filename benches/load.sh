@@ -71,11 +71,12 @@ section=$(cat <<MD
 ## Authenticated \`{ viewer { id } }\` vs bare async-graphql-axum
 
 Measured $(date -u +%Y-%m-%d) by \`benches/load.sh\` on this machine ($(nproc) cores), release builds,
-wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers;\nservers pinned to core 0, wrk to core 1.
+wrk with $THREADS thread(s) and $CONNECTIONS connections for $DURATION per run, alternating servers;
+servers pinned to core 0, wrk to core 1.
 Gantry runs its default shape (SQLite + in-process, default info-level logging) and authenticates every request with an API
 key (keyed hash, per-node cache, IP/expiry/revocation checks, rate-limit decision and headers,
-usage counters, request id, tracing
-span, parsed-document cache); the baseline answers the same query with a constant and no middleware.
+usage counters, usage metering — one record per call, written in batches by a writer on the same core —,
+request id, tracing span, parsed-document cache); the baseline answers the same query with a constant and no middleware.
 
 | round | Gantry req/s | Gantry p99 | baseline req/s | baseline p99 | ratio |
 |---|---|---|---|---|---|

@@ -125,7 +125,7 @@ async fn commit(db: &Db, rows: impl Iterator<Item = &Row>) -> Result<Vec<EventRe
     // Rows that turn out new are only known inside the transaction; statements for every chunk
     // size are cheap to prepare here.
     let sql_for = |n: usize| {
-        let one = format!("({})", vec!["?"; 9].join(", "));
+        let one = format!("({})", ["?"; 9].join(", "));
         db.sql(&format!(
             "INSERT INTO metered_events (id, org_id, idempotency_key, metric, quantity, properties, occurred_at, \
              recorded_at, recorded_by) VALUES {}",
