@@ -45,6 +45,8 @@ pub struct App {
     pub meter: crate::usage::meter::Meter,
     /// The group-commit writer of `recordUsage` events.
     pub recorder: crate::usage::metered::Recorder,
+    /// Quota events waiting to be written and published.
+    pub notices: crate::usage::alerts::Notices,
 }
 
 /// Options that tests (and embedders) set beside the configuration.
@@ -104,6 +106,7 @@ impl App {
             started_at_ms: clock.now_ms(),
             meter: crate::usage::meter::Meter::new(config.usage_buffer, config.usage_batch_size),
             recorder: crate::usage::metered::Recorder::start(db.clone()),
+            notices: Default::default(),
             config,
             db,
             bus,
@@ -192,6 +195,9 @@ impl App {
             e.log();
         }
         if let Err(e) = self.meter.drain(&self.db).await {
+            e.log();
+        }
+        if let Err(e) = self.notices.drain(self).await {
             e.log();
         }
         self.limiter.sweep(self.clock.now_ms());

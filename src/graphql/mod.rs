@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
-use crate::usage::graphql::{UsageMutation, UsageQuery};
+use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
@@ -28,7 +28,7 @@ pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AuditQuery, 
 pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(EventsSubscription);
+pub struct Subscription(EventsSubscription, UsageSubscription);
 
 pub type GantrySchema = Schema<Query, Mutation, Subscription>;
 

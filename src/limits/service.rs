@@ -89,7 +89,12 @@ pub async fn check(
     points: u64,
 ) -> Result<(Decision, Option<Permit>)> {
     let (subject, policy) = resolve(app, principal, ip).await?;
-    Ok(app.limiter.acquire(&subject, policy, 1, points, app.clock.now_ms()).await)
+    let now = app.clock.now_ms();
+    let (decision, permit) = app.limiter.acquire(&subject, policy, 1, points, now).await;
+    if let Some(p) = principal {
+        crate::usage::alerts::observe(app, &p.org_id, p.key_id(), &decision, now);
+    }
+    Ok((decision, permit))
 }
 
 /// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
@@ -98,7 +103,9 @@ pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Re
     let policy = policy_for(app, plan, key.rate_override.as_deref());
     let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
     // A verification is one request of the key; its concurrency slot ends with the verification.
-    let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
+    let now = app.clock.now_ms();
+    let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, now).await;
+    crate::usage::alerts::observe(app, &key.org_id, Some(&key.key_id), &decision, now);
     Ok(decision)
 }
 

@@ -159,6 +159,7 @@ pub async fn run(
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let flusher = spawn_flusher(app.clone(), stopped);
     let (stop_writer, writer_stopped) = tokio::sync::watch::channel(false);
+    let notices = crate::usage::alerts::spawn(app.clone(), writer_stopped.clone());
     let writer = crate::usage::meter::spawn_writer(app.clone(), writer_stopped);
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
@@ -168,6 +169,7 @@ pub async fn run(
     let _ = stop_writer.send(true);
     let _ = flusher.await;
     let _ = writer.await;
+    let _ = notices.await;
     app.flush().await;
     tracing::info!("stopped cleanly");
     Ok(())

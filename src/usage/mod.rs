@@ -2,6 +2,7 @@
 //! the operator reports (`recordUsage`), analytics over the roll-ups, retention, and reconciling
 //! the limiter's monthly quota counters from the roll-ups after a restart.
 
+pub mod alerts;
 pub mod analytics;
 pub mod graphql;
 pub mod meter;

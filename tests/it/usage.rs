@@ -359,3 +359,91 @@ async fn a_restart_keeps_the_months_quota_count() {
         assert_eq!(code(&refused), "QUOTA_EXCEEDED");
     }
 }
+
+/// The next `next` payload of subscription `id` on the socket.
+async fn next_of(sock: &mut crate::common::ws::Socket, id: &str) -> Value {
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), crate::common::ws::next(sock))
+            .await
+            .expect("a message within 10 s")
+            .expect("message");
+        if msg["type"] == "next" && msg["id"] == id {
+            return msg["payload"].clone();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscribers() {
+    use crate::common::ws;
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await; // platform administrator
+        let m = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {monthlyQuota: 50, perSecond: null, perDay: null}) { slug } }";
+        app.gql_ok(Some(&s.token), m, json!({})).await;
+        let (key, key_id) = app.create_key(&s.token, &["*"]).await;
+        let mut sock = ws::connect_authed(&app.ws_url(), &s.token).await;
+        ws::subscribe(&mut sock, "t", "subscription { usageThresholdReached(threshold: 90) { type percent used quota severity } }").await;
+        ws::subscribe(
+            &mut sock,
+            "k",
+            &format!("subscription {{ apiKeyQuotaExceeded(keyId: \"{key_id}\") {{ type keyId severity }} }}"),
+        )
+        .await;
+        // Both subscriptions are live once an event of a later one arrives.
+        ws::subscribe(&mut sock, "sync", "subscription { events(types: [\"key.*\"]) { type } }").await;
+        let mut synced = false;
+        for _ in 0..10 {
+            app.create_key(&s.token, &["keys:read"]).await;
+            if tokio::time::timeout(std::time::Duration::from_millis(300), next_of(&mut sock, "sync")).await.is_ok() {
+                synced = true;
+                break;
+            }
+        }
+        assert!(synced, "[{backend:?}] subscriptions never became live");
+        let mut admitted = 0;
+        loop {
+            match viewer(&app, &key).await {
+                200 => admitted += 1,
+                429 => break,
+                other => panic!("unexpected {other}"),
+            }
+            assert!(admitted <= 50);
+        }
+        assert!(admitted > 0);
+        let first = next_of(&mut sock, "t").await;
+        assert_eq!(
+            first["data"]["usageThresholdReached"],
+            json!({ "type": "quota.threshold_reached", "percent": 90, "used": 45, "quota": 50, "severity": "HIGH" }),
+            "[{backend:?}] 80 % is below the subscriber's threshold"
+        );
+        let second = next_of(&mut sock, "t").await;
+        assert_eq!(second["data"]["usageThresholdReached"]["percent"], 100);
+        assert_eq!(second["data"]["usageThresholdReached"]["severity"], "CRITICAL");
+        let refused = next_of(&mut sock, "k").await;
+        assert_eq!(
+            refused["data"]["apiKeyQuotaExceeded"],
+            json!({ "type": "quota.key_exceeded", "keyId": key_id, "severity": "CRITICAL" })
+        );
+        // A bad threshold is refused with a code.
+        ws::subscribe(&mut sock, "bad", "subscription { usageThresholdReached(threshold: 0) { percent } }").await;
+        loop {
+            let msg = ws::next(&mut sock).await.expect("message");
+            if msg["id"] == "bad" {
+                // A resolver error: a `next` payload with the error, as async-graphql sends it.
+                assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{msg}");
+                assert_eq!(msg["payload"]["errors"][0]["extensions"]["field"], "threshold");
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn each_threshold_is_crossed_by_exactly_one_count() {
+    use gantry::usage::alerts::crossed;
+    let all: Vec<u64> = (1..=12).flat_map(|used| crossed(10, used, 1)).collect();
+    assert_eq!(all, vec![80, 90, 100]);
+    assert_eq!(crossed(10, 8, 1), vec![80]);
+    assert_eq!(crossed(3, 3, 3), vec![80, 90, 100], "one large step crosses several");
+}
