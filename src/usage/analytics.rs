@@ -5,6 +5,7 @@
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 
+use super::histogram::Histogram;
 use super::meter::{DAY_MS, HOUR_MS, bin_value_us};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -161,13 +162,11 @@ pub struct StatusRow {
 }
 
 #[derive(diesel::QueryableByName, Debug)]
-struct BinRow {
+struct HistogramRow {
     #[diesel(sql_type = Text)]
     dim: String,
-    #[diesel(sql_type = Integer)]
-    bin: i32,
-    #[diesel(sql_type = BigInt)]
-    calls: i64,
+    #[diesel(sql_type = Text)]
+    histogram: String,
 }
 
 /// The WHERE clause: the scope's range, and the level of the roll-up cube that answers `dim`
@@ -185,19 +184,19 @@ fn filter_sql(scope: &Scope, dim: Dim) -> String {
 
 /// Stats per value of `dim` (one entry with dim `""` for [`Dim::None`]), in no particular order.
 pub async fn grouped(app: &App, scope: &Scope, dim: Dim) -> Result<Vec<(String, Stats)>> {
-    let (rows, bins) = read(app, scope, dim).await?;
+    let (rows, histograms) = read(app, scope, dim).await?;
     let mut out: std::collections::HashMap<String, Stats> = std::collections::HashMap::new();
     for r in &rows {
         out.entry(r.dim.clone()).or_default().add_status(r);
     }
-    for b in bins {
-        out.entry(b.dim).or_default().bins.push((b.bin, b.calls));
+    let mut merged: std::collections::HashMap<String, Histogram> = std::collections::HashMap::new();
+    for h in histograms {
+        merged.entry(h.dim).or_default().merge(&Histogram::decode(&h.histogram));
     }
-    let mut out: Vec<(String, Stats)> = out.into_iter().collect();
-    for (_, s) in &mut out {
-        s.bins.sort_unstable();
+    for (dim, h) in merged {
+        out.entry(dim).or_default().bins = h.bins().collect();
     }
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 /// Calls per status code in the scope.
@@ -237,13 +236,12 @@ async fn read_statuses(app: &App, scope: &Scope, dim: Dim) -> Result<Vec<StatusR
     }))
 }
 
-async fn read(app: &App, scope: &Scope, dim: Dim) -> Result<(Vec<StatusRow>, Vec<BinRow>)> {
+async fn read(app: &App, scope: &Scope, dim: Dim) -> Result<(Vec<StatusRow>, Vec<HistogramRow>)> {
     let rows = read_statuses(app, scope, dim).await?;
     let sql = app.db.sql(&format!(
-        "SELECT {} AS dim, bin, CAST(SUM(calls) AS BIGINT) AS calls FROM usage_latency_bins {} GROUP BY {}bin",
+        "SELECT {} AS dim, histogram FROM usage_latency {}",
         dim.column(),
         filter_sql(scope, dim),
-        dim.group()
     ));
     let key = scope.key.clone().unwrap_or_default();
     let bins = with_conn!(app.db, c => {
@@ -253,7 +251,7 @@ async fn read(app: &App, scope: &Scope, dim: Dim) -> Result<(Vec<StatusRow>, Vec
             .bind::<BigInt, _>(scope.start)
             .bind::<BigInt, _>(scope.end);
         let q = if scope.key.is_some() { q.bind::<Text, _>(key.clone()) } else { q };
-        q.load::<BinRow>(c).await?
+        q.load::<HistogramRow>(c).await?
     });
     Ok((rows, bins))
 }

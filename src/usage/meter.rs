@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::error::{Error, Result};
 use crate::platform::db::Db;
+use super::histogram::Histogram;
 use crate::platform::ids::{KeyId, OrgId, UsageId};
 use crate::transaction;
 
@@ -301,10 +302,22 @@ const ROLLUP_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, buck
      response_bytes = usage_rollups.response_bytes + excluded.response_bytes, \
      cost_units = usage_rollups.cost_units + excluded.cost_units, \
      quota_units = usage_rollups.quota_units + excluded.quota_units";
-const BIN_UPSERT_HEAD: &str =
-    "INSERT INTO usage_latency_bins (granularity, org_id, level, bucket_start, api_key_id, operation, bin, calls) VALUES ";
-const BIN_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, bucket_start, api_key_id, operation, bin) DO UPDATE SET \
-     calls = usage_latency_bins.calls + excluded.calls";
+const HISTOGRAM_UPSERT_HEAD: &str =
+    "INSERT INTO usage_latency (granularity, org_id, level, bucket_start, api_key_id, operation, histogram) VALUES ";
+const HISTOGRAM_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, bucket_start, api_key_id, operation) \
+     DO UPDATE SET histogram = excluded.histogram";
+/// Serializes histogram read-merge-writes across nodes on PostgreSQL (SQLite has one writer).
+const HISTOGRAM_LOCK: i64 = 0x6761_6e74_7279;
+
+#[derive(diesel::QueryableByName)]
+struct StoredHistogram {
+    #[diesel(sql_type = Text)]
+    api_key_id: String,
+    #[diesel(sql_type = Text)]
+    operation: String,
+    #[diesel(sql_type = Text)]
+    histogram: String,
+}
 
 /// Rows per multi-row statement (≤ 13 binds a row keeps every statement under SQLite's limit).
 const CHUNK: usize = 500;
@@ -344,12 +357,22 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
             s.quota_units += v.quota_units;
         }
     }
-    let mut bins: HashMap<(Cell<'_>, i32), i64, foldhash::fast::RandomState> = HashMap::default();
+    let mut histograms: HashMap<Cell<'_>, Histogram, foldhash::fast::RandomState> = HashMap::default();
     for (k, n) in fine_bins {
-        for cell in cells(k) {
-            *bins.entry(cell).or_default() += n;
+        for (cell, bin) in cells(k) {
+            histograms.entry(cell).or_default().add(bin, n);
         }
     }
+    // Stored histograms are merged, not added in SQL: read them bucket by bucket.
+    let mut buckets: Vec<(&'static str, &str, i32, i64)> =
+        histograms.keys().map(|c| (c.granularity, c.org, c.level, c.bucket)).collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    let select_sql = db.sql(
+        "SELECT api_key_id, operation, histogram FROM usage_latency \
+         WHERE granularity = ? AND org_id = ? AND level = ? AND bucket_start = ?",
+    );
+    let pg = matches!(db, Db::Pg(_));
     let rows: Vec<NewRecord<'_>> = batch
         .iter()
         .map(|r| NewRecord {
@@ -378,16 +401,46 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
         })
         .collect();
     let rollups: Vec<_> = rollups.into_iter().collect();
-    let bins: Vec<_> = bins.into_iter().collect();
+
     let rollup_sql: Vec<(String, usize)> = rollups
         .chunks(CHUNK)
         .map(|c| (db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))), c.len()))
         .collect();
-    let bin_sql: Vec<(String, usize)> = bins
-        .chunks(CHUNK)
-        .map(|c| (db.sql(&format!("{BIN_UPSERT_HEAD}{}{BIN_UPSERT_TAIL}", values_list(c.len(), 8))), c.len()))
+    let cell_count = histograms.len();
+    let histogram_sql: Vec<String> = (0..cell_count)
+        .step_by(CHUNK)
+        .map(|start| {
+            let n = CHUNK.min(cell_count - start);
+            db.sql(&format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(n, 7)))
+        })
         .collect();
     transaction!(db, c => {
+        if pg {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({HISTOGRAM_LOCK})")).execute(c).await?;
+        }
+        // (bucket group) → key → operation → stored histogram.
+        let mut stored: HashMap<(&str, &str, i32, i64), HashMap<String, HashMap<String, String>>> = HashMap::new();
+        for group @ (granularity, org, level, bucket) in &buckets {
+            let rows: Vec<StoredHistogram> = diesel::sql_query(select_sql.as_str())
+                .bind::<Text, _>(*granularity)
+                .bind::<Text, _>(*org)
+                .bind::<Integer, _>(*level)
+                .bind::<BigInt, _>(*bucket)
+                .load(c).await?;
+            let entry = stored.entry(*group).or_default();
+            for row in rows {
+                entry.entry(row.api_key_id).or_default().insert(row.operation, row.histogram);
+            }
+        }
+        for (cell, h) in histograms.iter_mut() {
+            if let Some(old) = stored
+                .get(&(cell.granularity, cell.org, cell.level, cell.bucket))
+                .and_then(|keys| keys.get(cell.key))
+                .and_then(|ops| ops.get(cell.operation))
+            {
+                h.merge(&Histogram::decode(old));
+            }
+        }
         for (chunk, sql) in rows.chunks(CHUNK).zip(&record_sql) {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
             for r in chunk {
@@ -427,9 +480,10 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
             }
             q.execute(c).await?;
         }
-        for (chunk, (sql, _)) in bins.chunks(CHUNK).zip(&bin_sql) {
+        let merged: Vec<(&Cell<'_>, String)> = histograms.iter().map(|(cell, h)| (cell, h.encode())).collect();
+        for (chunk, sql) in merged.chunks(CHUNK).zip(&histogram_sql) {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
-            for ((cell, bin), n) in chunk {
+            for (cell, encoded) in chunk {
                 q = q
                     .bind::<Text, _>(cell.granularity)
                     .bind::<Text, _>(cell.org)
@@ -437,8 +491,7 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
                     .bind::<BigInt, _>(cell.bucket)
                     .bind::<Text, _>(cell.key)
                     .bind::<Text, _>(cell.operation)
-                    .bind::<Integer, _>(*bin)
-                    .bind::<BigInt, _>(*n);
+                    .bind::<Text, _>(encoded.as_str());
             }
             q.execute(c).await?;
         }

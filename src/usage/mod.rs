@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod graphql;
+pub mod histogram;
 pub mod meter;
 pub mod metered;
 pub mod retention;

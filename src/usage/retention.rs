@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::meter::{DAY_MS, HOUR_MS};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::platform::db::schema::{usage_latency_bins, usage_records, usage_rollups};
+use crate::platform::db::schema::{usage_latency, usage_records, usage_rollups};
 use crate::transaction;
 
 /// Rows deleted by one retention run.
@@ -18,7 +18,7 @@ use crate::transaction;
 pub struct Pruned {
     pub records: usize,
     pub hourly_rollups: usize,
-    pub hourly_bins: usize,
+    pub hourly_histograms: usize,
 }
 
 /// Deletes what is past retention at `now_ms`.
@@ -32,12 +32,12 @@ pub async fn prune(app: &App, now_ms: i64) -> Result<Pruned> {
                 .filter(usage_rollups::granularity.eq("hour"))
                 .filter(usage_rollups::bucket_start.lt(hour_cutoff)),
         ).execute(c).await?;
-        let hourly_bins = diesel::delete(
-            usage_latency_bins::table
-                .filter(usage_latency_bins::granularity.eq("hour"))
-                .filter(usage_latency_bins::bucket_start.lt(hour_cutoff)),
+        let hourly_histograms = diesel::delete(
+            usage_latency::table
+                .filter(usage_latency::granularity.eq("hour"))
+                .filter(usage_latency::bucket_start.lt(hour_cutoff)),
         ).execute(c).await?;
-        Ok::<_, Error>(Pruned { records, hourly_rollups, hourly_bins })
+        Ok::<_, Error>(Pruned { records, hourly_rollups, hourly_histograms })
     })?;
     if pruned != Pruned::default() {
         tracing::info!(?pruned, "usage retention");

@@ -176,6 +176,10 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
         // 1..=200 ms: mean 100.5 ms, p50 100 ms, p95 190 ms, p99 198 ms.
         for ms in 1..=200u64 {
             app.app.meter.record(record(&app, &s.org_id, ms * 1000, 200, now));
+            if ms == 100 {
+                // Two batches: the second merges into the histograms the first stored.
+                app.app.flush().await;
+            }
         }
         // 100 days ago: past raw retention (90 days), still in the daily roll-ups.
         for _ in 0..3 {
@@ -198,7 +202,7 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
         }
 
         let pruned = gantry::usage::retention::prune(&app.app, now).await.unwrap();
-        assert_eq!((pruned.records, pruned.hourly_rollups), (3, 4), "[{backend:?}] one hourly cell per cube level");
+        assert_eq!((pruned.records, pruned.hourly_rollups, pruned.hourly_histograms), (3, 4, 4), "[{backend:?}] one hourly cell per cube level");
         assert_eq!(gantry::usage::retention::prune(&app.app, now).await.unwrap(), Default::default());
         let old_day = now - 100 * 86_400_000;
         let h = app

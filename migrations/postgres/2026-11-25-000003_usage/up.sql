@@ -42,18 +42,18 @@ CREATE TABLE usage_rollups (
     PRIMARY KEY (granularity, org_id, level, bucket_start, api_key_id, operation, status)
 );
 
--- Latency histograms per roll-up cell (all statuses): bin i counts latencies in
--- [1.05^i, 1.05^(i+1)) microseconds, so a percentile read from them is within 2.5 %.
-CREATE TABLE usage_latency_bins (
+-- Latency histogram per roll-up cell (all statuses), one row: sparse `bin:count,…` text where bin i
+-- counts latencies in [1.05^i, 1.05^(i+1)) microseconds, so a percentile read from it is within
+-- 2.5 %. Merged by the usage writer.
+CREATE TABLE usage_latency (
     granularity TEXT NOT NULL,
     org_id TEXT NOT NULL,
     level INTEGER NOT NULL,
     bucket_start BIGINT NOT NULL,
     api_key_id TEXT NOT NULL,
     operation TEXT NOT NULL,
-    bin INTEGER NOT NULL,
-    calls BIGINT NOT NULL,
-    PRIMARY KEY (granularity, org_id, level, bucket_start, api_key_id, operation, bin)
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (granularity, org_id, level, bucket_start, api_key_id, operation)
 );
 
 -- Metered usage the operator's backend reports (`recordUsage`); billing reads it.

@@ -188,15 +188,14 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_latency_bins (granularity, org_id, level, bucket_start, api_key_id, operation, bin) {
+    usage_latency (granularity, org_id, level, bucket_start, api_key_id, operation) {
         granularity -> Text,
         org_id -> Text,
         level -> Integer,
         bucket_start -> BigInt,
         api_key_id -> Text,
         operation -> Text,
-        bin -> Integer,
-        calls -> BigInt,
+        histogram -> Text,
     }
 }
 
@@ -236,6 +235,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     usage_records,
     usage_rollups,
-    usage_latency_bins,
+    usage_latency,
     metered_events,
 );
