@@ -18,14 +18,14 @@ use crate::app::App;
 use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
-use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
+use crate::usage::graphql::{AlertsMutation, AlertsQuery, UsageMutation, UsageQuery, UsageSubscription};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AuditQuery, NodeQuery);
+pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AlertsQuery, AuditQuery, NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation);
+pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation, AlertsMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(EventsSubscription, UsageSubscription);

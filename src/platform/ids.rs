@@ -115,6 +115,8 @@ id_type!(/// A raw usage record (one API call).
     UsageId, "use");
 id_type!(/// A metered event reported with `recordUsage`.
     MeterEventId, "mev");
+id_type!(/// A usage alert.
+    AlertId, "alr");
 
 #[cfg(test)]
 mod tests {

@@ -451,3 +451,101 @@ fn each_threshold_is_crossed_by_exactly_one_count() {
     assert_eq!(crossed(10, 8, 1), vec![80]);
     assert_eq!(crossed(3, 3, 3), vec![80, 90, 100], "one large step crosses several");
 }
+
+async fn alerts_of(app: &TestApp, token: &str, status: &str) -> Vec<Value> {
+    let q = format!(
+        "{{ alerts(status: [{status}], first: 100) {{ totalCount edges {{ node {{ id kind severity status title occurrences data acknowledgedBy resolvedAt }} }} }} }}"
+    );
+    let d = app.gql_ok(Some(token), &q, json!({})).await;
+    d["alerts"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+}
+
+async fn event_count(app: &TestApp, event_type: &str) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use gantry::platform::db::schema::events;
+    let n: Result<i64, gantry::error::Error> = async {
+        Ok(gantry::with_conn!(app.app.db, c => {
+            events::table.filter(events::event_type.eq(event_type)).count().get_result(c).await?
+        }))
+    }
+    .await;
+    n.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let other = app.register("ops@example.com").await; // platform administrator, another organization
+        let s = app.register("dev@example.com").await;
+        let quota = |n: i64| format!("mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}");
+        app.gql_ok(Some(&other.token), &quota(10), json!({})).await;
+        let (key_a, _) = app.create_key(&s.token, &["*"]).await; // dev's quota call 1
+        let (key_b, _) = app.create_key_with(&s.token, json!({ "name": "b", "scopes": ["*"], "rateLimit": { "perSecond": 1, "burst": 0 } })).await; // 2
+        for _ in 0..6 {
+            assert_eq!(viewer(&app, &key_a).await, 200); // 3..=8: 80 % at 8
+        }
+        assert_eq!(viewer(&app, &key_b).await, 200); // 9: 90 %
+        assert_eq!(viewer(&app, &key_b).await, 429); // refused by its per-second window
+        // Room for the rest of the test (no threshold of the new quota is near).
+        app.gql_ok(Some(&other.token), &quota(1_000_000), json!({})).await;
+        app.app.notices.drain(&app.app).await.unwrap();
+
+        let open = alerts_of(&app, &s.token, "OPEN").await;
+        let kinds: Vec<(&str, &str)> =
+            open.iter().map(|a| (a["kind"].as_str().unwrap(), a["severity"].as_str().unwrap())).collect();
+        assert_eq!(
+            kinds,
+            vec![("RATE_LIMIT_EXCEEDED", "MEDIUM"), ("QUOTA_THRESHOLD", "HIGH"), ("QUOTA_THRESHOLD", "MEDIUM")],
+            "[{backend:?}] newest first: {open:?}"
+        );
+        assert_eq!(open[2]["data"]["percent"], 80);
+        assert_eq!(open[2]["title"], "80 % of the monthly quota used (8 of 10)");
+        assert!(alerts_of(&app, &other.token, "OPEN, ACKNOWLEDGED, RESOLVED").await.is_empty(), "per organization");
+
+        // Acknowledge: idempotent, per organization.
+        let ack = "mutation($id: ID!) { acknowledgeAlert(id: $id) { status acknowledgedBy } }";
+        let id = open[2]["id"].as_str().unwrap();
+        for _ in 0..2 {
+            let a = app.gql_ok(Some(&s.token), ack, json!({ "id": id })).await;
+            assert_eq!(a["acknowledgeAlert"], json!({ "status": "ACKNOWLEDGED", "acknowledgedBy": s.user_id }));
+        }
+        assert_eq!(code(&app.gql(Some(&other.token), ack, json!({ "id": id })).await), "NOT_FOUND");
+        assert_eq!(alerts_of(&app, &s.token, "ACKNOWLEDGED").await.len(), 1);
+
+        // An error spike this hour: 30 calls, half of them 5xx, none before.
+        let now = app.app.clock.now_ms();
+        for i in 0..30 {
+            app.app.meter.record(record(&app, &s.org_id, 2_000, if i % 2 == 0 { 500 } else { 200 }, now));
+        }
+        app.app.flush().await;
+        gantry::usage::alerts::evaluate(&app.app, now).await.unwrap();
+        let open = alerts_of(&app, &s.token, "OPEN").await;
+        let spike = open.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
+        assert_eq!(spike["severity"], "HIGH");
+        assert!(open.iter().all(|a| a["kind"] != "UNUSUAL_ACTIVITY"), "30 calls are not unusual");
+        // Evaluating again re-raises the same alert, not a new one.
+        gantry::usage::alerts::evaluate(&app.app, now).await.unwrap();
+        let again = alerts_of(&app, &s.token, "OPEN").await;
+        assert_eq!(again.iter().filter(|a| a["kind"] == "ERROR_SPIKE").count(), 1);
+        assert_eq!(again.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap()["occurrences"], 2);
+
+        // Six minutes later the rate limit has been quiet: resolved; the spike holds this hour.
+        gantry::usage::alerts::evaluate(&app.app, now + 6 * 60_000).await.unwrap();
+        let resolved = alerts_of(&app, &s.token, "RESOLVED").await;
+        assert_eq!(resolved.iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>(), vec!["RATE_LIMIT_EXCEEDED"]);
+        // The next hour is quiet: the spike clears. Next month: the quota alerts clear.
+        let hour_later = now + 3_600_000;
+        gantry::usage::alerts::evaluate(&app.app, hour_later).await.unwrap();
+        let next_month = now + gantry::limits::limiter::month_reset_ms(now) + 1;
+        gantry::usage::alerts::evaluate(&app.app, next_month).await.unwrap();
+        assert!(alerts_of(&app, &s.token, "OPEN, ACKNOWLEDGED").await.is_empty(), "[{backend:?}] all cleared");
+        assert_eq!(alerts_of(&app, &s.token, "RESOLVED").await.len(), 4);
+
+        // Each alert was one event when raised and one when resolved.
+        assert_eq!(event_count(&app, "alert.triggered").await, 4, "[{backend:?}]");
+        assert_eq!(event_count(&app, "alert.resolved").await, 4);
+        assert_eq!(event_count(&app, "quota.threshold_reached").await, 2);
+    }
+}

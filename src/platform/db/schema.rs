@@ -213,6 +213,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        severity -> Text,
+        dedupe_key -> Text,
+        title -> Text,
+        data -> Text,
+        occurrences -> BigInt,
+        triggered_at -> BigInt,
+        last_seen_at -> BigInt,
+        acknowledged_at -> Nullable<BigInt>,
+        acknowledged_by -> Nullable<Text>,
+        resolved_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -237,4 +255,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_rollups,
     usage_latency,
     metered_events,
+    alerts,
 );
