@@ -47,6 +47,8 @@ pub struct App {
     pub recorder: crate::usage::metered::Recorder,
     /// Quota events waiting to be written and published.
     pub notices: crate::usage::alerts::Notices,
+    /// Per-operation costs, reloaded when any node changes them.
+    pub operation_costs: parking_lot::RwLock<crate::limits::costs::Costs>,
 }
 
 /// Options that tests (and embedders) set beside the configuration.
@@ -107,6 +109,7 @@ impl App {
             meter: crate::usage::meter::Meter::new(config.usage_buffer, config.usage_batch_size),
             recorder: crate::usage::metered::Recorder::start(db.clone()),
             notices: Default::default(),
+            operation_costs: Default::default(),
             config,
             db,
             bus,
@@ -114,6 +117,10 @@ impl App {
             secret,
         });
         app.spawn_invalidation_listener();
+        crate::limits::costs::reload(&app).await.map_err(|e| {
+            e.log();
+            anyhow::anyhow!("could not load operation costs")
+        })?;
         // Before serving: a restart must not give back what this month's quota already counted.
         crate::usage::reconcile_quotas(&app).await.map_err(|e| {
             e.log();
@@ -148,10 +155,14 @@ impl App {
                         }
                     }
                     BusMessage::InvalidateSession { token_hash } => app.invalidate_session(token_hash),
-                    BusMessage::InvalidatePlans => app.plan_cache.invalidate_all(),
+                    BusMessage::InvalidatePlans => {
+                        app.plan_cache.invalidate_all();
+                        reload_costs(&app);
+                    }
                     BusMessage::Resync => {
                         app.invalidate_all_credentials();
                         app.plan_cache.invalidate_all();
+                        reload_costs(&app);
                     }
                     BusMessage::Event(_) => {}
                 }
@@ -202,6 +213,16 @@ impl App {
         }
         self.limiter.sweep(self.clock.now_ms());
     }
+}
+
+/// Reloads per-operation costs in the background (another node changed them).
+fn reload_costs(app: &Arc<App>) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::limits::costs::reload(&app).await {
+            e.log();
+        }
+    });
 }
 
 /// The server secret: `GANTRY_SECRET` if set, else the one stored in the database, else a new one

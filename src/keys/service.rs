@@ -670,7 +670,7 @@ fn meter_verification(app: &App, verdict: &Verdict, started: std::time::Instant)
         request_bytes: 0,
         response_bytes: 0,
         cost_units: 0,
-        quota_units: admitted as u8,
+        quota_units: admitted as u64,
         at_ms: app.clock.now_ms(),
     });
 }

@@ -280,6 +280,15 @@ fn opt(v: MaybeUndefined<i64>) -> Option<Option<i64>> {
     }
 }
 
+/// An operation that counts as more than one request.
+#[derive(SimpleObject)]
+pub struct OperationCost {
+    /// `Query.usageHistory`, `Mutation.createApiKey` or `GET /api/v1/analytics/usage`.
+    pub operation: String,
+    /// Requests one call counts as.
+    pub cost: i64,
+}
+
 #[derive(Default)]
 pub struct LimitsQuery;
 
@@ -289,6 +298,12 @@ impl LimitsQuery {
     #[graphql(guard = "Authenticated")]
     async fn plans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         Ok(service::list_plans(ctx.app()).await?.into_iter().map(|p| Plan(Arc::new(p))).collect())
+    }
+
+    /// Operations that count as more than one request (rate windows and monthly quota).
+    #[graphql(guard = "Authenticated")]
+    async fn operation_costs(&self, ctx: &Context<'_>) -> Vec<OperationCost> {
+        super::costs::list(ctx.app()).into_iter().map(|(operation, cost)| OperationCost { operation, cost: cost as i64 }).collect()
     }
 
     /// The caller's rate-limit state after this request (null over WebSocket).
@@ -313,6 +328,20 @@ impl LimitsMutation {
         #[graphql(desc = "Plan id.")] plan_id: ID,
     ) -> async_graphql::Result<Plan> {
         Ok(Plan(service::set_org_plan(ctx.app(), ctx.principal()?, &organization_id, &plan_id).await?))
+    }
+
+    /// Sets how many requests an operation counts as (platform administrators); 1 removes it.
+    /// Every node applies it at once.
+    #[graphql(guard = "Scope(\"org:write\")")]
+    async fn set_operation_cost(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A root field (`Query.usageHistory`) or a REST route (`GET /api/v1/analytics/usage`).")]
+        operation: String,
+        #[graphql(desc = "Requests it counts as, 1–1000.")] cost: i64,
+    ) -> async_graphql::Result<Vec<OperationCost>> {
+        let all = super::costs::set(ctx.app(), ctx.principal()?, operation.trim(), cost).await?;
+        Ok(all.into_iter().map(|(operation, cost)| OperationCost { operation, cost: cost as i64 }).collect())
     }
 
     /// Changes a plan's name or limits (platform administrators). Every node applies it at once.

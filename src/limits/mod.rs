@@ -4,6 +4,7 @@
 //! response headers.
 
 pub mod cost;
+pub mod costs;
 pub mod gcra;
 pub mod graphql;
 pub mod headers;

@@ -80,19 +80,21 @@ pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Po
     })
 }
 
-/// Decides one request for the caller: its request windows, and `points` (the GraphQL query's
-/// cost) from its query-cost bucket, in the same all-or-nothing step.
+/// Decides one request for the caller: `units` from its request windows and monthly quota (1, or
+/// the operation's cost), and `points` (the GraphQL query's cost) from its query-cost bucket, in
+/// the same all-or-nothing step.
 pub async fn check(
     app: &App,
     principal: Option<&Principal>,
     ip: Option<IpAddr>,
+    units: u64,
     points: u64,
 ) -> Result<(Decision, Option<Permit>)> {
     let (subject, policy) = resolve(app, principal, ip).await?;
     let now = app.clock.now_ms();
-    let (decision, permit) = app.limiter.acquire(&subject, policy, 1, points, now).await;
+    let (decision, permit) = app.limiter.acquire(&subject, policy, units, points, now).await;
     if let Some(p) = principal {
-        crate::usage::alerts::observe(app, &p.org_id, p.key_id(), &decision, now);
+        crate::usage::alerts::observe(app, &p.org_id, p.key_id(), &decision, units, now);
     }
     Ok((decision, permit))
 }
@@ -105,7 +107,7 @@ pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Re
     // A verification is one request of the key; its concurrency slot ends with the verification.
     let now = app.clock.now_ms();
     let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, now).await;
-    crate::usage::alerts::observe(app, &key.org_id, Some(&key.key_id), &decision, now);
+    crate::usage::alerts::observe(app, &key.org_id, Some(&key.key_id), &decision, 1, now);
     Ok(decision)
 }
 

@@ -220,12 +220,13 @@ async fn handle_inner(
         status: None,
     });
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let (mut request, _) = crate::server::with_cached_document(&s.app, request);
+    let (mut request, operation) = crate::server::with_cached_document(&s.app, request);
+    let units = crate::limits::costs::units(&s.app, &operation.roots, Some(&route.label));
     let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),
     };
-    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, points).await {
+    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points).await {
         Ok(d) => d,
         Err(e) => return from_error(&trace, &e),
     };
@@ -235,7 +236,7 @@ async fn handle_inner(
     }
     if let Some(t) = tag {
         t.cost_units = points;
-        t.quota_units = 1;
+        t.quota_units = units;
     }
     let decision = Arc::new(decision);
     let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());

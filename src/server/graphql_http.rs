@@ -186,12 +186,13 @@ async fn execute(
         Err(e) => return from_error(&e, gql),
     };
     let (mut request, operation) = with_cached_document(&s.app, request);
+    let units = crate::limits::costs::units(&s.app, &operation.roots, None);
     // A call by an identified caller is metered (by the outer layer, from this tag).
     let mut tag = principal.as_ref().map(|p| UsageTag {
         org_id: p.org_id.clone(),
         api_key_id: p.key_id().cloned(),
         source: Source::Graphql,
-        operation,
+        operation: operation.label.clone(),
         cost_units: 0,
         quota_units: 0,
         status: None,
@@ -206,7 +207,7 @@ async fn execute(
         }
     };
     let (decision, _permit) =
-        match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, points)).await {
+        match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points)).await {
             Ok(d) => d,
             Err(e) => return tagged(from_error(&e, gql), tag),
         };
@@ -218,7 +219,7 @@ async fn execute(
     }
     if let Some(t) = &mut tag {
         t.cost_units = points;
-        t.quota_units = 1;
+        t.quota_units = units;
     }
     let throttle = crate::limits::cost::throttle_of(&decision, points).filter(|_| points > 0);
     let decision = std::sync::Arc::new(decision);
@@ -258,41 +259,48 @@ pub fn tagged(mut resp: Response, tag: Option<UsageTag>) -> Response {
     resp
 }
 
-/// A parsed document and the metering label of each of its operations.
+/// What metering and limits need to know of an operation.
+#[derive(Clone)]
+pub struct OperationInfo {
+    /// `query Name` for a named operation, else its type and root fields (`query viewer,plans`).
+    pub label: Arc<str>,
+    /// Its root fields as `Query.viewer`, `Mutation.createApiKey`: what per-operation costs name.
+    pub roots: Arc<[String]>,
+}
+
+/// A parsed document and what each of its operations is.
 #[derive(Clone)]
 pub struct CachedDocument {
     pub doc: async_graphql::parser::types::ExecutableDocument,
-    pub labels: Arc<[(Option<String>, Arc<str>)]>,
+    pub operations: Arc<[(Option<String>, OperationInfo)]>,
 }
 
-/// Metering labels: `query Name` for a named operation, else its type and root fields
-/// (`query viewer,plans`).
-fn operation_labels(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Option<String>, Arc<str>)]> {
+fn describe(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Option<String>, OperationInfo)]> {
     use async_graphql::parser::types::{OperationType, Selection};
     doc.operations
         .iter()
         .map(|(name, op)| {
-            let ty = match op.node.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
+            let (ty, root) = match op.node.ty {
+                OperationType::Query => ("query", "Query"),
+                OperationType::Mutation => ("mutation", "Mutation"),
+                OperationType::Subscription => ("subscription", "Subscription"),
             };
+            let mut fields: Vec<&str> = op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .filter_map(|i| match &i.node {
+                    Selection::Field(f) => Some(f.node.name.node.as_str()),
+                    _ => None,
+                })
+                .collect();
+            fields.sort_unstable();
+            fields.dedup();
             let label = match name {
                 Some(n) => format!("{ty} {n}"),
                 None => {
-                    let mut fields: Vec<&str> = op
-                        .node
-                        .selection_set
-                        .node
-                        .items
-                        .iter()
-                        .filter_map(|i| match &i.node {
-                            Selection::Field(f) => Some(f.node.name.node.as_str()),
-                            _ => None,
-                        })
-                        .collect();
-                    fields.sort_unstable();
-                    fields.dedup();
                     let mut label = format!("{ty} {}", fields.join(","));
                     if label.len() > 120 {
                         let mut end = 117;
@@ -305,45 +313,47 @@ fn operation_labels(doc: &async_graphql::parser::types::ExecutableDocument) -> A
                     label
                 }
             };
-            (name.map(|n| n.to_string()), Arc::from(label))
+            let roots: Arc<[String]> = fields.iter().map(|f| format!("{root}.{f}")).collect();
+            (name.map(|n| n.to_string()), OperationInfo { label: Arc::from(label), roots })
         })
         .collect()
 }
 
-fn pick_label(labels: &[(Option<String>, Arc<str>)], operation: Option<&str>) -> Arc<str> {
-    static INVALID: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("invalid"));
-    labels
+fn pick(operations: &[(Option<String>, OperationInfo)], wanted: Option<&str>) -> OperationInfo {
+    static INVALID: std::sync::LazyLock<OperationInfo> =
+        std::sync::LazyLock::new(|| OperationInfo { label: Arc::from("invalid"), roots: Arc::new([]) });
+    operations
         .iter()
-        .find(|(name, _)| operation.is_none() || name.as_deref() == operation)
-        .map(|(_, l)| l.clone())
+        .find(|(name, _)| wanted.is_none() || name.as_deref() == wanted)
+        .map(|(_, info)| info.clone())
         .unwrap_or_else(|| INVALID.clone())
 }
 
 /// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached), and
-/// names the operation for metering.
+/// describes the operation for metering and per-operation costs.
 pub fn with_cached_document(
     app: &crate::app::App,
     mut request: async_graphql::Request,
-) -> (async_graphql::Request, Arc<str>) {
+) -> (async_graphql::Request, OperationInfo) {
     if request.query.len() <= 16 * 1024
         && let Some(cached) = app.documents.get(&request.query)
     {
-        let label = pick_label(&cached.labels, request.operation_name.as_deref());
+        let info = pick(&cached.operations, request.operation_name.as_deref());
         request.set_parsed_query(cached.doc);
-        return (request, label);
+        return (request, info);
     }
     let operation = request.operation_name.clone();
     let cacheable = request.query.len() <= 16 * 1024;
     let Ok(doc) = request.parsed_query() else {
-        return (request, pick_label(&[], None));
+        return (request, pick(&[], None));
     };
-    let labels = operation_labels(doc);
-    let label = pick_label(&labels, operation.as_deref());
+    let operations = describe(doc);
+    let info = pick(&operations, operation.as_deref());
     if cacheable {
-        let cached = CachedDocument { doc: doc.clone(), labels };
+        let cached = CachedDocument { doc: doc.clone(), operations };
         app.documents.insert(request.query.clone(), cached);
     }
-    (request, label)
+    (request, info)
 }
 
 /// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`

@@ -83,12 +83,12 @@ pub struct Trigger {
 
 /// Looks at a decision just made for `org` (and the key, if the call used one) and queues what it
 /// raises. O(1), no I/O.
-pub fn observe(app: &App, org: &OrgId, key: Option<&KeyId>, decision: &Decision, now_ms: i64) {
+pub fn observe(app: &App, org: &OrgId, key: Option<&KeyId>, decision: &Decision, units: u64, now_ms: i64) {
     let month = crate::limits::limiter::month_of(now_ms);
     match (decision.allowed(), decision.refusal) {
         (true, _) => {
             let Some(quota) = decision.policy.monthly_quota else { return };
-            for percent in crossed(quota, decision.quota_used, 1) {
+            for percent in crossed(quota, decision.quota_used, units) {
                 let severity = match percent {
                     100 => "CRITICAL",
                     90 => "HIGH",

@@ -55,8 +55,9 @@ pub struct UsageRecord {
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub cost_units: u64,
-    /// 1 when the limiter charged the call to the monthly quota.
-    pub quota_units: u8,
+    /// What the limiter charged the call to the monthly quota (0 when refused; else 1, or the
+    /// operation's cost).
+    pub quota_units: u64,
     pub at_ms: i64,
 }
 
@@ -69,7 +70,7 @@ pub struct UsageTag {
     pub source: Source,
     pub operation: Arc<str>,
     pub cost_units: u64,
-    pub quota_units: u8,
+    pub quota_units: u64,
     /// The status to record instead of the HTTP one: a GraphQL response with errors is 200 on the
     /// wire but is metered with its first error's status (404 for `NOT_FOUND`, …).
     pub status: Option<u16>,

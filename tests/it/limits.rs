@@ -328,3 +328,47 @@ async fn query_cost_is_reported_capped_and_charged_to_a_points_bucket() {
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("exceeds the maximum of 20"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_with_a_cost_counts_as_that_many_requests() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("ops@example.com").await;
+        let dev = app.register("dev@example.com").await;
+        let key = key_with_limits(&app, &dev.token, json!({ "perSecond": 10, "burst": 0 })).await;
+        let set = "mutation($o: String!, $c: Int!) { setOperationCost(operation: $o, cost: $c) { operation cost } }";
+        let all = app.gql_ok(Some(&admin.token), set, json!({ "o": "Query.plans", "c": 4 })).await;
+        assert_eq!(all["setOperationCost"], json!([{ "operation": "Query.plans", "cost": 4 }]));
+        app.gql_ok(Some(&admin.token), set, json!({ "o": "GET /api/v1/keys", "c": 3 })).await;
+
+        let plans = async || {
+            let resp = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(&key)
+                .json(&json!({ "query": "{ plans { slug } }" }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.headers()["x-ratelimit-remaining"].to_str().unwrap().to_string())
+        };
+        assert_eq!(plans().await, (200, "6".to_string()), "[{backend:?}]");
+        assert_eq!(call(&app, &key).await.1["x-ratelimit-remaining"], "5", "other fields cost 1");
+        // REST: the route's cost.
+        let (status, body) = app.rest("GET", "/keys", Some(&key), None).await;
+        assert_eq!((status, &body["meta"]["rate_limit"]["remaining"]), (200, &json!(2)), "{body}");
+        // 4 do not fit in the 2 left: refused whole, nothing charged.
+        assert_eq!(plans().await.0, 429);
+        assert_eq!(call(&app, &key).await.1["x-ratelimit-remaining"], "1");
+
+        // Only platform administrators set costs; bad names and costs are refused; 1 removes.
+        assert_eq!(code(&app.gql(Some(&dev.token), set, json!({ "o": "Query.plans", "c": 2 })).await), "FORBIDDEN");
+        for (o, c, field) in [("plans", 2, "operation"), ("GET /keys", 2, "operation"), ("Query.plans", 0, "cost")] {
+            let e = app.gql(Some(&admin.token), set, json!({ "o": o, "c": c })).await;
+            assert_eq!(e["errors"][0]["extensions"]["field"], field, "{o} {c}: {e}");
+        }
+        app.gql_ok(Some(&admin.token), set, json!({ "o": "Query.plans", "c": 1 })).await;
+        let left = app.gql_ok(Some(&dev.token), "{ operationCosts { operation cost } }", json!({})).await;
+        assert_eq!(left["operationCosts"], json!([{ "operation": "GET /api/v1/keys", "cost": 3 }]));
+    }
+}

@@ -231,6 +231,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    operation_costs (operation) {
+        operation -> Text,
+        cost -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -256,4 +264,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_latency,
     metered_events,
     alerts,
+    operation_costs,
 );
