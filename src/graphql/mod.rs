@@ -42,9 +42,11 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
-/// The schema with its limits and the app in context.
-pub fn build(app: Arc<App>) -> GantrySchema {
+/// The schema with its limits and the app in context. `Fast` validation is only for operations
+/// that already passed `Strict` (the server tracks which).
+pub fn build(app: Arc<App>, validation: async_graphql::ValidationMode) -> GantrySchema {
     builder()
+        .validation_mode(validation)
         .limit_depth(app.config.graphql_max_depth)
         .limit_complexity(app.config.graphql_max_complexity)
         .data(app)

@@ -29,6 +29,9 @@ struct Pending {
 #[derive(Default)]
 pub struct KeyUsage {
     pending: Mutex<HashMap<KeyId, Pending>>,
+    /// Held for a whole flush, so a flush that starts while another is writing waits for it: when
+    /// `flush` returns, everything counted before the call is written (or back in `pending`).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 fn day_label(day: i64) -> String {
@@ -60,6 +63,7 @@ impl KeyUsage {
 
     /// Writes every pending count in one transaction. Returns how many keys were written.
     pub async fn flush(&self, db: &Db) -> Result<usize> {
+        let _one_at_a_time = self.flushing.lock().await;
         let batch: HashMap<KeyId, Pending> = std::mem::take(&mut *self.pending.lock());
         if batch.is_empty() {
             return Ok(0);

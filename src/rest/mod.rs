@@ -243,7 +243,7 @@ async fn handle_inner(
     if let Some(p) = principal {
         request = request.data(p);
     }
-    let mut response = s.schema.execute(request).await;
+    let mut response = crate::server::execute_operation(&s.schemas, request, &operation).await;
     if !response.errors.is_empty() {
         crate::server::normalise_graphql_errors(&mut response.errors, &s.app.config, &trace);
         let err = &response.errors[0];

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{ServerState, client_ip, principal_from_headers, request_id};
 use crate::error::{Code, Error};
@@ -227,7 +228,7 @@ async fn execute(
     if let Some(p) = principal {
         request = request.data(p);
     }
-    let mut response = Box::pin(s.schema.execute(request)).await;
+    let mut response = execute_operation(&s.schemas, request, &operation).await;
     if let Some(t) = throttle {
         response.extensions.insert("cost".into(), t.to_value());
     }
@@ -266,6 +267,10 @@ pub struct OperationInfo {
     pub label: Arc<str>,
     /// Its root fields as `Query.viewer`, `Mutation.createApiKey`: what per-operation costs name.
     pub roots: Arc<[String]>,
+    /// For an operation of a cached document that declares no variables: set once it has passed
+    /// full validation. Validation then depends on nothing but the document and the schema, so
+    /// later runs skip the rules that cannot change their verdict (see [`execute_operation`]).
+    pub validated: Option<Arc<AtomicBool>>,
 }
 
 /// A parsed document and what each of its operations is.
@@ -314,14 +319,15 @@ fn describe(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Opt
                 }
             };
             let roots: Arc<[String]> = fields.iter().map(|f| format!("{root}.{f}")).collect();
-            (name.map(|n| n.to_string()), OperationInfo { label: Arc::from(label), roots })
+            let validated = op.node.variable_definitions.is_empty().then(|| Arc::new(AtomicBool::new(false)));
+            (name.map(|n| n.to_string()), OperationInfo { label: Arc::from(label), roots, validated })
         })
         .collect()
 }
 
 fn pick(operations: &[(Option<String>, OperationInfo)], wanted: Option<&str>) -> OperationInfo {
     static INVALID: std::sync::LazyLock<OperationInfo> =
-        std::sync::LazyLock::new(|| OperationInfo { label: Arc::from("invalid"), roots: Arc::new([]) });
+        std::sync::LazyLock::new(|| OperationInfo { label: Arc::from("invalid"), roots: Arc::new([]), validated: None });
     operations
         .iter()
         .find(|(name, _)| wanted.is_none() || name.as_deref() == wanted)
@@ -348,12 +354,35 @@ pub fn with_cached_document(
         return (request, pick(&[], None));
     };
     let operations = describe(doc);
-    let info = pick(&operations, operation.as_deref());
-    if cacheable {
+    let mut info = pick(&operations, operation.as_deref());
+    if !cacheable {
+        info.validated = None;
+    } else {
         let cached = CachedDocument { doc: doc.clone(), operations };
         app.documents.insert(request.query.clone(), cached);
     }
     (request, info)
+}
+
+/// Executes a request prepared by [`with_cached_document`]. An operation already known to pass
+/// full validation runs on the schema that keeps only the checks whose verdict can differ between
+/// runs (fragment cycles, depth, complexity); any other runs through full validation, and marks
+/// its operation validated when no request-level error came back.
+pub async fn execute_operation(
+    schemas: &super::Schemas,
+    request: async_graphql::Request,
+    operation: &OperationInfo,
+) -> async_graphql::Response {
+    let known = operation.validated.as_ref().is_some_and(|v| v.load(Ordering::Relaxed));
+    let schema = if known { &schemas.validated } else { &schemas.full };
+    let response = Box::pin(schema.execute(request)).await;
+    if !known
+        && let Some(flag) = &operation.validated
+        && response.errors.iter().all(|e| !e.path.is_empty())
+    {
+        flag.store(true, Ordering::Relaxed);
+    }
+    response
 }
 
 /// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`

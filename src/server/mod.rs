@@ -4,7 +4,10 @@
 //! database statement timeout and SQLite busy timeout (`GANTRY_DATABASE_TIMEOUT_SECS`).
 
 mod graphql_http;
-pub use graphql_http::{CachedDocument, normalise_errors as normalise_graphql_errors, tagged, with_cached_document};
+pub use graphql_http::{
+    CachedDocument, OperationInfo, execute_operation, normalise_errors as normalise_graphql_errors, tagged,
+    with_cached_document,
+};
 mod health;
 mod observe;
 mod playground;
@@ -15,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::HeaderMap;
 use axum::routing::get;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -49,11 +51,20 @@ impl Default for SequentialRequestId {
     }
 }
 
-impl MakeRequestId for SequentialRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+impl SequentialRequestId {
+    /// The next id: the prefix, `-`, and the counter as 12 or more hex digits.
+    pub fn next(&self) -> axum::http::HeaderValue {
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("{}-{n:012x}", self.prefix);
-        axum::http::HeaderValue::from_str(&id).ok().map(tower_http::request_id::RequestId::new)
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(12) as usize;
+        let mut id = Vec::with_capacity(self.prefix.len() + 1 + digits);
+        id.extend_from_slice(self.prefix.as_bytes());
+        id.push(b'-');
+        for i in (0..digits).rev() {
+            id.push(b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize]);
+        }
+        // The prefix is base62 and the rest hex: always a valid header value.
+        axum::http::HeaderValue::from_maybe_shared(axum::body::Bytes::from(id))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("-"))
     }
 }
 
@@ -61,18 +72,28 @@ impl MakeRequestId for SequentialRequestId {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The schema for HTTP requests, twice: with full validation, and for operations already known to
+/// pass it (see [`execute_operation`]).
+#[derive(Clone)]
+pub struct Schemas {
+    pub full: GantrySchema,
+    pub validated: GantrySchema,
+}
+
 #[derive(Clone)]
 pub struct ServerState {
     pub app: Arc<App>,
-    pub schema: GantrySchema,
+    pub schemas: Schemas,
     /// The same schema with the error-code extension, for subscriptions.
     pub ws_schema: GantrySchema,
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let schema = crate::graphql::build(app.clone());
-    let state = ServerState { app: app.clone(), schema, ws_schema: crate::graphql::build_ws(app.clone()) };
-    let x_request_id = HeaderName::from_static("x-request-id");
+    let schemas = Schemas {
+        full: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Strict),
+        validated: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Fast),
+    };
+    let state = ServerState { app: app.clone(), schemas, ws_schema: crate::graphql::build_ws(app.clone()) };
     Router::new()
         .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
@@ -81,9 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(playground::routes())
         .nest("/api/v1", crate::rest::routes())
         .with_state(state)
-        .layer(observe::ObserveLayer { app })
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, SequentialRequestId::new()))
+        .layer(observe::ObserveLayer { app, ids: SequentialRequestId::new() })
 }
 
 /// The client IP of a request.

@@ -1,4 +1,5 @@
-//! The outermost per-request layer: a `request` tracing span carrying the request id (so every log
+//! The outermost per-request layer: the request id (the caller's `X-Request-Id`, or a new one, set
+//! on the request and echoed on the response), a `request` tracing span carrying it (so every log
 //! line inside the request has it), the response time, and metering — a handler that served a
 //! metered call leaves a [`UsageTag`] in the response extensions, and this layer completes it with
 //! what only it knows (status, latency, sizes) and hands it to the meter. One layer, one clock read
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::http::{Request, Response};
+use axum::http::{HeaderName, HeaderValue, Request, Response};
 use axum::body::HttpBody as _;
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -18,15 +19,18 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::usage::meter::UsageTag;
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 #[derive(Clone)]
 pub struct ObserveLayer {
     pub app: Arc<App>,
+    pub ids: super::SequentialRequestId,
 }
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Observe { inner, app: self.app.clone() }
+        Observe { inner, app: self.app.clone(), ids: self.ids.clone() }
     }
 }
 
@@ -34,6 +38,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     app: Arc<App>,
+    ids: super::SequentialRequestId,
 }
 
 impl<S, B> Service<Request<B>> for Observe<S>
@@ -48,9 +53,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let span = tracing::info_span!("request", request_id = %id);
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) => v.clone(),
+            None => {
+                let v = self.ids.next();
+                req.headers_mut().insert(X_REQUEST_ID, v.clone());
+                v
+            }
+        };
+        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"));
         let request_bytes = req
             .headers()
             .get(axum::http::header::CONTENT_LENGTH)
@@ -62,6 +74,7 @@ where
             started: Instant::now(),
             request_bytes,
             app: self.app.clone(),
+            id: Some(id),
         }
     }
 }
@@ -73,6 +86,7 @@ pin_project_lite::pin_project! {
         started: Instant,
         request_bytes: u64,
         app: Arc<App>,
+        id: Option<HeaderValue>,
     }
 }
 
@@ -88,6 +102,11 @@ where
             Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
+        if let Ok(resp) = &mut result
+            && let Some(id) = this.id.take()
+        {
+            resp.headers_mut().insert(X_REQUEST_ID, id);
+        }
         if let Ok(resp) = &mut result
             && let Some(tag) = resp.extensions_mut().remove::<UsageTag>()
         {

@@ -14,10 +14,9 @@ use diesel_async::RunQueryDsl;
 use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::error::{Error, Result};
-use crate::platform::db::Db;
+use crate::platform::db::{Conn, Db};
 use super::histogram::Histogram;
 use crate::platform::ids::{KeyId, OrgId, UsageId};
-use crate::transaction;
 
 /// The roll-up key and operation that stand for "all of them".
 pub const ALL: &str = "*";
@@ -193,14 +192,16 @@ impl Meter {
             if batch.is_empty() {
                 return Ok(total);
             }
-            match write_batch(db, &batch).await {
+            let n = batch.len();
+            let batch = Arc::new(batch);
+            match write_batch(db, batch.clone()).await {
                 Ok(()) => {
-                    total += batch.len();
-                    self.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    total += n;
+                    self.written.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    tracing::warn!(error = ?e, records = batch.len(), "usage write failed; will retry");
-                    state.retry = batch;
+                    tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
+                    state.retry = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                     return Err(e);
                 }
             }
@@ -294,6 +295,250 @@ pub fn bin_value_us(bin: i32) -> f64 {
     1.05f64.powf(bin as f64 + 0.5)
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What one batch writes: its raw records, the roll-up cells it adds to, and the latency
+/// histograms of those cells (before merging with what is stored).
+struct Aggregate<'a> {
+    records: Vec<NewRecord<'a>>,
+    rollups: Vec<((Cell<'a>, i32), Sums)>,
+    histograms: FastMap<Cell<'a>, Histogram>,
+    /// The (granularity, organization, level, bucket) groups whose stored histograms are merged.
+    buckets: Vec<(&'static str, &'a str, i32, i64)>,
+}
+
+fn aggregate(batch: &[UsageRecord]) -> Aggregate<'_> {
+    // First by (org, hour, key, operation, status) and (…, latency bin): one hash per record.
+    let mut fine: FastMap<Fine<'_>, Sums> = HashMap::default();
+    let mut fine_bins: FastMap<Fine<'_>, i64> = HashMap::default();
+    for r in batch {
+        let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
+        let hour = r.at_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let s = fine.entry((r.org_id.as_str(), hour, key, &r.operation, r.status as i32)).or_default();
+        s.calls += 1;
+        s.latency_us += r.latency_us as i64;
+        s.request_bytes += r.request_bytes as i64;
+        s.response_bytes += r.response_bytes as i64;
+        s.cost_units += r.cost_units as i64;
+        s.quota_units += r.quota_units as i64;
+        *fine_bins.entry((r.org_id.as_str(), hour, key, &r.operation, latency_bin(r.latency_us))).or_default() += 1;
+    }
+    // Then every roll-up cell from those.
+    let mut rollups: FastMap<(Cell<'_>, i32), Sums> = HashMap::default();
+    for (k, v) in fine {
+        for cell in cells(k) {
+            let s = rollups.entry(cell).or_default();
+            s.calls += v.calls;
+            s.latency_us += v.latency_us;
+            s.request_bytes += v.request_bytes;
+            s.response_bytes += v.response_bytes;
+            s.cost_units += v.cost_units;
+            s.quota_units += v.quota_units;
+        }
+    }
+    let mut histograms: FastMap<Cell<'_>, Histogram> = HashMap::default();
+    for (k, n) in fine_bins {
+        for (cell, bin) in cells(k) {
+            histograms.entry(cell).or_default().add(bin, n);
+        }
+    }
+    let mut buckets: Vec<_> = histograms.keys().map(|c| (c.granularity, c.org, c.level, c.bucket)).collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    let records = batch
+        .iter()
+        .map(|r| NewRecord {
+            id: UsageId::generate(r.at_ms).to_string(),
+            org_id: r.org_id.as_str(),
+            api_key_id: r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or(""),
+            source: r.source.as_str(),
+            operation: &r.operation,
+            status: r.status as i32,
+            latency_us: r.latency_us as i64,
+            request_bytes: r.request_bytes as i64,
+            response_bytes: r.response_bytes as i64,
+            cost_units: r.cost_units as i64,
+            quota_units: r.quota_units as i64,
+            occurred_at: r.at_ms,
+        })
+        .collect();
+    Aggregate { records, rollups: rollups.into_iter().collect(), histograms, buckets }
+}
+
+/// Merges stored histograms (key → operation → encoded) into the batch's own, per bucket group.
+fn merge_stored<'a>(
+    histograms: &mut FastMap<Cell<'a>, Histogram>,
+    stored: &HashMap<(&'static str, &'a str, i32, i64), HashMap<String, HashMap<String, String>>>,
+) {
+    for (cell, h) in histograms.iter_mut() {
+        if let Some(old) = stored
+            .get(&(cell.granularity, cell.org, cell.level, cell.bucket))
+            .and_then(|keys| keys.get(cell.key))
+            .and_then(|ops| ops.get(cell.operation))
+        {
+            h.merge(&Histogram::decode(old));
+        }
+    }
+}
+
+/// Writes one batch: raw records, roll-ups and histograms, all or nothing.
+pub async fn write_batch(db: &Db, batch: Arc<Vec<UsageRecord>>) -> Result<()> {
+    match db.get().await? {
+        // SQLite: the whole batch in one blocking call on the connection's thread, one prepared
+        // statement per table reused for every row (parsing a multi-row statement costs more than
+        // the insert itself).
+        Conn::Sqlite(mut conn) => {
+            conn.spawn_blocking(move |c| sqlite::write(c, &batch)).await?;
+            Ok(())
+        }
+        Conn::Pg(mut conn) => write_batch_pg(&mut conn, db, &batch).await,
+    }
+}
+
+mod sqlite {
+    use diesel::prelude::*;
+    use diesel::upsert::excluded;
+
+    use super::{UsageRecord, aggregate, merge_stored};
+    use crate::platform::db::schema::{usage_latency as ul, usage_records, usage_rollups as ur};
+
+    #[derive(Insertable)]
+    #[diesel(table_name = ur)]
+    struct Rollup<'a> {
+        granularity: &'static str,
+        org_id: &'a str,
+        level: i32,
+        bucket_start: i64,
+        api_key_id: &'a str,
+        operation: &'a str,
+        status: i32,
+        calls: i64,
+        latency_us_sum: i64,
+        request_bytes: i64,
+        response_bytes: i64,
+        cost_units: i64,
+        quota_units: i64,
+    }
+
+    #[derive(Insertable)]
+    #[diesel(table_name = ul)]
+    struct Latency<'a> {
+        granularity: &'static str,
+        org_id: &'a str,
+        level: i32,
+        bucket_start: i64,
+        api_key_id: &'a str,
+        operation: &'a str,
+        histogram: &'a str,
+    }
+
+    pub fn write(c: &mut SqliteConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+        let mut agg = aggregate(batch);
+        c.immediate_transaction(|c| {
+            let mut stored = std::collections::HashMap::new();
+            for group @ (granularity, org, level, bucket) in &agg.buckets {
+                let rows: Vec<(String, String, String)> = ul::table
+                    .filter(ul::granularity.eq(*granularity))
+                    .filter(ul::org_id.eq(*org))
+                    .filter(ul::level.eq(*level))
+                    .filter(ul::bucket_start.eq(*bucket))
+                    .select((ul::api_key_id, ul::operation, ul::histogram))
+                    .load(c)?;
+                let entry: &mut std::collections::HashMap<String, std::collections::HashMap<String, String>> =
+                    stored.entry(*group).or_default();
+                for (key, op, h) in rows {
+                    entry.entry(key).or_default().insert(op, h);
+                }
+            }
+            merge_stored(&mut agg.histograms, &stored);
+            // `INSERT … SELECT ?, ?, …` rather than `INSERT … VALUES`: diesel prepares an insert
+            // afresh on every call, but caches this form once per connection.
+            use diesel::sql_types::{BigInt, Integer, Text};
+            use usage_records as t;
+            for r in &agg.records {
+                let row = diesel::select((
+                    r.id.as_str().into_sql::<Text>(),
+                    r.org_id.into_sql::<Text>(),
+                    r.api_key_id.into_sql::<Text>(),
+                    r.source.into_sql::<Text>(),
+                    r.operation.into_sql::<Text>(),
+                    r.status.into_sql::<Integer>(),
+                    r.latency_us.into_sql::<BigInt>(),
+                    r.request_bytes.into_sql::<BigInt>(),
+                    r.response_bytes.into_sql::<BigInt>(),
+                    r.cost_units.into_sql::<BigInt>(),
+                    r.quota_units.into_sql::<BigInt>(),
+                    r.occurred_at.into_sql::<BigInt>(),
+                ));
+                diesel::insert_into(t::table)
+                    .values(row)
+                    .into_columns((
+                        t::id,
+                        t::org_id,
+                        t::api_key_id,
+                        t::source,
+                        t::operation,
+                        t::status,
+                        t::latency_us,
+                        t::request_bytes,
+                        t::response_bytes,
+                        t::cost_units,
+                        t::quota_units,
+                        t::occurred_at,
+                    ))
+                    .execute(c)?;
+            }
+            for ((cell, status), s) in &agg.rollups {
+                diesel::insert_into(ur::table)
+                    .values(Rollup {
+                        granularity: cell.granularity,
+                        org_id: cell.org,
+                        level: cell.level,
+                        bucket_start: cell.bucket,
+                        api_key_id: cell.key,
+                        operation: cell.operation,
+                        status: *status,
+                        calls: s.calls,
+                        latency_us_sum: s.latency_us,
+                        request_bytes: s.request_bytes,
+                        response_bytes: s.response_bytes,
+                        cost_units: s.cost_units,
+                        quota_units: s.quota_units,
+                    })
+                    .on_conflict((ur::granularity, ur::org_id, ur::level, ur::bucket_start, ur::api_key_id, ur::operation, ur::status))
+                    .do_update()
+                    .set((
+                        ur::calls.eq(ur::calls + excluded(ur::calls)),
+                        ur::latency_us_sum.eq(ur::latency_us_sum + excluded(ur::latency_us_sum)),
+                        ur::request_bytes.eq(ur::request_bytes + excluded(ur::request_bytes)),
+                        ur::response_bytes.eq(ur::response_bytes + excluded(ur::response_bytes)),
+                        ur::cost_units.eq(ur::cost_units + excluded(ur::cost_units)),
+                        ur::quota_units.eq(ur::quota_units + excluded(ur::quota_units)),
+                    ))
+                    .execute(c)?;
+            }
+            for (cell, h) in &agg.histograms {
+                let encoded = h.encode();
+                diesel::insert_into(ul::table)
+                    .values(Latency {
+                        granularity: cell.granularity,
+                        org_id: cell.org,
+                        level: cell.level,
+                        bucket_start: cell.bucket,
+                        api_key_id: cell.key,
+                        operation: cell.operation,
+                        histogram: &encoded,
+                    })
+                    .on_conflict((ul::granularity, ul::org_id, ul::level, ul::bucket_start, ul::api_key_id, ul::operation))
+                    .do_update()
+                    .set(ul::histogram.eq(excluded(ul::histogram)))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 const ROLLUP_UPSERT_HEAD: &str = "INSERT INTO usage_rollups (granularity, org_id, level, bucket_start, api_key_id, operation, \
      status, calls, latency_us_sum, request_bytes, response_bytes, cost_units, quota_units) VALUES ";
 const ROLLUP_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, bucket_start, api_key_id, operation, status) DO UPDATE SET \
@@ -320,7 +565,7 @@ struct StoredHistogram {
     histogram: String,
 }
 
-/// Rows per multi-row statement (≤ 13 binds a row keeps every statement under SQLite's limit).
+/// Rows per multi-row statement (≤ 13 binds a row keeps every statement under the bind limit).
 const CHUNK: usize = 500;
 
 fn values_list(rows: usize, per_row: usize) -> String {
@@ -328,70 +573,20 @@ fn values_list(rows: usize, per_row: usize) -> String {
     vec![one; rows].join(", ")
 }
 
-/// Writes one batch: raw records, roll-ups and histograms, all or nothing.
-pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
-    // First by (org, hour, key, operation, status) and (…, latency bin): one hash per record.
-    let mut fine: HashMap<Fine<'_>, Sums, foldhash::fast::RandomState> = HashMap::default();
-    let mut fine_bins: HashMap<Fine<'_>, i64, foldhash::fast::RandomState> = HashMap::default();
-    for r in batch {
-        let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
-        let hour = r.at_ms.div_euclid(HOUR_MS) * HOUR_MS;
-        let s = fine.entry((r.org_id.as_str(), hour, key, &r.operation, r.status as i32)).or_default();
-        s.calls += 1;
-        s.latency_us += r.latency_us as i64;
-        s.request_bytes += r.request_bytes as i64;
-        s.response_bytes += r.response_bytes as i64;
-        s.cost_units += r.cost_units as i64;
-        s.quota_units += r.quota_units as i64;
-        *fine_bins.entry((r.org_id.as_str(), hour, key, &r.operation, latency_bin(r.latency_us))).or_default() += 1;
-    }
-    // Then every roll-up cell from those.
-    let mut rollups: HashMap<(Cell<'_>, i32), Sums, foldhash::fast::RandomState> = HashMap::default();
-    for (k, v) in fine {
-        for cell in cells(k) {
-            let s = rollups.entry(cell).or_default();
-            s.calls += v.calls;
-            s.latency_us += v.latency_us;
-            s.request_bytes += v.request_bytes;
-            s.response_bytes += v.response_bytes;
-            s.cost_units += v.cost_units;
-            s.quota_units += v.quota_units;
-        }
-    }
-    let mut histograms: HashMap<Cell<'_>, Histogram, foldhash::fast::RandomState> = HashMap::default();
-    for (k, n) in fine_bins {
-        for (cell, bin) in cells(k) {
-            histograms.entry(cell).or_default().add(bin, n);
-        }
-    }
-    // Stored histograms are merged, not added in SQL: read them bucket by bucket.
-    let mut buckets: Vec<(&'static str, &str, i32, i64)> =
-        histograms.keys().map(|c| (c.granularity, c.org, c.level, c.bucket)).collect();
-    buckets.sort_unstable();
-    buckets.dedup();
+/// PostgreSQL: multi-row statements (one round trip per 500 rows), histograms merged under an
+/// advisory lock so two nodes never lose each other's counts.
+async fn write_batch_pg(
+    conn: &mut diesel_async::AsyncPgConnection,
+    db: &Db,
+    batch: &[UsageRecord],
+) -> Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let Aggregate { records, rollups, mut histograms, buckets } = aggregate(batch);
     let select_sql = db.sql(
         "SELECT api_key_id, operation, histogram FROM usage_latency \
          WHERE granularity = ? AND org_id = ? AND level = ? AND bucket_start = ?",
     );
-    let pg = matches!(db, Db::Pg(_));
-    let rows: Vec<NewRecord<'_>> = batch
-        .iter()
-        .map(|r| NewRecord {
-            id: UsageId::generate(r.at_ms).to_string(),
-            org_id: r.org_id.as_str(),
-            api_key_id: r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or(""),
-            source: r.source.as_str(),
-            operation: &r.operation,
-            status: r.status as i32,
-            latency_us: r.latency_us as i64,
-            request_bytes: r.request_bytes as i64,
-            response_bytes: r.response_bytes as i64,
-            cost_units: r.cost_units as i64,
-            quota_units: r.quota_units as i64,
-            occurred_at: r.at_ms,
-        })
-        .collect();
-    let record_sql: Vec<String> = rows
+    let record_sql: Vec<String> = records
         .chunks(CHUNK)
         .map(|c| {
             db.sql(&format!(
@@ -401,11 +596,9 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
             ))
         })
         .collect();
-    let rollups: Vec<_> = rollups.into_iter().collect();
-
-    let rollup_sql: Vec<(String, usize)> = rollups
+    let rollup_sql: Vec<String> = rollups
         .chunks(CHUNK)
-        .map(|c| (db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))), c.len()))
+        .map(|c| db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))))
         .collect();
     let cell_count = histograms.len();
     let histogram_sql: Vec<String> = (0..cell_count)
@@ -415,10 +608,8 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
             db.sql(&format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(n, 7)))
         })
         .collect();
-    transaction!(db, c => {
-        if pg {
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({HISTOGRAM_LOCK})")).execute(c).await?;
-        }
+    conn.transaction(async |c| {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({HISTOGRAM_LOCK})")).execute(c).await?;
         // (bucket group) → key → operation → stored histogram.
         let mut stored: HashMap<(&str, &str, i32, i64), HashMap<String, HashMap<String, String>>> = HashMap::new();
         for group @ (granularity, org, level, bucket) in &buckets {
@@ -427,22 +618,15 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
                 .bind::<Text, _>(*org)
                 .bind::<Integer, _>(*level)
                 .bind::<BigInt, _>(*bucket)
-                .load(c).await?;
+                .load(c)
+                .await?;
             let entry = stored.entry(*group).or_default();
             for row in rows {
                 entry.entry(row.api_key_id).or_default().insert(row.operation, row.histogram);
             }
         }
-        for (cell, h) in histograms.iter_mut() {
-            if let Some(old) = stored
-                .get(&(cell.granularity, cell.org, cell.level, cell.bucket))
-                .and_then(|keys| keys.get(cell.key))
-                .and_then(|ops| ops.get(cell.operation))
-            {
-                h.merge(&Histogram::decode(old));
-            }
-        }
-        for (chunk, sql) in rows.chunks(CHUNK).zip(&record_sql) {
+        merge_stored(&mut histograms, &stored);
+        for (chunk, sql) in records.chunks(CHUNK).zip(&record_sql) {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
             for r in chunk {
                 q = q
@@ -461,7 +645,7 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
             }
             q.execute(c).await?;
         }
-        for (chunk, (sql, _)) in rollups.chunks(CHUNK).zip(&rollup_sql) {
+        for (chunk, sql) in rollups.chunks(CHUNK).zip(&rollup_sql) {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
             for ((cell, status), s) in chunk {
                 q = q
@@ -498,6 +682,7 @@ pub async fn write_batch(db: &Db, batch: &[UsageRecord]) -> Result<()> {
         }
         Ok::<_, Error>(())
     })
+    .await
 }
 
 #[cfg(test)]

@@ -477,6 +477,9 @@ async fn event_count(app: &TestApp, event_type: &str) -> i64 {
 async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears() {
     for backend in backends() {
         let app = TestApp::new(backend).await;
+        // Five minutes into an hour, so "six minutes later" below is still the same hour.
+        let hour = 3_600_000;
+        app.clock.set_ms((app.app.clock.now_ms() / hour + 1) * hour + 5 * 60_000);
         let other = app.register("ops@example.com").await; // platform administrator, another organization
         let s = app.register("dev@example.com").await;
         let quota = |n: i64| format!("mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}");
