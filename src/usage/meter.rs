@@ -1,9 +1,9 @@
 //! The meter: one [`UsageRecord`] per API call, pushed into a bounded in-memory channel (no I/O,
-//! never waits) and written by a background writer in batches — a multi-row insert of the raw
-//! records plus upserts of the hourly and daily roll-ups and their latency histograms, in one
-//! transaction. A batch is written when it is full or on the flush timer, and at shutdown. A full
-//! channel drops the record and counts it (`/readyz` reports the count); a failed write keeps the
-//! batch for the next attempt.
+//! never waits) and written by a background writer in batches — the raw records as one segment
+//! row per organization and day, plus upserts of the hourly and daily roll-ups and their latency
+//! histograms, in one transaction. A batch is written when it is full or on the flush timer, and
+//! at shutdown. A full channel drops the record and counts it (`/readyz` reports the count); a
+//! failed write keeps the batch for the next attempt.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -102,8 +102,9 @@ impl UsageTag {
 
 struct WriterState {
     rx: mpsc::Receiver<UsageRecord>,
-    /// A batch whose write failed, written first next time.
-    retry: Vec<UsageRecord>,
+    /// Records taken from the channel and not yet written — a batch whose write failed, or a
+    /// partial batch waiting for the tick — written first next time.
+    held: Vec<UsageRecord>,
 }
 
 pub struct Meter {
@@ -133,7 +134,7 @@ impl Meter {
         let (tx, rx) = mpsc::channel(capacity);
         Self {
             tx,
-            state: Mutex::new(WriterState { rx, retry: Vec::new() }),
+            state: Mutex::new(WriterState { rx, held: Vec::new() }),
             batch_size,
             capacity,
             wake: Notify::new(),
@@ -179,17 +180,29 @@ impl Meter {
     /// Writes everything buffered, batch by batch. Returns the number of records written; stops at
     /// the first failed batch (kept for the next call).
     pub async fn drain(&self, db: &Db) -> Result<usize> {
+        self.write_batches(db, true).await
+    }
+
+    /// Writes full batches only; a partial batch waits (in memory, first in line) for the next
+    /// tick. Without this, a writer woken by a full batch would go on writing whatever arrived
+    /// during each write — ever smaller batches, each paying a transaction.
+    pub async fn drain_full(&self, db: &Db) -> Result<usize> {
+        self.write_batches(db, false).await
+    }
+
+    async fn write_batches(&self, db: &Db, partial: bool) -> Result<usize> {
         let mut state = self.state.lock().await;
         let mut total = 0;
         loop {
-            let mut batch = std::mem::take(&mut state.retry);
+            let mut batch = std::mem::take(&mut state.held);
             while batch.len() < self.batch_size {
                 match state.rx.try_recv() {
                     Ok(r) => batch.push(r),
                     Err(_) => break,
                 }
             }
-            if batch.is_empty() {
+            if batch.is_empty() || (!partial && batch.len() < self.batch_size) {
+                state.held = batch;
                 return Ok(total);
             }
             let n = batch.len();
@@ -201,7 +214,7 @@ impl Meter {
                 }
                 Err(e) => {
                     tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
-                    state.retry = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+                    state.held = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                     return Err(e);
                 }
             }
@@ -219,31 +232,29 @@ pub fn spawn_writer(
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = app.meter.wake.notified() => {}
+            let everything = tokio::select! {
+                _ = tick.tick() => true,
+                _ = app.meter.wake.notified() => false,
                 _ = stop.changed() => return,
-            }
-            // Errors are logged by `drain` and retried on the next wake.
-            let _ = app.meter.drain(&app.db).await;
+            };
+            // Errors are logged and the batch retried on the next wake.
+            let _ = if everything { app.meter.drain(&app.db).await } else { app.meter.drain_full(&app.db).await };
             super::retention::maybe_prune(&app).await;
         }
     })
 }
 
-struct NewRecord<'a> {
+/// Raw records as stored: one segment per organization, UTC day and batch (see the
+/// `usage_segments` migration for the layout).
+#[derive(diesel::Insertable)]
+#[diesel(table_name = crate::platform::db::schema::usage_segments)]
+struct Segment<'a> {
     id: String,
     org_id: &'a str,
-    api_key_id: &'a str,
-    source: &'static str,
-    operation: &'a str,
-    status: i32,
-    latency_us: i64,
-    request_bytes: i64,
-    response_bytes: i64,
-    cost_units: i64,
-    quota_units: i64,
-    occurred_at: i64,
+    first_at: i64,
+    last_at: i64,
+    record_count: i32,
+    records: String,
 }
 
 /// A roll-up cell: granularity, organization, bucket start, key, operation.
@@ -300,7 +311,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// What one batch writes: its raw records, the roll-up cells it adds to, and the latency
 /// histograms of those cells (before merging with what is stored).
 struct Aggregate<'a> {
-    records: Vec<NewRecord<'a>>,
+    segments: Vec<Segment<'a>>,
     rollups: Vec<((Cell<'a>, i32), Sums)>,
     histograms: FastMap<Cell<'a>, Histogram>,
     /// The (granularity, organization, level, bucket) groups whose stored histograms are merged.
@@ -345,24 +356,50 @@ fn aggregate(batch: &[UsageRecord]) -> Aggregate<'_> {
     let mut buckets: Vec<_> = histograms.keys().map(|c| (c.granularity, c.org, c.level, c.bucket)).collect();
     buckets.sort_unstable();
     buckets.dedup();
-    let records = batch
-        .iter()
-        .map(|r| NewRecord {
-            id: UsageId::generate(r.at_ms).to_string(),
-            org_id: r.org_id.as_str(),
-            api_key_id: r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or(""),
-            source: r.source.as_str(),
-            operation: &r.operation,
-            status: r.status as i32,
-            latency_us: r.latency_us as i64,
-            request_bytes: r.request_bytes as i64,
-            response_bytes: r.response_bytes as i64,
-            cost_units: r.cost_units as i64,
-            quota_units: r.quota_units as i64,
-            occurred_at: r.at_ms,
+    // Raw records by organization and day, in the order they were metered.
+    let mut groups: FastMap<(&str, i64), Vec<&UsageRecord>> = HashMap::default();
+    for r in batch {
+        groups.entry((r.org_id.as_str(), r.at_ms.div_euclid(DAY_MS))).or_default().push(r);
+    }
+    let segments = groups
+        .into_iter()
+        .map(|((org_id, _), records)| {
+            let first_at = records.iter().map(|r| r.at_ms).min().unwrap_or(0);
+            let last_at = records.iter().map(|r| r.at_ms).max().unwrap_or(0);
+            let mut json = Vec::with_capacity(records.len() * 96 + 2);
+            json.push(b'[');
+            for (i, r) in records.iter().enumerate() {
+                if i > 0 {
+                    json.push(b',');
+                }
+                let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
+                let row = (
+                    key,
+                    r.source.as_str(),
+                    &*r.operation,
+                    r.status,
+                    r.latency_us,
+                    r.request_bytes,
+                    r.response_bytes,
+                    r.cost_units,
+                    r.quota_units,
+                    r.at_ms,
+                );
+                // Writing into a Vec cannot fail, and these are strings and integers.
+                let _ = serde_json::to_writer(&mut json, &row);
+            }
+            json.push(b']');
+            Segment {
+                id: UsageId::generate(first_at).to_string(),
+                org_id,
+                first_at,
+                last_at,
+                record_count: records.len() as i32,
+                records: String::from_utf8(json).unwrap_or_default(),
+            }
         })
         .collect();
-    Aggregate { records, rollups: rollups.into_iter().collect(), histograms, buckets }
+    Aggregate { segments, rollups: rollups.into_iter().collect(), histograms, buckets }
 }
 
 /// Merges stored histograms (key → operation → encoded) into the batch's own, per bucket group.
@@ -400,7 +437,7 @@ mod sqlite {
     use diesel::upsert::excluded;
 
     use super::{UsageRecord, aggregate, merge_stored};
-    use crate::platform::db::schema::{usage_latency as ul, usage_records, usage_rollups as ur};
+    use crate::platform::db::schema::{usage_latency as ul, usage_rollups as ur, usage_segments};
 
     #[derive(Insertable)]
     #[diesel(table_name = ur)]
@@ -451,43 +488,7 @@ mod sqlite {
                 }
             }
             merge_stored(&mut agg.histograms, &stored);
-            // `INSERT … SELECT ?, ?, …` rather than `INSERT … VALUES`: diesel prepares an insert
-            // afresh on every call, but caches this form once per connection.
-            use diesel::sql_types::{BigInt, Integer, Text};
-            use usage_records as t;
-            for r in &agg.records {
-                let row = diesel::select((
-                    r.id.as_str().into_sql::<Text>(),
-                    r.org_id.into_sql::<Text>(),
-                    r.api_key_id.into_sql::<Text>(),
-                    r.source.into_sql::<Text>(),
-                    r.operation.into_sql::<Text>(),
-                    r.status.into_sql::<Integer>(),
-                    r.latency_us.into_sql::<BigInt>(),
-                    r.request_bytes.into_sql::<BigInt>(),
-                    r.response_bytes.into_sql::<BigInt>(),
-                    r.cost_units.into_sql::<BigInt>(),
-                    r.quota_units.into_sql::<BigInt>(),
-                    r.occurred_at.into_sql::<BigInt>(),
-                ));
-                diesel::insert_into(t::table)
-                    .values(row)
-                    .into_columns((
-                        t::id,
-                        t::org_id,
-                        t::api_key_id,
-                        t::source,
-                        t::operation,
-                        t::status,
-                        t::latency_us,
-                        t::request_bytes,
-                        t::response_bytes,
-                        t::cost_units,
-                        t::quota_units,
-                        t::occurred_at,
-                    ))
-                    .execute(c)?;
-            }
+            diesel::insert_into(usage_segments::table).values(&agg.segments).execute(c)?;
             for ((cell, status), s) in &agg.rollups {
                 diesel::insert_into(ur::table)
                     .values(Rollup {
@@ -581,21 +582,11 @@ async fn write_batch_pg(
     batch: &[UsageRecord],
 ) -> Result<()> {
     use diesel_async::AsyncConnection as _;
-    let Aggregate { records, rollups, mut histograms, buckets } = aggregate(batch);
+    let Aggregate { segments, rollups, mut histograms, buckets } = aggregate(batch);
     let select_sql = db.sql(
         "SELECT api_key_id, operation, histogram FROM usage_latency \
          WHERE granularity = ? AND org_id = ? AND level = ? AND bucket_start = ?",
     );
-    let record_sql: Vec<String> = records
-        .chunks(CHUNK)
-        .map(|c| {
-            db.sql(&format!(
-                "INSERT INTO usage_records (id, org_id, api_key_id, source, operation, status, latency_us, \
-                 request_bytes, response_bytes, cost_units, quota_units, occurred_at) VALUES {}",
-                values_list(c.len(), 12)
-            ))
-        })
-        .collect();
     let rollup_sql: Vec<String> = rollups
         .chunks(CHUNK)
         .map(|c| db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))))
@@ -626,25 +617,7 @@ async fn write_batch_pg(
             }
         }
         merge_stored(&mut histograms, &stored);
-        for (chunk, sql) in records.chunks(CHUNK).zip(&record_sql) {
-            let mut q = diesel::sql_query(sql.as_str()).into_boxed();
-            for r in chunk {
-                q = q
-                    .bind::<Text, _>(r.id.as_str())
-                    .bind::<Text, _>(r.org_id)
-                    .bind::<Text, _>(r.api_key_id)
-                    .bind::<Text, _>(r.source)
-                    .bind::<Text, _>(r.operation)
-                    .bind::<Integer, _>(r.status)
-                    .bind::<BigInt, _>(r.latency_us)
-                    .bind::<BigInt, _>(r.request_bytes)
-                    .bind::<BigInt, _>(r.response_bytes)
-                    .bind::<BigInt, _>(r.cost_units)
-                    .bind::<BigInt, _>(r.quota_units)
-                    .bind::<BigInt, _>(r.occurred_at);
-            }
-            q.execute(c).await?;
-        }
+        diesel::insert_into(crate::platform::db::schema::usage_segments::table).values(&segments).execute(c).await?;
         for (chunk, sql) in rollups.chunks(CHUNK).zip(&rollup_sql) {
             let mut q = diesel::sql_query(sql.as_str()).into_boxed();
             for ((cell, status), s) in chunk {

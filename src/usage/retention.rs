@@ -1,5 +1,6 @@
 //! Retention: raw usage records and hourly roll-ups older than `GANTRY_USAGE_RETENTION_DAYS`
-//! (default 90) are deleted; daily roll-ups are kept (they are what history and billing read).
+//! (default 90) are deleted — raw records a segment at a time, once the segment's last record is
+//! past retention (segments never span two days); daily roll-ups are kept (they are what history and billing read).
 //! Runs from the usage writer at most once an hour.
 
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use super::meter::{DAY_MS, HOUR_MS};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::platform::db::schema::{usage_latency, usage_records, usage_rollups};
+use crate::platform::db::schema::{usage_latency, usage_rollups, usage_segments};
 use crate::transaction;
 
 /// Rows deleted by one retention run.
@@ -26,7 +27,10 @@ pub async fn prune(app: &App, now_ms: i64) -> Result<Pruned> {
     let cutoff = now_ms - app.config.usage_retention_days * DAY_MS;
     let hour_cutoff = cutoff.div_euclid(HOUR_MS) * HOUR_MS;
     let pruned = transaction!(app.db, c => {
-        let records = diesel::delete(usage_records::table.filter(usage_records::occurred_at.lt(cutoff))).execute(c).await?;
+        let expired = usage_segments::table.filter(usage_segments::last_at.lt(cutoff));
+        let records: Option<i64> = expired.select(diesel::dsl::sum(usage_segments::record_count)).get_result(c).await?;
+        diesel::delete(expired).execute(c).await?;
+        let records = records.unwrap_or(0) as usize;
         let hourly_rollups = diesel::delete(
             usage_rollups::table
                 .filter(usage_rollups::granularity.eq("hour"))

@@ -201,6 +201,28 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
             assert!((got - exact).abs() / exact <= 0.025, "[{backend:?}] {p} = {got}, exact {exact}");
         }
 
+        // Every raw record is stored, in segments that never span two days.
+        let segments: Vec<(i32, String)> = {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            use gantry::platform::db::schema::usage_segments as us;
+            let r: Result<_, gantry::error::Error> = async {
+                Ok(gantry::with_conn!(app.app.db, c => {
+                    us::table.filter(us::org_id.eq(s.org_id.as_str())).select((us::record_count, us::records)).load(c).await?
+                }))
+            }
+            .await;
+            r.unwrap()
+        };
+        let raw: Vec<Vec<Value>> =
+            segments.iter().flat_map(|(_, json)| serde_json::from_str::<Vec<Vec<Value>>>(json).unwrap()).collect();
+        assert_eq!(segments.iter().map(|(n, _)| *n as usize).sum::<usize>(), raw.len());
+        let synthetic: Vec<&Vec<Value>> = raw.iter().filter(|r| r[2] == "query synthetic").collect();
+        assert_eq!(synthetic.len(), 203, "[{backend:?}]");
+        let latencies: std::collections::BTreeSet<u64> = synthetic.iter().map(|r| r[4].as_u64().unwrap()).collect();
+        assert_eq!(latencies.len(), 200, "1..=200 ms (the old ones took 5 ms)");
+        assert!(synthetic.iter().all(|r| r.len() == 10 && (r[3] == 200 || r[3] == 500)));
+
         let pruned = gantry::usage::retention::prune(&app.app, now).await.unwrap();
         assert_eq!((pruned.records, pruned.hourly_rollups, pruned.hourly_histograms), (3, 4, 4), "[{backend:?}] one hourly cell per cube level");
         assert_eq!(gantry::usage::retention::prune(&app.app, now).await.unwrap(), Default::default());

@@ -153,19 +153,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_records (id) {
+    usage_segments (id) {
         id -> Text,
         org_id -> Text,
-        api_key_id -> Text,
-        source -> Text,
-        operation -> Text,
-        status -> Integer,
-        latency_us -> BigInt,
-        request_bytes -> BigInt,
-        response_bytes -> BigInt,
-        cost_units -> BigInt,
-        quota_units -> BigInt,
-        occurred_at -> BigInt,
+        first_at -> BigInt,
+        last_at -> BigInt,
+        record_count -> Integer,
+        records -> Text,
     }
 }
 
@@ -259,7 +253,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_key_usage_daily,
     audit_log,
     events,
-    usage_records,
+    usage_segments,
     usage_rollups,
     usage_latency,
     metered_events,
