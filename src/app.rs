@@ -18,25 +18,34 @@ use crate::platform::db::Db;
 use crate::platform::db::schema::settings;
 use crate::with_conn;
 
+/// A per-node cache whose keys the server derives itself (keyed hashes, ids), hashed with foldhash
+/// (randomly seeded per cache) rather than SipHash. The document cache, keyed by query text a
+/// caller chooses, keeps SipHash.
+pub type FastCache<K, V> = moka::sync::Cache<K, V, foldhash::fast::RandomState>;
+
+fn fast() -> foldhash::fast::RandomState {
+    foldhash::fast::RandomState::default()
+}
+
 pub struct App {
     pub config: Config,
     pub db: Db,
     pub bus: Bus,
     pub clock: SharedClock,
     pub secret: ServerSecret,
-    pub key_cache: moka::sync::Cache<String, Option<Arc<KeyAuth>>>,
-    pub session_cache: moka::sync::Cache<String, Option<Arc<SessionAuth>>>,
+    pub key_cache: FastCache<String, Option<Arc<KeyAuth>>>,
+    pub session_cache: FastCache<String, Option<Arc<SessionAuth>>>,
     pub key_usage: KeyUsage,
     /// Bumped by every credential invalidation: a cache fill that started before one is not stored.
     pub cache_epoch: std::sync::atomic::AtomicU64,
     pub limiter: crate::limits::limiter::Limiter,
     /// Plans by organization id, per node; cleared on every node when plans change.
-    pub plan_cache: moka::sync::Cache<String, Arc<crate::limits::model::PlanRow>>,
+    pub plan_cache: FastCache<String, Arc<crate::limits::model::PlanRow>>,
     pub anonymous_policy: Arc<crate::limits::policy::Policy>,
     /// Policies built from (plan id, plan version, key override): built once, never stale (an
     /// edited plan has a new version).
     pub policy_cache:
-        moka::sync::Cache<(String, i64, Option<crate::limits::policy::Override>), Arc<crate::limits::policy::Policy>>,
+        FastCache<(crate::limits::service::PlanVersion, Option<crate::limits::policy::Override>), Arc<crate::limits::policy::Policy>>,
     /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
     /// large share of a small request's cost.
     pub documents: moka::sync::Cache<String, crate::server::CachedDocument>,
@@ -86,8 +95,11 @@ impl App {
         let secret = load_secret(&config, &db, clock.now_ms()).await?;
         let ttl = Duration::from_secs(config.key_cache_ttl_secs);
         let app = Arc::new(App {
-            key_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
-            session_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build(),
+            key_cache: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ttl).build_with_hasher(fast()),
+            session_cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build_with_hasher(fast()),
             key_usage: KeyUsage::default(),
             cache_epoch: Default::default(),
             limiter: match &redis {
@@ -101,9 +113,9 @@ impl App {
             plan_cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
-                .build(),
+                .build_with_hasher(fast()),
             anonymous_policy: Arc::new(crate::limits::policy::Policy::anonymous()),
-            policy_cache: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            policy_cache: moka::sync::Cache::builder().max_capacity(10_000).build_with_hasher(fast()),
             documents: moka::sync::Cache::builder().max_capacity(2_000).build(),
             started_at_ms: clock.now_ms(),
             meter: crate::usage::meter::Meter::new(config.usage_buffer, config.usage_batch_size),

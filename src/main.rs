@@ -41,8 +41,22 @@ enum AdminCommand {
     },
 }
 
+/// Freed memory goes back to the OS after 10 s unused rather than mimalloc's 1 s: under steady load
+/// the usage writer's batches otherwise return and re-fault the same pages every few seconds
+/// (profiled: page clearing in the kernel and first-touch faults, ~5 % of a request).
+/// `MIMALLOC_PURGE_DELAY` still decides when set.
+fn tune_allocator() {
+    // `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (libmimalloc-sys names no constant for it).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a process-wide allocator option; mimalloc reads options atomically.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Schema) = cli.command {
         print!("{}", gantry::graphql::sdl());

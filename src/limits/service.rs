@@ -69,9 +69,29 @@ pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr
     Ok((Subject { rate, org: p.org_id.to_string() }, policy))
 }
 
+/// A plan as a cache key: its id and version (an edited plan has a new `updated_at`), cloned as a
+/// pointer.
+#[derive(Clone)]
+pub struct PlanVersion(pub Arc<PlanRow>);
+
+impl PartialEq for PlanVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id && self.0.updated_at == other.0.updated_at
+    }
+}
+
+impl Eq for PlanVersion {}
+
+impl std::hash::Hash for PlanVersion {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+        self.0.updated_at.hash(state);
+    }
+}
+
 /// The policy of a plan with an optional key override, from the per-node policy cache.
 pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
-    let key = (plan.id.clone(), plan.updated_at, o.cloned());
+    let key = (PlanVersion(plan.clone()), o.cloned());
     app.policy_cache.get_with(key, || {
         Arc::new(match o {
             Some(o) => Policy::with_override(plan, o),

@@ -262,3 +262,61 @@ async fn malformed_query_strings_get_structured_errors() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["details"]["field"], "limit", "{body}");
 }
+
+/// A cached operation without variables skips the validation rules after its first full pass
+/// (`server::execute_operation`): its answers must not change, invalid documents stay invalid,
+/// and operations with variables keep full validation (bad variable values are request errors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_operations_keep_their_validation_verdict() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.graphql_max_depth = 6).await;
+        let s = app.register("dev@example.com").await;
+        for _ in 0..3 {
+            let ok = app.gql_ok(Some(&s.token), "{ viewer { id } }", json!({})).await;
+            assert_eq!(ok["viewer"]["id"], s.user_id.as_str(), "[{backend:?}]");
+            let unknown = app.gql(Some(&s.token), "{ viewer { nope } }", json!({})).await;
+            assert_eq!(code(&unknown), "BAD_USER_INPUT", "[{backend:?}] {unknown}");
+            let deep = "{ __schema { types { fields { type { ofType { ofType { name } } } } } } }";
+            let deep = app.gql(Some(&s.token), deep, json!({})).await;
+            assert!(deep["errors"][0]["message"].as_str().unwrap().contains("maximum depth is 6"), "{deep}");
+        }
+        // Two operations in one document: each is validated (and remembered) on its own run; the
+        // whole document is validated each time, so an invalid sibling fails both.
+        let two = "query A { viewer { id } } query B { viewer { __typename } }";
+        for op in ["A", "B", "A", "B"] {
+            let body = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(&s.token)
+                .json(&json!({ "query": two, "operationName": op }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            assert!(body["errors"].is_null(), "[{backend:?}] {op}: {body}");
+        }
+        let bad_sibling = "query A { viewer { id } } query B { viewer { nope } }";
+        for _ in 0..2 {
+            let body = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(&s.token)
+                .json(&json!({ "query": bad_sibling, "operationName": "A" }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            assert_eq!(code(&body), "BAD_USER_INPUT", "[{backend:?}] {body}");
+        }
+        // With variables: full validation every time; a bad value is a request error.
+        let q = "query($n: Int) { apiKeys(first: $n) { totalCount } }";
+        assert_eq!(app.gql_ok(Some(&s.token), q, json!({ "n": 5 })).await["apiKeys"]["totalCount"], 0);
+        let bad = app.gql(Some(&s.token), q, json!({ "n": "five" })).await;
+        assert_eq!(code(&bad), "BAD_USER_INPUT", "[{backend:?}] {bad}");
+        assert!(bad["data"].is_null() && bad["errors"][0].get("path").is_none(), "[{backend:?}] {bad}");
+    }
+}
