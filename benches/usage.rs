@@ -53,7 +53,7 @@ fn records(n: usize, now: i64, org: &OrgId) -> Vec<UsageRecord> {
                 request_bytes: 200 + r % 300,
                 response_bytes: 500 + r % 5000,
                 cost_units: 1 + r % 50,
-                quota_units: (status != 429) as u8,
+                quota_units: (status != 429) as u64,
                 // Spread over the last 24 hours.
                 at_ms: now - (i as i64 * 24 * HOUR_MS / n as i64),
             }

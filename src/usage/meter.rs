@@ -432,42 +432,58 @@ pub async fn write_batch(db: &Db, batch: Arc<Vec<UsageRecord>>) -> Result<()> {
     }
 }
 
+/// Binds a chunk of roll-up rows to a boxed multi-row upsert (`ROLLUP_UPSERT_*`), either backend.
+macro_rules! bind_rollups {
+    ($q:expr, $chunk:expr) => {{
+        let mut q = $q;
+        for ((cell, status), s) in $chunk {
+            q = q
+                .bind::<Text, _>(cell.granularity)
+                .bind::<Text, _>(cell.org)
+                .bind::<Integer, _>(cell.level)
+                .bind::<BigInt, _>(cell.bucket)
+                .bind::<Text, _>(cell.key)
+                .bind::<Text, _>(cell.operation)
+                .bind::<Integer, _>(*status)
+                .bind::<BigInt, _>(s.calls)
+                .bind::<BigInt, _>(s.latency_us)
+                .bind::<BigInt, _>(s.request_bytes)
+                .bind::<BigInt, _>(s.response_bytes)
+                .bind::<BigInt, _>(s.cost_units)
+                .bind::<BigInt, _>(s.quota_units);
+        }
+        q
+    }};
+}
+
+/// Binds a chunk of (cell, encoded histogram) rows to a boxed multi-row upsert (`HISTOGRAM_UPSERT_*`).
+macro_rules! bind_histograms {
+    ($q:expr, $chunk:expr) => {{
+        let mut q = $q;
+        for (cell, encoded) in $chunk {
+            q = q
+                .bind::<Text, _>(cell.granularity)
+                .bind::<Text, _>(cell.org)
+                .bind::<Integer, _>(cell.level)
+                .bind::<BigInt, _>(cell.bucket)
+                .bind::<Text, _>(cell.key)
+                .bind::<Text, _>(cell.operation)
+                .bind::<Text, _>(encoded.as_str());
+        }
+        q
+    }};
+}
+
 mod sqlite {
     use diesel::prelude::*;
-    use diesel::upsert::excluded;
 
-    use super::{UsageRecord, aggregate, merge_stored};
-    use crate::platform::db::schema::{usage_latency as ul, usage_rollups as ur, usage_segments};
+    use diesel::sql_types::{BigInt, Integer, Text};
 
-    #[derive(Insertable)]
-    #[diesel(table_name = ur)]
-    struct Rollup<'a> {
-        granularity: &'static str,
-        org_id: &'a str,
-        level: i32,
-        bucket_start: i64,
-        api_key_id: &'a str,
-        operation: &'a str,
-        status: i32,
-        calls: i64,
-        latency_us_sum: i64,
-        request_bytes: i64,
-        response_bytes: i64,
-        cost_units: i64,
-        quota_units: i64,
-    }
-
-    #[derive(Insertable)]
-    #[diesel(table_name = ul)]
-    struct Latency<'a> {
-        granularity: &'static str,
-        org_id: &'a str,
-        level: i32,
-        bucket_start: i64,
-        api_key_id: &'a str,
-        operation: &'a str,
-        histogram: &'a str,
-    }
+    use super::{
+        CHUNK, HISTOGRAM_UPSERT_HEAD, HISTOGRAM_UPSERT_TAIL, ROLLUP_UPSERT_HEAD, ROLLUP_UPSERT_TAIL, UsageRecord, aggregate,
+        merge_stored, values_list,
+    };
+    use crate::platform::db::schema::{usage_latency as ul, usage_segments};
 
     pub fn write(c: &mut SqliteConnection, batch: &[UsageRecord]) -> QueryResult<()> {
         let mut agg = aggregate(batch);
@@ -489,51 +505,16 @@ mod sqlite {
             }
             merge_stored(&mut agg.histograms, &stored);
             diesel::insert_into(usage_segments::table).values(&agg.segments).execute(c)?;
-            for ((cell, status), s) in &agg.rollups {
-                diesel::insert_into(ur::table)
-                    .values(Rollup {
-                        granularity: cell.granularity,
-                        org_id: cell.org,
-                        level: cell.level,
-                        bucket_start: cell.bucket,
-                        api_key_id: cell.key,
-                        operation: cell.operation,
-                        status: *status,
-                        calls: s.calls,
-                        latency_us_sum: s.latency_us,
-                        request_bytes: s.request_bytes,
-                        response_bytes: s.response_bytes,
-                        cost_units: s.cost_units,
-                        quota_units: s.quota_units,
-                    })
-                    .on_conflict((ur::granularity, ur::org_id, ur::level, ur::bucket_start, ur::api_key_id, ur::operation, ur::status))
-                    .do_update()
-                    .set((
-                        ur::calls.eq(ur::calls + excluded(ur::calls)),
-                        ur::latency_us_sum.eq(ur::latency_us_sum + excluded(ur::latency_us_sum)),
-                        ur::request_bytes.eq(ur::request_bytes + excluded(ur::request_bytes)),
-                        ur::response_bytes.eq(ur::response_bytes + excluded(ur::response_bytes)),
-                        ur::cost_units.eq(ur::cost_units + excluded(ur::cost_units)),
-                        ur::quota_units.eq(ur::quota_units + excluded(ur::quota_units)),
-                    ))
-                    .execute(c)?;
+            // Multi-row statements: a batch can touch thousands of cells, and one statement per
+            // 500 rows costs less than building and preparing an upsert per row.
+            for chunk in agg.rollups.chunks(CHUNK) {
+                let sql = format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(chunk.len(), 13));
+                bind_rollups!(diesel::sql_query(sql).into_boxed(), chunk).execute(c)?;
             }
-            for (cell, h) in &agg.histograms {
-                let encoded = h.encode();
-                diesel::insert_into(ul::table)
-                    .values(Latency {
-                        granularity: cell.granularity,
-                        org_id: cell.org,
-                        level: cell.level,
-                        bucket_start: cell.bucket,
-                        api_key_id: cell.key,
-                        operation: cell.operation,
-                        histogram: &encoded,
-                    })
-                    .on_conflict((ul::granularity, ul::org_id, ul::level, ul::bucket_start, ul::api_key_id, ul::operation))
-                    .do_update()
-                    .set(ul::histogram.eq(excluded(ul::histogram)))
-                    .execute(c)?;
+            let merged: Vec<_> = agg.histograms.iter().map(|(cell, h)| (cell, h.encode())).collect();
+            for chunk in merged.chunks(CHUNK) {
+                let sql = format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(chunk.len(), 7));
+                bind_histograms!(diesel::sql_query(sql).into_boxed(), chunk).execute(c)?;
             }
             Ok(())
         })
@@ -619,39 +600,11 @@ async fn write_batch_pg(
         merge_stored(&mut histograms, &stored);
         diesel::insert_into(crate::platform::db::schema::usage_segments::table).values(&segments).execute(c).await?;
         for (chunk, sql) in rollups.chunks(CHUNK).zip(&rollup_sql) {
-            let mut q = diesel::sql_query(sql.as_str()).into_boxed();
-            for ((cell, status), s) in chunk {
-                q = q
-                    .bind::<Text, _>(cell.granularity)
-                    .bind::<Text, _>(cell.org)
-                    .bind::<Integer, _>(cell.level)
-                    .bind::<BigInt, _>(cell.bucket)
-                    .bind::<Text, _>(cell.key)
-                    .bind::<Text, _>(cell.operation)
-                    .bind::<Integer, _>(*status)
-                    .bind::<BigInt, _>(s.calls)
-                    .bind::<BigInt, _>(s.latency_us)
-                    .bind::<BigInt, _>(s.request_bytes)
-                    .bind::<BigInt, _>(s.response_bytes)
-                    .bind::<BigInt, _>(s.cost_units)
-                    .bind::<BigInt, _>(s.quota_units);
-            }
-            q.execute(c).await?;
+            bind_rollups!(diesel::sql_query(sql.as_str()).into_boxed(), chunk).execute(c).await?;
         }
         let merged: Vec<(&Cell<'_>, String)> = histograms.iter().map(|(cell, h)| (cell, h.encode())).collect();
         for (chunk, sql) in merged.chunks(CHUNK).zip(&histogram_sql) {
-            let mut q = diesel::sql_query(sql.as_str()).into_boxed();
-            for (cell, encoded) in chunk {
-                q = q
-                    .bind::<Text, _>(cell.granularity)
-                    .bind::<Text, _>(cell.org)
-                    .bind::<Integer, _>(cell.level)
-                    .bind::<BigInt, _>(cell.bucket)
-                    .bind::<Text, _>(cell.key)
-                    .bind::<Text, _>(cell.operation)
-                    .bind::<Text, _>(encoded.as_str());
-            }
-            q.execute(c).await?;
+            bind_histograms!(diesel::sql_query(sql.as_str()).into_boxed(), chunk).execute(c).await?;
         }
         Ok::<_, Error>(())
     })
