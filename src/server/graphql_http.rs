@@ -32,7 +32,10 @@ pub fn error_response(status: StatusCode, code: Code, message: &str, field: Opti
 }
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize, gql: bool) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut bytes = Vec::with_capacity(512);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes = b"{}".to_vec();
+    }
     let ct = if gql { GQL_RESPONSE } else { "application/json" };
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static(ct))], bytes).into_response()
 }
@@ -224,9 +227,12 @@ async fn execute(
     }
     let throttle = crate::limits::cost::throttle_of(&decision, points).filter(|_| points > 0);
     let decision = std::sync::Arc::new(decision);
-    let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
+    // Inserted in place: `Request::data` takes and returns the (large) request by value.
+    request.data.insert(loaders(s.app.clone()));
+    request.data.insert(ip);
+    request.data.insert(decision.clone());
     if let Some(p) = principal {
-        request = request.data(p);
+        request.data.insert(p);
     }
     let mut response = execute_operation(&s.schemas, request, &operation).await;
     if let Some(t) = throttle {
