@@ -92,7 +92,11 @@ fn bench(c: &mut Criterion) {
         .filter(|k| !inside.contains(&k.as_str()) && *k != "evalsha" && *k != "eval")
         .map(|k| delta(k))
         .sum();
-    println!("round trips per decision: {:.2} script call(s), {:.2} other client command(s)", scripts as f64 / 1000.0, others as f64 / 1000.0);
+    println!(
+        "round trips per decision: {:.2} script call(s), {:.2} other client command(s)",
+        scripts as f64 / 1000.0,
+        others as f64 / 1000.0
+    );
     c.bench_function("limiter decision, Redis (one EVALSHA)", |b| {
         b.iter(|| rt.block_on(redis.acquire(&subject, policy.clone(), 1, 2, now)))
     });

@@ -87,7 +87,13 @@ async fn run(label: &str, database_url: String, n: usize) -> anyhow::Result<Stri
     let ingest = t.elapsed();
     assert_eq!(written, n);
 
-    let scope = Scope { org: org.clone(), key: None, start: (now - 24 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS, end: now + 1, granularity: Granularity::Hour };
+    let scope = Scope {
+        org: org.clone(),
+        key: None,
+        start: (now - 24 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS,
+        end: now + 1,
+        granularity: Granularity::Hour,
+    };
     let mut rows = Vec::new();
     for (name, dim) in [
         ("summary with p50/p95/p99 (`usage`)", Dim::None),
@@ -99,7 +105,8 @@ async fn run(label: &str, database_url: String, n: usize) -> anyhow::Result<Stri
         let mut calls = 0;
         for _ in 0..7 {
             let t = Instant::now();
-            let out = analytics::grouped(&app, &scope, dim).await.map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let out =
+                analytics::grouped(&app, &scope, dim).await.map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             let p99 = out.iter().filter_map(|(_, s)| s.percentile_ms(99.0)).count();
             times.push(t.elapsed());
             calls = out.iter().map(|(_, s)| s.calls).sum::<i64>();
@@ -126,11 +133,17 @@ async fn main() -> anyhow::Result<()> {
     if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() {
         // A fresh database, so the figures do not depend on earlier runs.
         let name = format!("gantry_bench_{}", std::process::id());
-        let admin = tokio::process::Command::new("psql").args([&pg, "-qc", &format!("CREATE DATABASE {name}")]).status().await?;
+        let admin = tokio::process::Command::new("psql")
+            .args([&pg, "-qc", &format!("CREATE DATABASE {name}")])
+            .status()
+            .await?;
         if admin.success() {
             let url = format!("{}/{name}", pg.rsplit_once('/').map(|(base, _)| base).unwrap_or(&pg));
             out.push(run("PostgreSQL", url, n).await?);
-            let _ = tokio::process::Command::new("psql").args([&pg, "-qc", &format!("DROP DATABASE {name}")]).status().await;
+            let _ = tokio::process::Command::new("psql")
+                .args([&pg, "-qc", &format!("DROP DATABASE {name}")])
+                .status()
+                .await;
         }
     }
     let (ingest, queries): (Vec<_>, Vec<_>) = out
@@ -143,7 +156,9 @@ async fn main() -> anyhow::Result<()> {
         chrono::Utc::now().format("%Y-%m-%d"),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    println!("| backend | records | enqueue per call (request path) | write all | ingest rate |\n|---|---|---|---|---|");
+    println!(
+        "| backend | records | enqueue per call (request path) | write all | ingest rate |\n|---|---|---|---|---|"
+    );
     println!("{}\n", ingest.join("\n"));
     println!("| backend | query over the 24 hours | median of 7 |\n|---|---|---|");
     println!("{}", queries.join("\n"));

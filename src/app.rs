@@ -44,8 +44,10 @@ pub struct App {
     pub anonymous_policy: Arc<crate::limits::policy::Policy>,
     /// Policies built from (plan id, plan version, key override): built once, never stale (an
     /// edited plan has a new version).
-    pub policy_cache:
-        FastCache<(crate::limits::service::PlanVersion, Option<crate::limits::policy::Override>), Arc<crate::limits::policy::Policy>>,
+    pub policy_cache: FastCache<
+        (crate::limits::service::PlanVersion, Option<crate::limits::policy::Override>),
+        Arc<crate::limits::policy::Policy>,
+    >,
     /// Parsed GraphQL documents by query text: clients repeat their queries, and parsing is a
     /// large share of a small request's cost.
     pub documents: moka::sync::Cache<String, crate::server::CachedDocument>,

@@ -303,7 +303,10 @@ impl LimitsQuery {
     /// Operations that count as more than one request (rate windows and monthly quota).
     #[graphql(guard = "Authenticated")]
     async fn operation_costs(&self, ctx: &Context<'_>) -> Vec<OperationCost> {
-        super::costs::list(ctx.app()).into_iter().map(|(operation, cost)| OperationCost { operation, cost: cost as i64 }).collect()
+        super::costs::list(ctx.app())
+            .into_iter()
+            .map(|(operation, cost)| OperationCost { operation, cost: cost as i64 })
+            .collect()
     }
 
     /// The caller's rate-limit state after this request (null over WebSocket).

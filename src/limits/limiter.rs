@@ -620,8 +620,7 @@ impl Limiter {
                      if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0",
                 );
                 let mut conn = r.conn.clone();
-                let result: redis::RedisResult<i64> =
-                    script.key(&key).arg(used).arg(ttl).invoke_async(&mut conn).await;
+                let result: redis::RedisResult<i64> = script.key(&key).arg(used).arg(ttl).invoke_async(&mut conn).await;
                 if let Err(e) = result {
                     tracing::warn!(error = %e, org, "could not reconcile the quota counter in Redis");
                 }

@@ -226,7 +226,8 @@ async fn handle_inner(
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),
     };
-    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points).await {
+    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points).await
+    {
         Ok(d) => d,
         Err(e) => return from_error(&trace, &e),
     };

@@ -119,17 +119,18 @@ fn refresh(i: &RestInput) -> Result<Value> {
 
 pub fn table() -> Vec<Route> {
     use Method as M;
-    let r = |method: Method, path: &'static str, summary, document: &'static str, field, status, variables, shape| Route {
-        label: std::sync::Arc::from(format!("{method} /api/v1{path}")),
-        method,
-        path,
-        summary,
-        document,
-        field,
-        status,
-        variables,
-        shape,
-    };
+    let r =
+        |method: Method, path: &'static str, summary, document: &'static str, field, status, variables, shape| Route {
+            label: std::sync::Arc::from(format!("{method} /api/v1{path}")),
+            method,
+            path,
+            summary,
+            document,
+            field,
+            status,
+            variables,
+            shape,
+        };
     vec![
         r(
             M::POST,

@@ -332,8 +332,11 @@ fn describe(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Opt
 }
 
 fn pick(operations: &[(Option<String>, OperationInfo)], wanted: Option<&str>) -> OperationInfo {
-    static INVALID: std::sync::LazyLock<OperationInfo> =
-        std::sync::LazyLock::new(|| OperationInfo { label: Arc::from("invalid"), roots: Arc::new([]), validated: None });
+    static INVALID: std::sync::LazyLock<OperationInfo> = std::sync::LazyLock::new(|| OperationInfo {
+        label: Arc::from("invalid"),
+        roots: Arc::new([]),
+        validated: None,
+    });
     operations
         .iter()
         .find(|(name, _)| wanted.is_none() || name.as_deref() == wanted)

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::http::{HeaderName, HeaderValue, Request, Response};
 use axum::body::HttpBody as _;
+use axum::http::{HeaderName, HeaderValue, Request, Response};
 use tower::{Layer, Service};
 use tracing::Instrument;
 

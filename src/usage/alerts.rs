@@ -375,7 +375,11 @@ pub async fn evaluate(app: &App, now: i64) -> Result<usize> {
                 "unusual_activity",
                 "LOW",
                 unusual,
-                format!("{} calls this hour, {:.0}× the hourly average of the last 7 days", current.calls, current.calls as f64 / hourly_avg.max(1.0)),
+                format!(
+                    "{} calls this hour, {:.0}× the hourly average of the last 7 days",
+                    current.calls,
+                    current.calls as f64 / hourly_avg.max(1.0)
+                ),
                 serde_json::json!({ "calls": current.calls, "hourlyAverage": hourly_avg }),
             ),
         ];
@@ -386,7 +390,15 @@ pub async fn evaluate(app: &App, now: i64) -> Result<usize> {
                 data["severity"] = severity.into();
                 raise(
                     app,
-                    Trigger { org_id: org_id.clone(), kind: Some(kind), severity, dedupe_key: kind.into(), title, data, event: None },
+                    Trigger {
+                        org_id: org_id.clone(),
+                        kind: Some(kind),
+                        severity,
+                        dedupe_key: kind.into(),
+                        title,
+                        data,
+                        event: None,
+                    },
                     now,
                 )
                 .await?;
@@ -397,7 +409,9 @@ pub async fn evaluate(app: &App, now: i64) -> Result<usize> {
         }
     }
     // Rules of organizations quiet this hour have cleared.
-    for a in active.iter().filter(|a| matches!(a.kind.as_str(), "error_spike" | "latency_degradation" | "unusual_activity")) {
+    for a in
+        active.iter().filter(|a| matches!(a.kind.as_str(), "error_spike" | "latency_degradation" | "unusual_activity"))
+    {
         let busy: i64 = with_conn!(app.db, c => {
             crate::platform::db::schema::usage_rollups::table
                 .filter(crate::platform::db::schema::usage_rollups::granularity.eq("hour"))
@@ -493,7 +507,10 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
                 e.log();
             }
             let now = app.clock.now_ms();
-            let last = std::sync::atomic::AtomicI64::load(&app.notices.last_evaluation_ms, std::sync::atomic::Ordering::Relaxed);
+            let last = std::sync::atomic::AtomicI64::load(
+                &app.notices.last_evaluation_ms,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if now - last >= EVALUATE_EVERY_MS {
                 app.notices.last_evaluation_ms.store(now, std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = evaluate(&app, now).await {

@@ -238,11 +238,9 @@ async fn read_statuses(app: &App, scope: &Scope, dim: Dim) -> Result<Vec<StatusR
 
 async fn read(app: &App, scope: &Scope, dim: Dim) -> Result<(Vec<StatusRow>, Vec<HistogramRow>)> {
     let rows = read_statuses(app, scope, dim).await?;
-    let sql = app.db.sql(&format!(
-        "SELECT {} AS dim, histogram FROM usage_latency {}",
-        dim.column(),
-        filter_sql(scope, dim),
-    ));
+    let sql =
+        app.db
+            .sql(&format!("SELECT {} AS dim, histogram FROM usage_latency {}", dim.column(), filter_sql(scope, dim),));
     let key = scope.key.clone().unwrap_or_default();
     let bins = with_conn!(app.db, c => {
         let q = diesel::sql_query(sql.as_str()).into_boxed()

@@ -292,7 +292,13 @@ pub struct RecordUsagePayload {
 #[derive(Default)]
 pub struct UsageQuery;
 
-fn scope(ctx: &Context<'_>, start: i64, end: i64, key: Option<&ID>, g: Granularity) -> async_graphql::Result<analytics::Scope> {
+fn scope(
+    ctx: &Context<'_>,
+    start: i64,
+    end: i64,
+    key: Option<&ID>,
+    g: Granularity,
+) -> async_graphql::Result<analytics::Scope> {
     let p: &Principal = ctx.principal()?;
     let key = match key {
         Some(id) => {
@@ -328,7 +334,8 @@ impl UsageQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "From (rounded down to the bucket).")] start: DateTime,
         #[graphql(desc = "Until (exclusive).")] end: DateTime,
-        #[graphql(desc = "Hour or day buckets.", default_with = "UsageGranularity::Hour")] granularity: UsageGranularity,
+        #[graphql(desc = "Hour or day buckets.", default_with = "UsageGranularity::Hour")]
+        granularity: UsageGranularity,
         #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
     ) -> async_graphql::Result<Vec<UsagePoint>> {
         if end.0 <= start.0 {
@@ -355,10 +362,7 @@ impl UsageQuery {
         let s = scope(ctx, start, end, None, Granularity::Hour)?;
         let mut rows = analytics::grouped(ctx.app(), &s, Dim::Key).await?;
         rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
-        Ok(rows
-            .into_iter()
-            .map(|(k, stats)| KeyUsage { key_id: (!k.is_empty()).then_some(k), stats })
-            .collect())
+        Ok(rows.into_iter().map(|(k, stats)| KeyUsage { key_id: (!k.is_empty()).then_some(k), stats }).collect())
     }
 
     /// Usage per operation or route over a period, busiest first (optionally one key's).

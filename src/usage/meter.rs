@@ -13,9 +13,9 @@ use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 use tokio::sync::{Mutex, Notify, mpsc};
 
+use super::histogram::Histogram;
 use crate::error::{Error, Result};
 use crate::platform::db::{Conn, Db};
-use super::histogram::Histogram;
 use crate::platform::ids::{KeyId, OrgId, UsageId};
 
 /// The roll-up key and operation that stand for "all of them".
@@ -480,8 +480,8 @@ mod sqlite {
     use diesel::sql_types::{BigInt, Integer, Text};
 
     use super::{
-        CHUNK, HISTOGRAM_UPSERT_HEAD, HISTOGRAM_UPSERT_TAIL, ROLLUP_UPSERT_HEAD, ROLLUP_UPSERT_TAIL, UsageRecord, aggregate,
-        merge_stored, values_list,
+        CHUNK, HISTOGRAM_UPSERT_HEAD, HISTOGRAM_UPSERT_TAIL, ROLLUP_UPSERT_HEAD, ROLLUP_UPSERT_TAIL, UsageRecord,
+        aggregate, merge_stored, values_list,
     };
     use crate::platform::db::schema::{usage_latency as ul, usage_segments};
 
@@ -557,11 +557,7 @@ fn values_list(rows: usize, per_row: usize) -> String {
 
 /// PostgreSQL: multi-row statements (one round trip per 500 rows), histograms merged under an
 /// advisory lock so two nodes never lose each other's counts.
-async fn write_batch_pg(
-    conn: &mut diesel_async::AsyncPgConnection,
-    db: &Db,
-    batch: &[UsageRecord],
-) -> Result<()> {
+async fn write_batch_pg(conn: &mut diesel_async::AsyncPgConnection, db: &Db, batch: &[UsageRecord]) -> Result<()> {
     use diesel_async::AsyncConnection as _;
     let Aggregate { segments, rollups, mut histograms, buckets } = aggregate(batch);
     let select_sql = db.sql(

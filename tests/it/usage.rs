@@ -36,16 +36,19 @@ async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
         let (key_a, id_a) = app.create_key(&s.token, &["*"]).await;
         let (key_b, id_b) = app.create_key(&s.token, &["keys:read"]).await;
         let verdict = app
-            .gql_ok(Some(&s.token), "mutation($k: String!) { verifyApiKey(input: {key: $k}) { valid } }", json!({ "k": key_a }))
+            .gql_ok(
+                Some(&s.token),
+                "mutation($k: String!) { verifyApiKey(input: {key: $k}) { valid } }",
+                json!({ "k": key_a }),
+            )
             .await;
         assert_eq!(verdict["verifyApiKey"]["valid"], true);
         // Key A: five viewer queries and one NOT_FOUND.
         for _ in 0..5 {
             assert_eq!(viewer(&app, &key_a).await, 200);
         }
-        let missing = app
-            .gql(Some(&key_a), "{ apiKey(id: \"key_01jdzzzzzzzzzzzzzzzzzzzzzz\") { id } }", json!({}))
-            .await;
+        let missing =
+            app.gql(Some(&key_a), "{ apiKey(id: \"key_01jdzzzzzzzzzzzzzzzzzzzzzz\") { id } }", json!({})).await;
         assert_eq!(code(&missing), "NOT_FOUND");
         // Key B: three REST lists and one 404.
         for _ in 0..3 {
@@ -93,7 +96,11 @@ async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
             ("verifyApiKey", 1, 0),
         ] {
             let e = by(ops, "operation", json!(op));
-            assert_eq!((e["stats"]["calls"].as_i64(), e["stats"]["errors"].as_i64()), (Some(calls), Some(errors)), "{op}");
+            assert_eq!(
+                (e["stats"]["calls"].as_i64(), e["stats"]["errors"].as_i64()),
+                (Some(calls), Some(errors)),
+                "{op}"
+            );
         }
         assert_eq!(by(ops, "operation", json!("query viewer"))["stats"]["costUnits"], 10, "2 points each");
         assert_eq!(d["topEndpoints"][0], json!({ "operation": "query viewer", "stats": { "calls": 5 } }));
@@ -119,12 +126,17 @@ async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
                 json!({ "s": iso(now - 86_400_000), "e": iso(now + 1) }),
             )
             .await;
-        let total: i64 = days["usageHistory"].as_array().unwrap().iter().map(|p| p["stats"]["calls"].as_i64().unwrap()).sum();
+        let total: i64 =
+            days["usageHistory"].as_array().unwrap().iter().map(|p| p["stats"]["calls"].as_i64().unwrap()).sum();
         assert_eq!(total, 14, "daily roll-ups hold the same calls");
 
         // One key's view, and the REST equivalents.
         let one = app
-            .gql_ok(Some(&s.token), "query($k: ID) { usage(period: LAST_HOUR, keyId: $k) { stats { calls } } }", json!({ "k": id_b }))
+            .gql_ok(
+                Some(&s.token),
+                "query($k: ID) { usage(period: LAST_HOUR, keyId: $k) { stats { calls } } }",
+                json!({ "k": id_b }),
+            )
             .await;
         assert_eq!(one["usage"]["stats"]["calls"], 4);
         let (status, body) = app.rest("GET", "/analytics/usage?period=last_24_hours", Some(&s.token), None).await;
@@ -224,7 +236,11 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
         assert!(synthetic.iter().all(|r| r.len() == 10 && (r[3] == 200 || r[3] == 500)));
 
         let pruned = gantry::usage::retention::prune(&app.app, now).await.unwrap();
-        assert_eq!((pruned.records, pruned.hourly_rollups, pruned.hourly_histograms), (3, 4, 4), "[{backend:?}] one hourly cell per cube level");
+        assert_eq!(
+            (pruned.records, pruned.hourly_rollups, pruned.hourly_histograms),
+            (3, 4, 4),
+            "[{backend:?}] one hourly cell per cube level"
+        );
         assert_eq!(gantry::usage::retention::prune(&app.app, now).await.unwrap(), Default::default());
         let old_day = now - 100 * 86_400_000;
         let h = app
@@ -276,7 +292,11 @@ async fn record_usage_accepts_each_idempotency_key_once() {
             { "metric": "emails.sent", "quantity": 9, "idempotencyKey": "a-1" },
         ]);
         let first = app.gql_ok(Some(&key), m, json!({ "i": { "events": events } })).await["recordUsage"].clone();
-        assert_eq!((first["accepted"].as_i64(), first["duplicates"].as_i64()), (Some(2), Some(1)), "[{backend:?}] {first}");
+        assert_eq!(
+            (first["accepted"].as_i64(), first["duplicates"].as_i64()),
+            (Some(2), Some(1)),
+            "[{backend:?}] {first}"
+        );
         let r = first["results"].as_array().unwrap();
         assert_eq!((r[0]["status"].as_str(), r[2]["status"].as_str()), (Some("ACCEPTED"), Some("DUPLICATE")));
         assert_eq!(r[0]["eventId"], r[2]["eventId"], "a repeat inside one call is the first event");
@@ -324,11 +344,19 @@ async fn record_usage_accepts_each_idempotency_key_once() {
         assert_eq!(code(&bad), "BAD_USER_INPUT");
         assert_eq!(bad["errors"][0]["extensions"]["field"], "events[1].metric");
         let neg = app
-            .gql(Some(&key), m, json!({ "i": { "events": [{ "metric": "x", "quantity": -1, "idempotencyKey": "z-3" }] } }))
+            .gql(
+                Some(&key),
+                m,
+                json!({ "i": { "events": [{ "metric": "x", "quantity": -1, "idempotencyKey": "z-3" }] } }),
+            )
             .await;
         assert_eq!(neg["errors"][0]["extensions"]["field"], "events[0].quantity");
         let retry = app
-            .gql_ok(Some(&key), m, json!({ "i": { "events": [{ "metric": "ok", "quantity": 1, "idempotencyKey": "z-1" }] } }))
+            .gql_ok(
+                Some(&key),
+                m,
+                json!({ "i": { "events": [{ "metric": "ok", "quantity": 1, "idempotencyKey": "z-1" }] } }),
+            )
             .await;
         assert_eq!(retry["recordUsage"]["accepted"], 1, "the refused call stored nothing");
 
@@ -343,7 +371,11 @@ async fn record_usage_accepts_each_idempotency_key_once() {
             .await;
         assert_eq!(for_dev["recordUsage"]["duplicates"], 1, "keys are per organization: a-1 exists for dev's");
         let for_admin = app
-            .gql_ok(Some(&service), m, json!({ "i": { "events": [{ "metric": "x", "quantity": 1, "idempotencyKey": "a-1" }] } }))
+            .gql_ok(
+                Some(&service),
+                m,
+                json!({ "i": { "events": [{ "metric": "x", "quantity": 1, "idempotencyKey": "a-1" }] } }),
+            )
             .await;
         assert_eq!(for_admin["recordUsage"]["accepted"], 1);
     }
@@ -367,7 +399,8 @@ async fn a_restart_keeps_the_months_quota_count() {
             // Lose Redis's counter too: the count must come back from the roll-ups.
             let client = redis::Client::open(crate::common::REDIS_URL).unwrap();
             let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{redis_prefix}:*quota*")).query_async(&mut conn).await.unwrap();
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{redis_prefix}:*quota*")).query_async(&mut conn).await.unwrap();
             assert!(!keys.is_empty());
             let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
             gantry::usage::reconcile_quotas(&app.app).await.unwrap();
@@ -409,7 +442,12 @@ async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscrib
         app.gql_ok(Some(&s.token), m, json!({})).await;
         let (key, key_id) = app.create_key(&s.token, &["*"]).await;
         let mut sock = ws::connect_authed(&app.ws_url(), &s.token).await;
-        ws::subscribe(&mut sock, "t", "subscription { usageThresholdReached(threshold: 90) { type percent used quota severity } }").await;
+        ws::subscribe(
+            &mut sock,
+            "t",
+            "subscription { usageThresholdReached(threshold: 90) { type percent used quota severity } }",
+        )
+        .await;
         ws::subscribe(
             &mut sock,
             "k",
@@ -504,10 +542,19 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         app.clock.set_ms((app.app.clock.now_ms() / hour + 1) * hour + 5 * 60_000);
         let other = app.register("ops@example.com").await; // platform administrator, another organization
         let s = app.register("dev@example.com").await;
-        let quota = |n: i64| format!("mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}");
+        let quota = |n: i64| {
+            format!(
+                "mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}"
+            )
+        };
         app.gql_ok(Some(&other.token), &quota(10), json!({})).await;
         let (key_a, _) = app.create_key(&s.token, &["*"]).await; // dev's quota call 1
-        let (key_b, _) = app.create_key_with(&s.token, json!({ "name": "b", "scopes": ["*"], "rateLimit": { "perSecond": 1, "burst": 0 } })).await; // 2
+        let (key_b, _) = app
+            .create_key_with(
+                &s.token,
+                json!({ "name": "b", "scopes": ["*"], "rateLimit": { "perSecond": 1, "burst": 0 } }),
+            )
+            .await; // 2
         for _ in 0..6 {
             assert_eq!(viewer(&app, &key_a).await, 200); // 3..=8: 80 % at 8
         }
@@ -547,7 +594,8 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         app.app.flush().await;
         gantry::usage::alerts::evaluate(&app.app, now).await.unwrap();
         let open = alerts_of(&app, &s.token, "OPEN").await;
-        let spike = open.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
+        let spike =
+            open.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
         assert_eq!(spike["severity"], "HIGH");
         assert!(open.iter().all(|a| a["kind"] != "UNUSUAL_ACTIVITY"), "30 calls are not unusual");
         // Evaluating again re-raises the same alert, not a new one.
@@ -559,7 +607,10 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         // Six minutes later the rate limit has been quiet: resolved; the spike holds this hour.
         gantry::usage::alerts::evaluate(&app.app, now + 6 * 60_000).await.unwrap();
         let resolved = alerts_of(&app, &s.token, "RESOLVED").await;
-        assert_eq!(resolved.iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>(), vec!["RATE_LIMIT_EXCEEDED"]);
+        assert_eq!(
+            resolved.iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>(),
+            vec!["RATE_LIMIT_EXCEEDED"]
+        );
         // The next hour is quiet: the spike clears. Next month: the quota alerts clear.
         let hour_later = now + 3_600_000;
         gantry::usage::alerts::evaluate(&app.app, hour_later).await.unwrap();
