@@ -102,14 +102,13 @@ where
             Poll::Ready(r) => r,
             Poll::Pending => return Poll::Pending,
         };
-        if let Ok(resp) = &mut result
-            && let Some(id) = this.id.take()
-        {
+        let Ok(resp) = &mut result else {
+            return Poll::Ready(result);
+        };
+        if let Some(id) = this.id.take() {
             resp.headers_mut().insert(X_REQUEST_ID, id);
         }
-        if let Ok(resp) = &mut result
-            && let Some(tag) = resp.extensions_mut().remove::<UsageTag>()
-        {
+        if let Some(tag) = resp.extensions_mut().remove::<UsageTag>() {
             let latency_us = this.started.elapsed().as_micros() as u64;
             let response_bytes = resp.body().size_hint().exact().unwrap_or(0);
             let at = this.app.clock.now_ms();

@@ -402,11 +402,38 @@ fn aggregate(batch: &[UsageRecord]) -> Aggregate<'_> {
     Aggregate { segments, rollups: rollups.into_iter().collect(), histograms, buckets }
 }
 
-/// Merges stored histograms (key → operation → encoded) into the batch's own, per bucket group.
-fn merge_stored<'a>(
-    histograms: &mut FastMap<Cell<'a>, Histogram>,
-    stored: &HashMap<(&'static str, &'a str, i32, i64), HashMap<String, HashMap<String, String>>>,
+/// Stored histograms of a batch's bucket groups: (granularity, organization, level, bucket) → key →
+/// operation → encoded histogram.
+type Stored<'a> = HashMap<(&'static str, &'a str, i32, i64), HashMap<String, HashMap<String, String>>>;
+
+/// The stored histograms of one bucket group, as `(key, operation, histogram)` rows; either backend.
+macro_rules! stored_histograms {
+    ($group:expr) => {{
+        use crate::platform::db::schema::usage_latency as ul;
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        let (granularity, org, level, bucket) = *$group;
+        ul::table
+            .filter(ul::granularity.eq(granularity))
+            .filter(ul::org_id.eq(org))
+            .filter(ul::level.eq(level))
+            .filter(ul::bucket_start.eq(bucket))
+            .select((ul::api_key_id, ul::operation, ul::histogram))
+    }};
+}
+
+fn keep_stored<'a>(
+    stored: &mut Stored<'a>,
+    group: (&'static str, &'a str, i32, i64),
+    rows: Vec<(String, String, String)>,
 ) {
+    let entry = stored.entry(group).or_default();
+    for (key, operation, histogram) in rows {
+        entry.entry(key).or_default().insert(operation, histogram);
+    }
+}
+
+/// Merges the stored histograms into the batch's own.
+fn merge_stored<'a>(histograms: &mut FastMap<Cell<'a>, Histogram>, stored: &Stored<'a>) {
     for (cell, h) in histograms.iter_mut() {
         if let Some(old) = stored
             .get(&(cell.granularity, cell.org, cell.level, cell.bucket))
@@ -476,45 +503,28 @@ macro_rules! bind_histograms {
 
 mod sqlite {
     use diesel::prelude::*;
-
     use diesel::sql_types::{BigInt, Integer, Text};
 
-    use super::{
-        CHUNK, HISTOGRAM_UPSERT_HEAD, HISTOGRAM_UPSERT_TAIL, ROLLUP_UPSERT_HEAD, ROLLUP_UPSERT_TAIL, UsageRecord,
-        aggregate, merge_stored, values_list,
-    };
-    use crate::platform::db::schema::{usage_latency as ul, usage_segments};
+    use super::{CHUNK, Stored, UsageRecord, aggregate, histogram_sql, keep_stored, merge_stored, rollup_sql};
+    use crate::platform::db::schema::usage_segments;
 
     pub fn write(c: &mut SqliteConnection, batch: &[UsageRecord]) -> QueryResult<()> {
         let mut agg = aggregate(batch);
         c.immediate_transaction(|c| {
-            let mut stored = std::collections::HashMap::new();
-            for group @ (granularity, org, level, bucket) in &agg.buckets {
-                let rows: Vec<(String, String, String)> = ul::table
-                    .filter(ul::granularity.eq(*granularity))
-                    .filter(ul::org_id.eq(*org))
-                    .filter(ul::level.eq(*level))
-                    .filter(ul::bucket_start.eq(*bucket))
-                    .select((ul::api_key_id, ul::operation, ul::histogram))
-                    .load(c)?;
-                let entry: &mut std::collections::HashMap<String, std::collections::HashMap<String, String>> =
-                    stored.entry(*group).or_default();
-                for (key, op, h) in rows {
-                    entry.entry(key).or_default().insert(op, h);
-                }
+            let mut stored = Stored::new();
+            for group in &agg.buckets {
+                keep_stored(&mut stored, *group, stored_histograms!(group).load(c)?);
             }
             merge_stored(&mut agg.histograms, &stored);
             diesel::insert_into(usage_segments::table).values(&agg.segments).execute(c)?;
             // Multi-row statements: a batch can touch thousands of cells, and one statement per
             // 500 rows costs less than building and preparing an upsert per row.
             for chunk in agg.rollups.chunks(CHUNK) {
-                let sql = format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(chunk.len(), 13));
-                bind_rollups!(diesel::sql_query(sql).into_boxed(), chunk).execute(c)?;
+                bind_rollups!(diesel::sql_query(rollup_sql(chunk.len())).into_boxed(), chunk).execute(c)?;
             }
             let merged: Vec<_> = agg.histograms.iter().map(|(cell, h)| (cell, h.encode())).collect();
             for chunk in merged.chunks(CHUNK) {
-                let sql = format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(chunk.len(), 7));
-                bind_histograms!(diesel::sql_query(sql).into_boxed(), chunk).execute(c)?;
+                bind_histograms!(diesel::sql_query(histogram_sql(chunk.len())).into_boxed(), chunk).execute(c)?;
             }
             Ok(())
         })
@@ -537,16 +547,6 @@ const HISTOGRAM_UPSERT_TAIL: &str = " ON CONFLICT (granularity, org_id, level, b
 /// Serializes histogram read-merge-writes across nodes on PostgreSQL (SQLite has one writer).
 const HISTOGRAM_LOCK: i64 = 0x6761_6e74_7279;
 
-#[derive(diesel::QueryableByName)]
-struct StoredHistogram {
-    #[diesel(sql_type = Text)]
-    api_key_id: String,
-    #[diesel(sql_type = Text)]
-    operation: String,
-    #[diesel(sql_type = Text)]
-    histogram: String,
-}
-
 /// Rows per multi-row statement (≤ 13 binds a row keeps every statement under the bind limit).
 const CHUNK: usize = 500;
 
@@ -555,52 +555,37 @@ fn values_list(rows: usize, per_row: usize) -> String {
     vec![one; rows].join(", ")
 }
 
+/// The roll-up upsert for `rows` rows, with `?` placeholders.
+fn rollup_sql(rows: usize) -> String {
+    format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(rows, 13))
+}
+
+/// The histogram upsert for `rows` rows, with `?` placeholders.
+fn histogram_sql(rows: usize) -> String {
+    format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(rows, 7))
+}
+
 /// PostgreSQL: multi-row statements (one round trip per 500 rows), histograms merged under an
 /// advisory lock so two nodes never lose each other's counts.
 async fn write_batch_pg(conn: &mut diesel_async::AsyncPgConnection, db: &Db, batch: &[UsageRecord]) -> Result<()> {
     use diesel_async::AsyncConnection as _;
     let Aggregate { segments, rollups, mut histograms, buckets } = aggregate(batch);
-    let select_sql = db.sql(
-        "SELECT api_key_id, operation, histogram FROM usage_latency \
-         WHERE granularity = ? AND org_id = ? AND level = ? AND bucket_start = ?",
-    );
-    let rollup_sql: Vec<String> = rollups
-        .chunks(CHUNK)
-        .map(|c| db.sql(&format!("{ROLLUP_UPSERT_HEAD}{}{ROLLUP_UPSERT_TAIL}", values_list(c.len(), 13))))
-        .collect();
-    let cell_count = histograms.len();
-    let histogram_sql: Vec<String> = (0..cell_count)
-        .step_by(CHUNK)
-        .map(|start| {
-            let n = CHUNK.min(cell_count - start);
-            db.sql(&format!("{HISTOGRAM_UPSERT_HEAD}{}{HISTOGRAM_UPSERT_TAIL}", values_list(n, 7)))
-        })
-        .collect();
     conn.transaction(async |c| {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({HISTOGRAM_LOCK})")).execute(c).await?;
-        // (bucket group) → key → operation → stored histogram.
-        let mut stored: HashMap<(&str, &str, i32, i64), HashMap<String, HashMap<String, String>>> = HashMap::new();
-        for group @ (granularity, org, level, bucket) in &buckets {
-            let rows: Vec<StoredHistogram> = diesel::sql_query(select_sql.as_str())
-                .bind::<Text, _>(*granularity)
-                .bind::<Text, _>(*org)
-                .bind::<Integer, _>(*level)
-                .bind::<BigInt, _>(*bucket)
-                .load(c)
-                .await?;
-            let entry = stored.entry(*group).or_default();
-            for row in rows {
-                entry.entry(row.api_key_id).or_default().insert(row.operation, row.histogram);
-            }
+        let mut stored = Stored::new();
+        for group in &buckets {
+            keep_stored(&mut stored, *group, stored_histograms!(group).load(c).await?);
         }
         merge_stored(&mut histograms, &stored);
         diesel::insert_into(crate::platform::db::schema::usage_segments::table).values(&segments).execute(c).await?;
-        for (chunk, sql) in rollups.chunks(CHUNK).zip(&rollup_sql) {
-            bind_rollups!(diesel::sql_query(sql.as_str()).into_boxed(), chunk).execute(c).await?;
+        for chunk in rollups.chunks(CHUNK) {
+            bind_rollups!(diesel::sql_query(db.sql(&rollup_sql(chunk.len()))).into_boxed(), chunk).execute(c).await?;
         }
         let merged: Vec<(&Cell<'_>, String)> = histograms.iter().map(|(cell, h)| (cell, h.encode())).collect();
-        for (chunk, sql) in merged.chunks(CHUNK).zip(&histogram_sql) {
-            bind_histograms!(diesel::sql_query(sql.as_str()).into_boxed(), chunk).execute(c).await?;
+        for chunk in merged.chunks(CHUNK) {
+            bind_histograms!(diesel::sql_query(db.sql(&histogram_sql(chunk.len()))).into_boxed(), chunk)
+                .execute(c)
+                .await?;
         }
         Ok::<_, Error>(())
     })

@@ -282,34 +282,21 @@ async fn repeated_operations_keep_their_validation_verdict() {
         }
         // Two operations in one document: each is validated (and remembered) on its own run; the
         // whole document is validated each time, so an invalid sibling fails both.
+        let named = |query: &'static str, op: &'static str| {
+            let req = app.http.post(app.url("/graphql")).bearer_auth(&s.token);
+            async move {
+                let body = json!({ "query": query, "operationName": op });
+                req.json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+            }
+        };
         let two = "query A { viewer { id } } query B { viewer { __typename } }";
         for op in ["A", "B", "A", "B"] {
-            let body = app
-                .http
-                .post(app.url("/graphql"))
-                .bearer_auth(&s.token)
-                .json(&json!({ "query": two, "operationName": op }))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap();
+            let body = named(two, op).await;
             assert!(body["errors"].is_null(), "[{backend:?}] {op}: {body}");
         }
         let bad_sibling = "query A { viewer { id } } query B { viewer { nope } }";
         for _ in 0..2 {
-            let body = app
-                .http
-                .post(app.url("/graphql"))
-                .bearer_auth(&s.token)
-                .json(&json!({ "query": bad_sibling, "operationName": "A" }))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap();
+            let body = named(bad_sibling, "A").await;
             assert_eq!(code(&body), "BAD_USER_INPUT", "[{backend:?}] {body}");
         }
         // With variables: full validation every time; a bad value is a request error.
