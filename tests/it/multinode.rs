@@ -116,6 +116,77 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(refused, "node B kept accepting a key revoked on node A");
+
+    // Quota crossings counted on node A reach subscribers connected to node B.
+    let plan = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {monthlyQuota: 20, perSecond: null, perDay: null}) { slug } }";
+    let updated = gql(&a, Some(&token), plan, json!({})).await;
+    assert_eq!(updated["data"]["updatePlan"]["slug"], "starter", "{updated}");
+    let quota = gql(
+        &a,
+        Some(&token),
+        "mutation { createApiKey(input: {name: \"metered\", scopes: [\"*\"]}) { secret apiKey { id } } }",
+        json!({}),
+    )
+    .await;
+    let quota_secret = quota["data"]["createApiKey"]["secret"].as_str().unwrap().to_string();
+    let quota_id = quota["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
+    let mut alerts = ws::connect_authed(&format!("ws://{}/graphql/ws", b.addr), &token).await;
+    ws::subscribe(&mut alerts, "t", "subscription { usageThresholdReached(threshold: 80) { percent used quota } }")
+        .await;
+    ws::subscribe(
+        &mut alerts,
+        "k",
+        &format!("subscription {{ apiKeyQuotaExceeded(keyId: \"{quota_id}\") {{ keyId severity }} }}"),
+    )
+    .await;
+    // The subscriptions are live on B once an event raised on A reaches B after them.
+    ws::subscribe(&mut alerts, "sync", "subscription { events(types: [\"key.created\"]) { type } }").await;
+    crate::subscriptions::until_event(&mut alerts, async || {
+        gql(
+            &a,
+            Some(&token),
+            "mutation { createApiKey(input: {name: \"sync\", scopes: [\"keys:read\"]}) { secret } }",
+            json!({}),
+        )
+        .await;
+    })
+    .await;
+    let mut admitted = 0;
+    loop {
+        let r = http
+            .post(format!("http://{}/graphql", a.addr))
+            .bearer_auth(&quota_secret)
+            .json(&json!({ "query": "{ viewer { id } }" }))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => admitted += 1,
+            429 => break,
+            other => panic!("unexpected status {other}"),
+        }
+        assert!(admitted <= 20, "the quota of 20 admitted more");
+    }
+    let mut values = Vec::new();
+    while values.len() < 4 {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws::next(&mut alerts))
+            .await
+            .expect("quota messages reach node B")
+            .expect("message");
+        if msg["type"] == "next" && msg["id"] != "sync" {
+            values.push(msg["payload"]["data"].clone());
+        }
+    }
+    for percent in [80, 90, 100] {
+        assert!(
+            values.iter().any(|v| v["usageThresholdReached"]["percent"] == percent),
+            "node B did not see the {percent} % crossing: {values:?}"
+        );
+    }
+    assert!(
+        values.iter().any(|v| v["apiKeyQuotaExceeded"] == json!({ "keyId": quota_id, "severity": "CRITICAL" })),
+        "node B did not see the key refused by the quota: {values:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
