@@ -60,6 +60,8 @@ pub struct App {
     pub notices: crate::usage::alerts::Notices,
     /// Per-operation costs, reloaded when any node changes them.
     pub operation_costs: parking_lot::RwLock<crate::limits::costs::Costs>,
+    /// The webhook HTTP client, SSRF guard and worker wake-up.
+    pub webhooks: crate::webhooks::delivery::Webhooks,
 }
 
 /// Options that tests (and embedders) set beside the configuration.
@@ -124,6 +126,7 @@ impl App {
             recorder: crate::usage::metered::Recorder::start(db.clone()),
             notices: Default::default(),
             operation_costs: Default::default(),
+            webhooks: crate::webhooks::delivery::Webhooks::new(&config)?,
             config,
             db,
             bus,
@@ -178,7 +181,8 @@ impl App {
                         app.plan_cache.invalidate_all();
                         reload_costs(&app);
                     }
-                    BusMessage::Event(_) => {}
+                    BusMessage::Event(_) => app.webhooks.wake(),
+                    BusMessage::DeliveryAttempt(_) => {}
                 }
             }
         });

@@ -59,6 +59,44 @@ pub struct Config {
     pub trust_proxy: bool,
     /// While Redis is unreachable: `local` (per-node limits), `open` (admit all), `closed` (refuse all).
     pub limiter_fallback: crate::limits::limiter::Fallback,
+    /// Run the webhook dispatcher and delivery workers in this process (`serve --workers=false`
+    /// turns them off; `gantry worker` runs them alone).
+    pub workers: bool,
+    /// Allow `http://` webhook endpoints (https only by default).
+    pub webhook_allow_http: bool,
+    /// Networks webhooks may reach although they are internal (CIDRs, comma-separated), e.g.
+    /// `127.0.0.0/8` for a receiver on the same machine. Everything internal is refused otherwise.
+    #[serde(deserialize_with = "networks")]
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+    /// Webhook requests in flight per node.
+    pub webhook_concurrency: usize,
+    /// How often a worker looks for due retries when nothing wakes it (milliseconds).
+    pub webhook_poll_interval_ms: u64,
+    /// An endpoint failing continuously for this long is disabled (default 5 days).
+    pub webhook_disable_after_secs: i64,
+    /// Webhook endpoints per organization.
+    pub webhook_max_endpoints: i64,
+}
+
+/// A list of networks from a list or a comma-separated string (environment variables).
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Nets {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Nets::deserialize(d)? {
+        Nets::One(s) => s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Nets::Many(v) => v,
+    };
+    list.iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+                serde::de::Error::custom(format!("`{s}` is not a CIDR network (webhook_allowed_networks)"))
+            })
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -86,6 +124,13 @@ impl Default for Config {
             usage_retention_days: 90,
             trust_proxy: false,
             limiter_fallback: crate::limits::limiter::Fallback::Local,
+            workers: true,
+            webhook_allow_http: false,
+            webhook_allowed_networks: Vec::new(),
+            webhook_concurrency: 64,
+            webhook_poll_interval_ms: 500,
+            webhook_disable_after_secs: 5 * 86_400,
+            webhook_max_endpoints: 50,
         }
     }
 }
@@ -143,6 +188,13 @@ impl Config {
         }
         if !(1..=3650).contains(&self.usage_retention_days) {
             anyhow::bail!("GANTRY_USAGE_RETENTION_DAYS must be between 1 and 3650");
+        }
+        if !(1..=10_000).contains(&self.webhook_concurrency) || !(10..=60_000).contains(&self.webhook_poll_interval_ms)
+        {
+            anyhow::bail!("GANTRY_WEBHOOK_CONCURRENCY must be 1–10000 and GANTRY_WEBHOOK_POLL_INTERVAL_MS 10–60000");
+        }
+        if self.webhook_disable_after_secs < 60 || !(1..=100_000).contains(&self.webhook_max_endpoints) {
+            anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be ≥ 60 and GANTRY_WEBHOOK_MAX_ENDPOINTS 1–100000");
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;

@@ -15,6 +15,7 @@ pub mod platform;
 pub mod rest;
 pub mod server;
 pub mod usage;
+pub mod webhooks;
 
 /// Initialises structured logging (text or JSON) from the configuration; `RUST_LOG` wins.
 pub fn init_tracing(config: &config::Config) {

@@ -1,4 +1,4 @@
-//! The `gantry` command: `serve` (default), `migrate`, `schema`, `admin grant EMAIL`.
+//! The `gantry` command: `serve` (default), `worker`, `migrate`, `schema`, `admin grant EMAIL`.
 
 use clap::{Parser, Subcommand};
 
@@ -19,8 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (the default): GraphQL, subscriptions, REST, playground.
-    Serve,
+    /// Run the server (the default): GraphQL, subscriptions, REST, playground, and the webhook workers.
+    Serve {
+        /// Also run the webhook dispatcher and delivery workers in this process.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        workers: bool,
+    },
+    /// Run only the webhook dispatcher and delivery workers (scale them apart from the API).
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL).
@@ -70,7 +76,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     gantry::init_tracing(&config);
-    match run(cli.command.unwrap_or(Command::Serve), config).await {
+    match run(cli.command.unwrap_or(Command::Serve { workers: true }), config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -82,9 +88,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
+        Command::Serve { workers } => {
+            let mut config = config;
+            config.workers &= workers;
             let app = App::build(config, AppOptions::default()).await?;
             gantry::server::serve(app).await
+        }
+        Command::Worker => {
+            let app = App::build(config, AppOptions::default()).await?;
+            gantry::server::work(app).await
         }
         Command::Migrate => {
             App::build(config, AppOptions::default()).await?;

@@ -49,7 +49,8 @@ pub fn type_matches(filter: &str, event_type: &str) -> bool {
             .is_some_and(|cat| event_type.strip_prefix(cat).is_some_and(|rest| rest.starts_with('.')))
 }
 
-fn check_filter(f: &str) -> Result<(), Error> {
+/// Checks one filter entry (`field` names the argument in the error).
+pub fn check_filter(field: &str, f: &str) -> Result<(), Error> {
     let body = f.strip_suffix(".*").unwrap_or(f);
     let ok = f == "*"
         || (!body.is_empty()
@@ -57,7 +58,7 @@ fn check_filter(f: &str) -> Result<(), Error> {
             && body.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             && !body.starts_with('.')
             && !body.ends_with('.'));
-    if ok { Ok(()) } else { Err(Error::bad_input("types", format!("`{f}` is not an event type, `category.*` or `*`"))) }
+    if ok { Ok(()) } else { Err(Error::bad_input(field, format!("`{f}` is not an event type, `category.*` or `*`"))) }
 }
 
 #[derive(Default)]
@@ -77,7 +78,7 @@ impl EventsSubscription {
         let principal = ctx.principal()?;
         let filters = types.unwrap_or_default();
         for f in &filters {
-            check_filter(f)?;
+            check_filter("types", f)?;
         }
         let org = principal.org_id.to_string();
         let filters = Arc::new(filters);
@@ -113,9 +114,9 @@ mod tests {
         assert!(type_matches("key.*", "key.created"));
         assert!(!type_matches("key.*", "keys.created"));
         assert!(!type_matches("key.created", "key.revoked"));
-        assert!(check_filter("webhook.delivery.*").is_ok());
-        assert!(check_filter("bad type").is_err());
-        assert!(check_filter(".*").is_err());
+        assert!(check_filter("types", "webhook.delivery.*").is_ok());
+        assert!(check_filter("types", "bad type").is_err());
+        assert!(check_filter("types", ".*").is_err());
     }
 }
 

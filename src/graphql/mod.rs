@@ -19,16 +19,17 @@ use crate::events::graphql::{AuditQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
 use crate::usage::graphql::{AlertsMutation, AlertsQuery, UsageMutation, UsageQuery, UsageSubscription};
+use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscription};
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AlertsQuery, AuditQuery, NodeQuery);
+pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AlertsQuery, AuditQuery, WebhooksQuery, NodeQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation, AlertsMutation);
+pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation, AlertsMutation, WebhooksMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(EventsSubscription, UsageSubscription);
+pub struct Subscription(EventsSubscription, UsageSubscription, WebhooksSubscription);
 
 pub type GantrySchema = Schema<Query, Mutation, Subscription>;
 

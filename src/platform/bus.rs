@@ -23,6 +23,25 @@ pub struct EventEnvelope {
     pub data: serde_json::Value,
 }
 
+/// One webhook delivery attempt's outcome, as `webhookDelivered` subscribers see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptEnvelope {
+    pub attempt_id: String,
+    pub org_id: String,
+    pub endpoint_id: String,
+    pub delivery_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    /// The delivery's status after this attempt: `pending` (a retry is scheduled), `succeeded`, `failed`.
+    pub status: String,
+    pub response_status: Option<i64>,
+    pub error_kind: Option<String>,
+    pub latency_ms: i64,
+    pub next_attempt_at_ms: Option<i64>,
+    pub at_ms: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BusMessage {
@@ -34,6 +53,8 @@ pub enum BusMessage {
     InvalidateSession { token_hash: String },
     /// Plans or an organization's plan changed: drop every node's plan cache.
     InvalidatePlans,
+    /// The outcome of one webhook delivery attempt (`webhookDelivered`).
+    DeliveryAttempt(AttemptEnvelope),
     /// Local only: the Redis subscription was re-established and messages may have been missed
     /// meanwhile, so every cache must be dropped.
     Resync,

@@ -117,6 +117,14 @@ id_type!(/// A metered event reported with `recordUsage`.
     MeterEventId, "mev");
 id_type!(/// A usage alert.
     AlertId, "alr");
+id_type!(/// A webhook endpoint.
+    WebhookId, "whk");
+id_type!(/// A webhook signing secret (never exposed; the secret is derived from it).
+    WebhookSecretId, "whs");
+id_type!(/// A webhook delivery: one event to one endpoint, over all its attempts.
+    DeliveryId, "msg");
+id_type!(/// One HTTP attempt of a delivery.
+    AttemptId, "att");
 
 #[cfg(test)]
 mod tests {

@@ -179,7 +179,8 @@ pub async fn run(
     let flusher = spawn_flusher(app.clone(), stopped);
     let (stop_writer, writer_stopped) = tokio::sync::watch::channel(false);
     let notices = crate::usage::alerts::spawn(app.clone(), writer_stopped.clone());
-    let writer = crate::usage::meter::spawn_writer(app.clone(), writer_stopped);
+    let writer = crate::usage::meter::spawn_writer(app.clone(), writer_stopped.clone());
+    let webhooks = app.config.workers.then(|| crate::webhooks::delivery::spawn(app.clone(), writer_stopped));
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -189,6 +190,23 @@ pub async fn run(
     let _ = flusher.await;
     let _ = writer.await;
     let _ = notices.await;
+    if let Some(w) = webhooks {
+        let _ = w.await;
+    }
+    app.flush().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Runs the webhook dispatcher and workers alone (`gantry worker`), with the counter flusher,
+/// until SIGINT/SIGTERM; attempts in flight finish first.
+pub async fn work(app: Arc<App>) -> anyhow::Result<()> {
+    tracing::info!("Gantry worker started: dispatching events and delivering webhooks");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = crate::webhooks::delivery::spawn(app.clone(), stopped);
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = worker.await;
     app.flush().await;
     tracing::info!("stopped cleanly");
     Ok(())

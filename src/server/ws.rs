@@ -136,7 +136,7 @@ async fn watch_credential(s: &ServerState, token: &str, ip: ClientIp, org: Optio
     loop {
         let recheck = tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(m) => !matches!(&*m, BusMessage::Event(_)),
+                Ok(m) => !matches!(&*m, BusMessage::Event(_) | BusMessage::DeliveryAttempt(_)),
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return std::future::pending().await,
             },

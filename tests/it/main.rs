@@ -12,3 +12,4 @@ mod rest;
 mod schema;
 mod subscriptions;
 mod usage;
+mod webhooks;

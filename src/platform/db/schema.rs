@@ -259,4 +259,94 @@ diesel::allow_tables_to_appear_in_same_query!(
     metered_events,
     alerts,
     operation_costs,
+    event_types,
+    webhook_endpoints,
+    webhook_secrets,
+    webhook_deliveries,
+    webhook_attempts,
 );
+
+diesel::table! {
+    event_types (name) {
+        name -> Text,
+        category -> Text,
+        description -> Text,
+        payload_schema -> Text,
+        sample -> Text,
+        deprecated -> Bool,
+        archived_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        org_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_filter -> Text,
+        headers -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        rate_limit_per_second -> Nullable<BigInt>,
+        retry_schedule -> Nullable<Text>,
+        timeout_ms -> BigInt,
+        metadata -> Text,
+        failing_since -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_secrets (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        seed -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        org_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<BigInt>,
+        last_status_code -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        endpoint_id -> Text,
+        org_id -> Text,
+        attempt -> BigInt,
+        url -> Text,
+        request_headers -> Text,
+        request_body -> Text,
+        response_status -> Nullable<BigInt>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        latency_ms -> BigInt,
+        error_kind -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));

@@ -1,0 +1,6 @@
+DROP INDEX events_undispatched;
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_secrets;
+DROP TABLE webhook_endpoints;
+DROP TABLE event_types;

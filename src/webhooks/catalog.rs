@@ -1,0 +1,223 @@
+//! The event catalog: Gantry's own event types, built in, beside the operator's (`event_types`).
+//! Every type has a name (`category.action`), a description, a JSON Schema of its payload and a
+//! sample payload, which test events send.
+
+use serde_json::{Value, json};
+
+/// A built-in event type.
+pub struct BuiltIn {
+    pub name: &'static str,
+    pub description: &'static str,
+    schema: fn() -> Value,
+    sample: fn() -> Value,
+}
+
+impl BuiltIn {
+    pub fn category(&self) -> &'static str {
+        self.name.split('.').next().unwrap_or(self.name)
+    }
+    pub fn schema(&self) -> Value {
+        (self.schema)()
+    }
+    pub fn sample(&self) -> Value {
+        (self.sample)()
+    }
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({ "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "properties": properties, "required": required })
+}
+
+fn key_schema() -> Value {
+    object(
+        json!({ "key": { "type": "object", "properties": {
+            "id": { "type": "string" }, "name": { "type": "string" }, "environment": { "enum": ["live", "test"] },
+            "maskedKey": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string" } },
+            "revokedAt": { "type": ["string", "null"], "format": "date-time" } },
+            "required": ["id", "name", "environment", "maskedKey", "scopes"] } }),
+        &["key"],
+    )
+}
+
+fn key_sample() -> Value {
+    json!({ "key": { "id": "key_01jdxq3z8m0000000000000000", "name": "production", "environment": "live",
+        "maskedKey": "gk_live_…a1B2", "scopes": ["keys:read"], "revokedAt": null } })
+}
+
+fn quota_schema() -> Value {
+    object(
+        json!({ "percent": { "type": ["integer", "null"] }, "used": { "type": "integer" }, "quota": { "type": "integer" },
+            "keyId": { "type": ["string", "null"] }, "period": { "type": "string" } }),
+        &[],
+    )
+}
+
+fn quota_sample() -> Value {
+    json!({ "percent": 80, "used": 80000, "quota": 100000, "period": "2026-12" })
+}
+
+fn alert_schema() -> Value {
+    object(
+        json!({ "id": { "type": "string" }, "kind": { "type": "string" }, "severity": { "enum": ["LOW", "MEDIUM", "HIGH", "CRITICAL"] },
+            "status": { "type": "string" }, "title": { "type": "string" }, "data": { "type": "object" }, "occurrences": { "type": "integer" } }),
+        &["id", "kind", "severity", "title"],
+    )
+}
+
+fn alert_sample() -> Value {
+    json!({ "id": "alr_01jdxq3z8m0000000000000000", "kind": "error_spike", "severity": "HIGH", "status": "ACTIVE",
+        "title": "Error rate 34 % over the last 5 minutes", "data": { "errorRate": 0.34 }, "occurrences": 1 })
+}
+
+fn endpoint_schema() -> Value {
+    object(
+        json!({ "endpointId": { "type": "string" }, "url": { "type": "string" }, "reason": { "type": "string" } }),
+        &["endpointId"],
+    )
+}
+
+fn endpoint_sample() -> Value {
+    json!({ "endpointId": "whk_01jdxq3z8m0000000000000000", "url": "https://example.com/webhooks", "reason": "failing for 5 days" })
+}
+
+fn delivery_schema() -> Value {
+    object(
+        json!({ "endpointId": { "type": "string" }, "deliveryId": { "type": "string" }, "eventId": { "type": "string" },
+            "eventType": { "type": "string" }, "attempts": { "type": "integer" }, "lastStatusCode": { "type": ["integer", "null"] },
+            "lastError": { "type": ["string", "null"] } }),
+        &["endpointId", "deliveryId", "eventId", "eventType", "attempts"],
+    )
+}
+
+fn delivery_sample() -> Value {
+    json!({ "endpointId": "whk_01jdxq3z8m0000000000000000", "deliveryId": "msg_01jdxq3z8m0000000000000000",
+        "eventId": "evt_01jdxq3z8m0000000000000000", "eventType": "key.created", "attempts": 4,
+        "lastStatusCode": 503, "lastError": "HTTP 503" })
+}
+
+fn user_schema() -> Value {
+    object(
+        json!({ "user": { "type": "object", "properties": { "id": { "type": "string" }, "email": { "type": "string" } } } }),
+        &["user"],
+    )
+}
+
+fn user_sample() -> Value {
+    json!({ "user": { "id": "usr_01jdxq3z8m0000000000000000", "email": "ada@example.com" } })
+}
+
+fn org_schema() -> Value {
+    object(
+        json!({ "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } }),
+        &["organization"],
+    )
+}
+
+fn org_sample() -> Value {
+    json!({ "organization": { "id": "org_01jdxq3z8m0000000000000000", "name": "Acme" } })
+}
+
+fn ping_schema() -> Value {
+    object(json!({ "message": { "type": "string" } }), &[])
+}
+
+fn ping_sample() -> Value {
+    json!({ "message": "This is a test event from Gantry." })
+}
+
+macro_rules! builtin {
+    ($name:literal, $desc:literal, $schema:ident, $sample:ident) => {
+        BuiltIn { name: $name, description: $desc, schema: $schema, sample: $sample }
+    };
+}
+
+/// Every event Gantry raises itself.
+pub static BUILT_IN: &[BuiltIn] = &[
+    builtin!("key.created", "An API key was created.", key_schema, key_sample),
+    builtin!(
+        "key.rolled",
+        "An API key got a new secret; the previous one works until its expiry.",
+        key_schema,
+        key_sample
+    ),
+    builtin!("key.revoked", "An API key was revoked.", key_schema, key_sample),
+    builtin!("key.deleted", "An API key was deleted.", key_schema, key_sample),
+    builtin!("user.created", "A user registered.", user_schema, user_sample),
+    builtin!("org.created", "An organization was created.", org_schema, org_sample),
+    builtin!(
+        "quota.threshold_reached",
+        "The organization used 80, 90 or 100 % of its monthly quota.",
+        quota_schema,
+        quota_sample
+    ),
+    builtin!(
+        "quota.key_exceeded",
+        "A key was refused because the monthly quota is used up.",
+        quota_schema,
+        quota_sample
+    ),
+    builtin!("alert.triggered", "A usage alert was raised.", alert_schema, alert_sample),
+    builtin!("alert.resolved", "A usage alert's condition cleared.", alert_schema, alert_sample),
+    builtin!(
+        "webhook.endpoint.disabled",
+        "An endpoint was disabled (it answered 410, or failed for too long).",
+        endpoint_schema,
+        endpoint_sample
+    ),
+    builtin!("webhook.delivery.failing", "A delivery failed four attempts in a row.", delivery_schema, delivery_sample),
+    builtin!(
+        "webhook.delivery.exhausted",
+        "A delivery failed every attempt of its retry schedule.",
+        delivery_schema,
+        delivery_sample
+    ),
+    builtin!(
+        "webhook.delivery.recovered",
+        "A delivery succeeded after failed attempts.",
+        delivery_schema,
+        delivery_sample
+    ),
+    builtin!("webhook.test", "A test event sent with sendTestWebhookEvent.", ping_schema, ping_sample),
+];
+
+pub fn built_in(name: &str) -> Option<&'static BuiltIn> {
+    BUILT_IN.iter().find(|b| b.name == name)
+}
+
+/// Events about deliveries: a delivery of one of these never raises another (no feedback loop
+/// when the endpoint receiving them is the one failing).
+pub fn is_delivery_event(event_type: &str) -> bool {
+    event_type.starts_with("webhook.delivery.")
+}
+
+/// Whether an endpoint's filter list admits an event type.
+pub fn filter_matches(filters: &[String], event_type: &str) -> bool {
+    filters.iter().any(|f| crate::events::graphql::type_matches(f, event_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_names_are_unique_and_well_formed() {
+        let mut names: Vec<_> = BUILT_IN.iter().map(|b| b.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), BUILT_IN.len());
+        for b in BUILT_IN {
+            assert!(crate::events::graphql::check_filter("type", b.name).is_ok(), "{}", b.name);
+            assert!(b.schema().is_object() && b.sample().is_object());
+        }
+    }
+
+    #[test]
+    fn filters_match_exact_names_categories_and_everything() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(filter_matches(&f(&["*"]), "key.created"));
+        assert!(filter_matches(&f(&["key.*"]), "key.created"));
+        assert!(filter_matches(&f(&["webhook.*"]), "webhook.delivery.failing"));
+        assert!(!filter_matches(&f(&["key.created"]), "key.revoked"));
+        assert!(!filter_matches(&f(&[]), "key.created"));
+    }
+}

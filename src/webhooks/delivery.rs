@@ -1,0 +1,652 @@
+//! The delivery engine: the dispatcher fans outbox events out to matching endpoints as
+//! deliveries, and workers claim due deliveries, POST them signed, record each attempt and
+//! schedule the next.
+//!
+//! Claiming moves a delivery's `next_attempt_at` forward by a lease longer than any request may
+//! take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes never claim one row; one
+//! statement under SQLite's single writer). A node that dies mid-attempt leaves the delivery due
+//! again when the lease ends: at-least-once, nothing lost. Completing an attempt is guarded by
+//! the attempt count it claimed, so a late worker cannot overwrite a newer outcome.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use rand::Rng;
+
+use super::catalog;
+use super::model::*;
+use super::signing::{SigningKey, signature_header};
+use super::ssrf::{Guard, GuardedResolver};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::events::PendingEvent;
+use crate::platform::bus::{AttemptEnvelope, BusMessage};
+use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
+use crate::platform::ids::{AttemptId, DeliveryId, OrgId};
+use crate::{transaction, with_conn};
+
+/// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %.
+pub const DEFAULT_SCHEDULE_SECS: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+/// How long a claim holds a delivery: longer than the longest request (30 s) plus recording it.
+pub const LEASE_MS: i64 = 90_000;
+/// After a timeout or a 429, wait at least this long.
+const MIN_BACKOFF_AFTER_THROTTLE_MS: i64 = 60_000;
+/// `Retry-After` is honoured up to this.
+const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
+/// Response bodies (and request bodies in the log) are kept up to this many bytes.
+pub const LOG_BODY_BYTES: usize = 4096;
+const DISPATCH_BATCH: i64 = 500;
+const USER_AGENT: &str = concat!("Gantry-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// The webhook runtime of a node: the HTTP client with its SSRF guard, and the wake-up signal.
+pub struct Webhooks {
+    pub guard: Guard,
+    client: reqwest::Client,
+    wake: tokio::sync::Notify,
+    /// Requests in flight on this node.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Webhooks {
+    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
+        // One process-wide TLS provider (ring); a second install attempt is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let guard = Guard::new(config.webhook_allowed_networks.clone());
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .build()
+            .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
+        Ok(Self {
+            guard,
+            client,
+            wake: tokio::sync::Notify::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
+        })
+    }
+
+    /// Tells this node's worker there may be work (new events, a retry, a freed slot).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Runs the dispatcher and the delivery worker until `stop` fires; in-flight attempts finish.
+pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = Duration::from_millis(app.config.webhook_poll_interval_ms);
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let mut busy = false;
+            match dispatch(&app).await {
+                Ok(n) => busy |= n as i64 == DISPATCH_BATCH,
+                Err(e) => e.log(),
+            }
+            match work(&app).await {
+                Ok(n) => busy |= n > 0,
+                Err(e) => e.log(),
+            }
+            if !busy {
+                tokio::select! {
+                    _ = app.webhooks.wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        // Let attempts in flight finish and record their outcome.
+        let all = app.config.webhook_concurrency as u32;
+        let _ = tokio::time::timeout(Duration::from_secs(35), app.webhooks.slots.acquire_many(all)).await;
+    })
+}
+
+#[derive(QueryableByName)]
+struct Undispatched {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    org_id: String,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+}
+
+/// Fans undispatched events out to the enabled endpoints whose filter matches, in one
+/// transaction with marking them dispatched. Returns how many events it took.
+pub async fn dispatch(app: &App) -> Result<usize> {
+    let now = app.clock.now_ms();
+    let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let select = app.db.sql(&format!(
+        "SELECT id, org_id, event_type FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
+    ));
+    let (taken, created) = transaction!(app.db, c => {
+        let rows: Vec<Undispatched> = diesel::sql_query(&select).bind::<BigInt, _>(DISPATCH_BATCH).load(c).await?;
+        if rows.is_empty() {
+            return Ok((0, 0));
+        }
+        let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
+        let endpoints: Vec<(String, String, String)> = webhook_endpoints::table
+            .filter(webhook_endpoints::org_id.eq_any(orgs.iter().copied()))
+            .filter(webhook_endpoints::enabled.eq(true))
+            .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter))
+            .load(c).await?;
+        let mut by_org: HashMap<&str, Vec<(&str, Vec<String>)>> = HashMap::new();
+        for (id, org, filter) in &endpoints {
+            by_org.entry(org.as_str()).or_default().push((id.as_str(), serde_json::from_str(filter).unwrap_or_default()));
+        }
+        let mut deliveries = Vec::new();
+        for e in &rows {
+            for (endpoint, filters) in by_org.get(e.org_id.as_str()).map(Vec::as_slice).unwrap_or_default() {
+                if catalog::filter_matches(filters, &e.event_type) {
+                    deliveries.push(new_delivery(&e.org_id, endpoint, &e.id, &e.event_type, now));
+                }
+            }
+        }
+        for d in &deliveries {
+            diesel::insert_into(webhook_deliveries::table).values(d).execute(c).await?;
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        diesel::update(events::table.filter(events::id.eq_any(&ids))).set(events::dispatched_at.eq(now)).execute(c).await?;
+        Ok::<_, Error>((rows.len(), deliveries.len()))
+    })?;
+    if created > 0 {
+        tracing::debug!(events = taken, deliveries = created, "dispatched events");
+    }
+    Ok(taken)
+}
+
+pub fn new_delivery(org_id: &str, endpoint_id: &str, event_id: &str, event_type: &str, now: i64) -> DeliveryRow {
+    DeliveryRow {
+        id: DeliveryId::generate(now).to_string(),
+        org_id: org_id.to_string(),
+        endpoint_id: endpoint_id.to_string(),
+        event_id: event_id.to_string(),
+        event_type: event_type.to_string(),
+        status: PENDING.to_string(),
+        attempts: 0,
+        next_attempt_at: Some(now),
+        last_status_code: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[derive(QueryableByName, Debug)]
+struct Claimed {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    org_id: String,
+    #[diesel(sql_type = Text)]
+    endpoint_id: String,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = BigInt)]
+    attempts: i64,
+}
+
+/// Claims due deliveries (as many as there are free request slots) and starts their attempts.
+/// Returns how many it started.
+pub async fn work(app: &Arc<App>) -> Result<usize> {
+    let free = app.webhooks.slots.available_permits();
+    if free == 0 {
+        return Ok(0);
+    }
+    let now = app.clock.now_ms();
+    let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let claim = app.db.sql(&format!(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id IN (\
+         SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
+         ORDER BY next_attempt_at LIMIT ?{lock}) \
+         RETURNING id, org_id, endpoint_id, event_id, event_type, attempts"
+    ));
+    let claimed: Vec<Claimed> = with_conn!(app.db, c => {
+        diesel::sql_query(&claim)
+            .bind::<BigInt, _>(now + LEASE_MS)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(free.min(256) as i64)
+            .load(c).await?
+    });
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let endpoint_ids: HashSet<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
+    let event_ids: Vec<&str> = claimed.iter().map(|d| d.event_id.as_str()).collect();
+    let (endpoints, secrets, payloads) = with_conn!(app.db, c => {
+        let endpoints: Vec<EndpointRow> = webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(endpoint_ids.iter().copied()))
+            .select(EndpointRow::as_select())
+            .load(c).await?;
+        let secrets: Vec<SecretRow> = webhook_secrets::table
+            .filter(webhook_secrets::endpoint_id.eq_any(endpoint_ids.iter().copied()))
+            .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(now)))
+            .order(webhook_secrets::id.desc())
+            .select(SecretRow::as_select())
+            .load(c).await?;
+        let payloads: Vec<(String, String, i64)> = events::table
+            .filter(events::id.eq_any(&event_ids))
+            .select((events::id, events::payload, events::created_at))
+            .load(c).await?;
+        (endpoints, secrets, payloads)
+    });
+    let endpoints: HashMap<String, Arc<EndpointRow>> =
+        endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect();
+    let mut keys: HashMap<String, Vec<SigningKey>> = HashMap::new();
+    for s in secrets {
+        keys.entry(s.endpoint_id).or_default().push(SigningKey::derive(&app.secret, &s.seed));
+    }
+    let payloads: HashMap<String, (String, i64)> = payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect();
+    let started = claimed.len();
+    for d in claimed {
+        let permit = app.webhooks.slots.clone().try_acquire_owned().ok();
+        let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
+        let keys = keys.get(&d.endpoint_id).cloned().unwrap_or_default();
+        let Some((payload, created_at)) = payloads.get(&d.event_id).cloned() else { continue };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = attempt(&app, d, &endpoint, &keys, &payload, created_at).await {
+                e.log();
+            }
+            app.webhooks.wake();
+        });
+    }
+    Ok(started)
+}
+
+/// The body every attempt of an event sends, byte for byte: `{"type","timestamp","data"}`.
+pub fn body(event_type: &str, created_at: i64, payload: &str) -> String {
+    format!(
+        "{{\"type\":{},\"timestamp\":\"{}\",\"data\":{}}}",
+        serde_json::Value::String(event_type.to_string()),
+        crate::platform::clock::rfc3339(created_at),
+        payload
+    )
+}
+
+/// What one HTTP attempt came to.
+struct Outcome {
+    status: Option<u16>,
+    headers: Option<serde_json::Map<String, serde_json::Value>>,
+    body: Option<String>,
+    error_kind: Option<&'static str>,
+    error: Option<String>,
+    retry_after_ms: Option<i64>,
+}
+
+impl Outcome {
+    fn failed(kind: &'static str, message: String) -> Self {
+        Self {
+            status: None,
+            headers: None,
+            body: None,
+            error_kind: Some(kind),
+            error: Some(message),
+            retry_after_ms: None,
+        }
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+fn classify(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return "timeout";
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<super::ssrf::Refused>() {
+            return "refused";
+        }
+        if s.is::<rustls::Error>() {
+            return "tls";
+        }
+        source = s.source();
+    }
+    "connection"
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    truncate(out, 1000)
+}
+
+async fn send(app: &App, endpoint: &EndpointRow, headers: &reqwest::header::HeaderMap, body: &str) -> Outcome {
+    let url = match url::Url::parse(&endpoint.url) {
+        Ok(u) => u,
+        Err(e) => return Outcome::failed("connection", format!("bad URL: {e}")),
+    };
+    if let Err(e) = app.webhooks.guard.check_literal(&url) {
+        return Outcome::failed("refused", e.to_string());
+    }
+    let request = app
+        .webhooks
+        .client
+        .post(url)
+        .headers(headers.clone())
+        .timeout(Duration::from_millis(endpoint.timeout_ms as u64))
+        .body(body.to_string());
+    let mut response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return Outcome::failed(classify(&e), error_chain(&e)),
+    };
+    let status = response.status().as_u16();
+    let mut logged = serde_json::Map::new();
+    for (name, value) in response.headers() {
+        logged.insert(
+            name.to_string(),
+            serde_json::Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    let retry_after_ms = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|s| (s.max(0) * 1000).min(MAX_RETRY_AFTER_MS));
+    // Read at most the logged prefix of the body, within the endpoint's timeout.
+    let mut bytes = Vec::new();
+    let read = tokio::time::timeout(Duration::from_millis(endpoint.timeout_ms as u64), async {
+        while bytes.len() < LOG_BODY_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+    })
+    .await;
+    let _ = read;
+    bytes.truncate(LOG_BODY_BYTES);
+    let text = truncate(String::from_utf8_lossy(&bytes).into_owned(), LOG_BODY_BYTES);
+    let ok = (200..300).contains(&status);
+    Outcome {
+        status: Some(status),
+        headers: Some(logged),
+        body: Some(text),
+        error_kind: (!ok).then_some("http_status"),
+        error: (!ok).then(|| format!("HTTP {status}")),
+        retry_after_ms,
+    }
+}
+
+/// The delay before the next attempt after `done` failed attempts, or `None` when the schedule is
+/// exhausted. `Retry-After` replaces the scheduled delay (within bounds); after a timeout or a
+/// 429 the wait is at least 60 s.
+pub fn next_delay_ms(
+    schedule: &[i64],
+    done: i64,
+    outcome_throttled: bool,
+    retry_after_ms: Option<i64>,
+    jitter: f64,
+) -> Option<i64> {
+    let base = *schedule.get((done - 1).max(0) as usize)?;
+    let mut delay = ((base * 1000) as f64 * jitter) as i64;
+    if let Some(r) = retry_after_ms {
+        delay = r.max(1000);
+    }
+    if outcome_throttled {
+        delay = delay.max(MIN_BACKOFF_AFTER_THROTTLE_MS);
+    }
+    Some(delay)
+}
+
+async fn attempt(
+    app: &Arc<App>,
+    d: Claimed,
+    endpoint: &EndpointRow,
+    keys: &[SigningKey],
+    payload: &str,
+    event_created_at: i64,
+) -> Result<()> {
+    let body = body(&d.event_type, event_created_at, payload);
+    let sent_at = app.clock.now_ms();
+    let started = Instant::now();
+    let timestamp = sent_at.div_euclid(1000);
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut put = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) =
+            (reqwest::header::HeaderName::from_bytes(name.as_bytes()), reqwest::header::HeaderValue::from_str(value))
+        {
+            headers.insert(n, v);
+        }
+    };
+    for (name, value) in endpoint.header_map() {
+        if let Some(v) = value.as_str() {
+            put(&name, v);
+        }
+    }
+    put("content-type", "application/json");
+    put("webhook-id", &d.id);
+    put("webhook-timestamp", &timestamp.to_string());
+    put("webhook-signature", &signature_header(keys, &d.id, timestamp, body.as_bytes()));
+
+    let outcome = if !endpoint.enabled {
+        Outcome::failed("disabled", "the endpoint is disabled".into())
+    } else {
+        send(app, endpoint, &headers, &body).await
+    };
+    let now = app.clock.now_ms();
+    let latency_ms = started.elapsed().as_millis() as i64;
+    record(app, d, endpoint, &headers, &body, outcome, latency_ms, now).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    app: &Arc<App>,
+    d: Claimed,
+    endpoint: &EndpointRow,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+    outcome: Outcome,
+    latency_ms: i64,
+    now: i64,
+) -> Result<()> {
+    let done = d.attempts + 1;
+    let succeeded = outcome.error_kind.is_none();
+    let gone = outcome.status == Some(410);
+    let disabled = outcome.error_kind == Some("disabled");
+    let throttled = outcome.error_kind == Some("timeout") || outcome.status == Some(429);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    let next = if succeeded || gone || disabled {
+        None
+    } else {
+        next_delay_ms(&endpoint.schedule(), done, throttled, outcome.retry_after_ms, jitter).map(|ms| now + ms)
+    };
+    let status = if succeeded {
+        SUCCEEDED
+    } else if next.is_some() {
+        PENDING
+    } else {
+        FAILED
+    };
+    let mut logged_headers = serde_json::Map::new();
+    for (name, value) in headers {
+        logged_headers.insert(
+            name.to_string(),
+            serde_json::Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    let attempt = AttemptRow {
+        id: AttemptId::generate(now).to_string(),
+        delivery_id: d.id.clone(),
+        endpoint_id: d.endpoint_id.clone(),
+        org_id: d.org_id.clone(),
+        attempt: done,
+        url: endpoint.url.clone(),
+        request_headers: serde_json::Value::Object(logged_headers).to_string(),
+        request_body: truncate(body.to_string(), LOG_BODY_BYTES),
+        response_status: outcome.status.map(i64::from),
+        response_headers: outcome.headers.map(|h| serde_json::Value::Object(h).to_string()),
+        response_body: outcome.body,
+        latency_ms,
+        error_kind: outcome.error_kind.map(str::to_string),
+        error_message: outcome.error.clone(),
+        created_at: now,
+    };
+    let org: OrgId = d.org_id.parse().map_err(|_| Error::internal(anyhow::anyhow!("bad org id in a delivery")))?;
+    let quiet = catalog::is_delivery_event(&d.event_type) || d.event_type == "webhook.endpoint.disabled";
+    let delivery_data = |attempts: i64| {
+        serde_json::json!({
+            "endpointId": d.endpoint_id, "deliveryId": d.id, "eventId": d.event_id, "eventType": d.event_type,
+            "attempts": attempts, "lastStatusCode": outcome.status, "lastError": outcome.error,
+        })
+    };
+    let mut raised = Vec::new();
+    if !quiet {
+        if succeeded && d.attempts > 0 {
+            raised.push(PendingEvent::new(app, &org, "webhook.delivery.recovered", delivery_data(done)));
+        }
+        if !succeeded && done == 4 && next.is_some() {
+            raised.push(PendingEvent::new(app, &org, "webhook.delivery.failing", delivery_data(done)));
+        }
+        if !succeeded && next.is_none() && !gone && !disabled && done == endpoint.schedule().len() as i64 + 1 {
+            raised.push(PendingEvent::new(app, &org, "webhook.delivery.exhausted", delivery_data(done)));
+        }
+    }
+    let disable_after_ms = app.config.webhook_disable_after_secs * 1000;
+    let (applied, disabled_now) = transaction!(app.db, c => {
+        diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
+        let applied = diesel::update(
+            webhook_deliveries::table
+                .find(&d.id)
+                .filter(webhook_deliveries::attempts.eq(d.attempts))
+                .filter(webhook_deliveries::status.eq(PENDING)),
+        )
+        .set((
+            webhook_deliveries::status.eq(status),
+            webhook_deliveries::attempts.eq(done),
+            webhook_deliveries::next_attempt_at.eq(next),
+            webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
+            webhook_deliveries::last_error.eq(outcome.error.as_deref()),
+            webhook_deliveries::updated_at.eq(now),
+        ))
+        .execute(c).await? == 1;
+        if !applied {
+            return Ok::<_, Error>((false, None));
+        }
+        let mut disabled_now = None;
+        if succeeded {
+            diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::failing_since.is_not_null()))
+                .set(webhook_endpoints::failing_since.eq(None::<i64>))
+                .execute(c).await?;
+        } else if !disabled {
+            let since: Option<Option<i64>> = webhook_endpoints::table.find(&d.endpoint_id).select(webhook_endpoints::failing_since).first(c).await.optional()?;
+            let since = since.flatten().unwrap_or(now);
+            let reason = if gone {
+                Some("the endpoint answered 410 Gone".to_string())
+            } else if now - since >= disable_after_ms {
+                Some(format!("failing continuously for {} days", app.config.webhook_disable_after_secs / 86_400))
+            } else {
+                None
+            };
+            diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
+                .set(webhook_endpoints::failing_since.eq(Some(since)))
+                .execute(c).await?;
+            if let Some(reason) = reason {
+                let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
+                    .set((
+                        webhook_endpoints::enabled.eq(false),
+                        webhook_endpoints::disabled_reason.eq(&reason),
+                        webhook_endpoints::updated_at.eq(now),
+                    ))
+                    .execute(c).await?;
+                if changed == 1 {
+                    let e = PendingEvent::new(app, &org, "webhook.endpoint.disabled", serde_json::json!({
+                        "endpointId": d.endpoint_id, "url": endpoint.url, "reason": reason,
+                    }));
+                    diesel::insert_into(events::table).values(&e.row).execute(c).await?;
+                    disabled_now = Some(e);
+                }
+            }
+        }
+        for e in &raised {
+            diesel::insert_into(events::table).values(&e.row).execute(c).await?;
+        }
+        Ok::<_, Error>((true, disabled_now))
+    })?;
+    if !applied {
+        tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only");
+        return Ok(());
+    }
+    let any_events = !raised.is_empty() || disabled_now.is_some();
+    for e in raised.into_iter().chain(disabled_now) {
+        e.publish(app).await;
+    }
+    app.bus
+        .publish(BusMessage::DeliveryAttempt(AttemptEnvelope {
+            attempt_id: attempt.id,
+            org_id: d.org_id,
+            endpoint_id: d.endpoint_id,
+            delivery_id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            attempt: done,
+            status: status.to_string(),
+            response_status: attempt.response_status,
+            error_kind: attempt.error_kind,
+            latency_ms,
+            next_attempt_at_ms: next,
+            at_ms: now,
+        }))
+        .await;
+    if any_events {
+        app.webhooks.wake();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_then_failure() {
+        let s = DEFAULT_SCHEDULE_SECS;
+        assert_eq!(next_delay_ms(&s, 1, false, None, 1.0), Some(5_000));
+        assert_eq!(next_delay_ms(&s, 2, false, None, 1.0), Some(300_000));
+        assert_eq!(next_delay_ms(&s, 7, false, None, 1.0), Some(36_000_000));
+        assert_eq!(next_delay_ms(&s, 8, false, None, 1.0), None);
+        // ±20 % jitter.
+        assert_eq!(next_delay_ms(&s, 1, false, None, 0.8), Some(4_000));
+        // A timeout or a 429 waits at least 60 s; Retry-After replaces the scheduled delay.
+        assert_eq!(next_delay_ms(&s, 1, true, None, 1.0), Some(60_000));
+        assert_eq!(next_delay_ms(&s, 1, false, Some(120_000), 1.0), Some(120_000));
+        assert_eq!(next_delay_ms(&s, 1, true, Some(2_000), 1.0), Some(60_000));
+        assert_eq!(next_delay_ms(&[], 1, false, None, 1.0), None);
+    }
+
+    #[test]
+    fn the_body_is_the_standard_envelope() {
+        let b = body("key.created", 0, r#"{"a":1}"#);
+        assert_eq!(b, r#"{"type":"key.created","timestamp":"1970-01-01T00:00:00.000Z","data":{"a":1}}"#);
+    }
+}

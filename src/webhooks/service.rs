@@ -1,0 +1,467 @@
+//! Webhook endpoint rules: validation, CRUD, secrets and their rotation, and the delivery log
+//! queries. Every query is scoped to the principal's organization here.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::model::*;
+use super::signing::SigningKey;
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::events::NewAudit;
+use crate::pagination::{Page, PageRequest};
+use crate::platform::crypto;
+use crate::platform::db::schema::{
+    audit_log, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets,
+};
+use crate::platform::ids::{DeliveryId, WebhookId, WebhookSecretId};
+use crate::{transaction, with_conn};
+
+pub const DEFAULT_TIMEOUT_SECS: i64 = 30;
+pub const DEFAULT_ROTATION_GRACE_SECS: i64 = 24 * 3600;
+const MAX_ROTATION_GRACE_SECS: i64 = 7 * 24 * 3600;
+const MAX_FILTERS: usize = 50;
+const MAX_HEADERS: usize = 20;
+const MAX_SCHEDULE: usize = 20;
+/// Headers Gantry sets itself; an endpoint may not override them.
+const RESERVED_HEADERS: &[&str] =
+    &["content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding", "te", "upgrade"];
+
+/// What a new endpoint is made of (validated here).
+#[derive(Debug, Default)]
+pub struct EndpointInput {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub filters: Option<Vec<String>>,
+    pub headers: Option<serde_json::Value>,
+    pub enabled: Option<bool>,
+    pub rate_limit_per_second: Option<Option<i64>>,
+    pub retry_schedule: Option<Option<Vec<i64>>>,
+    pub timeout_secs: Option<i64>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+fn check_url(app: &App, raw: &str) -> Result<String> {
+    let bad = |m: &str| Error::bad_input("url", m);
+    if raw.len() > 2048 {
+        return Err(bad("at most 2048 characters"));
+    }
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(&format!("not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if app.config.webhook_allow_http => {}
+        "http" => return Err(bad("must use https (the operator has not allowed http endpoints)")),
+        _ => return Err(bad("must be an https URL")),
+    }
+    if url.host().is_none() {
+        return Err(bad("must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials; use custom headers"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    // Names are checked on every connection (after resolution); literals can be refused now.
+    app.webhooks.guard.check_literal(&url).map_err(|e| bad(&e.to_string()))?;
+    Ok(url.to_string())
+}
+
+fn check_filters(filters: &[String]) -> Result<String> {
+    if filters.is_empty() || filters.len() > MAX_FILTERS {
+        return Err(Error::bad_input("filterTypes", format!("give 1 to {MAX_FILTERS} event types (`*` for all)")));
+    }
+    for f in filters {
+        crate::events::graphql::check_filter("filterTypes", f)?;
+    }
+    let mut sorted = filters.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    Ok(serde_json::to_string(&sorted).expect("strings serialize"))
+}
+
+fn check_headers(headers: &serde_json::Value) -> Result<String> {
+    let bad = |m: String| Error::bad_input("headers", m);
+    let obj = headers.as_object().ok_or_else(|| bad("must be an object of header names to string values".into()))?;
+    if obj.len() > MAX_HEADERS {
+        return Err(bad(format!("at most {MAX_HEADERS} headers")));
+    }
+    for (name, value) in obj {
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(bad(format!("`{name}` is not a valid header name")));
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+            return Err(bad(format!("`{name}` is set by Gantry and cannot be overridden")));
+        }
+        let Some(v) = value.as_str() else { return Err(bad(format!("the value of `{name}` must be a string"))) };
+        if v.len() > 1024 || reqwest::header::HeaderValue::from_str(v).is_err() {
+            return Err(bad(format!("the value of `{name}` is not a valid header value (≤ 1024 characters)")));
+        }
+    }
+    Ok(headers.to_string())
+}
+
+fn check_schedule(schedule: &[i64]) -> Result<String> {
+    if schedule.len() > MAX_SCHEDULE || schedule.iter().any(|s| !(1..=86_400).contains(s)) {
+        return Err(Error::bad_input(
+            "retrySchedule",
+            format!("at most {MAX_SCHEDULE} delays, each 1 to 86400 seconds"),
+        ));
+    }
+    Ok(serde_json::to_string(schedule).expect("integers serialize"))
+}
+
+fn check_metadata(v: &serde_json::Value) -> Result<String> {
+    let s = v.to_string();
+    if !v.is_object() || s.len() > 8192 {
+        return Err(Error::bad_input("metadata", "must be a JSON object of at most 8 KiB"));
+    }
+    Ok(s)
+}
+
+fn check_description(d: &str) -> Result<String> {
+    if d.chars().count() > 1000 {
+        return Err(Error::bad_input("description", "at most 1000 characters"));
+    }
+    Ok(d.to_string())
+}
+
+fn check_timeout(secs: i64) -> Result<i64> {
+    if !(1..=30).contains(&secs) {
+        return Err(Error::bad_input("timeoutSeconds", "must be between 1 and 30"));
+    }
+    Ok(secs * 1000)
+}
+
+fn check_rate(r: i64) -> Result<i64> {
+    if !(1..=10_000).contains(&r) {
+        return Err(Error::bad_input("rateLimitPerSecond", "must be between 1 and 10000"));
+    }
+    Ok(r)
+}
+
+fn new_secret(app: &App, endpoint_id: &str, now: i64) -> (SecretRow, String) {
+    let seed = crypto::random_base62(32);
+    let shown = SigningKey::derive(&app.secret, &seed).expose();
+    let row = SecretRow {
+        id: WebhookSecretId::generate(now).to_string(),
+        endpoint_id: endpoint_id.to_string(),
+        seed,
+        created_at: now,
+        expires_at: None,
+    };
+    (row, shown)
+}
+
+pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointInput) -> Result<(EndpointRow, String)> {
+    principal.require_scope("webhooks:write")?;
+    let url = check_url(app, input.url.as_deref().ok_or_else(|| Error::bad_input("url", "is required"))?)?;
+    let now = app.clock.now_ms();
+    let id = WebhookId::generate(now).to_string();
+    let row = EndpointRow {
+        id: id.clone(),
+        org_id: principal.org_id.to_string(),
+        url,
+        description: input.description.flatten().as_deref().map(check_description).transpose()?,
+        event_filter: check_filters(input.filters.as_deref().unwrap_or(&["*".to_string()]))?,
+        headers: check_headers(input.headers.as_ref().unwrap_or(&serde_json::json!({})))?,
+        enabled: input.enabled.unwrap_or(true),
+        disabled_reason: None,
+        rate_limit_per_second: input.rate_limit_per_second.flatten().map(check_rate).transpose()?,
+        retry_schedule: input.retry_schedule.flatten().as_deref().map(check_schedule).transpose()?,
+        timeout_ms: check_timeout(input.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS))?,
+        metadata: check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let max = app.config.webhook_max_endpoints;
+    let (secret, shown) = new_secret(app, &id, now);
+    let endpoint = transaction!(app.db, c => {
+        let count: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(&row.org_id)).count().get_result(c).await?;
+        if count >= max {
+            return Err(Error::Conflict(format!("an organization may have at most {max} webhook endpoints")));
+        }
+        diesel::insert_into(webhook_endpoints::table).values(&row).execute(c).await?;
+        diesel::insert_into(webhook_secrets::table).values(&secret).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "webhook.created", "webhook_endpoint", &id, serde_json::json!({ "url": row.url })))
+            .execute(c).await?;
+        Ok::<_, Error>(row)
+    })?;
+    Ok((endpoint, shown))
+}
+
+async fn find_endpoint(app: &App, principal: &Principal, id: &str) -> Result<EndpointRow> {
+    let id: WebhookId = id.parse().map_err(|_| Error::NotFound("webhook endpoint"))?;
+    with_conn!(app.db, c => {
+        webhook_endpoints::table
+            .find(id.as_str())
+            .filter(webhook_endpoints::org_id.eq(principal.org_id.as_str()))
+            .select(EndpointRow::as_select())
+            .first(c).await.optional()?
+    })
+    .ok_or(Error::NotFound("webhook endpoint"))
+}
+
+pub async fn get_endpoint(app: &App, principal: &Principal, id: &str) -> Result<EndpointRow> {
+    principal.require_scope("webhooks:read")?;
+    find_endpoint(app, principal, id).await
+}
+
+pub async fn list_endpoints(app: &App, principal: &Principal, page: &PageRequest) -> Result<Page<EndpointRow>> {
+    principal.require_scope("webhooks:read")?;
+    let org = principal.org_id.as_str();
+    let (rows, total) = with_conn!(app.db, c => {
+        let total: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org)).count().get_result(c).await?;
+        let mut q = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org)).select(EndpointRow::as_select()).limit(page.limit + 1).into_boxed();
+        if let Some(after) = &page.after {
+            q = q.filter(webhook_endpoints::id.lt(after));
+        }
+        if let Some(before) = &page.before {
+            q = q.filter(webhook_endpoints::id.gt(before));
+        }
+        q = if page.from_end { q.order(webhook_endpoints::id.asc()) } else { q.order(webhook_endpoints::id.desc()) };
+        let rows: Vec<EndpointRow> = q.load(c).await?;
+        (rows, total)
+    });
+    Ok(Page::from_rows(rows, page, total))
+}
+
+/// Applies the given changes; re-enabling an endpoint clears its failure run.
+pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: EndpointInput) -> Result<EndpointRow> {
+    principal.require_scope("webhooks:write")?;
+    let url = input.url.as_deref().map(|u| check_url(app, u)).transpose()?;
+    let description = input.description.map(|d| d.as_deref().map(check_description).transpose()).transpose()?;
+    let filters = input.filters.as_deref().map(check_filters).transpose()?;
+    let headers = input.headers.as_ref().map(check_headers).transpose()?;
+    let rate = input.rate_limit_per_second.map(|r| r.map(check_rate).transpose()).transpose()?;
+    let schedule = input.retry_schedule.map(|s| s.as_deref().map(check_schedule).transpose()).transpose()?;
+    let timeout = input.timeout_secs.map(check_timeout).transpose()?;
+    let metadata = input.metadata.as_ref().map(check_metadata).transpose()?;
+    let now = app.clock.now_ms();
+    let existing = find_endpoint(app, principal, id).await?;
+    let updated = transaction!(app.db, c => {
+        let mut row: EndpointRow = webhook_endpoints::table.find(&existing.id).select(EndpointRow::as_select()).first(c).await?;
+        if let Some(u) = url { row.url = u; }
+        if let Some(d) = description { row.description = d; }
+        if let Some(f) = filters { row.event_filter = f; }
+        if let Some(h) = headers { row.headers = h; }
+        if let Some(r) = rate { row.rate_limit_per_second = r; }
+        if let Some(s) = schedule { row.retry_schedule = s; }
+        if let Some(t) = timeout { row.timeout_ms = t; }
+        if let Some(m) = metadata { row.metadata = m; }
+        if let Some(e) = input.enabled {
+            if e && !row.enabled {
+                row.disabled_reason = None;
+                row.failing_since = None;
+            }
+            if !e && row.enabled {
+                row.disabled_reason = Some("disabled by a user".into());
+            }
+            row.enabled = e;
+        }
+        row.updated_at = now;
+        diesel::update(webhook_endpoints::table.find(&row.id)).set(&row).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "webhook.updated", "webhook_endpoint", &row.id, serde_json::json!({})))
+            .execute(c).await?;
+        Ok::<_, Error>(row)
+    })?;
+    app.webhooks.wake();
+    Ok(updated)
+}
+
+/// Deletes an endpoint with its secrets, deliveries and attempts.
+pub async fn delete_endpoint(app: &App, principal: &Principal, id: &str) -> Result<String> {
+    principal.require_scope("webhooks:write")?;
+    let existing = find_endpoint(app, principal, id).await?;
+    transaction!(app.db, c => {
+        let deliveries = webhook_deliveries::table.filter(webhook_deliveries::endpoint_id.eq(&existing.id)).select(webhook_deliveries::id);
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(deliveries))).execute(c).await?;
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::endpoint_id.eq(&existing.id))).execute(c).await?;
+        diesel::delete(webhook_secrets::table.filter(webhook_secrets::endpoint_id.eq(&existing.id))).execute(c).await?;
+        diesel::delete(webhook_endpoints::table.find(&existing.id)).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "webhook.deleted", "webhook_endpoint", &existing.id, serde_json::json!({ "url": existing.url })))
+            .execute(c).await?;
+        Ok::<_, Error>(())
+    })?;
+    Ok(existing.id)
+}
+
+/// Issues a new secret; the current ones keep signing for `grace_secs` (default 24 h, at most 7
+/// days, 0 = stop now). Returns the endpoint, the new secret and when the old ones stop.
+pub async fn rotate_secret(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    grace_secs: Option<i64>,
+) -> Result<(EndpointRow, String, i64)> {
+    principal.require_scope("webhooks:write")?;
+    let grace = grace_secs.unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
+    if !(0..=MAX_ROTATION_GRACE_SECS).contains(&grace) {
+        return Err(Error::bad_input("gracePeriodSeconds", "must be between 0 and 604800 (7 days)"));
+    }
+    let existing = find_endpoint(app, principal, id).await?;
+    let now = app.clock.now_ms();
+    let until = now + grace * 1000;
+    let (secret, shown) = new_secret(app, &existing.id, now);
+    transaction!(app.db, c => {
+        // Drop secrets already past their grace; shorten the current ones to the new grace.
+        diesel::delete(webhook_secrets::table.filter(webhook_secrets::endpoint_id.eq(&existing.id)).filter(webhook_secrets::expires_at.le(now)))
+            .execute(c).await?;
+        diesel::update(
+            webhook_secrets::table
+                .filter(webhook_secrets::endpoint_id.eq(&existing.id))
+                .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(until))),
+        )
+        .set(webhook_secrets::expires_at.eq(until))
+        .execute(c).await?;
+        diesel::insert_into(webhook_secrets::table).values(&secret).execute(c).await?;
+        diesel::insert_into(audit_log::table)
+            .values(NewAudit::by(app, principal, "webhook.secret_rotated", "webhook_endpoint", &existing.id, serde_json::json!({ "graceSeconds": grace })))
+            .execute(c).await?;
+        Ok::<_, Error>(())
+    })?;
+    Ok((existing, shown, until))
+}
+
+/// Filters for the delivery log.
+#[derive(Debug, Default)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<String>,
+    pub event_id: Option<String>,
+    pub status: Option<&'static str>,
+    pub event_type: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+pub async fn list_deliveries(
+    app: &App,
+    principal: &Principal,
+    filter: &DeliveryFilter,
+    page: &PageRequest,
+) -> Result<Page<DeliveryRow>> {
+    principal.require_scope("webhooks:read")?;
+    if let Some(e) = &filter.endpoint_id {
+        find_endpoint(app, principal, e).await?;
+    }
+    let org = principal.org_id.as_str();
+    macro_rules! base {
+        () => {{
+            let mut q = webhook_deliveries::table.filter(webhook_deliveries::org_id.eq(org)).into_boxed();
+            if let Some(e) = &filter.endpoint_id {
+                q = q.filter(webhook_deliveries::endpoint_id.eq(e));
+            }
+            if let Some(e) = &filter.event_id {
+                q = q.filter(webhook_deliveries::event_id.eq(e));
+            }
+            if let Some(s) = filter.status {
+                q = q.filter(webhook_deliveries::status.eq(s));
+            }
+            if let Some(t) = &filter.event_type {
+                q = q.filter(webhook_deliveries::event_type.eq(t));
+            }
+            if let Some(t) = filter.since {
+                q = q.filter(webhook_deliveries::created_at.ge(t));
+            }
+            if let Some(t) = filter.until {
+                q = q.filter(webhook_deliveries::created_at.lt(t));
+            }
+            q
+        }};
+    }
+    let (rows, total) = with_conn!(app.db, c => {
+        let total: i64 = base!().count().get_result(c).await?;
+        let mut q = base!().select(DeliveryRow::as_select()).limit(page.limit + 1);
+        if let Some(after) = &page.after {
+            q = q.filter(webhook_deliveries::id.lt(after));
+        }
+        if let Some(before) = &page.before {
+            q = q.filter(webhook_deliveries::id.gt(before));
+        }
+        q = if page.from_end { q.order(webhook_deliveries::id.asc()) } else { q.order(webhook_deliveries::id.desc()) };
+        let rows: Vec<DeliveryRow> = q.load(c).await?;
+        (rows, total)
+    });
+    Ok(Page::from_rows(rows, page, total))
+}
+
+pub async fn get_delivery(app: &App, principal: &Principal, id: &str) -> Result<DeliveryRow> {
+    principal.require_scope("webhooks:read")?;
+    let id: DeliveryId = id.parse().map_err(|_| Error::NotFound("webhook delivery"))?;
+    with_conn!(app.db, c => {
+        webhook_deliveries::table
+            .find(id.as_str())
+            .filter(webhook_deliveries::org_id.eq(principal.org_id.as_str()))
+            .select(DeliveryRow::as_select())
+            .first(c).await.optional()?
+    })
+    .ok_or(Error::NotFound("webhook delivery"))
+}
+
+/// Attempts of a delivery, oldest first (at most 100: a schedule has at most 21 attempts, plus
+/// manual retries).
+pub async fn attempts_of(app: &App, org_id: &str, delivery_id: &str) -> Result<Vec<AttemptRow>> {
+    Ok(with_conn!(app.db, c => {
+        webhook_attempts::table
+            .filter(webhook_attempts::delivery_id.eq(delivery_id))
+            .filter(webhook_attempts::org_id.eq(org_id))
+            .order(webhook_attempts::id.asc())
+            .limit(100)
+            .select(AttemptRow::as_select())
+            .load(c).await?
+    }))
+}
+
+/// Sends a delivery again now, whatever its state (a new attempt; the schedule restarts if it fails).
+pub async fn retry_delivery(app: &App, principal: &Principal, id: &str) -> Result<DeliveryRow> {
+    principal.require_scope("webhooks:write")?;
+    let existing = get_delivery(app, principal, id).await?;
+    let now = app.clock.now_ms();
+    let row = with_conn!(app.db, c => {
+        diesel::update(webhook_deliveries::table.find(&existing.id))
+            .set((
+                webhook_deliveries::status.eq(PENDING),
+                webhook_deliveries::next_attempt_at.eq(now),
+                webhook_deliveries::updated_at.eq(now),
+            ))
+            .returning(DeliveryRow::as_returning())
+            .get_result(c).await?
+    });
+    app.webhooks.wake();
+    Ok(row)
+}
+
+/// Sends one event of `event_type` with the type's sample payload to one endpoint only (not to
+/// the organization's other endpoints): the event and its delivery are written together.
+pub async fn send_test_event(
+    app: &App,
+    principal: &Principal,
+    endpoint_id: &str,
+    event_type: Option<&str>,
+) -> Result<DeliveryRow> {
+    principal.require_scope("webhooks:write")?;
+    let event_type = event_type.unwrap_or("webhook.test");
+    let sample = match super::catalog::built_in(event_type) {
+        Some(b) => b.sample(),
+        None => return Err(Error::bad_input("type", format!("`{event_type}` is not an event type of the catalog"))),
+    };
+    let endpoint = find_endpoint(app, principal, endpoint_id).await?;
+    let now = app.clock.now_ms();
+    let event = crate::events::PendingEvent::new(app, &principal.org_id, event_type, sample);
+    let delivery = super::delivery::new_delivery(&endpoint.org_id, &endpoint.id, &event.row.id, event_type, now);
+    transaction!(app.db, c => {
+        use crate::platform::db::schema::events;
+        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+        diesel::update(events::table.find(&event.row.id)).set(events::dispatched_at.eq(now)).execute(c).await?;
+        diesel::insert_into(webhook_deliveries::table).values(&delivery).execute(c).await?;
+        Ok::<_, Error>(())
+    })?;
+    app.webhooks.wake();
+    Ok(delivery)
+}

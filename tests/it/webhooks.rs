@@ -1,0 +1,575 @@
+//! Webhooks end to end: a real HTTP receiver on 127.0.0.1 that checks every signature with its
+//! own HMAC code (not the server's), the worker's schedule driven by the injected clock.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+
+use gantry::platform::clock::Clock;
+
+use crate::common::{TestApp, backends, code, ws};
+
+/// What the receiver answers next: a status, extra headers, and a delay before answering.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    delay: Duration,
+}
+
+fn reply(status: u16) -> Reply {
+    Reply { status, headers: vec![], delay: Duration::ZERO }
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+impl Receiver {
+    /// Starts a receiver on 127.0.0.1; returns it and its base URL.
+    async fn start() -> (Receiver, String) {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.got.lock().unwrap().push(Received { path: uri.path().to_string(), headers, body });
+                let next = state.script.lock().unwrap().pop_front().unwrap_or_else(|| reply(200));
+                tokio::time::sleep(next.delay).await;
+                let mut out = axum::http::Response::builder().status(StatusCode::from_u16(next.status).unwrap());
+                for (k, v) in next.headers {
+                    out = out.header(k, v);
+                }
+                out.body(axum::body::Body::from("received")).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, format!("http://{addr}"))
+    }
+
+    fn then(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// Waits (bounded) until the receiver has had `n` requests; returns them.
+    async fn wait_for(&self, app: &TestApp, n: usize) -> Vec<Received> {
+        for _ in 0..500 {
+            if self.count() >= n {
+                return self.got.lock().unwrap().clone();
+            }
+            app.app.webhooks.wake();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the receiver got {} requests, expected {n}", self.count());
+    }
+}
+
+/// Verifies a Standard Webhooks signature header independently of the server: true when one of
+/// the space-separated `v1,` signatures is the HMAC-SHA256 of `id.timestamp.body` under `secret`.
+fn signed_by(secret: &str, r: &Received) -> bool {
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let id = r.headers["webhook-id"].to_str().unwrap();
+    let ts = r.headers["webhook-timestamp"].to_str().unwrap();
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{}", r.body).as_bytes());
+    let expected = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    r.headers["webhook-signature"].to_str().unwrap().split(' ').any(|s| s == expected)
+}
+
+async fn allowing_local(backend: crate::common::Backend) -> TestApp {
+    TestApp::with_config(backend, |c| {
+        c.webhook_allow_http = true;
+        c.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        c.webhook_poll_interval_ms = 50;
+    })
+    .await
+}
+
+/// The first user is the platform administrator: lift the Starter plan's limits, which polling
+/// under a standing clock would otherwise hit.
+async fn unlimited(app: &TestApp, token: &str) {
+    app.gql_ok(
+        Some(token),
+        "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }",
+        json!({}),
+    )
+    .await;
+}
+
+async fn create_endpoint(app: &TestApp, token: &str, input: Value) -> (String, String) {
+    let r = app
+        .gql_ok(
+            Some(token),
+            "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id } } }",
+            json!({ "input": input }),
+        )
+        .await;
+    let p = &r["createWebhookEndpoint"];
+    (p["endpoint"]["id"].as_str().unwrap().to_string(), p["secret"].as_str().unwrap().to_string())
+}
+
+const DELIVERY: &str = "query($id: ID!) { webhookDelivery(id: $id) { id status attemptCount nextAttemptAt lastStatusCode eventType \
+    attempts { attempt responseStatus errorKind errorMessage requestHeaders responseBody latencyMs } } }";
+
+async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
+    app.gql_ok(Some(token), DELIVERY, json!({ "id": id })).await["webhookDelivery"].clone()
+}
+
+/// Waits (bounded) until the delivery has made `n` attempts; returns it.
+async fn attempts(app: &TestApp, token: &str, id: &str, n: i64) -> Value {
+    for _ in 0..500 {
+        let d = delivery(app, token, id).await;
+        if d["attemptCount"].as_i64() >= Some(n) {
+            return d;
+        }
+        app.app.webhooks.wake();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("delivery {id} never reached {n} attempts");
+}
+
+fn ms(rfc3339: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().unwrap()).unwrap().timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_validated_and_scoped_to_their_organization() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await; // https only, nothing internal allowed
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let other = app.register("other@example.com").await;
+        let m = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id url filterTypes timeoutSeconds retrySchedule enabled } } }";
+        for (input, field) in [
+            (json!({ "url": "ftp://example.com/x" }), "url"),
+            (json!({ "url": "http://example.com/x" }), "url"),
+            (json!({ "url": "not a url" }), "url"),
+            (json!({ "url": "https://user:pw@example.com/x" }), "url"),
+            (json!({ "url": "https://127.0.0.1/x" }), "url"),
+            (json!({ "url": "https://10.0.0.8/x" }), "url"),
+            (json!({ "url": "https://169.254.169.254/latest/meta-data" }), "url"),
+            (json!({ "url": "https://[::1]/x" }), "url"),
+            (json!({ "url": "https://example.com/x", "filterTypes": ["bad type"] }), "filterTypes"),
+            (json!({ "url": "https://example.com/x", "filterTypes": [] }), "filterTypes"),
+            (json!({ "url": "https://example.com/x", "headers": { "webhook-signature": "x" } }), "headers"),
+            (json!({ "url": "https://example.com/x", "headers": { "X-Ok": 1 } }), "headers"),
+            (json!({ "url": "https://example.com/x", "timeoutSeconds": 31 }), "timeoutSeconds"),
+            (json!({ "url": "https://example.com/x", "retrySchedule": [0] }), "retrySchedule"),
+            (json!({ "url": "https://example.com/x", "metadata": [1] }), "metadata"),
+        ] {
+            let r = app.gql(Some(&s.token), m, json!({ "input": input })).await;
+            assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {input}: {r}");
+            assert_eq!(r["errors"][0]["extensions"]["field"], field, "[{backend:?}] {input}: {r}");
+        }
+        let r = app.gql_ok(Some(&s.token), m, json!({ "input": { "url": "https://example.com/hooks" } })).await;
+        let created = &r["createWebhookEndpoint"];
+        let secret = created["secret"].as_str().unwrap();
+        assert!(secret.starts_with("whsec_"));
+        let raw = base64::engine::general_purpose::STANDARD.decode(&secret[6..]).unwrap();
+        assert!(raw.len() >= 24, "secret of {} bytes", raw.len());
+        assert_eq!(created["endpoint"]["filterTypes"], json!(["*"]));
+        assert_eq!(created["endpoint"]["timeoutSeconds"], 30);
+        assert_eq!(created["endpoint"]["retrySchedule"], json!([5, 300, 1800, 7200, 18000, 36000, 36000]));
+        let id = created["endpoint"]["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("whk_"));
+
+        // Another organization sees none of it.
+        for q in [
+            "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
+            "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
+            "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }",
+            "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: false}) { id } }",
+        ] {
+            let r = app.gql(Some(&other.token), q, json!({ "id": id })).await;
+            assert_eq!(code(&r), "NOT_FOUND", "[{backend:?}] {q}: {r}");
+        }
+        let list = app.gql_ok(Some(&other.token), "{ webhookEndpoints { totalCount } }", json!({})).await;
+        assert_eq!(list["webhookEndpoints"]["totalCount"], 0);
+        // A key without webhook scopes is refused.
+        let (key, _) = app.create_key(&s.token, &["keys:read"]).await;
+        let r = app.gql(Some(&key), "{ webhookEndpoints { totalCount } }", json!({})).await;
+        assert_eq!(code(&r), "FORBIDDEN", "{r}");
+
+        let upd = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {filterTypes: [\"key.*\", \"alert.triggered\"], description: \"prod\", retrySchedule: [1, 2]}) { filterTypes description retrySchedule } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(upd["updateWebhookEndpoint"]["filterTypes"], json!(["alert.triggered", "key.*"]));
+        assert_eq!(upd["updateWebhookEndpoint"]["retrySchedule"], json!([1, 2]));
+        let r = app
+            .gql(
+                Some(&s.token),
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {url: \"https://192.168.1.1/\"}) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "{r}");
+        let del = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(del["deleteWebhookEndpoint"]["deletedId"], id.as_str());
+        let r =
+            app.gql(Some(&s.token), "query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({ "id": id })).await;
+        assert_eq!(code(&r), "NOT_FOUND");
+        let types =
+            app.gql_ok(Some(&s.token), "{ eventTypes { name category schema sample builtIn } }", json!({})).await;
+        let names: Vec<&str> =
+            types["eventTypes"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        for n in ["key.created", "webhook.endpoint.disabled", "quota.threshold_reached", "alert.triggered"] {
+            assert!(names.contains(&n), "{n} missing from the catalog");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_delivered_signed_and_retried_on_the_schedule() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, secret) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{base}/hooks"), "filterTypes": ["key.*"], "headers": { "X-Team": "payments" } }),
+        )
+        .await;
+        let mut sock = ws::connect_authed(&app.ws_url(), &s.token).await;
+        ws::subscribe(
+            &mut sock,
+            "d",
+            &format!("subscription {{ webhookDelivered(webhookId: \"{endpoint}\") {{ deliveryId attempt status responseStatus eventType }} }}"),
+        )
+        .await;
+
+        // A key event reaches the receiver, signed; events outside the filter do not.
+        app.create_key(&s.token, &["keys:read"]).await;
+        let got = receiver.wait_for(&app, 1).await;
+        let r = &got[0];
+        assert_eq!(r.path, "/hooks");
+        assert!(signed_by(&secret, r), "[{backend:?}] signature does not verify: {:?}", r.headers);
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(r.headers["x-team"], "payments");
+        assert!(r.headers["user-agent"].to_str().unwrap().starts_with("Gantry-Webhooks/"));
+        let msg_id = r.headers["webhook-id"].to_str().unwrap().to_string();
+        assert!(msg_id.starts_with("msg_"));
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["type"], "key.created");
+        assert!(body["timestamp"].is_string());
+        assert_eq!(body["data"]["key"]["scopes"], json!(["keys:read"]));
+        let d = attempts(&app, &s.token, &msg_id, 1).await;
+        assert_eq!(d["status"], "SUCCEEDED");
+        assert_eq!(d["attempts"][0]["responseStatus"], 200);
+        assert_eq!(d["attempts"][0]["responseBody"], "received");
+
+        // The stream reports the attempt (once the subscription is live: the first message may be
+        // this one or, if the subscription started late, a later one).
+        // A 500 is retried after 5 s (±20 %), with the same webhook-id; then it succeeds.
+        receiver.then([reply(500)]);
+        app.create_key(&s.token, &["keys:read"]).await;
+        let got = receiver.wait_for(&app, 2).await;
+        let second_id = got[1].headers["webhook-id"].to_str().unwrap().to_string();
+        let d = attempts(&app, &s.token, &second_id, 1).await;
+        assert_eq!(d["status"], "PENDING");
+        assert_eq!(d["attempts"][0]["errorKind"], "HTTP_STATUS");
+        assert_eq!(d["attempts"][0]["responseStatus"], 500);
+        let wait = ms(&d["nextAttemptAt"]) - app.clock.now_ms();
+        assert!((4_000..=6_000).contains(&wait), "[{backend:?}] next attempt in {wait} ms");
+        // Not before it is due.
+        app.app.webhooks.wake();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(receiver.count(), 2, "retried before it was due");
+        app.clock.advance_ms(6_000);
+        let got = receiver.wait_for(&app, 3).await;
+        assert_eq!(got[2].headers["webhook-id"], second_id.as_str(), "webhook-id is stable across retries");
+        assert!(signed_by(&secret, &got[2]));
+        assert_eq!(got[2].body, got[1].body, "the body is the same on every attempt");
+        let d = attempts(&app, &s.token, &second_id, 2).await;
+        assert_eq!(d["status"], "SUCCEEDED");
+        assert_eq!(d["attemptCount"], 2);
+
+        // Every attempt was streamed to the subscriber.
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let m =
+                tokio::time::timeout(Duration::from_secs(10), ws::next_data(&mut sock)).await.expect("stream message");
+            seen.push(m["data"]["webhookDelivered"].clone());
+        }
+        assert_eq!(seen[1]["deliveryId"], second_id.as_str());
+        assert_eq!(seen[1]["status"], "PENDING");
+        assert_eq!(seen[1]["responseStatus"], 500);
+        assert_eq!(seen[2]["status"], "SUCCEEDED");
+        assert_eq!(seen[2]["attempt"], 2);
+
+        // The recovered delivery raised webhook.delivery.recovered (outside this endpoint's filter).
+        let ev = app.gql_ok(Some(&s.token), "{ webhookDeliveries(status: SUCCEEDED) { totalCount } }", json!({})).await;
+        assert_eq!(ev["webhookDeliveries"]["totalCount"], 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_gone_redirects_timeouts_and_retry_after() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{base}/hooks"), "filterTypes": ["key.created"], "timeoutSeconds": 1, "retrySchedule": [5, 5] }),
+        )
+        .await;
+        let (watcher, watcher_base) = Receiver::start().await;
+        let (_, watcher_secret) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.*"] }),
+        )
+        .await;
+        let hold = Reply { status: 200, headers: vec![], delay: Duration::from_secs(3) };
+        receiver.then([
+            Reply { status: 302, headers: vec![("location", format!("{base}/elsewhere"))], delay: Duration::ZERO },
+            hold,
+            Reply { status: 503, headers: vec![("retry-after", "120".into())], delay: Duration::ZERO },
+            reply(429),
+        ]);
+        let mut ids = Vec::new();
+        for n in 1..=4 {
+            app.create_key(&s.token, &["keys:read"]).await;
+            let got = receiver.wait_for(&app, n).await;
+            ids.push(got[n - 1].headers["webhook-id"].to_str().unwrap().to_string());
+        }
+        let now = app.clock.now_ms();
+        // 3xx: a failure, never followed.
+        let d = attempts(&app, &s.token, &ids[0], 1).await;
+        assert_eq!(d["attempts"][0]["responseStatus"], 302);
+        assert_eq!(d["attempts"][0]["errorKind"], "HTTP_STATUS");
+        assert_eq!(d["status"], "PENDING");
+        assert!(receiver.got.lock().unwrap().iter().all(|r| r.path == "/hooks"), "a redirect was followed");
+        // Timeout: at least 60 s before the next attempt.
+        let d = attempts(&app, &s.token, &ids[1], 1).await;
+        assert_eq!(d["attempts"][0]["errorKind"], "TIMEOUT", "{d}");
+        assert!(ms(&d["nextAttemptAt"]) - now >= 60_000, "{d}");
+        // Retry-After is honoured.
+        let d = attempts(&app, &s.token, &ids[2], 1).await;
+        assert_eq!(d["attempts"][0]["responseStatus"], 503);
+        assert_eq!(ms(&d["nextAttemptAt"]) - now, 120_000, "{d}");
+        // 429: at least 60 s.
+        let d = attempts(&app, &s.token, &ids[3], 1).await;
+        assert!(ms(&d["nextAttemptAt"]) - now >= 60_000, "{d}");
+
+        // Exhausting the schedule (two retries here) fails the delivery and raises an event.
+        receiver.then([reply(500), reply(500)]);
+        app.clock.advance_ms(10_000);
+        attempts(&app, &s.token, &ids[0], 2).await;
+        app.clock.advance_ms(10_000);
+        let d = attempts(&app, &s.token, &ids[0], 3).await;
+        assert_eq!(d["status"], "FAILED", "{d}");
+        assert_eq!(d["nextAttemptAt"], Value::Null);
+        let ev = app
+            .gql_ok(
+                Some(&s.token),
+                "{ auditLog: webhookDeliveries(eventType: \"key.created\", status: FAILED) { totalCount } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(ev["auditLog"]["totalCount"], 1);
+
+        // A manual retry sends it again, same webhook-id.
+        let before = receiver.count();
+        app.gql_ok(
+            Some(&s.token),
+            "mutation($id: ID!) { retryWebhookDelivery(id: $id) { status } }",
+            json!({ "id": ids[0] }),
+        )
+        .await;
+        let got = receiver.wait_for(&app, before + 1).await;
+        assert_eq!(got[before].headers["webhook-id"], ids[0].as_str());
+        let d = attempts(&app, &s.token, &ids[0], 4).await;
+        assert_eq!(d["status"], "SUCCEEDED");
+
+        // 410 Gone disables the endpoint and says so with an event.
+        receiver.then([reply(410)]);
+        app.create_key(&s.token, &["keys:read"]).await;
+        let (_, gone_id) = {
+            let n = receiver.count() + 1;
+            let got = receiver.wait_for(&app, n).await;
+            ((), got[n - 1].headers["webhook-id"].to_str().unwrap().to_string())
+        };
+        let d = attempts(&app, &s.token, &gone_id, 1).await;
+        assert_eq!(d["status"], "FAILED");
+        let e = app
+            .gql_ok(
+                Some(&s.token),
+                "query($id: ID!) { webhookEndpoint(id: $id) { enabled disabledReason } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        assert_eq!(e["webhookEndpoint"]["enabled"], false);
+        assert!(e["webhookEndpoint"]["disabledReason"].as_str().unwrap().contains("410"));
+        // The operational events reached the endpoint watching `webhook.*`, signed with its secret.
+        let got = watcher.wait_for(&app, 3).await;
+        let mut types: Vec<String> = got
+            .iter()
+            .map(|r| {
+                assert!(signed_by(&watcher_secret, r));
+                serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_string()
+            })
+            .collect();
+        types.sort();
+        assert_eq!(
+            types,
+            ["webhook.delivery.exhausted", "webhook.delivery.recovered", "webhook.endpoint.disabled"],
+            "[{backend:?}]"
+        );
+        // A disabled endpoint gets nothing.
+        let before = receiver.count();
+        app.create_key(&s.token, &["keys:read"]).await;
+        gantry::webhooks::delivery::dispatch(&app.app).await.unwrap();
+        app.app.webhooks.wake();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(receiver.count(), before, "a disabled endpoint was sent to");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, old) =
+            create_endpoint(&app, &s.token, json!({ "url": format!("{base}/hooks"), "filterTypes": ["webhook.test"] }))
+                .await;
+        let r = app
+            .gql(
+                Some(&s.token),
+                "mutation($id: ID!) { rotateWebhookSecret(id: $id, gracePeriodSeconds: 604801) { secret } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT");
+        let r = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { rotateWebhookSecret(id: $id, gracePeriodSeconds: 600) { secret previousSecretExpiresAt } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        let new = r["rotateWebhookSecret"]["secret"].as_str().unwrap().to_string();
+        assert_ne!(new, old);
+        let test = "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id eventType } }";
+        app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+        let got = receiver.wait_for(&app, 1).await;
+        assert!(
+            signed_by(&old, &got[0]) && signed_by(&new, &got[0]),
+            "[{backend:?}] both secrets sign during the grace"
+        );
+        assert_eq!(got[0].headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+        let body: Value = serde_json::from_str(&got[0].body).unwrap();
+        assert_eq!(body["type"], "webhook.test");
+        assert_eq!(body["data"]["message"], "This is a test event from Gantry.");
+
+        app.clock.advance_ms(601_000);
+        app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+        let got = receiver.wait_for(&app, 2).await;
+        assert!(signed_by(&new, &got[1]));
+        assert!(!signed_by(&old, &got[1]), "[{backend:?}] the old secret still signs after its grace");
+
+        // A test event of a catalog type sends the type's sample.
+        let r = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"key.created\") { eventType } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        assert_eq!(r["sendTestWebhookEvent"]["eventType"], "key.created");
+        let got = receiver.wait_for(&app, 3).await;
+        let body: Value = serde_json::from_str(&got[2].body).unwrap();
+        assert_eq!(body["data"]["key"]["name"], "production");
+        let r = app
+            .gql(
+                Some(&s.token),
+                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"no.such\") { id } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
+    for backend in backends() {
+        // http allowed, but no internal network.
+        let app = TestApp::with_config(backend, |c| {
+            c.webhook_allow_http = true;
+            c.webhook_poll_interval_ms = 50;
+        })
+        .await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let port = base.rsplit(':').next().unwrap();
+        // Literal internal addresses are refused when the endpoint is saved…
+        for url in [base.clone(), "http://10.1.2.3/x".into(), "http://169.254.169.254/latest".into()] {
+            let r = app
+                .gql(
+                    Some(&s.token),
+                    "mutation($u: String!) { createWebhookEndpoint(input: {url: $u}) { secret } }",
+                    json!({ "u": url }),
+                )
+                .await;
+            assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {url}: {r}");
+        }
+        // …and a name resolving to one is refused when connecting (DNS cannot smuggle it in).
+        let (endpoint, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("http://localhost:{port}/hooks"), "filterTypes": ["webhook.test"] }),
+        )
+        .await;
+        let r = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        let id = r["sendTestWebhookEvent"]["id"].as_str().unwrap().to_string();
+        let d = attempts(&app, &s.token, &id, 1).await;
+        assert_eq!(d["attempts"][0]["errorKind"], "REFUSED", "[{backend:?}] {d}");
+        assert_eq!(receiver.count(), 0, "the internal receiver was reached");
+    }
+}
