@@ -2,7 +2,9 @@
 //! transaction as the change that caused it, then published on the bus after commit so
 //! subscriptions see it at once. Audit entries are written the same way, in the same transaction.
 
+pub mod catalog;
 pub mod graphql;
+pub mod publish;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;

@@ -15,7 +15,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::app::App;
-use crate::events::graphql::{AuditQuery, EventsSubscription};
+use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
 use crate::usage::graphql::{AlertsMutation, AlertsQuery, UsageMutation, UsageQuery, UsageSubscription};
@@ -23,10 +23,28 @@ use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscrip
 use node::NodeQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, KeysQuery, LimitsQuery, UsageQuery, AlertsQuery, AuditQuery, WebhooksQuery, NodeQuery);
+pub struct Query(
+    AccountsQuery,
+    KeysQuery,
+    LimitsQuery,
+    UsageQuery,
+    AlertsQuery,
+    AuditQuery,
+    CatalogQuery,
+    WebhooksQuery,
+    NodeQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, KeysMutation, LimitsMutation, UsageMutation, AlertsMutation, WebhooksMutation);
+pub struct Mutation(
+    AccountsMutation,
+    KeysMutation,
+    LimitsMutation,
+    UsageMutation,
+    AlertsMutation,
+    CatalogMutation,
+    WebhooksMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(EventsSubscription, UsageSubscription, WebhooksSubscription);

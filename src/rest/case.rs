@@ -1,8 +1,9 @@
-//! camelCase ↔ snake_case for REST bodies. User data (`metadata`, event `data`) passes untouched.
+//! camelCase ↔ snake_case for REST bodies. User data (`metadata`, event `data` and `payload`,
+//! usage `properties`, webhook `headers`, event type `schema` and `sample`) passes untouched.
 
 use serde_json::{Map, Value};
 
-const OPAQUE: &[&str] = &["metadata", "data"];
+const OPAQUE: &[&str] = &["metadata", "data", "payload", "properties", "headers", "schema", "sample"];
 
 pub fn to_snake(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);

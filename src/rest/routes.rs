@@ -108,6 +108,58 @@ fn analytics(i: &RestInput) -> Result<Value> {
     Ok(json!({ "period": period.to_ascii_uppercase(), "keyId": i.query("key_id") }))
 }
 
+const ENDPOINT: &str = "id url description filterTypes headers enabled disabledReason rateLimitPerSecond retrySchedule timeoutSeconds metadata failingSince createdAt updatedAt";
+const DELIVERY: &str =
+    "id endpointId eventId eventType status attemptCount nextAttemptAt lastStatusCode lastError createdAt";
+const ATTEMPT: &str = "id attempt url requestHeaders requestBody responseStatus responseHeaders responseBody latencyMs errorKind errorMessage createdAt";
+const EVENT: &str = "id type organizationId occurredAt data";
+
+fn page_args(i: &RestInput) -> Result<Value> {
+    let first = match i.query("limit").or(i.query("first")) {
+        Some(s) => Some(s.parse::<i64>().map_err(|_| Error::bad_input("limit", "must be an integer"))?),
+        None => None,
+    };
+    Ok(json!({ "first": first, "after": i.query("cursor").or(i.query("after")) }))
+}
+
+/// `?status=failed&event_type=…&since=…&until=…` for an endpoint's deliveries.
+fn deliveries(i: &RestInput) -> Result<Value> {
+    let mut v = page_args(i)?;
+    v["endpointId"] = json!(i.path("id"));
+    v["status"] = json!(i.query("status").map(str::to_ascii_uppercase));
+    v["eventType"] = json!(i.query("event_type"));
+    v["since"] = json!(i.query("since"));
+    v["until"] = json!(i.query("until"));
+    Ok(v)
+}
+
+fn delivery_path(i: &RestInput) -> Result<Value> {
+    Ok(json!({ "id": i.path("did"), "endpointId": i.path("id") }))
+}
+
+fn test_event(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    Ok(json!({ "id": i.path("id"), "type": body.get("type").or(body.get("eventType")) }))
+}
+
+fn recover(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    Ok(json!({ "id": i.path("id"), "since": body.get("since"), "until": body.get("until") }))
+}
+
+fn rotate(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    Ok(json!({ "id": i.path("id"), "grace": body.get("gracePeriodSeconds") }))
+}
+
+fn list_events(i: &RestInput) -> Result<Value> {
+    let mut v = page_args(i)?;
+    v["types"] = json!(i.query("types").map(|t| t.split(',').map(str::to_string).collect::<Vec<_>>()));
+    v["since"] = json!(i.query("since"));
+    v["until"] = json!(i.query("until"));
+    Ok(v)
+}
+
 fn refresh(i: &RestInput) -> Result<Value> {
     let body = i.body_object()?;
     let token = body
@@ -363,6 +415,168 @@ pub fn table() -> Vec<Route> {
             200,
             analytics,
             Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/webhooks",
+            "List webhook endpoints (newest first)",
+            leak(format!(
+                "query($first: Int, $after: String) {{ webhookEndpoints(first: $first, after: $after) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {ENDPOINT} }} }} }} }}"
+            )),
+            "webhookEndpoints",
+            200,
+            page_args,
+            Shape::List,
+        ),
+        r(
+            M::POST,
+            "/webhooks",
+            "Create a webhook endpoint (the signing secret is returned once)",
+            leak(format!(
+                "mutation($input: CreateWebhookEndpointInput!) {{ createWebhookEndpoint(input: $input) {{ secret endpoint {{ {ENDPOINT} }} }} }}"
+            )),
+            "createWebhookEndpoint",
+            201,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/webhooks/{id}",
+            "Get a webhook endpoint with its delivery stats",
+            leak(format!(
+                "query($id: ID!) {{ webhookEndpoint(id: $id) {{ {ENDPOINT} stats {{ succeeded pending failed attemptsLast24Hours successRateLast24Hours }} }} }}"
+            )),
+            "webhookEndpoint",
+            200,
+            id_only,
+            Shape::AsIs,
+        ),
+        r(
+            M::PUT,
+            "/webhooks/{id}",
+            "Change a webhook endpoint",
+            leak(format!(
+                "mutation($id: ID!, $input: UpdateWebhookEndpointInput!) {{ updateWebhookEndpoint(id: $id, input: $input) {{ {ENDPOINT} }} }}"
+            )),
+            "updateWebhookEndpoint",
+            200,
+            update_key,
+            Shape::AsIs,
+        ),
+        r(
+            M::DELETE,
+            "/webhooks/{id}",
+            "Delete a webhook endpoint and its delivery logs",
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
+            "deleteWebhookEndpoint",
+            204,
+            id_only,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/webhooks/{id}/rotate-secret",
+            "Issue a new signing secret (the old one signs beside it for the grace period)",
+            leak(format!(
+                "mutation($id: ID!, $grace: Int) {{ rotateWebhookSecret(id: $id, gracePeriodSeconds: $grace) {{ secret previousSecretExpiresAt endpoint {{ {ENDPOINT} }} }} }}"
+            )),
+            "rotateWebhookSecret",
+            200,
+            rotate,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/webhooks/{id}/test",
+            "Send a test event (the type's sample payload) to this endpoint",
+            leak(format!(
+                "mutation($id: ID!, $type: String) {{ sendTestWebhookEvent(endpointId: $id, type: $type) {{ {DELIVERY} }} }}"
+            )),
+            "sendTestWebhookEvent",
+            201,
+            test_event,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/webhooks/{id}/recover",
+            "Send again every failed delivery since a time (at most 14 days back)",
+            "mutation($id: ID!, $since: DateTime!, $until: DateTime) { recoverWebhookEndpoint(id: $id, since: $since, until: $until) }",
+            "recoverWebhookEndpoint",
+            200,
+            recover,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/webhooks/{id}/deliveries",
+            "Deliveries to an endpoint (filters: status, event_type, since, until)",
+            leak(format!(
+                "query($endpointId: ID, $first: Int, $after: String, $status: WebhookDeliveryStatus, $eventType: String, $since: DateTime, $until: DateTime) {{ webhookDeliveries(endpointId: $endpointId, first: $first, after: $after, status: $status, eventType: $eventType, since: $since, until: $until) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {DELIVERY} }} }} }} }}"
+            )),
+            "webhookDeliveries",
+            200,
+            deliveries,
+            Shape::List,
+        ),
+        r(
+            M::POST,
+            "/webhooks/{id}/deliveries/{did}/retry",
+            "Attempt a delivery again now",
+            leak(format!(
+                "mutation($id: ID!, $endpointId: ID!) {{ retryWebhookDelivery(id: $id, endpointId: $endpointId) {{ {DELIVERY} }} }}"
+            )),
+            "retryWebhookDelivery",
+            200,
+            delivery_path,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/webhooks/{id}/logs",
+            "Deliveries to an endpoint with every attempt (request, response, latency, error)",
+            leak(format!(
+                "query($endpointId: ID, $first: Int, $after: String, $status: WebhookDeliveryStatus, $eventType: String, $since: DateTime, $until: DateTime) {{ webhookDeliveries(endpointId: $endpointId, first: $first, after: $after, status: $status, eventType: $eventType, since: $since, until: $until) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {DELIVERY} attempts {{ {ATTEMPT} }} }} }} }} }}"
+            )),
+            "webhookDeliveries",
+            200,
+            deliveries,
+            Shape::List,
+        ),
+        r(
+            M::GET,
+            "/webhook-events",
+            "The event catalog: every type endpoints can filter on, with schema and sample",
+            "query { eventTypes { name category description schema sample deprecated archivedAt builtIn } }",
+            "eventTypes",
+            200,
+            no_vars,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/events",
+            "Publish an event of a type you defined (idempotent per idempotency_key)",
+            leak(format!(
+                "mutation($input: PublishEventInput!) {{ publishEvent(input: $input) {{ replayed event {{ {EVENT} }} }} }}"
+            )),
+            "publishEvent",
+            201,
+            body_input,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/events",
+            "The organization's events, newest first (filters: types, since, until)",
+            leak(format!(
+                "query($first: Int, $after: String, $types: [String!], $since: DateTime, $until: DateTime) {{ events(first: $first, after: $after, types: $types, since: $since, until: $until) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {EVENT} }} }} }} }}"
+            )),
+            "events",
+            200,
+            list_events,
+            Shape::List,
         ),
     ]
 }

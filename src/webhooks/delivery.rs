@@ -17,13 +17,13 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use rand::Rng;
 
-use super::catalog;
 use super::model::*;
 use super::signing::{SigningKey, signature_header};
 use super::ssrf::{Guard, GuardedResolver};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::PendingEvent;
+use crate::events::catalog;
 use crate::platform::bus::{AttemptEnvelope, BusMessage};
 use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
 use crate::platform::ids::{AttemptId, DeliveryId, OrgId};

@@ -79,6 +79,17 @@ impl WebhookEndpoint {
     async fn updated_at(&self) -> DateTime {
         DateTime(self.0.updated_at)
     }
+    /// Delivery counts by state and the success rate of the last 24 hours.
+    async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<WebhookEndpointStats> {
+        let s = service::endpoint_stats(ctx.app(), &self.0.org_id, &self.0.id).await?;
+        Ok(WebhookEndpointStats {
+            succeeded: s.succeeded,
+            pending: s.pending,
+            failed: s.failed,
+            attempts_last_24_hours: s.attempts_24h,
+            success_rate_last_24_hours: (s.attempts_24h > 0).then(|| s.succeeded_24h as f64 / s.attempts_24h as f64),
+        })
+    }
     /// Deliveries to this endpoint, newest first.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
@@ -100,6 +111,21 @@ impl WebhookEndpoint {
         let rows = service::list_deliveries(ctx.app(), ctx.principal()?, &filter, &page).await?;
         Ok(connection(rows, |d| d.id.clone(), WebhookDelivery))
     }
+}
+
+/// How an endpoint is doing.
+#[derive(SimpleObject)]
+pub struct WebhookEndpointStats {
+    /// Deliveries that succeeded.
+    pub succeeded: i64,
+    /// Deliveries waiting for their first attempt or a retry.
+    pub pending: i64,
+    /// Deliveries that failed for good.
+    pub failed: i64,
+    /// Attempts made in the last 24 hours.
+    pub attempts_last_24_hours: i64,
+    /// Share of those attempts that succeeded, 0–1 (null without attempts).
+    pub success_rate_last_24_hours: Option<f64>,
 }
 
 /// Where a delivery stands.
@@ -269,25 +295,6 @@ fn error_kind(s: &str) -> WebhookErrorKind {
     }
 }
 
-/// A type of event in the catalog.
-#[derive(SimpleObject)]
-pub struct EventType {
-    /// `category.action`, e.g. `key.created`.
-    pub name: String,
-    /// The part before the first dot.
-    pub category: String,
-    /// What the event means.
-    pub description: String,
-    /// JSON Schema of the payload (`data`).
-    pub schema: Json<serde_json::Value>,
-    /// A sample payload; test events send it.
-    pub sample: Json<serde_json::Value>,
-    /// Deprecated types are still delivered; move away from them.
-    pub deprecated: bool,
-    /// Raised by Gantry itself (as opposed to defined by the operator).
-    pub built_in: bool,
-}
-
 /// A new endpoint.
 #[derive(InputObject)]
 pub struct CreateWebhookEndpointInput {
@@ -439,23 +446,6 @@ impl WebhooksQuery {
     ) -> async_graphql::Result<WebhookDelivery> {
         Ok(WebhookDelivery(service::get_delivery(ctx.app(), ctx.principal()?, &id).await?))
     }
-
-    /// The event catalog: every type endpoints can subscribe to, with its payload schema and a sample.
-    async fn event_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventType>> {
-        ctx.principal()?;
-        Ok(super::catalog::BUILT_IN
-            .iter()
-            .map(|b| EventType {
-                name: b.name.to_string(),
-                category: b.category().to_string(),
-                description: b.description.to_string(),
-                schema: Json(b.schema()),
-                sample: Json(b.sample()),
-                deprecated: false,
-                built_in: true,
-            })
-            .collect())
-    }
 }
 
 #[derive(Default)]
@@ -543,8 +533,24 @@ impl WebhooksMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Delivery id (`msg_…`).")] id: ID,
+        #[graphql(desc = "The delivery's endpoint, when you want it checked.")] endpoint_id: Option<ID>,
     ) -> async_graphql::Result<WebhookDelivery> {
-        Ok(WebhookDelivery(service::retry_delivery(ctx.app(), ctx.principal()?, &id).await?))
+        Ok(WebhookDelivery(
+            service::retry_delivery(ctx.app(), ctx.principal()?, &id, endpoint_id.as_ref().map(|e| e.as_str())).await?,
+        ))
+    }
+
+    /// Sends again every failed delivery of the endpoint created between `since` and `until`
+    /// (default now); `since` reaches at most 14 days back. Returns how many were queued.
+    #[graphql(guard = "Scope(\"webhooks:write\")")]
+    async fn recover_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Endpoint id.")] id: ID,
+        #[graphql(desc = "Deliveries created at or after this instant.")] since: DateTime,
+        #[graphql(desc = "Deliveries created before this instant (default now).")] until: Option<DateTime>,
+    ) -> async_graphql::Result<i64> {
+        Ok(service::recover_endpoint(ctx.app(), ctx.principal()?, &id, since.0, until.map(|d| d.0)).await?)
     }
 
     /// Sends one event with the type's sample payload to this endpoint only.

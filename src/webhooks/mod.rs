@@ -1,12 +1,11 @@
 //! Webhooks (SPEC §5): the event catalog, endpoints with signing secrets, and signed
 //! at-least-once delivery of outbox events with retries, attempt logs and a real-time stream.
 //!
-//! - [`catalog`]: built-in event types and filter matching.
+//! The event catalog and publishing live in [`crate::events`].
 //! - [`service`]: endpoint CRUD, secret rotation, the delivery log, manual retry, test events.
 //! - [`delivery`]: the dispatcher (outbox → deliveries) and workers (claim, POST, record, retry).
 //! - [`signing`]: Standard Webhooks signatures; [`ssrf`]: the outbound address guard.
 
-pub mod catalog;
 pub mod delivery;
 pub mod graphql;
 pub mod model;

@@ -418,10 +418,19 @@ pub async fn attempts_of(app: &App, org_id: &str, delivery_id: &str) -> Result<V
     }))
 }
 
-/// Sends a delivery again now, whatever its state (a new attempt; the schedule restarts if it fails).
-pub async fn retry_delivery(app: &App, principal: &Principal, id: &str) -> Result<DeliveryRow> {
+/// Makes a delivery due now: a pending one keeps its schedule, a failed one gets one more attempt
+/// (and, if its schedule had not run out, the rest of it).
+pub async fn retry_delivery(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    endpoint_id: Option<&str>,
+) -> Result<DeliveryRow> {
     principal.require_scope("webhooks:write")?;
     let existing = get_delivery(app, principal, id).await?;
+    if endpoint_id.is_some_and(|e| e != existing.endpoint_id) {
+        return Err(Error::NotFound("webhook delivery"));
+    }
     let now = app.clock.now_ms();
     let row = with_conn!(app.db, c => {
         diesel::update(webhook_deliveries::table.find(&existing.id))
@@ -447,8 +456,8 @@ pub async fn send_test_event(
 ) -> Result<DeliveryRow> {
     principal.require_scope("webhooks:write")?;
     let event_type = event_type.unwrap_or("webhook.test");
-    let sample = match super::catalog::built_in(event_type) {
-        Some(b) => b.sample(),
+    let sample = match crate::events::publish::find_type(app, event_type).await? {
+        Some(t) => t.sample,
         None => return Err(Error::bad_input("type", format!("`{event_type}` is not an event type of the catalog"))),
     };
     let endpoint = find_endpoint(app, principal, endpoint_id).await?;
@@ -464,4 +473,94 @@ pub async fn send_test_event(
     })?;
     app.webhooks.wake();
     Ok(delivery)
+}
+
+const MAX_RECOVERY_MS: i64 = 14 * 86_400_000;
+
+/// Sends again every failed delivery of an endpoint created in `[since, until)` (`until`
+/// defaults to now; the window reaches at most 14 days back). Returns how many were queued.
+pub async fn recover_endpoint(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    since: i64,
+    until: Option<i64>,
+) -> Result<i64> {
+    principal.require_scope("webhooks:write")?;
+    let now = app.clock.now_ms();
+    // Without `until`, everything created up to this instant (inclusive).
+    let until = until.unwrap_or(now + 1);
+    if since < now - MAX_RECOVERY_MS {
+        return Err(Error::bad_input("since", "recovery reaches at most 14 days back"));
+    }
+    if until <= since {
+        return Err(Error::bad_input("until", "must be after `since`"));
+    }
+    let endpoint = find_endpoint(app, principal, id).await?;
+    if !endpoint.enabled {
+        return Err(Error::Conflict("the endpoint is disabled; enable it before recovering its deliveries".into()));
+    }
+    let queued = with_conn!(app.db, c => {
+        diesel::update(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::endpoint_id.eq(&endpoint.id))
+                .filter(webhook_deliveries::status.eq(FAILED))
+                .filter(webhook_deliveries::created_at.ge(since))
+                .filter(webhook_deliveries::created_at.lt(until)),
+        )
+        .set((
+            webhook_deliveries::status.eq(PENDING),
+            webhook_deliveries::next_attempt_at.eq(now),
+            webhook_deliveries::updated_at.eq(now),
+        ))
+        .execute(c).await?
+    });
+    app.webhooks.wake();
+    Ok(queued as i64)
+}
+
+/// How an endpoint is doing.
+#[derive(Debug, Default)]
+pub struct EndpointStats {
+    pub succeeded: i64,
+    pub pending: i64,
+    pub failed: i64,
+    /// Attempts in the last 24 hours, and how many of them succeeded.
+    pub attempts_24h: i64,
+    pub succeeded_24h: i64,
+}
+
+pub async fn endpoint_stats(app: &App, org_id: &str, endpoint_id: &str) -> Result<EndpointStats> {
+    let since = app.clock.now_ms() - 86_400_000;
+    let (by_status, attempts): (Vec<(String, i64)>, Vec<(Option<String>, i64)>) = with_conn!(app.db, c => {
+        let by_status = webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .filter(webhook_deliveries::org_id.eq(org_id))
+            .group_by(webhook_deliveries::status)
+            .select((webhook_deliveries::status, diesel::dsl::count_star()))
+            .load(c).await?;
+        let attempts = webhook_attempts::table
+            .filter(webhook_attempts::endpoint_id.eq(endpoint_id))
+            .filter(webhook_attempts::org_id.eq(org_id))
+            .filter(webhook_attempts::created_at.ge(since))
+            .group_by(webhook_attempts::error_kind.is_null())
+            .select((diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>("MIN(error_kind)"), diesel::dsl::count_star()))
+            .load(c).await?;
+        (by_status, attempts)
+    });
+    let mut stats = EndpointStats::default();
+    for (status, n) in by_status {
+        match status.as_str() {
+            SUCCEEDED => stats.succeeded = n,
+            FAILED => stats.failed = n,
+            _ => stats.pending = n,
+        }
+    }
+    for (kind, n) in attempts {
+        stats.attempts_24h += n;
+        if kind.is_none() {
+            stats.succeeded_24h += n;
+        }
+    }
+    Ok(stats)
 }

@@ -573,3 +573,281 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
         assert_eq!(receiver.count(), 0, "the internal receiver was reached");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_events_are_validated_published_once_and_delivered() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let admin = app.register("ops@example.com").await; // platform administrator
+        unlimited(&app, &admin.token).await;
+        let dev = app.register("dev@example.com").await;
+        let (service, _) = app.create_key(&admin.token, &["events:publish"]).await;
+        let (dev_key, _) = app.create_key(&dev.token, &["events:publish", "org:read", "webhooks:write"]).await;
+
+        // Only the operator defines types; names, schemas and samples are checked.
+        let create =
+            "mutation($input: CreateEventTypeInput!) { createEventType(input: $input) { name category builtIn } }";
+        let schema = json!({ "type": "object", "properties": { "invoice_id": { "type": "string" }, "amount_cents": { "type": "integer", "minimum": 0 } }, "required": ["invoice_id", "amount_cents"] });
+        let sample = json!({ "invoice_id": "in_1", "amount_cents": 1200 });
+        let r = app.gql(Some(&dev_key), create, json!({ "input": { "name": "invoice.paid", "schema": schema } })).await;
+        assert_eq!(code(&r), "FORBIDDEN", "[{backend:?}] {r}");
+        for (input, field) in [
+            (json!({ "name": "nodot" }), "name"),
+            (json!({ "name": "bad name.x" }), "name"),
+            (json!({ "name": "invoice.paid", "schema": { "type": 12 } }), "schema"),
+            (json!({ "name": "invoice.paid", "schema": schema, "sample": { "invoice_id": 3 } }), "sample"),
+        ] {
+            let r = app.gql(Some(&service), create, json!({ "input": input })).await;
+            assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {input}: {r}");
+            assert_eq!(r["errors"][0]["extensions"]["field"], field, "{r}");
+        }
+        let r = app.gql(Some(&service), create, json!({ "input": { "name": "key.created" } })).await;
+        assert_eq!(code(&r), "CONFLICT", "{r}");
+        let t = app
+            .gql_ok(Some(&service), create, json!({ "input": { "name": "invoice.paid", "description": "An invoice was paid.", "schema": schema, "sample": sample } }))
+            .await;
+        assert_eq!(t["createEventType"], json!({ "name": "invoice.paid", "category": "invoice", "builtIn": false }));
+        let r = app.gql(Some(&service), create, json!({ "input": { "name": "invoice.paid" } })).await;
+        assert_eq!(code(&r), "CONFLICT");
+
+        // The developer's endpoint listens to invoices.
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, secret) =
+            create_endpoint(&app, &dev.token, json!({ "url": format!("{base}/in"), "filterTypes": ["invoice.*"] }))
+                .await;
+
+        // Publishing: the payload must match; built-in and unknown types are refused.
+        let publish = "mutation($input: PublishEventInput!) { publishEvent(input: $input) { replayed event { id type organizationId data } } }";
+        for (input, field) in [
+            (
+                json!({ "type": "invoice.paid", "payload": { "invoice_id": "in_1", "amount_cents": -5 }, "organizationId": dev.org_id }),
+                "payload",
+            ),
+            (
+                json!({ "type": "invoice.paid", "payload": { "amount_cents": 5 }, "organizationId": dev.org_id }),
+                "payload",
+            ),
+            (json!({ "type": "key.created", "payload": {}, "organizationId": dev.org_id }), "type"),
+            (json!({ "type": "no.such", "payload": {}, "organizationId": dev.org_id }), "type"),
+            (
+                json!({ "type": "invoice.paid", "payload": sample, "organizationId": dev.org_id, "idempotencyKey": "" }),
+                "idempotencyKey",
+            ),
+        ] {
+            let r = app.gql(Some(&service), publish, json!({ "input": input })).await;
+            assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {input}: {r}");
+            assert_eq!(r["errors"][0]["extensions"]["field"], field, "{r}");
+        }
+        // A developer cannot publish into another organization.
+        let r = app
+            .gql(
+                Some(&dev_key),
+                publish,
+                json!({ "input": { "type": "invoice.paid", "payload": sample, "organizationId": admin.org_id } }),
+            )
+            .await;
+        assert_eq!(code(&r), "FORBIDDEN", "{r}");
+        // The service key publishes to the developer's organization, once per idempotency key.
+        let input = json!({ "type": "invoice.paid", "payload": sample, "organizationId": dev.org_id, "idempotencyKey": "inv-1-paid" });
+        let first = app.gql_ok(Some(&service), publish, json!({ "input": input })).await;
+        assert_eq!(first["publishEvent"]["replayed"], false);
+        assert_eq!(first["publishEvent"]["event"]["organizationId"], dev.org_id.as_str());
+        let again = app.gql_ok(Some(&service), publish, json!({ "input": input })).await;
+        assert_eq!(again["publishEvent"]["replayed"], true);
+        assert_eq!(again["publishEvent"]["event"]["id"], first["publishEvent"]["event"]["id"]);
+        let got = receiver.wait_for(&app, 1).await;
+        assert!(signed_by(&secret, &got[0]));
+        let body: Value = serde_json::from_str(&got[0].body).unwrap();
+        assert_eq!(body["type"], "invoice.paid");
+        assert_eq!(body["data"], sample);
+
+        // Through REST too, with the payload's own keys left as they are (not camelCased).
+        let (status, rest) = app
+            .rest(
+                "POST",
+                "/events",
+                Some(&service),
+                Some(json!({ "type": "invoice.paid", "payload": { "invoice_id": "in_2", "amount_cents": 1 }, "organization_id": dev.org_id, "idempotency_key": "inv-2" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{rest}");
+        assert_eq!(rest["data"]["event"]["data"]["invoice_id"], "in_2");
+        let got = receiver.wait_for(&app, 2).await;
+        let body: Value = serde_json::from_str(&got[1].body).unwrap();
+        assert_eq!(body["data"], json!({ "invoice_id": "in_2", "amount_cents": 1 }));
+        // Exactly two deliveries: the repeat published nothing.
+        app.app.webhooks.wake();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(receiver.count(), 2);
+
+        // The developer's event list, filtered by category.
+        let list = app
+            .gql_ok(
+                Some(&dev_key),
+                "{ events(types: [\"invoice.*\"]) { totalCount edges { node { type } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(list["events"]["totalCount"], 2);
+        let r = app.gql(Some(&dev_key), "{ events(types: [\"bad type\"]) { totalCount } }", json!({})).await;
+        assert_eq!(code(&r), "BAD_USER_INPUT");
+
+        // Changing and archiving.
+        let r = app
+            .gql(
+                Some(&service),
+                "mutation { updateEventType(name: \"invoice.paid\", input: {sample: {invoice_id: 1}}) { name } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "a sample that breaks the schema: {r}");
+        app.gql_ok(
+            Some(&service),
+            "mutation { updateEventType(name: \"invoice.paid\", input: {deprecated: true}) { deprecated } }",
+            json!({}),
+        )
+        .await;
+        let archived = app
+            .gql_ok(Some(&service), "mutation { archiveEventType(name: \"invoice.paid\") { archivedAt } }", json!({}))
+            .await;
+        assert!(archived["archiveEventType"]["archivedAt"].is_string());
+        let r = app
+            .gql(
+                Some(&service),
+                publish,
+                json!({ "input": { "type": "invoice.paid", "payload": sample, "organizationId": dev.org_id } }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "an archived type is not published: {r}");
+        let types = app.gql_ok(Some(&dev_key), "{ eventTypes(category: \"invoice\") { name } }", json!({})).await;
+        assert_eq!(types["eventTypes"], json!([]));
+        let types = app
+            .gql_ok(
+                Some(&dev_key),
+                "{ eventTypes(category: \"invoice\", includeArchived: true) { name deprecated } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(types["eventTypes"], json!([{ "name": "invoice.paid", "deprecated": true }]));
+        let r =
+            app.gql(Some(&service), "mutation { archiveEventType(name: \"key.created\") { name } }", json!({})).await;
+        assert_eq!(code(&r), "FORBIDDEN");
+        // A test event of an operator type sends its sample.
+        app.gql_ok(
+            Some(&dev.token),
+            "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"invoice.paid\") { id } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+        let got = receiver.wait_for(&app, 3).await;
+        assert_eq!(serde_json::from_str::<Value>(&got[2].body).unwrap()["data"], sample);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_routes_logs_stats_and_recovery() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (key, _) = app.create_key(&s.token, &["webhooks:read", "webhooks:write", "keys:write"]).await;
+        let (receiver, base) = Receiver::start().await;
+        let (status, created) = app
+            .rest(
+                "POST",
+                "/webhooks",
+                Some(&key),
+                Some(json!({ "url": format!("{base}/r"), "filter_types": ["webhook.test"], "headers": { "X-Some_Header": "v" }, "retry_schedule": [60] })),
+            )
+            .await;
+        assert_eq!(status, 201, "[{backend:?}] {created}");
+        assert!(created["data"]["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(
+            created["data"]["endpoint"]["headers"],
+            json!({ "X-Some_Header": "v" }),
+            "custom header names kept as given"
+        );
+        let id = created["data"]["endpoint"]["id"].as_str().unwrap().to_string();
+        let (status, bad) = app.rest("POST", "/webhooks", Some(&key), Some(json!({ "url": "ftp://x" }))).await;
+        assert_eq!(status, 422, "{bad}");
+
+        // One success, then one failure that waits a minute.
+        receiver.then([reply(200), reply(500)]);
+        let (status, test) = app.rest("POST", &format!("/webhooks/{id}/test"), Some(&key), None).await;
+        assert_eq!(status, 201, "{test}");
+        receiver.wait_for(&app, 1).await;
+        let (_, test2) = app.rest("POST", &format!("/webhooks/{id}/test"), Some(&key), None).await;
+        let failing = test2["data"]["id"].as_str().unwrap().to_string();
+        receiver.wait_for(&app, 2).await;
+        attempts(&app, &s.token, &failing, 1).await;
+
+        let (status, got) = app.rest("GET", &format!("/webhooks/{id}"), Some(&key), None).await;
+        assert_eq!(status, 200);
+        let stats = &got["data"]["stats"];
+        assert_eq!(
+            (stats["succeeded"].as_i64(), stats["pending"].as_i64(), stats["failed"].as_i64()),
+            (Some(1), Some(1), Some(0)),
+            "{got}"
+        );
+        assert_eq!(stats["attempts_last24_hours"], 2, "{got}");
+        let (status, list) =
+            app.rest("GET", &format!("/webhooks/{id}/deliveries?status=pending"), Some(&key), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(list["data"][0]["id"], failing.as_str());
+        let (_, logs) = app.rest("GET", &format!("/webhooks/{id}/logs"), Some(&key), None).await;
+        let attempts_logged: usize =
+            logs["data"].as_array().unwrap().iter().map(|d| d["attempts"].as_array().unwrap().len()).sum();
+        assert_eq!(attempts_logged, 2, "{logs}");
+        let (status, _) = app.rest("GET", "/webhook-events", Some(&key), None).await;
+        assert_eq!(status, 200);
+
+        // Manual retry through REST; a wrong endpoint in the path is NOT_FOUND.
+        let (status, _) = app
+            .rest(
+                "POST",
+                &format!("/webhooks/whk_00000000000000000000000000/deliveries/{failing}/retry"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404);
+        let (status, retried) =
+            app.rest("POST", &format!("/webhooks/{id}/deliveries/{failing}/retry"), Some(&key), None).await;
+        assert_eq!(status, 200, "{retried}");
+        receiver.wait_for(&app, 3).await;
+        let d = attempts(&app, &s.token, &failing, 2).await;
+        assert_eq!(d["status"], "SUCCEEDED");
+
+        // Recovery re-sends failed deliveries in the window, at most 14 days back.
+        receiver.then([reply(410)]);
+        let (_, t3) = app.rest("POST", &format!("/webhooks/{id}/test"), Some(&key), None).await;
+        let gone = t3["data"]["id"].as_str().unwrap().to_string();
+        receiver.wait_for(&app, 4).await;
+        attempts(&app, &s.token, &gone, 1).await;
+        let now = app.app.clock.now_ms();
+        let since = chrono::DateTime::from_timestamp_millis(now - 3_600_000).unwrap().to_rfc3339();
+        let (status, r) =
+            app.rest("POST", &format!("/webhooks/{id}/recover"), Some(&key), Some(json!({ "since": since }))).await;
+        assert_eq!(status, 409, "a disabled endpoint is not recovered: {r}");
+        let (status, _) =
+            app.rest("PUT", &format!("/webhooks/{id}"), Some(&key), Some(json!({ "enabled": true }))).await;
+        assert_eq!(status, 200);
+        let too_old = chrono::DateTime::from_timestamp_millis(now - 15 * 86_400_000).unwrap().to_rfc3339();
+        let (status, _) =
+            app.rest("POST", &format!("/webhooks/{id}/recover"), Some(&key), Some(json!({ "since": too_old }))).await;
+        assert_eq!(status, 422);
+        let (status, r) =
+            app.rest("POST", &format!("/webhooks/{id}/recover"), Some(&key), Some(json!({ "since": since }))).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["data"], 1, "{r}");
+        receiver.wait_for(&app, 5).await;
+        let d = attempts(&app, &s.token, &gone, 2).await;
+        assert_eq!(d["status"], "SUCCEEDED");
+
+        let (status, _) = app.rest("DELETE", &format!("/webhooks/{id}"), Some(&key), None).await;
+        assert_eq!(status, 204);
+        let (status, _) = app.rest("GET", &format!("/webhooks/{id}"), Some(&key), None).await;
+        assert_eq!(status, 404);
+    }
+}
