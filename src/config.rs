@@ -76,6 +76,10 @@ pub struct Config {
     pub webhook_disable_after_secs: i64,
     /// Webhook endpoints per organization.
     pub webhook_max_endpoints: i64,
+    /// How long a worker's claim on a delivery lasts; a crashed node's claims come due again
+    /// after it. Keep it above the longest endpoint timeout (30 s), or a slow request may be sent
+    /// twice.
+    pub webhook_lease_secs: i64,
 }
 
 /// A list of networks from a list or a comma-separated string (environment variables).
@@ -131,6 +135,7 @@ impl Default for Config {
             webhook_poll_interval_ms: 500,
             webhook_disable_after_secs: 5 * 86_400,
             webhook_max_endpoints: 50,
+            webhook_lease_secs: 90,
         }
     }
 }
@@ -192,6 +197,9 @@ impl Config {
         if !(1..=10_000).contains(&self.webhook_concurrency) || !(10..=60_000).contains(&self.webhook_poll_interval_ms)
         {
             anyhow::bail!("GANTRY_WEBHOOK_CONCURRENCY must be 1–10000 and GANTRY_WEBHOOK_POLL_INTERVAL_MS 10–60000");
+        }
+        if !(1..=3600).contains(&self.webhook_lease_secs) {
+            anyhow::bail!("GANTRY_WEBHOOK_LEASE_SECS must be between 1 and 3600");
         }
         if self.webhook_disable_after_secs < 60 || !(1..=100_000).contains(&self.webhook_max_endpoints) {
             anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be ≥ 60 and GANTRY_WEBHOOK_MAX_ENDPOINTS 1–100000");

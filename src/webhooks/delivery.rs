@@ -32,8 +32,6 @@ use crate::{transaction, with_conn};
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %.
 pub const DEFAULT_SCHEDULE_SECS: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
-/// How long a claim holds a delivery: longer than the longest request (30 s) plus recording it.
-pub const LEASE_MS: i64 = 90_000;
 /// After a timeout or a 429, wait at least this long.
 const MIN_BACKOFF_AFTER_THROTTLE_MS: i64 = 60_000;
 /// `Retry-After` is honoured up to this.
@@ -215,7 +213,7 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     ));
     let claimed: Vec<Claimed> = with_conn!(app.db, c => {
         diesel::sql_query(&claim)
-            .bind::<BigInt, _>(now + LEASE_MS)
+            .bind::<BigInt, _>(now + app.config.webhook_lease_secs * 1000)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(free.min(256) as i64)

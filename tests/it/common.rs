@@ -24,6 +24,13 @@ fn reachable(addr: &str) -> bool {
     std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_ok()
 }
 
+/// An HTTP client for tests. reqwest is built without a default TLS provider (Gantry picks ring),
+/// so one is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
@@ -171,7 +178,7 @@ impl TestApp {
             addr,
             app,
             clock,
-            http: reqwest::Client::new(),
+            http: http_client(),
             shutdown: Some(tx),
             server: Some(server),
             config,

@@ -42,7 +42,7 @@ async fn tokens_passwords_and_key_secrets_never_appear_in_logs() {
         all
     });
     let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("address");
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client();
     let gql = async |token: Option<&str>, query: &str, vars: Value| -> Value {
         let mut req = http.post(format!("http://{addr}/graphql")).json(&json!({ "query": query, "variables": vars }));
         if let Some(t) = token {

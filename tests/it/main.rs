@@ -12,4 +12,4 @@ mod rest;
 mod schema;
 mod subscriptions;
 mod usage;
-mod webhooks;
+pub mod webhooks;

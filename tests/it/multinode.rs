@@ -20,11 +20,21 @@ impl Drop for Node {
 }
 
 fn start_node(database_url: &str, prefix: &str, dir: &std::path::Path) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("REDIS_URL", REDIS_URL)
-        .env("GANTRY_REDIS_PREFIX", prefix)
+    spawn_gantry(&[("DATABASE_URL", database_url), ("REDIS_URL", REDIS_URL), ("GANTRY_REDIS_PREFIX", prefix)], dir)
+}
+
+/// Starts `gantry serve` with these variables (and webhooks allowed to reach 127.0.0.1); returns
+/// once it reports its address.
+fn spawn_gantry(envs: &[(&str, &str)], dir: &std::path::Path) -> Node {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    command.arg("serve");
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command
+        .env("GANTRY_WEBHOOK_ALLOW_HTTP", "true")
+        .env("GANTRY_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("GANTRY_WEBHOOK_POLL_INTERVAL_MS", "100")
         .env("GANTRY_BIND", "127.0.0.1:0")
         .env("GANTRY_DATA_DIR", dir)
         .env("GANTRY_LOG_FORMAT", "json")
@@ -60,7 +70,7 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
     let prefix = unique("gantry-multinode-");
     let a = start_node(&database_url, &prefix, dir.path());
     let b = start_node(&database_url, &prefix, dir.path());
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client();
     let gql = async |node: &Node, token: Option<&str>, query: &str, vars: serde_json::Value| -> serde_json::Value {
         let mut req =
             http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
@@ -199,7 +209,7 @@ async fn three_nodes_hammered_together_never_admit_more_than_the_limit() {
     let _database = crate::common::PgDatabase(name);
     let prefix = unique("gantry-hammer-");
     let nodes: Vec<Node> = (0..3).map(|_| start_node(&database_url, &prefix, dir.path())).collect();
-    let http = reqwest::Client::new();
+    let http = crate::common::http_client();
     let post = |addr: &str, token: Option<&str>, query: &str| {
         let mut req = http.post(format!("http://{addr}/graphql")).json(&json!({ "query": query }));
         if let Some(t) = token {
@@ -242,4 +252,156 @@ async fn three_nodes_hammered_together_never_admit_more_than_the_limit() {
     }
     assert_eq!(admitted, 20, "exactly the day's limit was admitted across three nodes ({refused} refused)");
     assert_eq!(refused, 70);
+}
+
+async fn gql_at(
+    http: &reqwest::Client,
+    node: &Node,
+    token: Option<&str>,
+    query: &str,
+    vars: serde_json::Value,
+) -> serde_json::Value {
+    let mut req =
+        http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// Registers the platform administrator on `node`, lifts the Starter plan's limits and creates a
+/// webhook endpoint for `key.created` at `url`. Returns the session token.
+async fn webhook_setup(http: &reqwest::Client, node: &Node, url: &str) -> String {
+    let reg = gql_at(http, node, None, "mutation { register(input: {email: \"ops@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
+    let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
+    let plan = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }";
+    assert_eq!(gql_at(http, node, Some(&token), plan, json!({})).await["data"]["updatePlan"]["slug"], "starter");
+    let e = gql_at(
+        http,
+        node,
+        Some(&token),
+        "mutation($u: String!) { createWebhookEndpoint(input: {url: $u, filterTypes: [\"key.created\"]}) { secret } }",
+        json!({ "u": url }),
+    )
+    .await;
+    assert!(e["data"]["createWebhookEndpoint"]["secret"].is_string(), "{e}");
+    token
+}
+
+async fn create_key_at(http: &reqwest::Client, node: &Node, token: &str) -> String {
+    let k = gql_at(
+        http,
+        node,
+        Some(token),
+        "mutation { createApiKey(input: {name: \"k\", scopes: [\"keys:read\"]}) { apiKey { id } } }",
+        json!({}),
+    )
+    .await;
+    k["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap_or_else(|| panic!("{k}")).to_string()
+}
+
+/// Key ids in the `key.created` bodies the receiver got, with how many times each arrived.
+fn received_keys(r: &crate::webhooks::Receiver) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for got in r.got.lock().unwrap().iter() {
+        let body: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+        *out.entry(body["data"]["key"]["id"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    out
+}
+
+/// Waits (bounded, real time: these are separate processes) until every id arrived.
+async fn until_received(r: &crate::webhooks::Receiver, ids: &[String], secs: u64) {
+    for _ in 0..secs * 20 {
+        let got = received_keys(r);
+        if ids.iter().all(|id| got.contains_key(id)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = received_keys(r);
+    let missing: Vec<_> = ids.iter().filter(|id| !got.contains_key(*id)).collect();
+    panic!("{} of {} events never arrived: {missing:?}", missing.len(), ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_delivery_loses_nothing() {
+    for backend in crate::common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut _database = None;
+        let prefix = unique("gantry-crash-");
+        // Two requests at a time, 400 ms each: most deliveries are still to do when the node dies,
+        // and the two in flight are claimed (their lease of 3 s must run out after the restart).
+        let mut envs: Vec<(&str, String)> =
+            vec![("GANTRY_WEBHOOK_LEASE_SECS", "3".into()), ("GANTRY_WEBHOOK_CONCURRENCY", "2".into())];
+        if backend == crate::common::Backend::PostgresRedis {
+            let (url, name) = create_pg_database().await;
+            _database = Some(crate::common::PgDatabase(name));
+            envs.push(("DATABASE_URL", url));
+            envs.push(("REDIS_URL", REDIS_URL.into()));
+            envs.push(("GANTRY_REDIS_PREFIX", prefix.clone()));
+        }
+        let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (receiver, base) = crate::webhooks::Receiver::start().await;
+        // Slow answers keep deliveries in flight when the node dies.
+        *receiver.delay.lock().unwrap() = std::time::Duration::from_millis(400);
+        let http = crate::common::http_client();
+        let node = spawn_gantry(&env_refs, dir.path());
+        let token = webhook_setup(&http, &node, &format!("{base}/in")).await;
+        let mut acknowledged = Vec::new();
+        for _ in 0..30 {
+            acknowledged.push(create_key_at(&http, &node, &token).await);
+        }
+        // Kill it (SIGKILL) while deliveries are being made.
+        for _ in 0..200 {
+            if receiver.count() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(node);
+        let before = receiver.count();
+        assert!(before < 30, "[{backend:?}] everything was delivered before the kill; the test proves nothing");
+        *receiver.delay.lock().unwrap() = std::time::Duration::ZERO;
+        let node = spawn_gantry(&env_refs, dir.path());
+        until_received(&receiver, &acknowledged, 30).await;
+        drop(node);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_each_event_once() {
+    if !postgres_and_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, name) = create_pg_database().await;
+    let _database = crate::common::PgDatabase(name);
+    let prefix = unique("gantry-twonodes-");
+    let (receiver, base) = crate::webhooks::Receiver::start().await;
+    let a = start_node(&database_url, &prefix, dir.path());
+    let b = start_node(&database_url, &prefix, dir.path());
+    let http = crate::common::http_client();
+    let token = webhook_setup(&http, &a, &format!("{base}/in")).await;
+    let mut ids = Vec::new();
+    for i in 0..120 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        ids.push(create_key_at(&http, node, &token).await);
+    }
+    until_received(&receiver, &ids, 30).await;
+    // Every delivery is final and made once.
+    let q = "{ webhookDeliveries(first: 1, status: SUCCEEDED) { totalCount } }";
+    for _ in 0..200 {
+        let d = gql_at(&http, &b, Some(&token), q, json!({})).await;
+        if d["data"]["webhookDeliveries"]["totalCount"] == 120 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let d = gql_at(&http, &b, Some(&token), q, json!({})).await;
+    assert_eq!(d["data"]["webhookDeliveries"]["totalCount"], 120, "{d}");
+    let counts = received_keys(&receiver);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(receiver.count(), 120);
 }

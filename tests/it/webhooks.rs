@@ -16,32 +16,41 @@ use crate::common::{TestApp, backends, code, ws};
 
 /// What the receiver answers next: a status, extra headers, and a delay before answering.
 #[derive(Clone)]
-struct Reply {
+pub struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     delay: Duration,
 }
 
-fn reply(status: u16) -> Reply {
+pub fn reply(status: u16) -> Reply {
     Reply { status, headers: vec![], delay: Duration::ZERO }
 }
 
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: String,
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
+/// A webhook receiver on 127.0.0.1: records every request and answers from a script (200 when
+/// the script is empty), after `delay` unless the scripted reply has its own.
 #[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    pub delay: Arc<Mutex<Duration>>,
 }
 
 impl Receiver {
     /// Starts a receiver on 127.0.0.1; returns it and its base URL.
-    async fn start() -> (Receiver, String) {
+    pub async fn start() -> (Receiver, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener)
+    }
+
+    /// Serves on `listener` (so a test can bring a receiver up on a port it chose earlier).
+    pub fn serve(listener: tokio::net::TcpListener) -> (Receiver, String) {
         let r = Receiver::default();
         let state = r.clone();
         let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
@@ -57,17 +66,16 @@ impl Receiver {
                 out.body(axum::body::Body::from("received")).unwrap()
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (r, format!("http://{addr}"))
     }
 
-    fn then(&self, replies: impl IntoIterator<Item = Reply>) {
+    pub fn then(&self, replies: impl IntoIterator<Item = Reply>) {
         self.script.lock().unwrap().extend(replies);
     }
 
-    fn count(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.got.lock().unwrap().len()
     }
 
@@ -86,7 +94,7 @@ impl Receiver {
 
 /// Verifies a Standard Webhooks signature header independently of the server: true when one of
 /// the space-separated `v1,` signatures is the HMAC-SHA256 of `id.timestamp.body` under `secret`.
-fn signed_by(secret: &str, r: &Received) -> bool {
+pub fn signed_by(secret: &str, r: &Received) -> bool {
     let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
     let id = r.headers["webhook-id"].to_str().unwrap();
     let ts = r.headers["webhook-timestamp"].to_str().unwrap();
@@ -849,5 +857,55 @@ async fn rest_routes_logs_stats_and_recovery() {
         assert_eq!(status, 204);
         let (status, _) = app.rest("GET", &format!("/webhooks/{id}"), Some(&key), None).await;
         assert_eq!(status, 404);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_while_gets_everything_when_it_returns() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        // A port with nothing listening on it: the receiver is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (endpoint, secret) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("http://127.0.0.1:{port}/in"), "filterTypes": ["key.created"] }),
+        )
+        .await;
+        let mut created = Vec::new();
+        for _ in 0..5 {
+            created.push(app.create_key(&s.token, &["keys:read"]).await.1);
+        }
+        let q = "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { attemptCount attempts { errorKind } } } } }";
+        let mut failed_once = false;
+        for _ in 0..500 {
+            let d = app.gql_ok(Some(&s.token), q, json!({ "id": endpoint })).await;
+            let edges = d["webhookDeliveries"]["edges"].as_array().unwrap().clone();
+            if edges.len() == 5 && edges.iter().all(|e| e["node"]["attemptCount"] == 1) {
+                assert!(edges.iter().all(|e| e["node"]["attempts"][0]["errorKind"] == "CONNECTION"), "{d}");
+                failed_once = true;
+                break;
+            }
+            app.app.webhooks.wake();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(failed_once, "[{backend:?}] the first attempts never failed");
+
+        // The receiver comes back; the retries (5 s ± 20 % later) bring everything.
+        let (receiver, _) = Receiver::serve(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap());
+        app.clock.advance_ms(6_000);
+        let got = receiver.wait_for(&app, 5).await;
+        let mut keys: Vec<String> = got
+            .iter()
+            .map(|r| {
+                assert!(signed_by(&secret, r));
+                serde_json::from_str::<Value>(&r.body).unwrap()["data"]["key"]["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        keys.sort();
+        created.sort();
+        assert_eq!(keys, created, "[{backend:?}]");
     }
 }
