@@ -32,6 +32,7 @@ fn policy() -> Arc<Policy> {
         monthly_quota: Some(i64::MAX / 4),
         concurrency: None,
         max_apps: None,
+        max_webhook_endpoints: None,
         query_cost_max: 1000,
         query_cost_bucket: 1_000_000_000,
         query_cost_restore_rate: 1_000_000_000,

@@ -74,12 +74,12 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// An endpoint failing continuously for this long is disabled (default 5 days).
     pub webhook_disable_after_secs: i64,
-    /// Webhook endpoints per organization.
-    pub webhook_max_endpoints: i64,
     /// How long a worker's claim on a delivery lasts; a crashed node's claims come due again
     /// after it. Keep it above the longest endpoint timeout (30 s), or a slow request may be sent
     /// twice.
     pub webhook_lease_secs: i64,
+    /// Days webhook attempts, final deliveries and dispatched events are kept.
+    pub webhook_retention_days: i64,
 }
 
 /// A list of networks from a list or a comma-separated string (environment variables).
@@ -134,8 +134,8 @@ impl Default for Config {
             webhook_concurrency: 64,
             webhook_poll_interval_ms: 500,
             webhook_disable_after_secs: 5 * 86_400,
-            webhook_max_endpoints: 50,
             webhook_lease_secs: 90,
+            webhook_retention_days: 90,
         }
     }
 }
@@ -198,11 +198,14 @@ impl Config {
         {
             anyhow::bail!("GANTRY_WEBHOOK_CONCURRENCY must be 1–10000 and GANTRY_WEBHOOK_POLL_INTERVAL_MS 10–60000");
         }
+        if !(1..=3650).contains(&self.webhook_retention_days) {
+            anyhow::bail!("GANTRY_WEBHOOK_RETENTION_DAYS must be between 1 and 3650");
+        }
         if !(1..=3600).contains(&self.webhook_lease_secs) {
             anyhow::bail!("GANTRY_WEBHOOK_LEASE_SECS must be between 1 and 3600");
         }
-        if self.webhook_disable_after_secs < 60 || !(1..=100_000).contains(&self.webhook_max_endpoints) {
-            anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be ≥ 60 and GANTRY_WEBHOOK_MAX_ENDPOINTS 1–100000");
+        if self.webhook_disable_after_secs < 60 {
+            anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be at least 60");
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;

@@ -83,6 +83,10 @@ impl Plan {
     async fn concurrency(&self) -> Option<i64> {
         self.0.concurrency
     }
+    /// Webhook endpoints an organization may have (null = unlimited).
+    async fn max_webhook_endpoints(&self) -> Option<i64> {
+        self.0.max_webhook_endpoints
+    }
     /// Largest cost one GraphQL query may have (fields cost 1, connections their page size × selection).
     async fn query_cost_max(&self) -> i64 {
         self.0.query_cost_max
@@ -264,6 +268,8 @@ pub struct UpdatePlanInput {
     pub monthly_quota: MaybeUndefined<i64>,
     /// Requests in flight at once.
     pub concurrency: MaybeUndefined<i64>,
+    /// Webhook endpoints per organization (null = unlimited).
+    pub max_webhook_endpoints: MaybeUndefined<i64>,
     /// Largest cost one GraphQL query may have.
     pub query_cost_max: Option<i64>,
     /// Points in the query-cost bucket.
@@ -364,6 +370,7 @@ impl LimitsMutation {
             burst: input.burst,
             monthly_quota: opt(input.monthly_quota),
             concurrency: opt(input.concurrency),
+            max_webhook_endpoints: opt(input.max_webhook_endpoints),
             query_cost_max: input.query_cost_max,
             query_cost_bucket: input.query_cost_bucket,
             query_cost_restore_rate: input.query_cost_restore_rate,

@@ -140,6 +140,20 @@ impl Policy {
         }
     }
 
+    /// A webhook endpoint's own limit: `per_second` requests a second, no burst beyond it.
+    pub fn webhook(per_second: u64) -> Self {
+        let windows = windows([Some(per_second), None, None, None], 0);
+        Policy {
+            name: "webhook".into(),
+            source: Source::Plan,
+            header: header(&windows, None),
+            windows,
+            monthly_quota: None,
+            concurrency: None,
+            plan: None,
+        }
+    }
+
     /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
     pub fn anonymous() -> Self {
         let windows = windows([Some(10), Some(300), None, None], 20);
@@ -177,6 +191,7 @@ mod tests {
             monthly_quota: Some(100_000),
             concurrency: Some(5),
             max_apps: Some(3),
+            max_webhook_endpoints: None,
             query_cost_max: 1000,
             query_cost_bucket: 1000,
             query_cost_restore_rate: 50,

@@ -176,6 +176,7 @@ pub struct PlanPatch {
     pub burst: Option<i64>,
     pub monthly_quota: Option<Option<i64>>,
     pub concurrency: Option<Option<i64>>,
+    pub max_webhook_endpoints: Option<Option<i64>>,
     pub query_cost_max: Option<i64>,
     pub query_cost_bucket: Option<i64>,
     pub query_cost_restore_rate: Option<i64>,
@@ -195,6 +196,7 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
     let per_day = check("perDay", patch.per_day)?;
     let monthly_quota = check("monthlyQuota", patch.monthly_quota)?;
     let concurrency = check("concurrency", patch.concurrency)?;
+    let max_webhook_endpoints = check("maxWebhookEndpoints", patch.max_webhook_endpoints)?;
     for (field, v) in [
         ("queryCostMax", patch.query_cost_max),
         ("queryCostBucket", patch.query_cost_bucket),
@@ -222,6 +224,7 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         if let Some(v) = patch.burst { plan.burst = v; }
         if let Some(v) = monthly_quota { plan.monthly_quota = v; }
         if let Some(v) = concurrency { plan.concurrency = v; }
+        if let Some(v) = max_webhook_endpoints { plan.max_webhook_endpoints = v; }
         if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
         if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
         if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }

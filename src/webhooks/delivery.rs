@@ -48,6 +48,8 @@ pub struct Webhooks {
     wake: tokio::sync::Notify,
     /// Requests in flight on this node.
     slots: Arc<tokio::sync::Semaphore>,
+    /// When this node last ran the retention job.
+    pub last_prune_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Webhooks {
@@ -69,6 +71,7 @@ impl Webhooks {
             client,
             wake: tokio::sync::Notify::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
+            last_prune_ms: Default::default(),
         })
     }
 
@@ -95,6 +98,7 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
                 Ok(n) => busy |= n > 0,
                 Err(e) => e.log(),
             }
+            super::retention::maybe_prune(&app).await;
             if !busy {
                 tokio::select! {
                     _ = app.webhooks.wake.notified() => {}
@@ -250,8 +254,12 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let payloads: HashMap<String, (String, i64)> = payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect();
     let started = claimed.len();
     for d in claimed {
-        let permit = app.webhooks.slots.clone().try_acquire_owned().ok();
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
+        if let Some(wait_ms) = over_endpoint_limit(app, &endpoint, now).await {
+            defer(app, &d, now + wait_ms).await?;
+            continue;
+        }
+        let permit = app.webhooks.slots.clone().try_acquire_owned().ok();
         let keys = keys.get(&d.endpoint_id).cloned().unwrap_or_default();
         let Some((payload, created_at)) = payloads.get(&d.event_id).cloned() else { continue };
         let app = app.clone();
@@ -264,6 +272,32 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
         });
     }
     Ok(started)
+}
+
+/// When an endpoint has its own rate limit and it is spent, how long to wait (the limiter's
+/// decision: in Redis, exact across nodes).
+async fn over_endpoint_limit(app: &App, endpoint: &EndpointRow, now: i64) -> Option<i64> {
+    let per_second = endpoint.rate_limit_per_second.filter(|r| *r > 0)? as u64;
+    let policy = Arc::new(crate::limits::policy::Policy::webhook(per_second));
+    let subject =
+        crate::limits::limiter::Subject { rate: format!("whk:{}", endpoint.id), org: endpoint.org_id.clone() };
+    let (decision, _) = app.limiter.acquire(&subject, policy, 1, 0, now).await;
+    (!decision.allowed()).then_some(decision.retry_after_ms.max(1))
+}
+
+/// Gives a claimed delivery back, due at `at`, without counting an attempt.
+async fn defer(app: &App, d: &Claimed, at: i64) -> Result<()> {
+    with_conn!(app.db, c => {
+        diesel::update(
+            webhook_deliveries::table
+                .find(&d.id)
+                .filter(webhook_deliveries::attempts.eq(d.attempts))
+                .filter(webhook_deliveries::status.eq(PENDING)),
+        )
+        .set(webhook_deliveries::next_attempt_at.eq(at))
+        .execute(c).await?
+    });
+    Ok(())
 }
 
 /// The body every attempt of an event sends, byte for byte: `{"type","timestamp","data"}`.

@@ -310,7 +310,7 @@ pub struct CreateWebhookEndpointInput {
     pub enabled: Option<bool>,
     /// Requests per second to this endpoint, 1–10000.
     pub rate_limit_per_second: Option<i64>,
-    /// Seconds between attempts after a failure (≤ 20 entries, each 1–86400); default 5 s, 5 min,
+    /// Seconds between attempts after a failure (≤ 20 entries, each 1–604800); default 5 s, 5 min,
     /// 30 min, 2 h, 5 h, 10 h, 10 h.
     pub retry_schedule: Option<Vec<i64>>,
     /// Seconds a request may take, 1–30 (default 30).

@@ -4,11 +4,13 @@
 //! The event catalog and publishing live in [`crate::events`].
 //! - [`service`]: endpoint CRUD, secret rotation, the delivery log, manual retry, test events.
 //! - [`delivery`]: the dispatcher (outbox → deliveries) and workers (claim, POST, record, retry).
+//! - [`retention`]: deletes old attempts, final deliveries and dispatched events.
 //! - [`signing`]: Standard Webhooks signatures; [`ssrf`]: the outbound address guard.
 
 pub mod delivery;
 pub mod graphql;
 pub mod model;
+pub mod retention;
 pub mod service;
 pub mod signing;
 pub mod ssrf;

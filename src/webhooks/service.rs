@@ -104,10 +104,10 @@ fn check_headers(headers: &serde_json::Value) -> Result<String> {
 }
 
 fn check_schedule(schedule: &[i64]) -> Result<String> {
-    if schedule.len() > MAX_SCHEDULE || schedule.iter().any(|s| !(1..=86_400).contains(s)) {
+    if schedule.len() > MAX_SCHEDULE || schedule.iter().any(|s| !(1..=604_800).contains(s)) {
         return Err(Error::bad_input(
             "retrySchedule",
-            format!("at most {MAX_SCHEDULE} delays, each 1 to 86400 seconds"),
+            format!("at most {MAX_SCHEDULE} delays, each 1 to 604800 seconds (7 days)"),
         ));
     }
     Ok(serde_json::to_string(schedule).expect("integers serialize"))
@@ -177,12 +177,14 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
         created_at: now,
         updated_at: now,
     };
-    let max = app.config.webhook_max_endpoints;
+    let max = crate::limits::service::plan_for_org(app, &principal.org_id).await?.max_webhook_endpoints;
     let (secret, shown) = new_secret(app, &id, now);
     let endpoint = transaction!(app.db, c => {
-        let count: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(&row.org_id)).count().get_result(c).await?;
-        if count >= max {
-            return Err(Error::Conflict(format!("an organization may have at most {max} webhook endpoints")));
+        if let Some(max) = max {
+            let count: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(&row.org_id)).count().get_result(c).await?;
+            if count >= max {
+                return Err(Error::forbidden(format!("your plan allows {max} webhook endpoints; delete one or change plans")));
+            }
         }
         diesel::insert_into(webhook_endpoints::table).values(&row).execute(c).await?;
         diesel::insert_into(webhook_secrets::table).values(&secret).execute(c).await?;

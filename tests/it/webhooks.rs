@@ -254,6 +254,18 @@ async fn endpoints_are_validated_and_scoped_to_their_organization() {
         for n in ["key.created", "webhook.endpoint.disabled", "quota.threshold_reached", "alert.triggered"] {
             assert!(names.contains(&n), "{n} missing from the catalog");
         }
+
+        // The plan caps endpoints per organization.
+        app.gql_ok(
+            Some(&s.token),
+            "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {maxWebhookEndpoints: 1}) { maxWebhookEndpoints } }",
+            json!({}),
+        )
+        .await;
+        app.gql_ok(Some(&s.token), m, json!({ "input": { "url": "https://example.com/one" } })).await;
+        let r = app.gql(Some(&s.token), m, json!({ "input": { "url": "https://example.com/two" } })).await;
+        assert_eq!(code(&r), "FORBIDDEN", "[{backend:?}] {r}");
+        assert!(r["errors"][0]["message"].as_str().unwrap().contains("plan"), "{r}");
     }
 }
 
@@ -907,5 +919,126 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_returns() {
         keys.sort();
         created.sort();
         assert_eq!(keys, created, "[{backend:?}]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        // Sessions expire in an hour; this test moves the clock by days.
+        let (key, _) = app.create_key(&s.token, &["*"]).await;
+        let (watcher, watcher_base) = Receiver::start().await;
+        create_endpoint(&app, &key, json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.*"] }))
+            .await;
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (failing, _) = create_endpoint(
+            &app,
+            &key,
+            json!({ "url": format!("http://127.0.0.1:{dead}/x"), "filterTypes": ["key.created"], "retrySchedule": [60, 60, 60, 259200, 259200, 259200] }),
+        )
+        .await;
+        app.create_key(&key, &["keys:read"]).await;
+        let list = "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }";
+        let mut id = None;
+        for _ in 0..500 {
+            let d = app.gql_ok(Some(&key), list, json!({ "id": failing })).await;
+            if let Some(i) = d["webhookDeliveries"]["edges"][0]["node"]["id"].as_str() {
+                id = Some(i.to_string());
+                break;
+            }
+            app.app.webhooks.wake();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let id = id.expect("a delivery to the failing endpoint");
+        // Attempts 1–4 a minute apart (×1.2 jitter at most): the fourth raises `failing`.
+        attempts(&app, &key, &id, 1).await;
+        for n in 2..=4 {
+            app.clock.advance_ms(73_000);
+            attempts(&app, &key, &id, n).await;
+        }
+        let got = watcher.wait_for(&app, 1).await;
+        let first: Value = serde_json::from_str(&got[0].body).unwrap();
+        assert_eq!(first["type"], "webhook.delivery.failing", "[{backend:?}]");
+        assert_eq!(first["data"]["attempts"], 4);
+        assert_eq!(first["data"]["deliveryId"], id.as_str());
+        // Still failing days later: once a failure comes five days after the first, the endpoint is
+        // disabled (with ±20 % jitter that is the sixth or the seventh attempt; the seventh then
+        // finds it disabled).
+        for n in 5..=7 {
+            app.clock.advance_ms(311_100_000);
+            attempts(&app, &key, &id, n).await;
+        }
+        let d = delivery(&app, &key, &id).await;
+        assert_eq!(d["status"], "FAILED", "{d}");
+        let e = app
+            .gql_ok(
+                Some(&key),
+                "query($id: ID!) { webhookEndpoint(id: $id) { enabled disabledReason } }",
+                json!({ "id": failing }),
+            )
+            .await;
+        assert_eq!(e["webhookEndpoint"]["enabled"], false, "{e}");
+        assert!(e["webhookEndpoint"]["disabledReason"].as_str().unwrap().contains("5 days"), "{e}");
+        let got = watcher.wait_for(&app, 2).await;
+        let types: Vec<String> = got
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_string())
+            .collect();
+        assert!(types.contains(&"webhook.endpoint.disabled".to_string()), "{types:?}");
+
+        // 91 days on, the logs are gone.
+        app.clock.advance_ms(91 * 86_400_000);
+        let now = app.app.clock.now_ms();
+        let pruned = gantry::webhooks::retention::prune(&app.app, now).await.unwrap();
+        assert!(pruned.attempts >= 6 && pruned.deliveries >= 3 && pruned.events >= 3, "[{backend:?}] {pruned:?}");
+        let r = app.gql(Some(&key), "query($id: ID!) { webhookDelivery(id: $id) { id } }", json!({ "id": id })).await;
+        assert_eq!(code(&r), "NOT_FOUND");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_rate_limit_spaces_deliveries_out() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{base}/in"), "filterTypes": ["webhook.test"], "rateLimitPerSecond": 2 }),
+        )
+        .await;
+        let test = "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }";
+        for _ in 0..5 {
+            app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+        }
+        // With the clock standing still, two go out and three wait for the window.
+        receiver.wait_for(&app, 2).await;
+        let pending = "query($id: ID!) { webhookDeliveries(endpointId: $id, status: PENDING) { edges { node { attemptCount nextAttemptAt } } } }";
+        let mut deferred = false;
+        for _ in 0..500 {
+            let d = app.gql_ok(Some(&s.token), pending, json!({ "id": endpoint })).await;
+            let edges = d["webhookDeliveries"]["edges"].as_array().unwrap().clone();
+            if edges.len() == 3
+                && edges
+                    .iter()
+                    .all(|e| e["node"]["attemptCount"] == 0 && ms(&e["node"]["nextAttemptAt"]) > app.clock.now_ms())
+            {
+                deferred = true;
+                break;
+            }
+            app.app.webhooks.wake();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(deferred, "[{backend:?}] the limit did not hold deliveries back");
+        assert_eq!(receiver.count(), 2);
+        app.clock.advance_ms(1_000);
+        receiver.wait_for(&app, 4).await;
+        app.clock.advance_ms(1_000);
+        receiver.wait_for(&app, 5).await;
     }
 }

@@ -92,6 +92,11 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id);
 
+-- Webhook endpoints per organization, by plan (NULL = unlimited).
+ALTER TABLE plans ADD COLUMN max_webhook_endpoints BIGINT;
+UPDATE plans SET max_webhook_endpoints = 5 WHERE slug = 'starter';
+UPDATE plans SET max_webhook_endpoints = 50 WHERE slug = 'pro';
+
 -- Events written before webhooks existed had no endpoints to go to.
 UPDATE events SET dispatched_at = created_at WHERE dispatched_at IS NULL;
 CREATE INDEX events_undispatched ON events (id) WHERE dispatched_at IS NULL;

@@ -4,3 +4,4 @@ DROP TABLE webhook_deliveries;
 DROP TABLE webhook_secrets;
 DROP TABLE webhook_endpoints;
 DROP TABLE event_types;
+ALTER TABLE plans DROP COLUMN max_webhook_endpoints;

@@ -53,6 +53,7 @@ diesel::table! {
         monthly_quota -> Nullable<BigInt>,
         concurrency -> Nullable<BigInt>,
         max_apps -> Nullable<BigInt>,
+        max_webhook_endpoints -> Nullable<BigInt>,
         query_cost_max -> BigInt,
         query_cost_bucket -> BigInt,
         query_cost_restore_rate -> BigInt,
