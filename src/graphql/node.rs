@@ -8,15 +8,22 @@ use crate::error::Error;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{Loaders, loader_error};
 use crate::keys::graphql::ApiKey;
-use crate::platform::ids::{self, KeyId, OrgId, UserId};
+use crate::platform::ids::{self, DeliveryId, KeyId, OrgId, UserId, WebhookId};
+use crate::webhooks::graphql::{WebhookDelivery, WebhookEndpoint};
 
 /// An object with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`)."))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`, `whk_…`, `msg_…`)."
+))]
 pub enum Node {
     ApiKey(ApiKey),
     Organization(Organization),
     User(User),
+    WebhookEndpoint(WebhookEndpoint),
+    WebhookDelivery(WebhookDelivery),
 }
 
 async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
@@ -54,6 +61,20 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
                 .ok_or_else(not_found)?;
             Ok(Node::User(User(row)))
         }
+        Some(WebhookId::PREFIX) => crate::webhooks::service::get_endpoint(app, p, id)
+            .await
+            .map(|e| Node::WebhookEndpoint(WebhookEndpoint(e)))
+            .map_err(|e| match e {
+                Error::NotFound(_) => not_found().into(),
+                other => other.into(),
+            }),
+        Some(DeliveryId::PREFIX) => crate::webhooks::service::get_delivery(app, p, id)
+            .await
+            .map(|d| Node::WebhookDelivery(WebhookDelivery(d)))
+            .map_err(|e| match e {
+                Error::NotFound(_) => not_found().into(),
+                other => other.into(),
+            }),
         _ => Err(not_found().into()),
     }
 }

@@ -165,7 +165,7 @@ pub struct WebhookDelivery(pub DeliveryRow);
 #[Object]
 impl WebhookDelivery {
     /// Global id (`msg_…`), sent as `webhook-id`.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// The endpoint (`whk_…`).

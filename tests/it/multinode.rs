@@ -26,12 +26,16 @@ fn start_node(database_url: &str, prefix: &str, dir: &std::path::Path) -> Node {
 /// Starts `gantry serve` with these variables (and webhooks allowed to reach 127.0.0.1); returns
 /// once it reports its address.
 fn spawn_gantry(envs: &[(&str, &str)], dir: &std::path::Path) -> Node {
+    spawn_gantry_with(&["serve"], envs, dir)
+}
+
+fn gantry_command(args: &[&str], envs: &[(&str, &str)], dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    command.arg("serve");
+    command.args(args);
     for (k, v) in envs {
         command.env(k, v);
     }
-    let mut child = command
+    command
         .env("GANTRY_WEBHOOK_ALLOW_HTTP", "true")
         .env("GANTRY_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
         .env("GANTRY_WEBHOOK_POLL_INTERVAL_MS", "100")
@@ -39,11 +43,13 @@ fn spawn_gantry(envs: &[(&str, &str)], dir: &std::path::Path) -> Node {
         .env("GANTRY_DATA_DIR", dir)
         .env("GANTRY_LOG_FORMAT", "json")
         .env("GANTRY_LOG", "info")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start gantry");
+        .env_remove("RUST_LOG");
+    command
+}
+
+fn spawn_gantry_with(args: &[&str], envs: &[(&str, &str)], dir: &std::path::Path) -> Node {
+    let mut child =
+        gantry_command(args, envs, dir).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start gantry");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -404,4 +410,42 @@ async fn two_nodes_deliver_each_event_once() {
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert_eq!(receiver.count(), 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_only_node_and_a_worker_process_split_the_work() {
+    for backend in crate::common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut _database = None;
+        let prefix = unique("gantry-split-");
+        let mut envs: Vec<(&str, String)> = Vec::new();
+        if backend == crate::common::Backend::PostgresRedis {
+            let (url, name) = create_pg_database().await;
+            _database = Some(crate::common::PgDatabase(name));
+            envs.push(("DATABASE_URL", url));
+            envs.push(("REDIS_URL", REDIS_URL.into()));
+            envs.push(("GANTRY_REDIS_PREFIX", prefix.clone()));
+        }
+        let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (receiver, base) = crate::webhooks::Receiver::start().await;
+        let http = crate::common::http_client();
+        let api = spawn_gantry_with(&["serve", "--workers=false"], &env_refs, dir.path());
+        let token = webhook_setup(&http, &api, &format!("{base}/in")).await;
+        let key = create_key_at(&http, &api, &token).await;
+        // The API node alone dispatches nothing: the event waits in the outbox.
+        let d = gql_at(&http, &api, Some(&token), "{ webhookDeliveries { totalCount } }", json!({})).await;
+        assert_eq!(d["data"]["webhookDeliveries"]["totalCount"], 0, "[{backend:?}] {d}");
+        let events =
+            gql_at(&http, &api, Some(&token), "{ events(types: [\"key.created\"]) { totalCount } }", json!({})).await;
+        assert_eq!(events["data"]["events"]["totalCount"], 1, "{events}");
+        // `gantry worker` delivers it.
+        let mut worker = gantry_command(&["worker"], &env_refs, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start gantry worker");
+        until_received(&receiver, &[key], 30).await;
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
 }

@@ -200,6 +200,14 @@ async fn endpoints_are_validated_and_scoped_to_their_organization() {
         assert_eq!(created["endpoint"]["retrySchedule"], json!([5, 300, 1800, 7200, 18000, 36000, 36000]));
         let id = created["endpoint"]["id"].as_str().unwrap().to_string();
         assert!(id.starts_with("whk_"));
+        let node = app
+            .gql_ok(
+                Some(&s.token),
+                "query($id: ID!) { node(id: $id) { id ... on WebhookEndpoint { url } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(node["node"]["url"], "https://example.com/hooks");
 
         // Another organization sees none of it.
         for q in [
@@ -208,6 +216,7 @@ async fn endpoints_are_validated_and_scoped_to_their_organization() {
             "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
             "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }",
             "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: false}) { id } }",
+            "query($id: ID!) { node(id: $id) { id } }",
         ] {
             let r = app.gql(Some(&other.token), q, json!({ "id": id })).await;
             assert_eq!(code(&r), "NOT_FOUND", "[{backend:?}] {q}: {r}");
