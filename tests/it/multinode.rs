@@ -438,6 +438,42 @@ async fn an_api_only_node_and_a_worker_process_split_the_work() {
         let events =
             gql_at(&http, &api, Some(&token), "{ events(types: [\"key.created\"]) { totalCount } }", json!({})).await;
         assert_eq!(events["data"]["events"]["totalCount"], 1, "{events}");
+        // With Redis, a subscriber on the API node sees the worker process's attempts.
+        let mut stream = None;
+        if backend == crate::common::Backend::PostgresRedis {
+            let e =
+                gql_at(&http, &api, Some(&token), "{ webhookEndpoints { edges { node { id } } } }", json!({})).await;
+            let endpoint = e["data"]["webhookEndpoints"]["edges"][0]["node"]["id"].as_str().unwrap().to_string();
+            let mut sock = ws::connect_authed(&format!("ws://{}/graphql/ws", api.addr), &token).await;
+            ws::subscribe(
+                &mut sock,
+                "d",
+                &format!(
+                    "subscription {{ webhookDelivered(webhookId: \"{endpoint}\") {{ status eventType attempt }} }}"
+                ),
+            )
+            .await;
+            // Live once an event raised after it comes back on the same socket.
+            ws::subscribe(
+                &mut sock,
+                "sync",
+                "subscription { events(types: [\"org.created\", \"key.revoked\"]) { type } }",
+            )
+            .await;
+            crate::subscriptions::until_event(&mut sock, async || {
+                let k = create_key_at(&http, &api, &token).await;
+                gql_at(
+                    &http,
+                    &api,
+                    Some(&token),
+                    "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+                    json!({ "id": k }),
+                )
+                .await;
+            })
+            .await;
+            stream = Some(sock);
+        }
         // `gantry worker` delivers it.
         let mut worker = gantry_command(&["worker"], &env_refs, dir.path())
             .stdout(Stdio::null())
@@ -445,6 +481,19 @@ async fn an_api_only_node_and_a_worker_process_split_the_work() {
             .spawn()
             .expect("start gantry worker");
         until_received(&receiver, &[key], 30).await;
+        if let Some(mut sock) = stream {
+            loop {
+                let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws::next(&mut sock))
+                    .await
+                    .expect("an attempt reaches the API node's subscriber")
+                    .expect("message");
+                if msg["id"] == "d" {
+                    assert_eq!(msg["payload"]["data"]["webhookDelivered"]["status"], "SUCCEEDED", "{msg}");
+                    assert_eq!(msg["payload"]["data"]["webhookDelivered"]["eventType"], "key.created");
+                    break;
+                }
+            }
+        }
         let _ = worker.kill();
         let _ = worker.wait();
     }
