@@ -74,10 +74,9 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// An endpoint failing continuously for this long is disabled (default 5 days).
     pub webhook_disable_after_secs: i64,
-    /// How long a worker's claim on a delivery lasts; a crashed node's claims come due again
-    /// after it. Keep it above the longest endpoint timeout (30 s), or a slow request may be sent
-    /// twice.
-    pub webhook_lease_secs: i64,
+    /// A worker's claim on a delivery lasts the endpoint's timeout plus this margin (for
+    /// recording the outcome); a crashed node's deliveries come due again when it ends.
+    pub webhook_lease_margin_secs: i64,
     /// Days webhook attempts, final deliveries and dispatched events are kept.
     pub webhook_retention_days: i64,
 }
@@ -134,7 +133,7 @@ impl Default for Config {
             webhook_concurrency: 64,
             webhook_poll_interval_ms: 500,
             webhook_disable_after_secs: 5 * 86_400,
-            webhook_lease_secs: 90,
+            webhook_lease_margin_secs: 60,
             webhook_retention_days: 90,
         }
     }
@@ -201,8 +200,8 @@ impl Config {
         if !(1..=3650).contains(&self.webhook_retention_days) {
             anyhow::bail!("GANTRY_WEBHOOK_RETENTION_DAYS must be between 1 and 3650");
         }
-        if !(1..=3600).contains(&self.webhook_lease_secs) {
-            anyhow::bail!("GANTRY_WEBHOOK_LEASE_SECS must be between 1 and 3600");
+        if !(1..=3600).contains(&self.webhook_lease_margin_secs) {
+            anyhow::bail!("GANTRY_WEBHOOK_LEASE_MARGIN_SECS must be between 1 and 3600");
         }
         if self.webhook_disable_after_secs < 60 {
             anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be at least 60");

@@ -357,13 +357,18 @@ pub async fn list_events(
     let org = principal.org_id.as_str();
     macro_rules! base {
         () => {{
-            let mut q = events::table.filter(events::org_id.eq(org)).into_boxed();
+            let mut q = events::table.filter(events::org_id.eq(org)).filter(events::is_test.eq(false)).into_boxed();
             if !all {
                 let mut cond: Box<dyn BoxableExpression<events::table, _, SqlType = diesel::sql_types::Bool>> =
                     Box::new(events::event_type.eq_any(exact.clone()));
+                // `category.` prefixes compared exactly (LIKE ignores case on SQLite, not on PostgreSQL).
                 for p in &prefixes {
-                    cond =
-                        Box::new(cond.or(events::event_type.like(format!("{}%", p.replace('_', "\\_"))).escape('\\')));
+                    cond = Box::new(
+                        cond.or(diesel::dsl::sql::<diesel::sql_types::Bool>("substr(event_type, 1, ")
+                            .bind::<diesel::sql_types::Integer, _>(p.len() as i32)
+                            .sql(") = ")
+                            .bind::<diesel::sql_types::Text, _>(p.clone())),
+                    );
                 }
                 q = q.filter(cond);
             }

@@ -2,8 +2,8 @@
 //! deliveries, and workers claim due deliveries, POST them signed, record each attempt and
 //! schedule the next.
 //!
-//! Claiming moves a delivery's `next_attempt_at` forward by a lease longer than any request may
-//! take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes never claim one row; one
+//! Claiming sets a delivery's lease (`leased_until`, also its `next_attempt_at`) to the endpoint's
+//! timeout plus a margin, longer than its request may take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes never claim one row; one
 //! statement under SQLite's single writer). A node that dies mid-attempt leaves the delivery due
 //! again when the lease ends: at-least-once, nothing lost. Completing an attempt is guarded by
 //! the attempt count it claimed, so a late worker cannot overwrite a newer outcome.
@@ -113,6 +113,9 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
     })
 }
 
+/// An enabled endpoint as the dispatcher sees it: id, filters, creation time.
+type Subscriber<'a> = (&'a str, Vec<String>, i64);
+
 #[derive(QueryableByName)]
 struct Undispatched {
     #[diesel(sql_type = Text)]
@@ -121,6 +124,8 @@ struct Undispatched {
     org_id: String,
     #[diesel(sql_type = Text)]
     event_type: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
 }
 
 /// Fans undispatched events out to the enabled endpoints whose filter matches, in one
@@ -129,7 +134,7 @@ pub async fn dispatch(app: &App) -> Result<usize> {
     let now = app.clock.now_ms();
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let select = app.db.sql(&format!(
-        "SELECT id, org_id, event_type FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
+        "SELECT id, org_id, event_type, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
     ));
     let (taken, created) = transaction!(app.db, c => {
         let rows: Vec<Undispatched> = diesel::sql_query(&select).bind::<BigInt, _>(DISPATCH_BATCH).load(c).await?;
@@ -137,19 +142,20 @@ pub async fn dispatch(app: &App) -> Result<usize> {
             return Ok((0, 0));
         }
         let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
-        let endpoints: Vec<(String, String, String)> = webhook_endpoints::table
+        let endpoints: Vec<(String, String, String, i64)> = webhook_endpoints::table
             .filter(webhook_endpoints::org_id.eq_any(orgs.iter().copied()))
             .filter(webhook_endpoints::enabled.eq(true))
-            .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter))
+            .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter, webhook_endpoints::created_at))
             .load(c).await?;
-        let mut by_org: HashMap<&str, Vec<(&str, Vec<String>)>> = HashMap::new();
-        for (id, org, filter) in &endpoints {
-            by_org.entry(org.as_str()).or_default().push((id.as_str(), serde_json::from_str(filter).unwrap_or_default()));
+        let mut by_org: HashMap<&str, Vec<Subscriber<'_>>> = HashMap::new();
+        for (id, org, filter, created_at) in &endpoints {
+            by_org.entry(org.as_str()).or_default().push((id.as_str(), serde_json::from_str(filter).unwrap_or_default(), *created_at));
         }
         let mut deliveries = Vec::new();
         for e in &rows {
-            for (endpoint, filters) in by_org.get(e.org_id.as_str()).map(Vec::as_slice).unwrap_or_default() {
-                if catalog::filter_matches(filters, &e.event_type) {
+            for (endpoint, filters, created_at) in by_org.get(e.org_id.as_str()).map(Vec::as_slice).unwrap_or_default() {
+                // An endpoint gets what happens after it exists, even when dispatch runs late.
+                if *created_at <= e.created_at && catalog::filter_matches(filters, &e.event_type) {
                     deliveries.push(new_delivery(&e.org_id, endpoint, &e.id, &e.event_type, now));
                 }
             }
@@ -208,6 +214,7 @@ pub fn new_delivery(org_id: &str, endpoint_id: &str, event_id: &str, event_type:
         status: PENDING.to_string(),
         attempts: 0,
         next_attempt_at: Some(now),
+        leased_until: None,
         last_status_code: None,
         last_error: None,
         created_at: now,
@@ -241,14 +248,18 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let now = app.clock.now_ms();
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let claim = app.db.sql(&format!(
-        "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id IN (\
+        "UPDATE webhook_deliveries SET \
+         leased_until = ? + (SELECT e.timeout_ms FROM webhook_endpoints e WHERE e.id = webhook_deliveries.endpoint_id), \
+         next_attempt_at = ? + (SELECT e.timeout_ms FROM webhook_endpoints e WHERE e.id = webhook_deliveries.endpoint_id), \
+         updated_at = ? WHERE id IN (\
          SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
          ORDER BY next_attempt_at LIMIT ?{lock}) \
          RETURNING id, org_id, endpoint_id, event_id, event_type, attempts"
     ));
     let claimed: Vec<Claimed> = with_conn!(app.db, c => {
         diesel::sql_query(&claim)
-            .bind::<BigInt, _>(now + app.config.webhook_lease_secs * 1000)
+            .bind::<BigInt, _>(now + app.config.webhook_lease_margin_secs * 1000)
+            .bind::<BigInt, _>(now + app.config.webhook_lease_margin_secs * 1000)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(free.min(256) as i64)
@@ -325,7 +336,7 @@ async fn defer(app: &App, d: &Claimed, at: i64) -> Result<()> {
                 .filter(webhook_deliveries::attempts.eq(d.attempts))
                 .filter(webhook_deliveries::status.eq(PENDING)),
         )
-        .set(webhook_deliveries::next_attempt_at.eq(at))
+        .set((webhook_deliveries::next_attempt_at.eq(at), webhook_deliveries::leased_until.eq(None::<i64>)))
         .execute(c).await?
     });
     Ok(())
@@ -435,19 +446,16 @@ async fn send(app: &App, endpoint: &EndpointRow, headers: &reqwest::header::Head
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
-        .map(|s| (s.max(0) * 1000).min(MAX_RETRY_AFTER_MS));
-    // Read at most the logged prefix of the body, within the endpoint's timeout.
+        .map(|s| s.clamp(0, MAX_RETRY_AFTER_MS / 1000) * 1000);
+    // Read at most the logged prefix of the body (the request's timeout covers the body too, so
+    // an attempt never outlives the endpoint's timeout).
     let mut bytes = Vec::new();
-    let read = tokio::time::timeout(Duration::from_millis(endpoint.timeout_ms as u64), async {
-        while bytes.len() < LOG_BODY_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                _ => break,
-            }
+    while bytes.len() < LOG_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
         }
-    })
-    .await;
-    let _ = read;
+    }
     bytes.truncate(LOG_BODY_BYTES);
     let text = truncate(String::from_utf8_lossy(&bytes).into_owned(), LOG_BODY_BYTES);
     let ok = (200..300).contains(&status);
@@ -622,6 +630,7 @@ async fn record(
             webhook_deliveries::status.eq(status),
             webhook_deliveries::attempts.eq(done),
             webhook_deliveries::next_attempt_at.eq(next),
+            webhook_deliveries::leased_until.eq(None::<i64>),
             webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
             webhook_deliveries::last_error.eq(outcome.error.as_deref()),
             webhook_deliveries::updated_at.eq(now),
@@ -631,10 +640,12 @@ async fn record(
             return Ok::<_, Error>((false, None));
         }
         let mut disabled_now = None;
-        if succeeded && endpoint.failing_since.is_some() {
-            diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::failing_since.is_not_null()))
-                .set(webhook_endpoints::failing_since.eq(None::<i64>))
-                .execute(c).await?;
+        if succeeded {
+            if endpoint.failing_since.is_some() {
+                diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::failing_since.is_not_null()))
+                    .set(webhook_endpoints::failing_since.eq(None::<i64>))
+                    .execute(c).await?;
+            }
         } else if !disabled {
             let since: Option<Option<i64>> = webhook_endpoints::table.find(&d.endpoint_id).select(webhook_endpoints::failing_since).first(c).await.optional()?;
             let since = since.flatten().unwrap_or(now);
@@ -724,7 +735,7 @@ struct Applied {
 /// CTEs). `None` on SQLite, whose in-process transaction is already cheap.
 async fn record_success_pg(app: &App, d: &Claimed, a: &AttemptRow, now: i64) -> Result<Option<bool>> {
     const SQL: &str = "WITH upd AS (UPDATE webhook_deliveries SET status = 'succeeded', attempts = $1, \
-        next_attempt_at = NULL, last_status_code = $2, last_error = NULL, updated_at = $3 \
+        next_attempt_at = NULL, leased_until = NULL, last_status_code = $2, last_error = NULL, updated_at = $3 \
         WHERE id = $4 AND attempts = $5 AND status = 'pending' RETURNING 1), \
         ins AS (INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, org_id, attempt, url, request_headers, \
         request_body, response_status, response_headers, response_body, latency_ms, error_kind, error_message, created_at) \

@@ -64,6 +64,7 @@ pub struct DeliveryRow {
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
+    pub leased_until: Option<i64>,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
     pub created_at: i64,

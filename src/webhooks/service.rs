@@ -179,8 +179,15 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
     };
     let max = crate::limits::service::plan_for_org(app, &principal.org_id).await?.max_webhook_endpoints;
     let (secret, shown) = new_secret(app, &id, now);
+    let lock_org = app.db.is_postgres();
     let endpoint = transaction!(app.db, c => {
         if let Some(max) = max {
+            // Serialize concurrent creates of one organization (SQLite's writer lock already does).
+            if lock_org {
+                diesel::sql_query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(&row.org_id)
+                    .execute(c).await?;
+            }
             let count: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(&row.org_id)).count().get_result(c).await?;
             if count >= max {
                 return Err(Error::forbidden(format!("your plan allows {max} webhook endpoints; delete one or change plans")));
@@ -433,17 +440,30 @@ pub async fn retry_delivery(
     if endpoint_id.is_some_and(|e| e != existing.endpoint_id) {
         return Err(Error::NotFound("webhook delivery"));
     }
+    let endpoint = find_endpoint(app, principal, &existing.endpoint_id).await?;
+    if !endpoint.enabled {
+        return Err(Error::Conflict("the endpoint is disabled; enable it before retrying its deliveries".into()));
+    }
     let now = app.clock.now_ms();
-    let row = with_conn!(app.db, c => {
-        diesel::update(webhook_deliveries::table.find(&existing.id))
-            .set((
-                webhook_deliveries::status.eq(PENDING),
-                webhook_deliveries::next_attempt_at.eq(now),
-                webhook_deliveries::updated_at.eq(now),
-            ))
-            .returning(DeliveryRow::as_returning())
-            .get_result(c).await?
+    let row: Option<DeliveryRow> = with_conn!(app.db, c => {
+        diesel::update(
+            webhook_deliveries::table
+                .find(&existing.id)
+                // Not while an attempt is in flight: that would send the same message twice at once.
+                .filter(webhook_deliveries::leased_until.is_null().or(webhook_deliveries::leased_until.le(now))),
+        )
+        .set((
+            webhook_deliveries::status.eq(PENDING),
+            webhook_deliveries::next_attempt_at.eq(now),
+            webhook_deliveries::leased_until.eq(None::<i64>),
+            webhook_deliveries::updated_at.eq(now),
+        ))
+        .returning(DeliveryRow::as_returning())
+        .get_result(c).await.optional()?
     });
+    let row = row.ok_or_else(|| {
+        Error::Conflict("an attempt of this delivery is in progress; retry once it has finished".into())
+    })?;
     app.webhooks.wake();
     Ok(row)
 }
@@ -469,7 +489,9 @@ pub async fn send_test_event(
     transaction!(app.db, c => {
         use crate::platform::db::schema::events;
         diesel::insert_into(events::table).values(&event.row).execute(c).await?;
-        diesel::update(events::table.find(&event.row.id)).set(events::dispatched_at.eq(now)).execute(c).await?;
+        diesel::update(events::table.find(&event.row.id))
+            .set((events::dispatched_at.eq(now), events::is_test.eq(true)))
+            .execute(c).await?;
         diesel::insert_into(webhook_deliveries::table).values(&delivery).execute(c).await?;
         Ok::<_, Error>(())
     })?;
@@ -513,6 +535,7 @@ pub async fn recover_endpoint(
         .set((
             webhook_deliveries::status.eq(PENDING),
             webhook_deliveries::next_attempt_at.eq(now),
+            webhook_deliveries::leased_until.eq(None::<i64>),
             webhook_deliveries::updated_at.eq(now),
         ))
         .execute(c).await?
@@ -534,7 +557,8 @@ pub struct EndpointStats {
 
 pub async fn endpoint_stats(app: &App, org_id: &str, endpoint_id: &str) -> Result<EndpointStats> {
     let since = app.clock.now_ms() - 86_400_000;
-    let (by_status, attempts): (Vec<(String, i64)>, Vec<(Option<String>, i64)>) = with_conn!(app.db, c => {
+    type Counts<K> = Vec<(K, i64)>;
+    let (by_status, attempts): (Counts<String>, Counts<Option<String>>) = with_conn!(app.db, c => {
         let by_status = webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
             .filter(webhook_deliveries::org_id.eq(org_id))

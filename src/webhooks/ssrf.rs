@@ -92,8 +92,20 @@ fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
     }
 }
 
+fn embedded_v4(s: &[u16; 8], hi: usize) -> Ipv4Addr {
+    Ipv4Addr::new((s[hi] >> 8) as u8, s[hi] as u8, (s[hi + 1] >> 8) as u8, s[hi + 1] as u8)
+}
+
 fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified() {
+        // IPv4-compatible (deprecated, ::a.b.c.d): judge the IPv4 address inside.
+        return classify_v4(embedded_v4(&s, 6)).or(Some("IPv4-compatible"));
+    }
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // SIIT (::ffff:0:a.b.c.d).
+        return classify_v4(embedded_v4(&s, 6)).or(Some("IPv4-translated"));
+    }
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_unspecified() {
@@ -105,14 +117,23 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("private")
     } else if (s[0] & 0xffc0) == 0xfe80 {
         Some("link-local")
-    } else if s[0] == 0x64 && s[1] == 0xff9b {
+    } else if (s[0] & 0xffc0) == 0xfec0 {
+        Some("site-local")
+    } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 0 {
         // NAT64: the IPv4 address in the last 32 bits.
-        classify_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+        classify_v4(embedded_v4(&s, 6))
+    } else if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        Some("local-use NAT64")
     } else if s[0] == 0x2002 {
         // 6to4: the IPv4 address in bits 16–48.
-        classify_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8))
+        classify_v4(embedded_v4(&s, 1))
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo tunnels carry an obfuscated IPv4 address.
+        Some("Teredo")
     } else if s[0] == 0x2001 && s[1] == 0x0db8 {
         Some("documentation")
+    } else if s[..4] == [0x100, 0, 0, 0] {
+        Some("discard-only")
     } else {
         None
     }
@@ -176,6 +197,14 @@ mod tests {
             "64:ff9b::a00:1",
             "2002:7f00:1::",
             "ff02::1",
+            "::127.0.0.1",
+            "::169.254.169.254",
+            "::a00:1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "100::1",
         ] {
             assert!(refused(&g, ip), "{ip} should be refused");
         }

@@ -286,7 +286,7 @@ async fn webhook_setup(http: &reqwest::Client, node: &Node, url: &str) -> String
         http,
         node,
         Some(&token),
-        "mutation($u: String!) { createWebhookEndpoint(input: {url: $u, filterTypes: [\"key.created\"]}) { secret } }",
+        "mutation($u: String!) { createWebhookEndpoint(input: {url: $u, filterTypes: [\"key.created\"], timeoutSeconds: 2}) { secret } }",
         json!({ "u": url }),
     )
     .await;
@@ -306,10 +306,14 @@ async fn create_key_at(http: &reqwest::Client, node: &Node, token: &str) -> Stri
     k["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap_or_else(|| panic!("{k}")).to_string()
 }
 
-/// Key ids in the `key.created` bodies the receiver got, with how many times each arrived.
+/// Key ids in the `key.created` bodies the receiver answered, with how many times each was.
 fn received_keys(r: &crate::webhooks::Receiver) -> std::collections::HashMap<String, usize> {
+    key_counts(&r.completed.lock().unwrap())
+}
+
+fn key_counts(requests: &[crate::webhooks::Received]) -> std::collections::HashMap<String, usize> {
     let mut out = std::collections::HashMap::new();
-    for got in r.got.lock().unwrap().iter() {
+    for got in requests {
         let body: serde_json::Value = serde_json::from_str(&got.body).unwrap();
         *out.entry(body["data"]["key"]["id"].as_str().unwrap().to_string()).or_default() += 1;
     }
@@ -337,9 +341,10 @@ async fn a_node_killed_mid_delivery_loses_nothing() {
         let mut _database = None;
         let prefix = unique("gantry-crash-");
         // Two requests at a time, 400 ms each: most deliveries are still to do when the node dies,
-        // and the two in flight are claimed (their lease of 3 s must run out after the restart).
+        // and those in flight are claimed (their lease — the 2 s timeout plus 1 s — must run out
+        // after the restart before they are sent again).
         let mut envs: Vec<(&str, String)> =
-            vec![("GANTRY_WEBHOOK_LEASE_SECS", "3".into()), ("GANTRY_WEBHOOK_CONCURRENCY", "2".into())];
+            vec![("GANTRY_WEBHOOK_LEASE_MARGIN_SECS", "1".into()), ("GANTRY_WEBHOOK_CONCURRENCY", "2".into())];
         if backend == crate::common::Backend::PostgresRedis {
             let (url, name) = create_pg_database().await;
             _database = Some(crate::common::PgDatabase(name));
@@ -358,19 +363,37 @@ async fn a_node_killed_mid_delivery_loses_nothing() {
         for _ in 0..30 {
             acknowledged.push(create_key_at(&http, &node, &token).await);
         }
-        // Kill it (SIGKILL) while deliveries are being made.
-        for _ in 0..200 {
-            if receiver.count() >= 2 {
+        // Kill it (SIGKILL) while a request is in flight (arrived, not yet answered).
+        let in_flight = || receiver.count() > receiver.completed.lock().unwrap().len();
+        for _ in 0..500 {
+            if receiver.completed.lock().unwrap().len() >= 2 && in_flight() {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+        assert!(in_flight(), "[{backend:?}] no request was in flight");
         drop(node);
-        let before = receiver.count();
-        assert!(before < 30, "[{backend:?}] everything was delivered before the kill; the test proves nothing");
+        let cut_off: Vec<_> = {
+            let done = received_keys(&receiver);
+            key_counts(&receiver.got.lock().unwrap()).into_keys().filter(|k| !done.contains_key(k)).collect()
+        };
+        assert!(!cut_off.is_empty());
+        assert!(received_keys(&receiver).len() < 30, "[{backend:?}] everything was delivered before the kill");
         *receiver.delay.lock().unwrap() = std::time::Duration::ZERO;
         let node = spawn_gantry(&env_refs, dir.path());
         until_received(&receiver, &acknowledged, 30).await;
+        // The requests cut off by the kill were sent again once their lease ended.
+        let arrivals = key_counts(&receiver.got.lock().unwrap());
+        for k in &cut_off {
+            assert!(arrivals[k] >= 2, "[{backend:?}] {k} was cut off and never sent again");
+        }
+        let done =
+            gql_at(&http, &node, Some(&token), "{ webhookDeliveries(status: SUCCEEDED) { totalCount } }", json!({}))
+                .await;
+        let pending =
+            gql_at(&http, &node, Some(&token), "{ webhookDeliveries(status: FAILED) { totalCount } }", json!({})).await;
+        assert_eq!(pending["data"]["webhookDeliveries"]["totalCount"], 0, "{pending}");
+        assert!(done["data"]["webhookDeliveries"]["totalCount"].as_i64() >= Some(29), "{done}");
         drop(node);
     }
 }

@@ -61,6 +61,8 @@ CREATE TABLE webhook_deliveries (
     attempts BIGINT NOT NULL,
     -- When the next attempt is due (a claim moves it forward by the lease); NULL once final.
     next_attempt_at BIGINT,
+    -- While an attempt is in flight: when its claim ends (the endpoint's timeout plus a margin).
+    leased_until BIGINT,
     last_status_code BIGINT,
     last_error TEXT,
     created_at BIGINT NOT NULL,
@@ -96,6 +98,9 @@ CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id);
 ALTER TABLE plans ADD COLUMN max_webhook_endpoints BIGINT;
 UPDATE plans SET max_webhook_endpoints = 5 WHERE slug = 'starter';
 UPDATE plans SET max_webhook_endpoints = 50 WHERE slug = 'pro';
+
+-- Test events (sendTestWebhookEvent) go to one endpoint and stay out of the organization's event list.
+ALTER TABLE events ADD COLUMN is_test BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- Events written before webhooks existed had no endpoints to go to.
 UPDATE events SET dispatched_at = created_at WHERE dispatched_at IS NULL;

@@ -5,3 +5,4 @@ DROP TABLE webhook_secrets;
 DROP TABLE webhook_endpoints;
 DROP TABLE event_types;
 ALTER TABLE plans DROP COLUMN max_webhook_endpoints;
+ALTER TABLE events DROP COLUMN is_test;

@@ -150,6 +150,7 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         created_at -> BigInt,
         dispatched_at -> Nullable<BigInt>,
+        is_test -> Bool,
     }
 }
 
@@ -321,6 +322,7 @@ diesel::table! {
         status -> Text,
         attempts -> BigInt,
         next_attempt_at -> Nullable<BigInt>,
+        leased_until -> Nullable<BigInt>,
         last_status_code -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
         created_at -> BigInt,
