@@ -177,7 +177,7 @@ pub static BUILT_IN: &[BuiltIn] = &[
         delivery_schema,
         delivery_sample
     ),
-    builtin!("webhook.test", "A test event sent with sendTestWebhookEvent.", ping_schema, ping_sample),
+    builtin!("webhook.test", "A test event sent with sendTestEvent.", ping_schema, ping_sample),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -491,9 +491,9 @@ pub fn table() -> Vec<Route> {
             "/webhooks/{id}/test",
             "Send a test event (the type's sample payload) to this endpoint",
             leak(format!(
-                "mutation($id: ID!, $type: String) {{ sendTestWebhookEvent(endpointId: $id, type: $type) {{ {DELIVERY} }} }}"
+                "mutation($id: ID!, $type: String) {{ sendTestEvent(endpointId: $id, type: $type) {{ {DELIVERY} }} }}"
             )),
-            "sendTestWebhookEvent",
+            "sendTestEvent",
             201,
             test_event,
             Shape::AsIs,
@@ -502,8 +502,8 @@ pub fn table() -> Vec<Route> {
             M::POST,
             "/webhooks/{id}/recover",
             "Send again every failed delivery since a time (at most 14 days back)",
-            "mutation($id: ID!, $since: DateTime!, $until: DateTime) { recoverWebhookEndpoint(id: $id, since: $since, until: $until) }",
-            "recoverWebhookEndpoint",
+            "mutation($id: ID!, $since: DateTime!, $until: DateTime) { recoverEndpoint(id: $id, since: $since, until: $until) }",
+            "recoverEndpoint",
             200,
             recover,
             Shape::AsIs,
@@ -525,9 +525,9 @@ pub fn table() -> Vec<Route> {
             "/webhooks/{id}/deliveries/{did}/retry",
             "Attempt a delivery again now",
             leak(format!(
-                "mutation($id: ID!, $endpointId: ID!) {{ retryWebhookDelivery(id: $id, endpointId: $endpointId) {{ {DELIVERY} }} }}"
+                "mutation($id: ID!, $endpointId: ID!) {{ retryDelivery(id: $id, endpointId: $endpointId) {{ {DELIVERY} }} }}"
             )),
-            "retryWebhookDelivery",
+            "retryDelivery",
             200,
             delivery_path,
             Shape::AsIs,

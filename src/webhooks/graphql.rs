@@ -529,7 +529,7 @@ impl WebhooksMutation {
     /// Attempts a delivery again now. A pending delivery keeps its schedule; a failed one gets one
     /// more attempt.
     #[graphql(guard = "Scope(\"webhooks:write\")")]
-    async fn retry_webhook_delivery(
+    async fn retry_delivery(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Delivery id (`msg_…`).")] id: ID,
@@ -543,7 +543,7 @@ impl WebhooksMutation {
     /// Sends again every failed delivery of the endpoint created between `since` and `until`
     /// (default now); `since` reaches at most 14 days back. Returns how many were queued.
     #[graphql(guard = "Scope(\"webhooks:write\")")]
-    async fn recover_webhook_endpoint(
+    async fn recover_endpoint(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Endpoint id.")] id: ID,
@@ -555,7 +555,7 @@ impl WebhooksMutation {
 
     /// Sends one event with the type's sample payload to this endpoint only.
     #[graphql(guard = "Scope(\"webhooks:write\")")]
-    async fn send_test_webhook_event(
+    async fn send_test_event(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Endpoint id.")] endpoint_id: ID,

@@ -221,7 +221,7 @@ async fn endpoints_are_validated_and_scoped_to_their_organization() {
             "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
             "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
             "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
-            "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }",
+            "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
             "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: false}) { id } }",
             "query($id: ID!) { node(id: $id) { id } }",
         ] {
@@ -460,12 +460,8 @@ async fn failures_gone_redirects_timeouts_and_retry_after() {
 
         // A manual retry sends it again, same webhook-id.
         let before = receiver.count();
-        app.gql_ok(
-            Some(&s.token),
-            "mutation($id: ID!) { retryWebhookDelivery(id: $id) { status } }",
-            json!({ "id": ids[0] }),
-        )
-        .await;
+        app.gql_ok(Some(&s.token), "mutation($id: ID!) { retryDelivery(id: $id) { status } }", json!({ "id": ids[0] }))
+            .await;
         let got = receiver.wait_for(&app, before + 1).await;
         assert_eq!(got[before].headers["webhook-id"], ids[0].as_str());
         let d = attempts(&app, &s.token, &ids[0], 4).await;
@@ -542,7 +538,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
             .await;
         let new = r["rotateWebhookSecret"]["secret"].as_str().unwrap().to_string();
         assert_ne!(new, old);
-        let test = "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id eventType } }";
+        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id eventType } }";
         app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
         let got = receiver.wait_for(&app, 1).await;
         assert!(
@@ -564,18 +560,18 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
         let r = app
             .gql_ok(
                 Some(&s.token),
-                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"key.created\") { eventType } }",
+                "mutation($id: ID!) { sendTestEvent(endpointId: $id, type: \"key.created\") { eventType } }",
                 json!({ "id": endpoint }),
             )
             .await;
-        assert_eq!(r["sendTestWebhookEvent"]["eventType"], "key.created");
+        assert_eq!(r["sendTestEvent"]["eventType"], "key.created");
         let got = receiver.wait_for(&app, 3).await;
         let body: Value = serde_json::from_str(&got[2].body).unwrap();
         assert_eq!(body["data"]["key"]["name"], "production");
         let r = app
             .gql(
                 Some(&s.token),
-                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"no.such\") { id } }",
+                "mutation($id: ID!) { sendTestEvent(endpointId: $id, type: \"no.such\") { id } }",
                 json!({ "id": endpoint }),
             )
             .await;
@@ -617,11 +613,11 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
         let r = app
             .gql_ok(
                 Some(&s.token),
-                "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }",
+                "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
                 json!({ "id": endpoint }),
             )
             .await;
-        let id = r["sendTestWebhookEvent"]["id"].as_str().unwrap().to_string();
+        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
         let d = attempts(&app, &s.token, &id, 1).await;
         assert_eq!(d["attempts"][0]["errorKind"], "REFUSED", "[{backend:?}] {d}");
         assert_eq!(receiver.count(), 0, "the internal receiver was reached");
@@ -789,7 +785,7 @@ async fn operator_events_are_validated_published_once_and_delivered() {
         // A test event of an operator type sends its sample.
         app.gql_ok(
             Some(&dev.token),
-            "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id, type: \"invoice.paid\") { id } }",
+            "mutation($id: ID!) { sendTestEvent(endpointId: $id, type: \"invoice.paid\") { id } }",
             json!({ "id": endpoint }),
         )
         .await;
@@ -1051,7 +1047,7 @@ async fn an_endpoint_rate_limit_spaces_deliveries_out() {
             json!({ "url": format!("{base}/in"), "filterTypes": ["webhook.test"], "rateLimitPerSecond": 2 }),
         )
         .await;
-        let test = "mutation($id: ID!) { sendTestWebhookEvent(endpointId: $id) { id } }";
+        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
         for _ in 0..5 {
             app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
         }
