@@ -205,7 +205,7 @@ async fn run(label: &'static str, database_url: String, n: usize, backlog: usize
 
     // Memory: a backlog of pending deliveries, then the first seconds of working it off.
     fill_outbox(&app, &org, backlog).await?;
-    while gantry::webhooks::delivery::dispatch(&app).await.map_err(err)? > 0 {}
+    while gantry::webhooks::dispatch::dispatch(&app).await.map_err(err)? > 0 {}
     let rss_backlog = rss_kib();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = gantry::webhooks::delivery::spawn(app.clone(), stopped);

@@ -1,10 +1,10 @@
-//! The delivery engine: the dispatcher fans outbox events out to matching endpoints as
-//! deliveries, and workers claim due deliveries, POST them signed, record each attempt and
-//! schedule the next.
+//! The delivery engine: workers claim due deliveries (made by [`super::dispatch`]), POST them
+//! signed, record each attempt and schedule the next; [`spawn`] runs the dispatcher and the
+//! workers together.
 //!
 //! Claiming sets a delivery's lease (`leased_until`, also its `next_attempt_at`) to the endpoint's
-//! timeout plus a margin, longer than its request may take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes never claim one row; one
-//! statement under SQLite's single writer). A node that dies mid-attempt leaves the delivery due
+//! timeout plus a margin, longer than its request may take (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so several nodes never claim one row; one statement under SQLite's single writer). A node that dies mid-attempt leaves the delivery due
 //! again when the lease ends: at-least-once, nothing lost. Completing an attempt is guarded by
 //! the attempt count it claimed, so a late worker cannot overwrite a newer outcome.
 
@@ -26,7 +26,7 @@ use crate::events::PendingEvent;
 use crate::events::catalog;
 use crate::platform::bus::{AttemptEnvelope, BusMessage};
 use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
-use crate::platform::ids::{AttemptId, DeliveryId, OrgId};
+use crate::platform::ids::{AttemptId, OrgId};
 use crate::{transaction, with_conn};
 
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
@@ -38,7 +38,6 @@ const MIN_BACKOFF_AFTER_THROTTLE_MS: i64 = 60_000;
 const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
 /// Response bodies (and request bodies in the log) are kept up to this many bytes.
 pub const LOG_BODY_BYTES: usize = 4096;
-const DISPATCH_BATCH: i64 = 500;
 const USER_AGENT: &str = concat!("Gantry-Webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// The webhook runtime of a node: the HTTP client with its SSRF guard, and the wake-up signal.
@@ -90,8 +89,8 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
                 break;
             }
             let mut busy = false;
-            match dispatch(&app).await {
-                Ok(n) => busy |= n as i64 == DISPATCH_BATCH,
+            match super::dispatch::dispatch(&app).await {
+                Ok(n) => busy |= n as i64 == super::dispatch::DISPATCH_BATCH,
                 Err(e) => e.log(),
             }
             match work(&app).await {
@@ -113,115 +112,6 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
     })
 }
 
-/// An enabled endpoint as the dispatcher sees it: id, filters, creation time.
-type Subscriber<'a> = (&'a str, Vec<String>, i64);
-
-#[derive(QueryableByName)]
-struct Undispatched {
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = Text)]
-    org_id: String,
-    #[diesel(sql_type = Text)]
-    event_type: String,
-    #[diesel(sql_type = BigInt)]
-    created_at: i64,
-}
-
-/// Fans undispatched events out to the enabled endpoints whose filter matches, in one
-/// transaction with marking them dispatched. Returns how many events it took.
-pub async fn dispatch(app: &App) -> Result<usize> {
-    let now = app.clock.now_ms();
-    let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let select = app.db.sql(&format!(
-        "SELECT id, org_id, event_type, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
-    ));
-    let (taken, created) = transaction!(app.db, c => {
-        let rows: Vec<Undispatched> = diesel::sql_query(&select).bind::<BigInt, _>(DISPATCH_BATCH).load(c).await?;
-        if rows.is_empty() {
-            return Ok((0, 0));
-        }
-        let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
-        let endpoints: Vec<(String, String, String, i64)> = webhook_endpoints::table
-            .filter(webhook_endpoints::org_id.eq_any(orgs.iter().copied()))
-            .filter(webhook_endpoints::enabled.eq(true))
-            .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter, webhook_endpoints::created_at))
-            .load(c).await?;
-        let mut by_org: HashMap<&str, Vec<Subscriber<'_>>> = HashMap::new();
-        for (id, org, filter, created_at) in &endpoints {
-            by_org.entry(org.as_str()).or_default().push((id.as_str(), serde_json::from_str(filter).unwrap_or_default(), *created_at));
-        }
-        let mut deliveries = Vec::new();
-        for e in &rows {
-            for (endpoint, filters, created_at) in by_org.get(e.org_id.as_str()).map(Vec::as_slice).unwrap_or_default() {
-                // An endpoint gets what happens after it exists, even when dispatch runs late.
-                if *created_at <= e.created_at && catalog::filter_matches(filters, &e.event_type) {
-                    deliveries.push(new_delivery(&e.org_id, endpoint, &e.id, &e.event_type, now));
-                }
-            }
-        }
-        // Multi-row statements: one round trip per 500 deliveries, not one per delivery.
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            let mut q = diesel::sql_query(app.db.sql(&insert_deliveries_sql(chunk.len()))).into_boxed();
-            for d in chunk {
-                q = q
-                    .bind::<Text, _>(&d.id)
-                    .bind::<Text, _>(&d.org_id)
-                    .bind::<Text, _>(&d.endpoint_id)
-                    .bind::<Text, _>(&d.event_id)
-                    .bind::<Text, _>(&d.event_type)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(now);
-            }
-            q.execute(c).await?;
-        }
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        diesel::update(events::table.filter(events::id.eq_any(&ids))).set(events::dispatched_at.eq(now)).execute(c).await?;
-        Ok::<_, Error>((rows.len(), deliveries.len()))
-    })?;
-    if created > 0 {
-        tracing::debug!(events = taken, deliveries = created, "dispatched events");
-    }
-    Ok(taken)
-}
-
-const INSERT_CHUNK: usize = 500;
-
-/// `INSERT` of `n` new pending deliveries, eight placeholders each (id, org, endpoint, event,
-/// type, and now three times: due, created, updated), in `?` style.
-fn insert_deliveries_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, event_type, status, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES ",
-    );
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)");
-    }
-    sql
-}
-
-pub fn new_delivery(org_id: &str, endpoint_id: &str, event_id: &str, event_type: &str, now: i64) -> DeliveryRow {
-    DeliveryRow {
-        id: DeliveryId::generate(now).to_string(),
-        org_id: org_id.to_string(),
-        endpoint_id: endpoint_id.to_string(),
-        event_id: event_id.to_string(),
-        event_type: event_type.to_string(),
-        status: PENDING.to_string(),
-        attempts: 0,
-        next_attempt_at: Some(now),
-        leased_until: None,
-        last_status_code: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 #[derive(QueryableByName, Debug)]
 struct Claimed {
     #[diesel(sql_type = Text)]
@@ -236,6 +126,8 @@ struct Claimed {
     event_type: String,
     #[diesel(sql_type = BigInt)]
     attempts: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    last_error: Option<String>,
 }
 
 /// Claims due deliveries (as many as there are free request slots) and starts their attempts.
@@ -254,7 +146,7 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
          updated_at = ? WHERE id IN (\
          SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
          ORDER BY next_attempt_at LIMIT ?{lock}) \
-         RETURNING id, org_id, endpoint_id, event_id, event_type, attempts"
+         RETURNING id, org_id, endpoint_id, event_id, event_type, attempts, last_error"
     ));
     let claimed: Vec<Claimed> = with_conn!(app.db, c => {
         diesel::sql_query(&claim)
@@ -297,8 +189,14 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let started = claimed.len();
     for d in claimed {
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
+        if !endpoint.enabled {
+            // Disabled since the delivery was made: it fails without a request (recoverable once
+            // the endpoint is enabled again).
+            release(app, &d, None).await?;
+            continue;
+        }
         if let Some(wait_ms) = over_endpoint_limit(app, &endpoint, now).await {
-            defer(app, &d, now + wait_ms).await?;
+            release(app, &d, Some(now + wait_ms)).await?;
             continue;
         }
         let permit = app.webhooks.slots.clone().try_acquire_owned().ok();
@@ -327,8 +225,13 @@ async fn over_endpoint_limit(app: &App, endpoint: &EndpointRow, now: i64) -> Opt
     (!decision.allowed()).then_some(decision.retry_after_ms.max(1))
 }
 
-/// Gives a claimed delivery back, due at `at`, without counting an attempt.
-async fn defer(app: &App, d: &Claimed, at: i64) -> Result<()> {
+/// Gives a claimed delivery back without an attempt: due again at `at`, or — with `None` — failed
+/// because its endpoint is disabled.
+async fn release(app: &App, d: &Claimed, at: Option<i64>) -> Result<()> {
+    let (status, error) = match at {
+        Some(_) => (PENDING, None),
+        None => (FAILED, Some("the endpoint is disabled; no request was made")),
+    };
     with_conn!(app.db, c => {
         diesel::update(
             webhook_deliveries::table
@@ -336,7 +239,12 @@ async fn defer(app: &App, d: &Claimed, at: i64) -> Result<()> {
                 .filter(webhook_deliveries::attempts.eq(d.attempts))
                 .filter(webhook_deliveries::status.eq(PENDING)),
         )
-        .set((webhook_deliveries::next_attempt_at.eq(at), webhook_deliveries::leased_until.eq(None::<i64>)))
+        .set((
+            webhook_deliveries::status.eq(status),
+            webhook_deliveries::next_attempt_at.eq(at),
+            webhook_deliveries::leased_until.eq(None::<i64>),
+            webhook_deliveries::last_error.eq(error.or(d.last_error.as_deref())),
+        ))
         .execute(c).await?
     });
     Ok(())
@@ -520,11 +428,7 @@ async fn attempt(
     put("webhook-timestamp", &timestamp.to_string());
     put("webhook-signature", &signature_header(keys, &d.id, timestamp, body.as_bytes()));
 
-    let outcome = if !endpoint.enabled {
-        Outcome::failed("disabled", "the endpoint is disabled".into())
-    } else {
-        send(app, endpoint, &headers, &body).await
-    };
+    let outcome = send(app, endpoint, &headers, &body).await;
     let now = app.clock.now_ms();
     let latency_ms = started.elapsed().as_millis() as i64;
     record(app, d, endpoint, &headers, &body, outcome, latency_ms, now).await
@@ -544,10 +448,9 @@ async fn record(
     let done = d.attempts + 1;
     let succeeded = outcome.error_kind.is_none();
     let gone = outcome.status == Some(410);
-    let disabled = outcome.error_kind == Some("disabled");
     let throttled = outcome.error_kind == Some("timeout") || outcome.status == Some(429);
     let jitter = rand::rng().random_range(0.8..1.2);
-    let next = if succeeded || gone || disabled {
+    let next = if succeeded || gone {
         None
     } else {
         next_delay_ms(&endpoint.schedule(), done, throttled, outcome.retry_after_ms, jitter).map(|ms| now + ms)
@@ -599,7 +502,7 @@ async fn record(
         if !succeeded && done == 4 && next.is_some() {
             raised.push(PendingEvent::new(app, &org, "webhook.delivery.failing", delivery_data(done)));
         }
-        if !succeeded && next.is_none() && !gone && !disabled && done == endpoint.schedule().len() as i64 + 1 {
+        if !succeeded && next.is_none() && !gone && done == endpoint.schedule().len() as i64 + 1 {
             raised.push(PendingEvent::new(app, &org, "webhook.delivery.exhausted", delivery_data(done)));
         }
     }
@@ -646,7 +549,7 @@ async fn record(
                     .set(webhook_endpoints::failing_since.eq(None::<i64>))
                     .execute(c).await?;
             }
-        } else if !disabled {
+        } else {
             let since: Option<Option<i64>> = webhook_endpoints::table.find(&d.endpoint_id).select(webhook_endpoints::failing_since).first(c).await.optional()?;
             let since = since.flatten().unwrap_or(now);
             let reason = if gone {

@@ -224,8 +224,6 @@ pub enum WebhookErrorKind {
     HttpStatus,
     /// The address is internal and not allowed (SSRF protection).
     Refused,
-    /// The endpoint was disabled; no request was made.
-    Disabled,
 }
 
 /// One HTTP request of a delivery and what came back.
@@ -290,7 +288,6 @@ fn error_kind(s: &str) -> WebhookErrorKind {
         "tls" => WebhookErrorKind::Tls,
         "http_status" => WebhookErrorKind::HttpStatus,
         "refused" => WebhookErrorKind::Refused,
-        "disabled" => WebhookErrorKind::Disabled,
         _ => WebhookErrorKind::Connection,
     }
 }

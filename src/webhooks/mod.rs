@@ -3,11 +3,13 @@
 //!
 //! The event catalog and publishing live in [`crate::events`].
 //! - [`service`]: endpoint CRUD, secret rotation, the delivery log, manual retry, test events.
-//! - [`delivery`]: the dispatcher (outbox → deliveries) and workers (claim, POST, record, retry).
+//! - [`dispatch`]: the dispatcher (outbox → deliveries).
+//! - [`delivery`]: the workers (claim, POST, record, retry) and the loop running both.
 //! - [`retention`]: deletes old attempts, final deliveries and dispatched events.
 //! - [`signing`]: Standard Webhooks signatures; [`ssrf`]: the outbound address guard.
 
 pub mod delivery;
+pub mod dispatch;
 pub mod graphql;
 pub mod model;
 pub mod retention;

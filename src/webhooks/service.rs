@@ -485,7 +485,7 @@ pub async fn send_test_event(
     let endpoint = find_endpoint(app, principal, endpoint_id).await?;
     let now = app.clock.now_ms();
     let event = crate::events::PendingEvent::new(app, &principal.org_id, event_type, sample);
-    let delivery = super::delivery::new_delivery(&endpoint.org_id, &endpoint.id, &event.row.id, event_type, now);
+    let delivery = super::dispatch::new_delivery(&endpoint.org_id, &endpoint.id, &event.row.id, event_type, now);
     transaction!(app.db, c => {
         use crate::platform::db::schema::events;
         diesel::insert_into(events::table).values(&event.row).execute(c).await?;

@@ -260,6 +260,20 @@ async fn three_nodes_hammered_together_never_admit_more_than_the_limit() {
     assert_eq!(refused, 70);
 }
 
+/// Variables for a process on `backend`: nothing for SQLite (a file in the data directory), a
+/// fresh database (dropped with the guard) and Redis prefix for PostgreSQL + Redis.
+async fn backend_env(
+    backend: crate::common::Backend,
+    prefix: &str,
+) -> (Vec<(&'static str, String)>, Option<crate::common::PgDatabase>) {
+    if backend != crate::common::Backend::PostgresRedis {
+        return (Vec::new(), None);
+    }
+    let (url, name) = create_pg_database().await;
+    let envs = vec![("DATABASE_URL", url), ("REDIS_URL", REDIS_URL.into()), ("GANTRY_REDIS_PREFIX", unique(prefix))];
+    (envs, Some(crate::common::PgDatabase(name)))
+}
+
 async fn gql_at(
     http: &reqwest::Client,
     node: &Node,
@@ -338,20 +352,12 @@ async fn until_received(r: &crate::webhooks::Receiver, ids: &[String], secs: u64
 async fn a_node_killed_mid_delivery_loses_nothing() {
     for backend in crate::common::backends() {
         let dir = tempfile::tempdir().unwrap();
-        let mut _database = None;
-        let prefix = unique("gantry-crash-");
+        let (mut envs, _database) = backend_env(backend, "gantry-crash-").await;
         // Two requests at a time, 400 ms each: most deliveries are still to do when the node dies,
         // and those in flight are claimed (their lease — the 2 s timeout plus 1 s — must run out
         // after the restart before they are sent again).
-        let mut envs: Vec<(&str, String)> =
-            vec![("GANTRY_WEBHOOK_LEASE_MARGIN_SECS", "1".into()), ("GANTRY_WEBHOOK_CONCURRENCY", "2".into())];
-        if backend == crate::common::Backend::PostgresRedis {
-            let (url, name) = create_pg_database().await;
-            _database = Some(crate::common::PgDatabase(name));
-            envs.push(("DATABASE_URL", url));
-            envs.push(("REDIS_URL", REDIS_URL.into()));
-            envs.push(("GANTRY_REDIS_PREFIX", prefix.clone()));
-        }
+        envs.push(("GANTRY_WEBHOOK_LEASE_MARGIN_SECS", "1".into()));
+        envs.push(("GANTRY_WEBHOOK_CONCURRENCY", "2".into()));
         let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (receiver, base) = crate::webhooks::Receiver::start().await;
         // Slow answers keep deliveries in flight when the node dies.
@@ -439,16 +445,7 @@ async fn two_nodes_deliver_each_event_once() {
 async fn an_api_only_node_and_a_worker_process_split_the_work() {
     for backend in crate::common::backends() {
         let dir = tempfile::tempdir().unwrap();
-        let mut _database = None;
-        let prefix = unique("gantry-split-");
-        let mut envs: Vec<(&str, String)> = Vec::new();
-        if backend == crate::common::Backend::PostgresRedis {
-            let (url, name) = create_pg_database().await;
-            _database = Some(crate::common::PgDatabase(name));
-            envs.push(("DATABASE_URL", url));
-            envs.push(("REDIS_URL", REDIS_URL.into()));
-            envs.push(("GANTRY_REDIS_PREFIX", prefix.clone()));
-        }
+        let (envs, _database) = backend_env(backend, "gantry-split-").await;
         let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (receiver, base) = crate::webhooks::Receiver::start().await;
         let http = crate::common::http_client();

@@ -88,15 +88,23 @@ impl Receiver {
 
     /// Waits (bounded) until the receiver has had `n` requests; returns them.
     async fn wait_for(&self, app: &TestApp, n: usize) -> Vec<Received> {
-        for _ in 0..500 {
-            if self.count() >= n {
-                return self.got.lock().unwrap().clone();
-            }
-            app.app.webhooks.wake();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the receiver got {} requests, expected {n}", self.count());
+        until(app, &format!("the receiver gets {n} requests"), async || {
+            (self.count() >= n).then(|| self.got.lock().unwrap().clone())
+        })
+        .await
     }
+}
+
+/// Polls `check` — waking the worker between tries, for at most ~10 s — until it gives a value.
+async fn until<T>(app: &TestApp, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..500 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        app.app.webhooks.wake();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never happened: {what}");
 }
 
 /// Verifies a Standard Webhooks signature header independently of the server: true when one of
@@ -152,15 +160,11 @@ async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
 
 /// Waits (bounded) until the delivery has made `n` attempts; returns it.
 async fn attempts(app: &TestApp, token: &str, id: &str, n: i64) -> Value {
-    for _ in 0..500 {
+    until(app, &format!("delivery {id} reaches {n} attempts"), async || {
         let d = delivery(app, token, id).await;
-        if d["attemptCount"].as_i64() >= Some(n) {
-            return d;
-        }
-        app.app.webhooks.wake();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("delivery {id} never reached {n} attempts");
+        (d["attemptCount"].as_i64() >= Some(n)).then_some(d)
+    })
+    .await
 }
 
 fn ms(rfc3339: &Value) -> i64 {
@@ -339,10 +343,9 @@ async fn events_are_delivered_signed_and_retried_on_the_schedule() {
         assert_eq!(d["attempts"][0]["responseStatus"], 500);
         let wait = ms(&d["nextAttemptAt"]) - app.clock.now_ms();
         assert!((4_000..=6_000).contains(&wait), "[{backend:?}] next attempt in {wait} ms");
-        // Not before it is due.
-        app.app.webhooks.wake();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(receiver.count(), 2, "retried before it was due");
+        // Not before it is due: nothing can be claimed yet.
+        assert_eq!(gantry::webhooks::delivery::work(&app.app).await.unwrap(), 0, "retried before it was due");
+        assert_eq!(receiver.count(), 2);
         app.clock.advance_ms(6_000);
         let got = receiver.wait_for(&app, 3).await;
         assert_eq!(got[2].headers["webhook-id"], second_id.as_str(), "webhook-id is stable across retries");
@@ -501,13 +504,21 @@ async fn failures_gone_redirects_timeouts_and_retry_after() {
             ["webhook.delivery.exhausted", "webhook.delivery.recovered", "webhook.endpoint.disabled"],
             "[{backend:?}]"
         );
-        // A disabled endpoint gets nothing.
-        let before = receiver.count();
+        // A disabled endpoint gets nothing: once another endpoint got the event (dispatch is one
+        // transaction for every endpoint), the disabled one still has no delivery of it.
+        let count = "query($id: ID!) { webhookDeliveries(endpointId: $id) { totalCount } }";
+        let before = app.gql_ok(Some(&s.token), count, json!({ "id": endpoint })).await;
+        let (_, keys_secret) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{watcher_base}/keys"), "filterTypes": ["key.created"] }),
+        )
+        .await;
         app.create_key(&s.token, &["keys:read"]).await;
-        gantry::webhooks::delivery::dispatch(&app.app).await.unwrap();
-        app.app.webhooks.wake();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(receiver.count(), before, "a disabled endpoint was sent to");
+        let got = watcher.wait_for(&app, 4).await;
+        assert!(got.iter().any(|r| r.path == "/keys" && signed_by(&keys_secret, r)));
+        let after = app.gql_ok(Some(&s.token), count, json!({ "id": endpoint })).await;
+        assert_eq!(after, before, "a disabled endpoint got a delivery");
     }
 }
 
@@ -725,9 +736,16 @@ async fn operator_events_are_validated_published_once_and_delivered() {
         let got = receiver.wait_for(&app, 2).await;
         let body: Value = serde_json::from_str(&got[1].body).unwrap();
         assert_eq!(body["data"], json!({ "invoice_id": "in_2", "amount_cents": 1 }));
-        // Exactly two deliveries: the repeat published nothing.
-        app.app.webhooks.wake();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Exactly two deliveries: the repeat published nothing (events are dispatched in id order,
+        // so the repeat's would precede the second one's, which has arrived).
+        let d = app
+            .gql_ok(
+                Some(&dev.token),
+                "query($id: ID!) { webhookDeliveries(endpointId: $id) { totalCount } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        assert_eq!(d["webhookDeliveries"]["totalCount"], 2, "[{backend:?}] {d}");
         assert_eq!(receiver.count(), 2);
 
         // The developer's event list, filtered by category.
@@ -926,19 +944,13 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_returns() {
             created.push(app.create_key(&s.token, &["keys:read"]).await.1);
         }
         let q = "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { attemptCount attempts { errorKind } } } } }";
-        let mut failed_once = false;
-        for _ in 0..500 {
+        let edges = until(&app, "the five first attempts fail", async || {
             let d = app.gql_ok(Some(&s.token), q, json!({ "id": endpoint })).await;
             let edges = d["webhookDeliveries"]["edges"].as_array().unwrap().clone();
-            if edges.len() == 5 && edges.iter().all(|e| e["node"]["attemptCount"] == 1) {
-                assert!(edges.iter().all(|e| e["node"]["attempts"][0]["errorKind"] == "CONNECTION"), "{d}");
-                failed_once = true;
-                break;
-            }
-            app.app.webhooks.wake();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(failed_once, "[{backend:?}] the first attempts never failed");
+            (edges.len() == 5 && edges.iter().all(|e| e["node"]["attemptCount"] == 1)).then_some(edges)
+        })
+        .await;
+        assert!(edges.iter().all(|e| e["node"]["attempts"][0]["errorKind"] == "CONNECTION"), "[{backend:?}] {edges:?}");
 
         // The receiver comes back; the retries (5 s ± 20 % later) bring everything.
         let (receiver, _) = Receiver::serve(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap());
@@ -977,17 +989,11 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
         .await;
         app.create_key(&key, &["keys:read"]).await;
         let list = "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }";
-        let mut id = None;
-        for _ in 0..500 {
+        let id = until(&app, "a delivery to the failing endpoint", async || {
             let d = app.gql_ok(Some(&key), list, json!({ "id": failing })).await;
-            if let Some(i) = d["webhookDeliveries"]["edges"][0]["node"]["id"].as_str() {
-                id = Some(i.to_string());
-                break;
-            }
-            app.app.webhooks.wake();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let id = id.expect("a delivery to the failing endpoint");
+            d["webhookDeliveries"]["edges"][0]["node"]["id"].as_str().map(str::to_string)
+        })
+        .await;
         // Attempts 1–4 a minute apart (×1.2 jitter at most): the fourth raises `failing`.
         attempts(&app, &key, &id, 1).await;
         for n in 2..=4 {
@@ -1000,14 +1006,24 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
         assert_eq!(first["data"]["attempts"], 4);
         assert_eq!(first["data"]["deliveryId"], id.as_str());
         // Still failing days later: once a failure comes five days after the first, the endpoint is
-        // disabled (with ±20 % jitter that is the sixth or the seventh attempt; the seventh then
-        // finds it disabled).
-        for n in 5..=7 {
+        // disabled. With ±20 % jitter that is the sixth or the seventh (last) attempt; when it is the
+        // sixth, the delivery then fails without a request when it next comes due.
+        for n in 5..=6 {
             app.clock.advance_ms(311_100_000);
             attempts(&app, &key, &id, n).await;
         }
-        let d = delivery(&app, &key, &id).await;
-        assert_eq!(d["status"], "FAILED", "{d}");
+        app.clock.advance_ms(311_100_000);
+        let d = until(&app, "the delivery fails for good", async || {
+            let d = delivery(&app, &key, &id).await;
+            (d["status"] == "FAILED").then_some(d)
+        })
+        .await;
+        let n = d["attemptCount"].as_i64().unwrap();
+        assert!(n == 6 || n == 7, "{d}");
+        assert!(
+            d["attempts"].as_array().unwrap().iter().all(|a| a["errorKind"] == "CONNECTION"),
+            "no attempt without a request: {d}"
+        );
         let e = app
             .gql_ok(
                 Some(&key),
@@ -1054,22 +1070,16 @@ async fn an_endpoint_rate_limit_spaces_deliveries_out() {
         // With the clock standing still, two go out and three wait for the window.
         receiver.wait_for(&app, 2).await;
         let pending = "query($id: ID!) { webhookDeliveries(endpointId: $id, status: PENDING) { edges { node { attemptCount nextAttemptAt } } } }";
-        let mut deferred = false;
-        for _ in 0..500 {
+        until(&app, "three deliveries held back by the limit", async || {
             let d = app.gql_ok(Some(&s.token), pending, json!({ "id": endpoint })).await;
             let edges = d["webhookDeliveries"]["edges"].as_array().unwrap().clone();
-            if edges.len() == 3
+            (edges.len() == 3
                 && edges
                     .iter()
-                    .all(|e| e["node"]["attemptCount"] == 0 && ms(&e["node"]["nextAttemptAt"]) > app.clock.now_ms())
-            {
-                deferred = true;
-                break;
-            }
-            app.app.webhooks.wake();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(deferred, "[{backend:?}] the limit did not hold deliveries back");
+                    .all(|e| e["node"]["attemptCount"] == 0 && ms(&e["node"]["nextAttemptAt"]) > app.clock.now_ms()))
+            .then_some(())
+        })
+        .await;
         assert_eq!(receiver.count(), 2);
         app.clock.advance_ms(1_000);
         receiver.wait_for(&app, 4).await;
