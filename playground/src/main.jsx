@@ -8,7 +8,7 @@ import { createClient } from 'graphql-ws';
 import 'graphiql/style.css';
 import './style.css';
 
-import { DEFAULT_TABS, SAMPLES } from './samples.js';
+import { DEFAULT_TABS, SAMPLES, groupOf } from './samples.js';
 
 const TOKEN_STORAGE_KEY = 'gantry.playground.token';
 // How long the token input must be idle before a typed token is applied.
@@ -221,10 +221,14 @@ function SamplePicker({ onPick, disabled }) {
       <option value="" disabled>
         Sample operations…
       </option>
-      {SAMPLES.map((s) => (
-        <option key={s.name} value={s.name} title={s.description}>
-          {s.name} — {s.description}
-        </option>
+      {[...new Set(SAMPLES.map(groupOf))].map((group) => (
+        <optgroup key={group} label={group}>
+          {SAMPLES.filter((s) => groupOf(s) === group).map((s) => (
+            <option key={s.name} value={s.name} title={s.description}>
+              {s.name} — {s.description}
+            </option>
+          ))}
+        </optgroup>
       ))}
     </select>
   );

@@ -4,4 +4,5 @@ pub mod bus;
 pub mod clock;
 pub mod crypto;
 pub mod db;
+pub mod group_commit;
 pub mod ids;

@@ -4,9 +4,10 @@
 //!
 //! Claiming sets a delivery's lease (`leased_until`, also its `next_attempt_at`) to the endpoint's
 //! timeout plus a margin, longer than its request may take (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, so several nodes never claim one row; one statement under SQLite's single writer). A node that dies mid-attempt leaves the delivery due
-//! again when the lease ends: at-least-once, nothing lost. Completing an attempt is guarded by
-//! the attempt count it claimed, so a late worker cannot overwrite a newer outcome.
+//! PostgreSQL, so several nodes never claim one row; one statement under SQLite's single
+//! writer). A node that dies mid-attempt leaves the delivery due again when the lease ends:
+//! at-least-once, nothing lost. Completing an attempt (`super::record`) is guarded by the attempt
+//! count it claimed, so a late worker cannot overwrite a newer outcome.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,19 +16,15 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use rand::Rng;
 
 use super::model::*;
 use super::signing::{SigningKey, signature_header};
 use super::ssrf::{Guard, GuardedResolver};
 use crate::app::App;
-use crate::error::{Error, Result};
-use crate::events::PendingEvent;
-use crate::events::catalog;
-use crate::platform::bus::{AttemptEnvelope, BusMessage};
-use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
-use crate::platform::ids::{AttemptId, OrgId};
-use crate::{transaction, with_conn};
+use crate::error::Result;
+use crate::platform::db::schema::{events, webhook_deliveries, webhook_endpoints, webhook_secrets};
+use crate::platform::group_commit::GroupCommit;
+use crate::with_conn;
 
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %.
@@ -49,6 +46,8 @@ pub struct Webhooks {
     slots: Arc<tokio::sync::Semaphore>,
     /// When this node last ran the retention job.
     pub last_prune_ms: std::sync::atomic::AtomicI64,
+    /// Plain successes waiting to be written together.
+    pub(super) successes: GroupCommit<super::record::Success, super::record::Written>,
 }
 
 impl Webhooks {
@@ -71,6 +70,7 @@ impl Webhooks {
             wake: tokio::sync::Notify::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
             last_prune_ms: Default::default(),
+            successes: GroupCommit::default(),
         })
     }
 
@@ -113,28 +113,31 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
 }
 
 #[derive(QueryableByName, Debug)]
-struct Claimed {
+pub(super) struct Claimed {
     #[diesel(sql_type = Text)]
-    id: String,
+    pub(super) id: String,
     #[diesel(sql_type = Text)]
-    org_id: String,
+    pub(super) org_id: String,
     #[diesel(sql_type = Text)]
-    endpoint_id: String,
+    pub(super) endpoint_id: String,
     #[diesel(sql_type = Text)]
-    event_id: String,
+    pub(super) event_id: String,
     #[diesel(sql_type = Text)]
-    event_type: String,
+    pub(super) event_type: String,
     #[diesel(sql_type = BigInt)]
-    attempts: i64,
+    pub(super) attempts: i64,
     #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
 }
 
 /// Claims due deliveries (as many as there are free request slots) and starts their attempts.
 /// Returns how many it started.
 pub async fn work(app: &Arc<App>) -> Result<usize> {
     let free = app.webhooks.slots.available_permits();
-    if free == 0 {
+    let in_flight = app.config.webhook_concurrency.saturating_sub(free);
+    // Claim in batches: while requests are in flight, wait until a quarter of the slots are free
+    // (each finishing request wakes the loop), so a claim is not one statement per delivery.
+    if free == 0 || (in_flight > 0 && free < app.config.webhook_concurrency / 4) {
         return Ok(0);
     }
     let now = app.clock.now_ms();
@@ -261,13 +264,13 @@ pub fn body(event_type: &str, created_at: i64, payload: &str) -> String {
 }
 
 /// What one HTTP attempt came to.
-struct Outcome {
-    status: Option<u16>,
-    headers: Option<serde_json::Map<String, serde_json::Value>>,
-    body: Option<String>,
-    error_kind: Option<&'static str>,
-    error: Option<String>,
-    retry_after_ms: Option<i64>,
+pub(super) struct Outcome {
+    pub(super) status: Option<u16>,
+    pub(super) headers: Option<serde_json::Map<String, serde_json::Value>>,
+    pub(super) body: Option<String>,
+    pub(super) error_kind: Option<&'static str>,
+    pub(super) error: Option<String>,
+    pub(super) retry_after_ms: Option<i64>,
 }
 
 impl Outcome {
@@ -283,7 +286,7 @@ impl Outcome {
     }
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+pub(super) fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -303,12 +306,24 @@ fn classify(e: &reqwest::Error) -> &'static str {
         if s.is::<super::ssrf::Refused>() {
             return "refused";
         }
-        if s.is::<rustls::Error>() {
+        if is_tls(s) {
             return "tls";
         }
         source = s.source();
     }
     "connection"
+}
+
+/// A rustls error, or an io::Error wrapping one however deep: an io::Error's `source()` skips the
+/// error it wraps, and the TLS stream's failure arrives as io::Error(io::Error(rustls::Error)).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => is_tls(inner),
+        None => false,
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -431,240 +446,7 @@ async fn attempt(
     let outcome = send(app, endpoint, &headers, &body).await;
     let now = app.clock.now_ms();
     let latency_ms = started.elapsed().as_millis() as i64;
-    record(app, d, endpoint, &headers, &body, outcome, latency_ms, now).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    app: &Arc<App>,
-    d: Claimed,
-    endpoint: &EndpointRow,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-    outcome: Outcome,
-    latency_ms: i64,
-    now: i64,
-) -> Result<()> {
-    let done = d.attempts + 1;
-    let succeeded = outcome.error_kind.is_none();
-    let gone = outcome.status == Some(410);
-    let throttled = outcome.error_kind == Some("timeout") || outcome.status == Some(429);
-    let jitter = rand::rng().random_range(0.8..1.2);
-    let next = if succeeded || gone {
-        None
-    } else {
-        next_delay_ms(&endpoint.schedule(), done, throttled, outcome.retry_after_ms, jitter).map(|ms| now + ms)
-    };
-    let status = if succeeded {
-        SUCCEEDED
-    } else if next.is_some() {
-        PENDING
-    } else {
-        FAILED
-    };
-    let mut logged_headers = serde_json::Map::new();
-    for (name, value) in headers {
-        logged_headers.insert(
-            name.to_string(),
-            serde_json::Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-        );
-    }
-    let attempt = AttemptRow {
-        id: AttemptId::generate(now).to_string(),
-        delivery_id: d.id.clone(),
-        endpoint_id: d.endpoint_id.clone(),
-        org_id: d.org_id.clone(),
-        attempt: done,
-        url: endpoint.url.clone(),
-        request_headers: serde_json::Value::Object(logged_headers).to_string(),
-        request_body: truncate(body.to_string(), LOG_BODY_BYTES),
-        response_status: outcome.status.map(i64::from),
-        response_headers: outcome.headers.map(|h| serde_json::Value::Object(h).to_string()),
-        response_body: outcome.body,
-        latency_ms,
-        error_kind: outcome.error_kind.map(str::to_string),
-        error_message: outcome.error.clone(),
-        created_at: now,
-    };
-    let org: OrgId = d.org_id.parse().map_err(|_| Error::internal(anyhow::anyhow!("bad org id in a delivery")))?;
-    let quiet = catalog::is_delivery_event(&d.event_type) || d.event_type == "webhook.endpoint.disabled";
-    let delivery_data = |attempts: i64| {
-        serde_json::json!({
-            "endpointId": d.endpoint_id, "deliveryId": d.id, "eventId": d.event_id, "eventType": d.event_type,
-            "attempts": attempts, "lastStatusCode": outcome.status, "lastError": outcome.error,
-        })
-    };
-    let mut raised = Vec::new();
-    if !quiet {
-        if succeeded && d.attempts > 0 {
-            raised.push(PendingEvent::new(app, &org, "webhook.delivery.recovered", delivery_data(done)));
-        }
-        if !succeeded && done == 4 && next.is_some() {
-            raised.push(PendingEvent::new(app, &org, "webhook.delivery.failing", delivery_data(done)));
-        }
-        if !succeeded && next.is_none() && !gone && done == endpoint.schedule().len() as i64 + 1 {
-            raised.push(PendingEvent::new(app, &org, "webhook.delivery.exhausted", delivery_data(done)));
-        }
-    }
-    let disable_after_ms = app.config.webhook_disable_after_secs * 1000;
-    // The common case — a success with nothing to raise on an endpoint that was not failing —
-    // is one statement on PostgreSQL (the attempt and the new state together).
-    let plain_success = succeeded && raised.is_empty() && endpoint.failing_since.is_none();
-    if plain_success
-        && app.db.is_postgres()
-        && let Some(applied) = record_success_pg(app, &d, &attempt, now).await?
-    {
-        if !applied {
-            tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only");
-            return Ok(());
-        }
-        publish_attempt(app, d, attempt, status, latency_ms, next, now).await;
-        return Ok(());
-    }
-    let (applied, disabled_now) = transaction!(app.db, c => {
-        diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
-        let applied = diesel::update(
-            webhook_deliveries::table
-                .find(&d.id)
-                .filter(webhook_deliveries::attempts.eq(d.attempts))
-                .filter(webhook_deliveries::status.eq(PENDING)),
-        )
-        .set((
-            webhook_deliveries::status.eq(status),
-            webhook_deliveries::attempts.eq(done),
-            webhook_deliveries::next_attempt_at.eq(next),
-            webhook_deliveries::leased_until.eq(None::<i64>),
-            webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
-            webhook_deliveries::last_error.eq(outcome.error.as_deref()),
-            webhook_deliveries::updated_at.eq(now),
-        ))
-        .execute(c).await? == 1;
-        if !applied {
-            return Ok::<_, Error>((false, None));
-        }
-        let mut disabled_now = None;
-        if succeeded {
-            if endpoint.failing_since.is_some() {
-                diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::failing_since.is_not_null()))
-                    .set(webhook_endpoints::failing_since.eq(None::<i64>))
-                    .execute(c).await?;
-            }
-        } else {
-            let since: Option<Option<i64>> = webhook_endpoints::table.find(&d.endpoint_id).select(webhook_endpoints::failing_since).first(c).await.optional()?;
-            let since = since.flatten().unwrap_or(now);
-            let reason = if gone {
-                Some("the endpoint answered 410 Gone".to_string())
-            } else if now - since >= disable_after_ms {
-                Some(format!("failing continuously for {} days", app.config.webhook_disable_after_secs / 86_400))
-            } else {
-                None
-            };
-            diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
-                .set(webhook_endpoints::failing_since.eq(Some(since)))
-                .execute(c).await?;
-            if let Some(reason) = reason {
-                let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
-                    .set((
-                        webhook_endpoints::enabled.eq(false),
-                        webhook_endpoints::disabled_reason.eq(&reason),
-                        webhook_endpoints::updated_at.eq(now),
-                    ))
-                    .execute(c).await?;
-                if changed == 1 {
-                    let e = PendingEvent::new(app, &org, "webhook.endpoint.disabled", serde_json::json!({
-                        "endpointId": d.endpoint_id, "url": endpoint.url, "reason": reason,
-                    }));
-                    diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-                    disabled_now = Some(e);
-                }
-            }
-        }
-        for e in &raised {
-            diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-        }
-        Ok::<_, Error>((true, disabled_now))
-    })?;
-    if !applied {
-        tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only");
-        return Ok(());
-    }
-    let any_events = !raised.is_empty() || disabled_now.is_some();
-    for e in raised.into_iter().chain(disabled_now) {
-        e.publish(app).await;
-    }
-    publish_attempt(app, d, attempt, status, latency_ms, next, now).await;
-    if any_events {
-        app.webhooks.wake();
-    }
-    Ok(())
-}
-
-/// Tells `webhookDelivered` subscribers (on every node) how an attempt went.
-async fn publish_attempt(
-    app: &App,
-    d: Claimed,
-    attempt: AttemptRow,
-    status: &str,
-    latency_ms: i64,
-    next: Option<i64>,
-    now: i64,
-) {
-    app.bus
-        .publish(BusMessage::DeliveryAttempt(AttemptEnvelope {
-            attempt_id: attempt.id,
-            org_id: d.org_id,
-            endpoint_id: d.endpoint_id,
-            delivery_id: d.id,
-            event_id: d.event_id,
-            event_type: d.event_type,
-            attempt: attempt.attempt,
-            status: status.to_string(),
-            response_status: attempt.response_status,
-            error_kind: attempt.error_kind,
-            latency_ms,
-            next_attempt_at_ms: next,
-            at_ms: now,
-        }))
-        .await;
-}
-
-#[derive(QueryableByName)]
-struct Applied {
-    #[diesel(sql_type = BigInt)]
-    applied: i64,
-}
-
-/// On PostgreSQL: the attempt row and the delivery's success in one statement (data-modifying
-/// CTEs). `None` on SQLite, whose in-process transaction is already cheap.
-async fn record_success_pg(app: &App, d: &Claimed, a: &AttemptRow, now: i64) -> Result<Option<bool>> {
-    const SQL: &str = "WITH upd AS (UPDATE webhook_deliveries SET status = 'succeeded', attempts = $1, \
-        next_attempt_at = NULL, leased_until = NULL, last_status_code = $2, last_error = NULL, updated_at = $3 \
-        WHERE id = $4 AND attempts = $5 AND status = 'pending' RETURNING 1), \
-        ins AS (INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, org_id, attempt, url, request_headers, \
-        request_body, response_status, response_headers, response_body, latency_ms, error_kind, error_message, created_at) \
-        VALUES ($6, $4, $7, $8, $1, $9, $10, $11, $2, $12, $13, $14, NULL, NULL, $3) RETURNING 1) \
-        SELECT (SELECT count(*) FROM upd) AS applied";
-    let crate::platform::db::Conn::Pg(mut c) = app.db.get().await? else {
-        return Ok(None);
-    };
-    let row: Applied = diesel::sql_query(SQL)
-        .bind::<BigInt, _>(a.attempt)
-        .bind::<diesel::sql_types::Nullable<BigInt>, _>(a.response_status)
-        .bind::<BigInt, _>(now)
-        .bind::<Text, _>(&d.id)
-        .bind::<BigInt, _>(d.attempts)
-        .bind::<Text, _>(&a.id)
-        .bind::<Text, _>(&a.endpoint_id)
-        .bind::<Text, _>(&a.org_id)
-        .bind::<Text, _>(&a.url)
-        .bind::<Text, _>(&a.request_headers)
-        .bind::<Text, _>(&a.request_body)
-        .bind::<diesel::sql_types::Nullable<Text>, _>(&a.response_headers)
-        .bind::<diesel::sql_types::Nullable<Text>, _>(&a.response_body)
-        .bind::<BigInt, _>(a.latency_ms)
-        .get_result(&mut *c)
-        .await?;
-    Ok(Some(row.applied == 1))
+    super::record::record(app, d, endpoint, &headers, &body, outcome, latency_ms, now).await
 }
 
 #[cfg(test)]

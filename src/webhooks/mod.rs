@@ -4,7 +4,8 @@
 //! The event catalog and publishing live in [`crate::events`].
 //! - [`service`]: endpoint CRUD, secret rotation, the delivery log, manual retry, test events.
 //! - [`dispatch`]: the dispatcher (outbox → deliveries).
-//! - [`delivery`]: the workers (claim, POST, record, retry) and the loop running both.
+//! - [`delivery`]: the workers (claim, POST, retry) and the loop running both; `record` writes
+//!   each attempt's outcome (plain successes in batches).
 //! - [`retention`]: deletes old attempts, final deliveries and dispatched events.
 //! - [`signing`]: Standard Webhooks signatures; [`ssrf`]: the outbound address guard.
 
@@ -12,6 +13,7 @@ pub mod delivery;
 pub mod dispatch;
 pub mod graphql;
 pub mod model;
+mod record;
 pub mod retention;
 pub mod service;
 pub mod signing;

@@ -42,3 +42,27 @@ async fn the_playground_runs_a_query_and_a_subscription_in_chromium() {
     let created = app.gql_ok(Some(&s.token), "{ apiKeys(first: 100) { edges { node { name } } } }", json!({})).await;
     assert!(created.to_string().contains("from-e2e"));
 }
+
+/// Every sample operation of the playground parses and validates against `schema.graphql`
+/// (graphql-js, the playground's own GraphQL library), with its required variables given.
+#[tokio::test]
+async fn the_playground_samples_match_the_schema() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let graphql = format!("{root}/playground/node_modules/graphql");
+    if !std::path::Path::new(&graphql).exists() {
+        assert!(!in_ci(), "CI=true but the playground's node_modules ({graphql}) are missing");
+        eprintln!("note: playground node_modules missing; samples not validated");
+        return;
+    }
+    let out = tokio::process::Command::new("node")
+        .arg(format!("{root}/playground/e2e/samples.mjs"))
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "playground samples do not match the schema:\n{stdout}\n{stderr}");
+    let n: usize =
+        stdout.trim().strip_prefix("samples: ").and_then(|s| s.strip_suffix(" valid")).unwrap().parse().unwrap();
+    assert!(n >= 14, "{stdout}");
+}

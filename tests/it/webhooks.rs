@@ -635,6 +635,65 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
     }
 }
 
+/// A TLS server on 127.0.0.1 whose certificate no client trusts (self-signed, in
+/// `tests/fixtures`): counts the handshakes it was offered.
+async fn untrusted_tls_server() -> (Arc<std::sync::atomic::AtomicUsize>, u16) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = vec![CertificateDer::from_pem_slice(include_bytes!("../fixtures/self-signed.crt")).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/self-signed.key")).unwrap();
+    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            // The client aborts the handshake on the certificate; nothing is ever served.
+            tokio::spawn(async move { acceptor.accept(stream).await.map(|_| ()) });
+        }
+    });
+    (handshakes, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_is_a_tls_failure_and_retried() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (handshakes, port) = untrusted_tls_server().await;
+        let (endpoint, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("https://localhost:{port}/hooks"), "filterTypes": ["webhook.test"] }),
+        )
+        .await;
+        let r = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
+                json!({ "id": endpoint }),
+            )
+            .await;
+        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        let d = attempts(&app, &s.token, &id, 1).await;
+        let attempt = &d["attempts"][0];
+        assert_eq!(attempt["errorKind"], "TLS", "[{backend:?}] {d}");
+        assert_eq!(attempt["responseStatus"], Value::Null, "{d}");
+        let message = attempt["errorMessage"].as_str().unwrap().to_lowercase();
+        assert!(message.contains("certificate"), "the log says why: {message}");
+        // A TLS failure is retried on the schedule, like a connection failure.
+        assert_eq!(d["status"], "PENDING", "{d}");
+        assert!(d["nextAttemptAt"].is_string(), "{d}");
+        assert!(handshakes.load(std::sync::atomic::Ordering::SeqCst) >= 1, "no handshake reached the server");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_events_are_validated_published_once_and_delivered() {
     for backend in backends() {
