@@ -6,7 +6,8 @@
 //! - latency from `publishEvent` (the service call returning) to the first attempt arriving;
 //! - memory (RSS) of the process with a backlog of 100k pending deliveries.
 //!
-//! `cargo bench --bench webhooks` (env: EVENTS=20000, BACKLOG=100000). Prints a Markdown section.
+//! `cargo bench --bench webhooks` (env: EVENTS=20000, BACKLOG=100000, BACKENDS=sqlite,postgres).
+//! Prints a Markdown section.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,10 +234,14 @@ async fn run(label: &'static str, database_url: String, n: usize, backlog: usize
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let backlog: usize = std::env::var("BACKLOG").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let backends = std::env::var("BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let dir = tempfile::tempdir()?;
-    let mut out = vec![run("SQLite", format!("sqlite://{}", dir.path().join("bench.db").display()), n, backlog).await?];
+    let mut out = Vec::new();
+    if backends.contains("sqlite") {
+        out.push(run("SQLite", format!("sqlite://{}", dir.path().join("bench.db").display()), n, backlog).await?);
+    }
     let pg = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() {
+    if backends.contains("postgres") && tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() {
         let name = format!("gantry_whbench_{}", std::process::id());
         let created = tokio::process::Command::new("psql")
             .args([&pg, "-qc", &format!("CREATE DATABASE {name}")])

@@ -181,7 +181,7 @@ impl App {
                         app.plan_cache.invalidate_all();
                         reload_costs(&app);
                     }
-                    BusMessage::Event(_) => app.webhooks.wake(),
+                    BusMessage::Event(_) => app.webhooks.events_arrived(),
                     BusMessage::DeliveryAttempt(_) => {}
                 }
             }

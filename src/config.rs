@@ -74,6 +74,9 @@ pub struct Config {
     pub webhook_poll_interval_ms: u64,
     /// An endpoint failing continuously for this long is disabled (default 5 days).
     pub webhook_disable_after_secs: i64,
+    /// An endpoint whose last this-many attempts all failed is disabled too (0, the default: no
+    /// such limit, only the duration above).
+    pub webhook_disable_after_failures: i64,
     /// A worker's claim on a delivery lasts the endpoint's timeout plus this margin (for
     /// recording the outcome); a crashed node's deliveries come due again when it ends.
     pub webhook_lease_margin_secs: i64,
@@ -133,6 +136,7 @@ impl Default for Config {
             webhook_concurrency: 64,
             webhook_poll_interval_ms: 500,
             webhook_disable_after_secs: 5 * 86_400,
+            webhook_disable_after_failures: 0,
             webhook_lease_margin_secs: 60,
             webhook_retention_days: 90,
         }
@@ -205,6 +209,9 @@ impl Config {
         }
         if self.webhook_disable_after_secs < 60 {
             anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_SECS must be at least 60");
+        }
+        if !(0..=1_000_000).contains(&self.webhook_disable_after_failures) {
+            anyhow::bail!("GANTRY_WEBHOOK_DISABLE_AFTER_FAILURES must be between 0 (off) and 1000000");
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;

@@ -2,12 +2,14 @@
 //! signed, record each attempt and schedule the next; [`spawn`] runs the dispatcher and the
 //! workers together.
 //!
-//! Claiming sets a delivery's lease (`leased_until`, also its `next_attempt_at`) to the endpoint's
-//! timeout plus a margin, longer than its request may take (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, so several nodes never claim one row; one statement under SQLite's single
-//! writer). A node that dies mid-attempt leaves the delivery due again when the lease ends:
-//! at-least-once, nothing lost. Completing an attempt (`super::record`) is guarded by the attempt
-//! count it claimed, so a late worker cannot overwrite a newer outcome.
+//! Claiming sets a delivery's lease (`leased_until`) to the endpoint's timeout plus a margin,
+//! longer than its request may take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes
+//! never claim one row; one statement under SQLite's single writer). A delivery is due when its
+//! `next_attempt_at` has passed and it has no live lease, so a node that dies mid-attempt leaves
+//! it due again when the lease ends: at-least-once, nothing lost. The claim changes no indexed
+//! column, so on PostgreSQL it is a HOT update (the table keeps free space for it). Completing an
+//! attempt (`super::record`) is guarded by the attempt count it claimed, so a late worker cannot
+//! overwrite a newer outcome.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub struct Webhooks {
     slots: Arc<tokio::sync::Semaphore>,
     /// When this node last ran the retention job.
     pub last_prune_ms: std::sync::atomic::AtomicI64,
+    /// Set when events may be waiting in the outbox (an event was raised on some node); the loop
+    /// runs the dispatcher when it is set, after a full batch, and every poll interval.
+    events_pending: std::sync::atomic::AtomicBool,
     /// Plain successes waiting to be written together.
     pub(super) successes: GroupCommit<super::record::Success, super::record::Written>,
 }
@@ -71,11 +76,18 @@ impl Webhooks {
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
             last_prune_ms: Default::default(),
             successes: GroupCommit::default(),
+            events_pending: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
-    /// Tells this node's worker there may be work (new events, a retry, a freed slot).
+    /// Tells this node's worker there may be work (a retry, a freed slot).
     pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Tells this node's worker that events were raised: run the dispatcher.
+    pub fn events_arrived(&self) {
+        self.events_pending.store(true, std::sync::atomic::Ordering::Release);
         self.wake.notify_one();
     }
 }
@@ -84,14 +96,27 @@ impl Webhooks {
 pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = Duration::from_millis(app.config.webhook_poll_interval_ms);
+        let mut last_dispatch = Instant::now();
+        let mut outbox_full = false;
         loop {
             if *stop.borrow() {
                 break;
             }
             let mut busy = false;
-            match super::dispatch::dispatch(&app).await {
-                Ok(n) => busy |= n as i64 == super::dispatch::DISPATCH_BATCH,
-                Err(e) => e.log(),
+            // The outbox is read when events were raised, while it yields full batches, and every
+            // poll interval (events another node raised without telling this one); not on every
+            // finished request.
+            let signalled = app.webhooks.events_pending.swap(false, std::sync::atomic::Ordering::AcqRel);
+            if signalled || outbox_full || last_dispatch.elapsed() >= poll {
+                last_dispatch = Instant::now();
+                match super::dispatch::dispatch(&app).await {
+                    Ok(n) => outbox_full = n as i64 == super::dispatch::DISPATCH_BATCH,
+                    Err(e) => {
+                        outbox_full = false;
+                        e.log()
+                    }
+                }
+                busy |= outbox_full;
             }
             match work(&app).await {
                 Ok(n) => busy |= n > 0,
@@ -135,9 +160,9 @@ pub(super) struct Claimed {
 pub async fn work(app: &Arc<App>) -> Result<usize> {
     let free = app.webhooks.slots.available_permits();
     let in_flight = app.config.webhook_concurrency.saturating_sub(free);
-    // Claim in batches: while requests are in flight, wait until a quarter of the slots are free
-    // (each finishing request wakes the loop), so a claim is not one statement per delivery.
-    if free == 0 || (in_flight > 0 && free < app.config.webhook_concurrency / 4) {
+    // Claim in batches: while requests are in flight, wait until half the slots are free (each
+    // finishing request wakes the loop), so a claim is not one statement per delivery.
+    if free == 0 || (in_flight > 0 && free < app.config.webhook_concurrency / 2) {
         return Ok(0);
     }
     let now = app.clock.now_ms();
@@ -145,16 +170,15 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let claim = app.db.sql(&format!(
         "UPDATE webhook_deliveries SET \
          leased_until = ? + (SELECT e.timeout_ms FROM webhook_endpoints e WHERE e.id = webhook_deliveries.endpoint_id), \
-         next_attempt_at = ? + (SELECT e.timeout_ms FROM webhook_endpoints e WHERE e.id = webhook_deliveries.endpoint_id), \
          updated_at = ? WHERE id IN (\
          SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
-         ORDER BY next_attempt_at LIMIT ?{lock}) \
+         AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at LIMIT ?{lock}) \
          RETURNING id, org_id, endpoint_id, event_id, event_type, attempts, last_error"
     ));
     let claimed: Vec<Claimed> = with_conn!(app.db, c => {
         diesel::sql_query(&claim)
             .bind::<BigInt, _>(now + app.config.webhook_lease_margin_secs * 1000)
-            .bind::<BigInt, _>(now + app.config.webhook_lease_margin_secs * 1000)
+            .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(free.min(256) as i64)

@@ -71,6 +71,11 @@ impl WebhookEndpoint {
     async fn failing_since(&self) -> Option<DateTime> {
         self.0.failing_since.map(DateTime)
     }
+    /// Failed attempts in a row (0 after a success). `GANTRY_WEBHOOK_DISABLE_AFTER_FAILURES`, when
+    /// the operator sets it, disables the endpoint at that many.
+    async fn consecutive_failures(&self) -> i64 {
+        self.0.consecutive_failures
+    }
     /// When the endpoint was created.
     async fn created_at(&self) -> DateTime {
         DateTime(self.0.created_at)
@@ -188,9 +193,11 @@ impl WebhookDelivery {
     async fn attempt_count(&self) -> i64 {
         self.0.attempts
     }
-    /// When the next attempt is due (null once the delivery is final).
+    /// When the next attempt is due (null once the delivery is final). While an attempt is in
+    /// flight: when the delivery is due again should that attempt be lost (its lease ends).
     async fn next_attempt_at(&self) -> Option<DateTime> {
-        (self.0.status == PENDING).then_some(self.0.next_attempt_at).flatten().map(DateTime)
+        let due = self.0.next_attempt_at.max(self.0.leased_until);
+        (self.0.status == PENDING).then_some(due).flatten().map(DateTime)
     }
     /// The HTTP status of the last attempt, if it got an answer.
     async fn last_status_code(&self) -> Option<i64> {

@@ -22,6 +22,8 @@ pub struct EndpointRow {
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Failed attempts in a row (0 after a success).
+    pub consecutive_failures: i64,
 }
 
 impl EndpointRow {

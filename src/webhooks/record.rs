@@ -152,23 +152,31 @@ pub(super) async fn record(
         }
         let mut disabled_now = None;
         if succeeded {
-            if endpoint.failing_since.is_some() {
-                diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::failing_since.is_not_null()))
-                    .set(webhook_endpoints::failing_since.eq(None::<i64>))
+            if endpoint.failing_since.is_some() || endpoint.consecutive_failures > 0 {
+                diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
+                    .set((webhook_endpoints::failing_since.eq(None::<i64>), webhook_endpoints::consecutive_failures.eq(0)))
                     .execute(c).await?;
             }
         } else {
-            let since: Option<Option<i64>> = webhook_endpoints::table.find(&d.endpoint_id).select(webhook_endpoints::failing_since).first(c).await.optional()?;
-            let since = since.flatten().unwrap_or(now);
+            let state: Option<(Option<i64>, i64)> = webhook_endpoints::table
+                .find(&d.endpoint_id)
+                .select((webhook_endpoints::failing_since, webhook_endpoints::consecutive_failures))
+                .first(c).await.optional()?;
+            let (since, failures) = state.unwrap_or((None, 0));
+            let since = since.unwrap_or(now);
+            let failures = failures + 1;
+            let max_failures = app.config.webhook_disable_after_failures;
             let reason = if gone {
                 Some("the endpoint answered 410 Gone".to_string())
             } else if now - since >= disable_after_ms {
                 Some(format!("failing continuously for {} days", app.config.webhook_disable_after_secs / 86_400))
+            } else if max_failures > 0 && failures >= max_failures {
+                Some(format!("{failures} failed attempts in a row"))
             } else {
                 None
             };
             diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
-                .set(webhook_endpoints::failing_since.eq(Some(since)))
+                .set((webhook_endpoints::failing_since.eq(Some(since)), webhook_endpoints::consecutive_failures.eq(failures)))
                 .execute(c).await?;
             if let Some(reason) = reason {
                 let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
@@ -202,7 +210,7 @@ pub(super) async fn record(
     }
     publish_attempt(app, d, attempt, status, latency_ms, next, now).await;
     if any_events {
-        app.webhooks.wake();
+        app.webhooks.events_arrived();
     }
     Ok(())
 }

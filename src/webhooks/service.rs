@@ -174,6 +174,7 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
         timeout_ms: check_timeout(input.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS))?,
         metadata: check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?,
         failing_since: None,
+        consecutive_failures: 0,
         created_at: now,
         updated_at: now,
     };
@@ -266,6 +267,7 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
             if e && !row.enabled {
                 row.disabled_reason = None;
                 row.failing_since = None;
+                row.consecutive_failures = 0;
             }
             if !e && row.enabled {
                 row.disabled_reason = Some("disabled by a user".into());

@@ -1110,6 +1110,98 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_in_a_row_disable_an_endpoint_when_the_operator_sets_a_limit() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| {
+            c.webhook_allow_http = true;
+            c.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+            c.webhook_poll_interval_ms = 50;
+            c.webhook_disable_after_failures = 3;
+        })
+        .await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let state =
+            "query($id: ID!) { webhookEndpoint(id: $id) { enabled disabledReason consecutiveFailures failingSince } }";
+        // A success resets the count: 500, 500, then 200.
+        let (receiver, base) = Receiver::start().await;
+        receiver.then([reply(500), reply(500)]);
+        let (flaky, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{base}/flaky"), "filterTypes": ["webhook.test"], "retrySchedule": [1, 1, 1, 1] }),
+        )
+        .await;
+        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
+        let r = app.gql_ok(Some(&s.token), test, json!({ "id": flaky })).await;
+        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        attempts(&app, &s.token, &id, 1).await;
+        app.clock.advance_ms(1_300);
+        attempts(&app, &s.token, &id, 2).await;
+        let e = app.gql_ok(Some(&s.token), state, json!({ "id": flaky })).await;
+        assert_eq!(e["webhookEndpoint"]["consecutiveFailures"], 2, "[{backend:?}] {e}");
+        app.clock.advance_ms(1_300);
+        let d = attempts(&app, &s.token, &id, 3).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let e = app.gql_ok(Some(&s.token), state, json!({ "id": flaky })).await;
+        assert_eq!(e["webhookEndpoint"]["consecutiveFailures"], 0, "{e}");
+        assert_eq!(e["webhookEndpoint"]["failingSince"], Value::Null, "{e}");
+        assert_eq!(e["webhookEndpoint"]["enabled"], true, "{e}");
+
+        // Three failures in a row (nothing listening) disable the endpoint, with an event.
+        let (watcher, watcher_base) = Receiver::start().await;
+        create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.endpoint.*"] }),
+        )
+        .await;
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (down, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("http://127.0.0.1:{dead}/x"), "filterTypes": ["webhook.test"], "retrySchedule": [1, 1, 1, 1] }),
+        )
+        .await;
+        let r = app.gql_ok(Some(&s.token), test, json!({ "id": down })).await;
+        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        attempts(&app, &s.token, &id, 1).await;
+        for n in 2..=3 {
+            app.clock.advance_ms(1_300);
+            attempts(&app, &s.token, &id, n).await;
+        }
+        let e = app.gql_ok(Some(&s.token), state, json!({ "id": down })).await;
+        assert_eq!(e["webhookEndpoint"]["enabled"], false, "[{backend:?}] {e}");
+        assert_eq!(e["webhookEndpoint"]["consecutiveFailures"], 3, "{e}");
+        assert_eq!(e["webhookEndpoint"]["disabledReason"], "3 failed attempts in a row", "{e}");
+        let got = watcher.wait_for(&app, 1).await;
+        let event: Value = serde_json::from_str(&got[0].body).unwrap();
+        assert_eq!(event["type"], "webhook.endpoint.disabled");
+        assert_eq!(event["data"]["endpointId"], down.as_str());
+        // No fourth attempt: the delivery fails without a request when it comes due.
+        app.clock.advance_ms(1_300);
+        let d = until(&app, "the delivery fails for good", async || {
+            let d = delivery(&app, &s.token, &id).await;
+            (d["status"] == "FAILED").then_some(d)
+        })
+        .await;
+        assert_eq!(d["attemptCount"], 3, "{d}");
+        // Enabling it again starts the count afresh.
+        let e = app
+            .gql_ok(
+                Some(&s.token),
+                "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: true}) { enabled consecutiveFailures failingSince } }",
+                json!({ "id": down }),
+            )
+            .await;
+        assert_eq!(
+            e["updateWebhookEndpoint"],
+            json!({ "enabled": true, "consecutiveFailures": 0, "failingSince": null })
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_rate_limit_spaces_deliveries_out() {
     for backend in backends() {
         let app = allowing_local(backend).await;

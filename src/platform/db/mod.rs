@@ -101,6 +101,9 @@ impl Db {
     pub async fn connect(url: &str, pool_size: usize, timeout_secs: u64) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            // A pooled connection is checked by its broken flag (set on a connection error), not by
+            // a `SELECT 1` round trip on every checkout (deadpool-postgres's default too).
+            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             config.custom_setup = Box::new(move |url| {
                 Box::pin(async move {
                     let mut conn = AsyncPgConnection::establish(url).await?;
@@ -123,6 +126,7 @@ impl Db {
                 std::fs::create_dir_all(parent)?;
             }
             let mut config = ManagerConfig::<SqliteConn>::default();
+            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             config.custom_setup = Box::new(move |url| {
                 Box::pin(async move {
                     let mut conn = SqliteConn::establish(url).await?;

@@ -299,6 +299,7 @@ diesel::table! {
         failing_since -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        consecutive_failures -> BigInt,
     }
 }
 
