@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::model::*;
 use super::signing::{SigningKey, signature_header};
 use super::ssrf::{Guard, GuardedResolver};
 use crate::app::App;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::platform::db::schema::{events, webhook_deliveries, webhook_endpoints, webhook_secrets};
 use crate::platform::group_commit::GroupCommit;
-use crate::with_conn;
+use crate::{transaction, with_conn};
 
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %.
@@ -175,15 +175,19 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
          AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at LIMIT ?{lock}) \
          RETURNING id, org_id, endpoint_id, event_id, event_type, attempts, last_error"
     ));
-    let claimed: Vec<Claimed> = with_conn!(app.db, c => {
+    let pg = app.db.is_postgres();
+    let claimed: Vec<Claimed> = transaction!(app.db, c => {
+        if pg {
+            c.batch_execute(crate::platform::db::QUEUE_HEAD_PLAN).await?;
+        }
         diesel::sql_query(&claim)
             .bind::<BigInt, _>(now + app.config.webhook_lease_margin_secs * 1000)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(free.min(256) as i64)
-            .load(c).await?
-    });
+            .load(c).await.map_err(Error::from)
+    })?;
     if claimed.is_empty() {
         return Ok(0);
     }

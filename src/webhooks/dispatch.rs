@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::RunQueryDsl;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::model::*;
 use crate::app::App;
@@ -42,7 +42,11 @@ pub async fn dispatch(app: &App) -> Result<usize> {
     let select = app.db.sql(&format!(
         "SELECT id, org_id, event_type, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
     ));
+    let pg = app.db.is_postgres();
     let (taken, created) = transaction!(app.db, c => {
+        if pg {
+            c.batch_execute(crate::platform::db::QUEUE_HEAD_PLAN).await?;
+        }
         let rows: Vec<Undispatched> = diesel::sql_query(&select).bind::<BigInt, _>(DISPATCH_BATCH).load(c).await?;
         if rows.is_empty() {
             return Ok((0, 0));

@@ -38,6 +38,14 @@ pub enum Conn {
 
 /// Runs `$body` with `$c` bound to `&mut` the backend's connection; the body is expanded once per
 /// backend. Needs a caller whose error type converts from `PoolError`.
+/// Statement settings for the queries that read the head of a queue (`ORDER BY … LIMIT n` on a
+/// partial index: the outbox, due webhook deliveries), run first in their transaction on
+/// PostgreSQL. After a burst of inserts the table's statistics still describe it as nearly empty
+/// until autovacuum analyzes it, and the planner then reads every queued row through a bitmap scan
+/// and sorts them, to return `n`: milliseconds per call on a backlog. The ordered index scan stops
+/// after `n` rows whatever the statistics say.
+pub const QUEUE_HEAD_PLAN: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off";
+
 #[macro_export]
 macro_rules! with_conn {
     ($db:expr, $c:ident => $body:expr) => {{
