@@ -159,6 +159,8 @@ impl App {
                         tracing::warn!(missed = n, "bus lagged; clearing credential caches");
                         if let Some(app) = weak.upgrade() {
                             app.invalidate_all_credentials();
+                            // Missed events too, perhaps: read the outbox now, not at the next poll.
+                            app.webhooks.events_arrived();
                         }
                         continue;
                     }
@@ -177,6 +179,7 @@ impl App {
                         reload_costs(&app);
                     }
                     BusMessage::Resync => {
+                        app.webhooks.events_arrived();
                         app.invalidate_all_credentials();
                         app.plan_cache.invalidate_all();
                         reload_costs(&app);

@@ -35,6 +35,8 @@ pub const DEFAULT_SCHEDULE_SECS: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000,
 const MIN_BACKOFF_AFTER_THROTTLE_MS: i64 = 60_000;
 /// `Retry-After` is honoured up to this.
 const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
+/// While requests are in flight, free slots are gathered this long before claiming for them.
+pub const CLAIM_GATHER: Duration = Duration::from_millis(10);
 /// Response bodies (and request bodies in the log) are kept up to this many bytes.
 pub const LOG_BODY_BYTES: usize = 4096;
 const USER_AGENT: &str = concat!("Gantry-Webhooks/", env!("CARGO_PKG_VERSION"));
@@ -51,6 +53,10 @@ pub struct Webhooks {
     /// Set when events may be waiting in the outbox (an event was raised on some node); the loop
     /// runs the dispatcher when it is set, after a full batch, and every poll interval.
     events_pending: std::sync::atomic::AtomicBool,
+    /// When this node last claimed deliveries.
+    last_claim: parking_lot::Mutex<Instant>,
+    /// The last `work` held free slots back to gather more: look again after `CLAIM_GATHER`.
+    gathering: std::sync::atomic::AtomicBool,
     /// Plain successes waiting to be written together.
     pub(super) successes: GroupCommit<super::record::Success, super::record::Written>,
 }
@@ -76,6 +82,8 @@ impl Webhooks {
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
             last_prune_ms: Default::default(),
             successes: GroupCommit::default(),
+            last_claim: parking_lot::Mutex::new(Instant::now()),
+            gathering: Default::default(),
             events_pending: std::sync::atomic::AtomicBool::new(true),
         })
     }
@@ -124,9 +132,17 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
             }
             super::retention::maybe_prune(&app).await;
             if !busy {
+                let pause = if std::sync::atomic::AtomicBool::load(
+                    &app.webhooks.gathering,
+                    std::sync::atomic::Ordering::Relaxed,
+                ) {
+                    CLAIM_GATHER
+                } else {
+                    poll
+                };
                 tokio::select! {
                     _ = app.webhooks.wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -161,10 +177,15 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let free = app.webhooks.slots.available_permits();
     let in_flight = app.config.webhook_concurrency.saturating_sub(free);
     // Claim in batches: while requests are in flight, wait until half the slots are free (each
-    // finishing request wakes the loop), so a claim is not one statement per delivery.
-    if free == 0 || (in_flight > 0 && free < app.config.webhook_concurrency / 2) {
+    // finishing request wakes the loop) or the last claim is `CLAIM_GATHER` old, so a claim is not
+    // one statement per delivery, nor do requests hanging on a slow endpoint hold the rest back.
+    let since_last = app.webhooks.last_claim.lock().elapsed();
+    let gathering = in_flight > 0 && free < app.config.webhook_concurrency / 2 && since_last < CLAIM_GATHER;
+    app.webhooks.gathering.store(gathering && free > 0, std::sync::atomic::Ordering::Relaxed);
+    if free == 0 || gathering {
         return Ok(0);
     }
+    *app.webhooks.last_claim.lock() = Instant::now();
     let now = app.clock.now_ms();
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let claim = app.db.sql(&format!(
@@ -314,7 +335,12 @@ impl Outcome {
     }
 }
 
+/// `s` cut to at most `max` bytes on a character boundary, NUL characters replaced (PostgreSQL
+/// text cannot hold them, and a receiver may answer anything).
 pub(super) fn truncate(mut s: String, max: usize) -> String {
+    if s.contains('\0') {
+        s = s.replace('\0', "\u{FFFD}");
+    }
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {

@@ -24,6 +24,19 @@ use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, 
 use crate::platform::ids::{AttemptId, OrgId};
 use crate::transaction;
 
+/// A success ends its endpoint's run of failures (no row is written when there is none). A macro,
+/// because it runs inside `transaction!` on either backend's connection.
+macro_rules! clear_failing {
+    ($c:expr, $endpoint_ids:expr) => {
+        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq_any($endpoint_ids)).filter(
+            webhook_endpoints::failing_since.is_not_null().or(webhook_endpoints::consecutive_failures.gt(0i64)),
+        ))
+        .set((webhook_endpoints::failing_since.eq(None::<i64>), webhook_endpoints::consecutive_failures.eq(0i64)))
+        .execute($c)
+        .await?
+    };
+}
+
 /// A plain success waiting for its batch.
 pub struct Success {
     delivery_id: String,
@@ -109,9 +122,10 @@ pub(super) async fn record(
         }
     }
     let disable_after_ms = app.config.webhook_disable_after_secs * 1000;
-    // The common case — a success with nothing to raise on an endpoint that was not failing — is
-    // written together with the other successes finishing meanwhile (group commit).
-    if succeeded && raised.is_empty() && endpoint.failing_since.is_none() {
+    // The common case — a success with nothing to raise — is written together with the other
+    // successes finishing meanwhile (group commit), which also clears its endpoint's failure state
+    // as the database has it (not as it was when the delivery was claimed).
+    if succeeded && raised.is_empty() {
         let success = Success { delivery_id: d.id.clone(), claimed_attempts: d.attempts, attempt };
         let (applied, attempt) = app
             .webhooks
@@ -152,19 +166,20 @@ pub(super) async fn record(
         }
         let mut disabled_now = None;
         if succeeded {
-            if endpoint.failing_since.is_some() || endpoint.consecutive_failures > 0 {
-                diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
-                    .set((webhook_endpoints::failing_since.eq(None::<i64>), webhook_endpoints::consecutive_failures.eq(0)))
-                    .execute(c).await?;
-            }
+            clear_failing!(c, std::slice::from_ref(&d.endpoint_id));
         } else {
-            let state: Option<(Option<i64>, i64)> = webhook_endpoints::table
-                .find(&d.endpoint_id)
-                .select((webhook_endpoints::failing_since, webhook_endpoints::consecutive_failures))
-                .first(c).await.optional()?;
-            let (since, failures) = state.unwrap_or((None, 0));
+            // Counted in the database (concurrent failures each add one), not from a snapshot.
+            let state: Option<CountedFailure> = diesel::sql_query(app.db.sql(
+                "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
+                 failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since, consecutive_failures",
+            ))
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(&d.endpoint_id)
+            .get_result(c).await.optional()?;
+            let Some(CountedFailure { failing_since: since, consecutive_failures: failures }) = state else {
+                return Ok::<_, Error>((true, None));
+            };
             let since = since.unwrap_or(now);
-            let failures = failures + 1;
             let max_failures = app.config.webhook_disable_after_failures;
             let reason = if gone {
                 Some("the endpoint answered 410 Gone".to_string())
@@ -175,9 +190,6 @@ pub(super) async fn record(
             } else {
                 None
             };
-            diesel::update(webhook_endpoints::table.find(&d.endpoint_id))
-                .set((webhook_endpoints::failing_since.eq(Some(since)), webhook_endpoints::consecutive_failures.eq(failures)))
-                .execute(c).await?;
             if let Some(reason) = reason {
                 let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
                     .set((
@@ -244,53 +256,81 @@ async fn publish_attempt(
         .await;
 }
 
-/// Writes a batch of plain successes: every attempt row, and each delivery marked succeeded if it
-/// is still the claim that made the attempt (a late worker never overwrites a newer outcome).
+#[derive(QueryableByName)]
+struct CountedFailure {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    failing_since: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    consecutive_failures: i64,
+}
+
+/// Writes a batch of plain successes: every attempt row, each delivery marked succeeded if it is
+/// still the claim that made the attempt (a late worker never overwrites a newer outcome), and
+/// their endpoints' failure state cleared. A batch that cannot be written (a row another request
+/// deleted meanwhile, say) is written again one success at a time, so one bad row fails alone.
 async fn write_successes(app: &App, batch: Vec<Success>) -> Vec<Written> {
-    let result = if app.db.is_postgres() {
-        write_successes_pg(app, &batch).await
-    } else {
-        write_successes_sqlite(app, &batch).await
+    let write = async |items: &[Success]| {
+        if app.db.is_postgres() {
+            write_successes_pg(app, items).await
+        } else {
+            write_successes_sqlite(app, items).await
+        }
     };
-    let applied: Vec<Option<bool>> = match result {
+    let applied: Vec<Option<bool>> = match write(&batch).await {
         Ok(applied) => applied.into_iter().map(Some).collect(),
-        Err(e) => {
+        Err(e) if batch.len() == 1 => {
             e.log();
-            vec![None; batch.len()]
+            vec![None]
+        }
+        Err(_) => {
+            let mut applied = Vec::with_capacity(batch.len());
+            for item in batch.chunks(1) {
+                applied.push(match write(item).await {
+                    Ok(a) => <[bool]>::first(&a).copied(),
+                    Err(e) => {
+                        e.log();
+                        None
+                    }
+                });
+            }
+            applied
         }
     };
     batch.into_iter().zip(applied).map(|(s, a)| (a, s.attempt)).collect()
 }
 
 #[derive(QueryableByName)]
-struct UpdatedId {
-    #[diesel(sql_type = Text)]
-    id: String,
+struct UpdatedRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 /// One statement for the whole batch: the rows arrive as arrays, `unnest` turns them into a
-/// table, and data-modifying CTEs insert the attempts and update the deliveries.
+/// table (numbered, so a delivery twice in one batch is told apart), and data-modifying CTEs
+/// insert the attempts, update the deliveries and clear their endpoints' failure state.
 async fn write_successes_pg(app: &App, batch: &[Success]) -> Result<Vec<bool>> {
     const SQL: &str = "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
         $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::bigint[]) \
-        AS t(delivery_id, claimed, attempt_id, endpoint_id, org_id, url, request_headers, request_body, \
-        response_status, response_headers, response_body, latency_ms, created_at)), \
+        WITH ORDINALITY AS t(delivery_id, claimed, attempt_id, endpoint_id, org_id, url, request_headers, \
+        request_body, response_status, response_headers, response_body, latency_ms, created_at, n)), \
         upd AS (UPDATE webhook_deliveries d SET status = 'succeeded', attempts = v.claimed + 1, \
         next_attempt_at = NULL, leased_until = NULL, last_status_code = v.response_status, last_error = NULL, \
         updated_at = v.created_at FROM v WHERE d.id = v.delivery_id AND d.attempts = v.claimed \
-        AND d.status = 'pending' RETURNING d.id), \
+        AND d.status = 'pending' RETURNING v.n), \
+        rst AS (UPDATE webhook_endpoints e SET failing_since = NULL, consecutive_failures = 0 \
+        WHERE e.id IN (SELECT endpoint_id FROM v) AND (e.failing_since IS NOT NULL OR e.consecutive_failures > 0)), \
         ins AS (INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, org_id, attempt, url, request_headers, \
         request_body, response_status, response_headers, response_body, latency_ms, error_kind, error_message, \
         created_at) SELECT attempt_id, delivery_id, endpoint_id, org_id, claimed + 1, url, request_headers, \
         request_body, response_status, response_headers, response_body, latency_ms, NULL, NULL, created_at FROM v) \
-        SELECT id FROM upd";
+        SELECT n FROM upd";
     let crate::platform::db::Conn::Pg(mut c) = app.db.get().await? else {
         return Err(Error::internal(anyhow::anyhow!("not a PostgreSQL connection")));
     };
     let col = |f: fn(&Success) -> String| batch.iter().map(f).collect::<Vec<String>>();
     let num = |f: fn(&Success) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
     let opt = |f: fn(&Success) -> Option<String>| batch.iter().map(f).collect::<Vec<Option<String>>>();
-    let updated: Vec<UpdatedId> = diesel::sql_query(SQL)
+    let updated: Vec<UpdatedRow> = diesel::sql_query(SQL)
         .bind::<Array<Text>, _>(col(|s| s.delivery_id.clone()))
         .bind::<Array<BigInt>, _>(num(|s| s.claimed_attempts))
         .bind::<Array<Text>, _>(col(|s| s.attempt.id.clone()))
@@ -306,8 +346,11 @@ async fn write_successes_pg(app: &App, batch: &[Success]) -> Result<Vec<bool>> {
         .bind::<Array<BigInt>, _>(num(|s| s.attempt.created_at))
         .load(&mut *c)
         .await?;
-    let updated: std::collections::HashSet<String> = updated.into_iter().map(|u| u.id).collect();
-    Ok(batch.iter().map(|s| updated.contains(&s.delivery_id)).collect())
+    let mut applied = vec![false; batch.len()];
+    for u in updated {
+        applied[(u.n - 1) as usize] = true;
+    }
+    Ok(applied)
 }
 
 /// One transaction for the whole batch (SQLite has one writer; its cost is the commit).
@@ -334,6 +377,8 @@ async fn write_successes_sqlite(app: &App, batch: &[Success]) -> Result<Vec<bool
             .execute(c).await?;
             applied.push(n == 1);
         }
+        let endpoints: Vec<String> = batch.iter().map(|s| s.attempt.endpoint_id.clone()).collect();
+        clear_failing!(c, &endpoints);
         Ok::<_, Error>(applied)
     })
 }

@@ -253,7 +253,15 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
     let metadata = input.metadata.as_ref().map(check_metadata).transpose()?;
     let now = app.clock.now_ms();
     let existing = find_endpoint(app, principal, id).await?;
+    let pg = app.db.is_postgres();
     let updated = transaction!(app.db, c => {
+        // The row is read and written back whole: on PostgreSQL lock it first, so a failure counted
+        // or an automatic disable recorded meanwhile is not overwritten (SQLite's writer is single).
+        if pg {
+            diesel::sql_query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(&existing.id)
+                .execute(c).await?;
+        }
         let mut row: EndpointRow = webhook_endpoints::table.find(&existing.id).select(EndpointRow::as_select()).first(c).await?;
         if let Some(u) = url { row.url = u; }
         if let Some(d) = description { row.description = d; }

@@ -14,16 +14,39 @@ use gantry::platform::clock::Clock;
 
 use crate::common::{TestApp, backends, code, ws};
 
-/// What the receiver answers next: a status, extra headers, and a delay before answering.
+/// What the receiver answers next: a status, extra headers, a body, and a delay before answering
+/// (or a signal to wait for).
 #[derive(Clone)]
 pub struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     delay: Duration,
+    body: &'static str,
+    release: Option<Arc<tokio::sync::Notify>>,
 }
 
 pub fn reply(status: u16) -> Reply {
-    Reply { status, headers: vec![], delay: Duration::ZERO }
+    Reply { status, headers: vec![], delay: Duration::ZERO, body: "received", release: None }
+}
+
+impl Reply {
+    fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+    fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+    /// Answers only once `release` is notified.
+    fn held(mut self, release: &Arc<tokio::sync::Notify>) -> Self {
+        self.release = Some(release.clone());
+        self
+    }
+    fn body(mut self, body: &'static str) -> Self {
+        self.body = body;
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,15 +85,17 @@ impl Receiver {
                 let received = Received { path: uri.path().to_string(), headers, body };
                 state.got.lock().unwrap().push(received.clone());
                 let delay = *state.delay.lock().unwrap();
-                let next =
-                    state.script.lock().unwrap().pop_front().unwrap_or(Reply { status: 200, headers: vec![], delay });
+                let next = state.script.lock().unwrap().pop_front().unwrap_or_else(|| reply(200).after(delay));
                 tokio::time::sleep(next.delay).await;
+                if let Some(release) = &next.release {
+                    release.notified().await;
+                }
                 state.completed.lock().unwrap().push(received);
                 let mut out = axum::http::Response::builder().status(StatusCode::from_u16(next.status).unwrap());
                 for (k, v) in next.headers {
                     out = out.header(k, v);
                 }
-                out.body(axum::body::Body::from("received")).unwrap()
+                out.body(axum::body::Body::from(next.body)).unwrap()
             }
         });
         let addr = listener.local_addr().unwrap();
@@ -412,11 +437,11 @@ async fn failures_gone_redirects_timeouts_and_retry_after() {
             json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.*"] }),
         )
         .await;
-        let hold = Reply { status: 200, headers: vec![], delay: Duration::from_secs(3) };
+        let hold = reply(200).after(Duration::from_secs(3));
         receiver.then([
-            Reply { status: 302, headers: vec![("location", format!("{base}/elsewhere"))], delay: Duration::ZERO },
+            reply(302).with_headers(vec![("location", format!("{base}/elsewhere"))]),
             hold,
-            Reply { status: 503, headers: vec![("retry-after", "120".into())], delay: Duration::ZERO },
+            reply(503).with_headers(vec![("retry-after", "120".into())]),
             reply(429),
         ]);
         let mut ids = Vec::new();
@@ -1198,6 +1223,46 @@ async fn failures_in_a_row_disable_an_endpoint_when_the_operator_sets_a_limit() 
             e["updateWebhookEndpoint"],
             json!({ "enabled": true, "consecutiveFailures": 0, "failingSince": null })
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_clears_failures_recorded_while_it_was_in_flight() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        unlimited(&app, &s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        // The first request is held until the test lets it go; the second fails at once; a third
+        // answers 200 with a NUL byte in its body, which PostgreSQL text cannot store as is.
+        let release = Arc::new(tokio::sync::Notify::new());
+        receiver.then([reply(200).held(&release), reply(500), reply(200).body("ok\0done")]);
+        let (endpoint, _) = create_endpoint(
+            &app,
+            &s.token,
+            json!({ "url": format!("{base}/hooks"), "filterTypes": ["webhook.test"], "retrySchedule": [3600] }),
+        )
+        .await;
+        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
+        let state = "query($id: ID!) { webhookEndpoint(id: $id) { consecutiveFailures failingSince } }";
+        let first = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
+        // Claimed while the endpoint was healthy, now in flight.
+        receiver.wait_for(&app, 1).await;
+        let second = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
+        attempts(&app, &s.token, second.as_str().unwrap(), 1).await;
+        let e = app.gql_ok(Some(&s.token), state, json!({ "id": endpoint })).await;
+        assert_eq!(e["webhookEndpoint"]["consecutiveFailures"], 1, "[{backend:?}] {e}");
+        // The held success ends the run of failures, although its claim saw none.
+        release.notify_one();
+        let d = attempts(&app, &s.token, first.as_str().unwrap(), 1).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let e = app.gql_ok(Some(&s.token), state, json!({ "id": endpoint })).await;
+        assert_eq!(e["webhookEndpoint"], json!({ "consecutiveFailures": 0, "failingSince": null }), "[{backend:?}]");
+        // A body with a NUL byte is logged (the NUL replaced) and the delivery succeeds.
+        let third = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
+        let d = attempts(&app, &s.token, third.as_str().unwrap(), 1).await;
+        assert_eq!(d["status"], "SUCCEEDED", "[{backend:?}] {d}");
+        assert_eq!(d["attempts"][0]["responseBody"], "ok\u{FFFD}done", "{d}");
     }
 }
 

@@ -36,8 +36,6 @@ pub enum Conn {
     Sqlite(deadpool::Object<SqliteConn>),
 }
 
-/// Runs `$body` with `$c` bound to `&mut` the backend's connection; the body is expanded once per
-/// backend. Needs a caller whose error type converts from `PoolError`.
 /// Statement settings for the queries that read the head of a queue (`ORDER BY … LIMIT n` on a
 /// partial index: the outbox, due webhook deliveries), run first in their transaction on
 /// PostgreSQL. After a burst of inserts the table's statistics still describe it as nearly empty
@@ -46,6 +44,8 @@ pub enum Conn {
 /// after `n` rows whatever the statistics say.
 pub const QUEUE_HEAD_PLAN: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off";
 
+/// Runs `$body` with `$c` bound to `&mut` the backend's connection; the body is expanded once per
+/// backend. Needs a caller whose error type converts from `PoolError`.
 #[macro_export]
 macro_rules! with_conn {
     ($db:expr, $c:ident => $body:expr) => {{
