@@ -223,7 +223,7 @@ impl App {
 
     /// Writes buffered counters; called on a timer and at shutdown.
     pub async fn flush(&self) {
-        if let Err(e) = self.key_usage.flush(&self.db).await {
+        if let Err(e) = self.key_usage.flush(self).await {
             e.log();
         }
         if let Err(e) = self.meter.drain(&self.db).await {

@@ -44,6 +44,21 @@ fn key_sample() -> Value {
         "maskedKey": "gk_live_…a1B2", "scopes": ["keys:read"], "revokedAt": null } })
 }
 
+fn key_ip_schema() -> Value {
+    let mut schema = key_schema();
+    schema["properties"]["ip"] = json!({ "type": "string" });
+    schema["properties"]["firstSeenAt"] = json!({ "type": "string", "format": "date-time" });
+    schema["required"] = json!(["key", "ip", "firstSeenAt"]);
+    schema
+}
+
+fn key_ip_sample() -> Value {
+    let mut sample = key_sample();
+    sample["ip"] = json!("203.0.113.7");
+    sample["firstSeenAt"] = json!("2026-12-01T09:30:00.000Z");
+    sample
+}
+
 fn quota_schema() -> Value {
     object(
         json!({ "percent": { "type": ["integer", "null"] }, "used": { "type": "integer" }, "quota": { "type": "integer" },
@@ -142,6 +157,12 @@ pub static BUILT_IN: &[BuiltIn] = &[
     ),
     builtin!("key.revoked", "An API key was revoked.", key_schema, key_sample),
     builtin!("key.deleted", "An API key was deleted.", key_schema, key_sample),
+    builtin!(
+        "key.used_from_new_ip",
+        "An API key was used from an IP address it had not been used from before (its first use included).",
+        key_ip_schema,
+        key_ip_sample
+    ),
     builtin!("user.created", "A user registered.", user_schema, user_sample),
     builtin!("org.created", "An organization was created.", org_schema, org_sample),
     builtin!(

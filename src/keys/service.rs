@@ -288,7 +288,7 @@ fn mint_secret(env: Environment) -> String {
     format!("gk_{}_{}", env.as_str(), crypto::random_base62(43))
 }
 
-fn event_data(key: &KeyRow) -> serde_json::Value {
+pub(crate) fn event_data(key: &KeyRow) -> serde_json::Value {
     serde_json::json!({
         "key": {
             "id": key.id, "name": key.name, "environment": key.environment, "maskedKey": key.masked(),

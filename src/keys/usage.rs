@@ -1,6 +1,8 @@
-//! Per-key usage counters (`lastUsedAt`, `lastUsedIp`, `totalRequests`, requests per day) kept in
-//! memory and written in batches, so a request never waits on a database write. A flush runs on a
-//! timer and at shutdown; a failed flush puts the counts back for the next one.
+//! Per-key usage counters (`lastUsedAt`, `lastUsedIp`, `totalRequests`, requests per day, the
+//! addresses a key is used from) kept in memory and written in batches, so a request never waits
+//! on a database write. A flush runs on a timer and at shutdown; a failed flush puts the counts
+//! back for the next one. An address a key had never been used from is audited and published as
+//! `key.used_from_new_ip` in the flush's transaction (once, whichever node sees it first).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,11 +12,13 @@ use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 use parking_lot::Mutex;
 
-use super::model::UsageDayRow;
+use super::model::{KeyRow, UsageDayRow};
+use crate::app::App;
 use crate::error::{Error, Result};
+use crate::events::{NewAudit, PendingEvent};
 use crate::platform::db::Db;
-use crate::platform::db::schema::{api_key_usage_daily, api_keys};
-use crate::platform::ids::KeyId;
+use crate::platform::db::schema::{api_key_ips, api_key_usage_daily, api_keys, audit_log, events};
+use crate::platform::ids::{KeyId, OrgId};
 use crate::transaction;
 
 #[derive(Debug, Clone, Default)]
@@ -24,6 +28,36 @@ struct Pending {
     last_ip: Option<IpAddr>,
     /// Requests per UTC day, keyed by days since the epoch (formatted only when written).
     by_day: HashMap<i64, i64>,
+    /// Requests and the first and last time per address (at most `MAX_IPS_PER_FLUSH`).
+    ips: HashMap<IpAddr, SeenFrom>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SeenFrom {
+    requests: i64,
+    first: i64,
+    last: i64,
+}
+
+impl SeenFrom {
+    fn merge(&mut self, other: SeenFrom) {
+        self.requests += other.requests;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+}
+
+/// Addresses tracked per key between two flushes; beyond them a key's other addresses are counted
+/// when next seen (the memory a key used from everywhere at once can take stays bounded).
+const MAX_IPS_PER_FLUSH: usize = 256;
+
+fn add_seen(ips: &mut HashMap<IpAddr, SeenFrom>, ip: IpAddr, seen: SeenFrom) {
+    let tracked = ips.len();
+    if let Some(s) = ips.get_mut(&ip) {
+        s.merge(seen);
+    } else if tracked < MAX_IPS_PER_FLUSH {
+        ips.insert(ip, seen);
+    }
 }
 
 #[derive(Default)]
@@ -54,6 +88,9 @@ impl KeyUsage {
             }
         }
         *p.by_day.entry(now_ms.div_euclid(86_400_000)).or_default() += 1;
+        if let Some(ip) = ip {
+            add_seen(&mut p.ips, ip, SeenFrom { requests: 1, first: now_ms, last: now_ms });
+        }
     }
 
     /// Requests counted on this node and not yet written, for a key.
@@ -61,15 +98,17 @@ impl KeyUsage {
         self.pending.lock().get(key).map(|p| (p.requests, Some(p.last_used_at))).unwrap_or((0, None))
     }
 
-    /// Writes every pending count in one transaction. Returns how many keys were written.
-    pub async fn flush(&self, db: &Db) -> Result<usize> {
+    /// Writes every pending count in one transaction, then publishes the new-address events it
+    /// raised. Returns how many keys were written.
+    pub async fn flush(&self, app: &App) -> Result<usize> {
+        let db = &app.db;
         let _one_at_a_time = self.flushing.lock().await;
         let batch: HashMap<KeyId, Pending> = std::mem::take(&mut *self.pending.lock());
         if batch.is_empty() {
             return Ok(0);
         }
         let n = batch.len();
-        let result = write(db, &batch).await;
+        let result = write(app, db, &batch).await;
         if let Err(e) = &result {
             tracing::warn!(error = ?e, keys = n, "key usage flush failed; will retry");
             let mut map = self.pending.lock();
@@ -83,13 +122,33 @@ impl KeyUsage {
                 for (d, c) in p.by_day {
                     *entry.by_day.entry(d).or_default() += c;
                 }
+                for (ip, seen) in p.ips {
+                    add_seen(&mut entry.ips, ip, seen);
+                }
             }
         }
-        result.map(|_| n)
+        let raised = result?;
+        for e in raised {
+            e.publish(app).await;
+        }
+        Ok(n)
     }
 }
 
-async fn write(db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<()> {
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[allow(dead_code)]
+    ip: String,
+}
+
+/// Writes the batch; returns the `key.used_from_new_ip` events it wrote to the outbox.
+async fn write(app: &App, db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<Vec<PendingEvent>> {
+    let insert_ip = db.sql(
+        "INSERT INTO api_key_ips (key_id, ip, first_seen_at, last_seen_at, requests) \
+         SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = ?) \
+         ON CONFLICT (key_id, ip) DO NOTHING RETURNING ip",
+    );
     let days: Vec<UsageDayRow> = batch
         .iter()
         .flat_map(|(k, p)| {
@@ -107,6 +166,44 @@ async fn write(db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<()> {
                 .set((api_keys::last_used_at.eq(p.last_used_at), api_keys::last_used_ip.eq(p.last_ip.map(|i| i.to_string()))))
                 .execute(c).await?;
         }
+        let mut raised = Vec::new();
+        for (key, p) in batch {
+            for (ip, seen) in &p.ips {
+                let ip_text = ip.to_string();
+                // Inserted only if the key never used this address (on any node): then it is new.
+                let inserted: Vec<Inserted> = diesel::sql_query(&insert_ip)
+                    .bind::<diesel::sql_types::Text, _>(key.as_str())
+                    .bind::<diesel::sql_types::Text, _>(&ip_text)
+                    .bind::<diesel::sql_types::BigInt, _>(seen.first)
+                    .bind::<diesel::sql_types::BigInt, _>(seen.last)
+                    .bind::<diesel::sql_types::BigInt, _>(seen.requests)
+                    .bind::<diesel::sql_types::Text, _>(key.as_str())
+                    .load(c).await?;
+                if inserted.is_empty() {
+                    diesel::update(api_key_ips::table.find((key.as_str(), &ip_text)))
+                        .set((
+                            api_key_ips::requests.eq(api_key_ips::requests + seen.requests),
+                            api_key_ips::last_seen_at.eq(seen.last),
+                        ))
+                        .filter(api_key_ips::last_seen_at.lt(seen.last))
+                        .execute(c).await?;
+                    continue;
+                }
+                let Some(row) = api_keys::table.find(key).select(KeyRow::as_select()).first(c).await.optional()? else {
+                    continue;
+                };
+                let org: OrgId = row.org_id.clone();
+                let mut data = super::service::event_data(&row);
+                data["ip"] = serde_json::json!(ip_text);
+                data["firstSeenAt"] = serde_json::json!(crate::platform::clock::rfc3339(seen.first));
+                diesel::insert_into(audit_log::table)
+                    .values(NewAudit::raw(app, &org, "api_key", key.as_str(), Some(*ip), "key.used_from_new_ip", "api_key", key.as_str(), serde_json::json!({ "ip": ip_text })))
+                    .execute(c).await?;
+                let event = PendingEvent::new(app, &org, "key.used_from_new_ip", data);
+                diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+                raised.push(event);
+            }
+        }
         for row in &days {
             let exists: i64 = api_keys::table.find(&row.key_id).count().get_result(c).await?;
             if exists == 0 {
@@ -119,6 +216,6 @@ async fn write(db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<()> {
                 .set(api_key_usage_daily::requests.eq(api_key_usage_daily::requests + excluded(api_key_usage_daily::requests)))
                 .execute(c).await?;
         }
-        Ok::<_, Error>(())
+        Ok::<_, Error>(raised)
     })
 }

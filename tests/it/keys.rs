@@ -428,3 +428,65 @@ async fn a_roll_keeps_the_old_secret_for_24_hours_by_default_and_events_follow()
         assert_eq!(code(&audit), "UNAUTHENTICATED", "a deleted key is gone");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_used_from_a_new_address_is_audited_and_published_once() {
+    for backend in backends() {
+        // Behind a trusted proxy the client address comes from X-Forwarded-For.
+        let app = TestApp::with_config(backend, |c| c.trust_proxy = true).await;
+        let s = app.register("dev@example.com").await;
+        let (secret, key_id) = app.create_key(&s.token, &["keys:read"]).await;
+        let call = async |ip: &str| {
+            let r = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(&secret)
+                .header("x-forwarded-for", ip)
+                .json(&json!({ "query": "{ viewer { id } }" }))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        };
+        for ip in ["203.0.113.7", "203.0.113.7", "198.51.100.2"] {
+            call(ip).await;
+        }
+        app.app.flush().await;
+        // A known address, in a later flush: nothing new.
+        call("203.0.113.7").await;
+        app.app.flush().await;
+        let audit = app
+            .gql_ok(
+                Some(&s.token),
+                "{ auditLog(first: 50, action: \"key.used_from_new_ip\") { edges { node { targetId actorId ip } } } }",
+                json!({}),
+            )
+            .await;
+        let mut ips: Vec<String> = audit["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["node"]["targetId"], key_id.as_str());
+                assert_eq!(e["node"]["actorId"], key_id.as_str());
+                e["node"]["ip"].as_str().unwrap().to_string()
+            })
+            .collect();
+        ips.sort();
+        assert_eq!(ips, ["198.51.100.2", "203.0.113.7"], "[{backend:?}] {audit}");
+        let events = app
+            .gql_ok(
+                Some(&s.token),
+                "{ events(types: [\"key.used_from_new_ip\"]) { totalCount edges { node { data } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(events["events"]["totalCount"], 2, "[{backend:?}] {events}");
+        for e in events["events"]["edges"].as_array().unwrap() {
+            let data = &e["node"]["data"];
+            assert_eq!(data["key"]["id"], key_id.as_str());
+            assert!(["198.51.100.2", "203.0.113.7"].contains(&data["ip"].as_str().unwrap()), "{data}");
+            assert!(data["firstSeenAt"].is_string(), "{data}");
+        }
+    }
+}

@@ -119,6 +119,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_key_ips (key_id, ip) {
+        key_id -> Text,
+        ip -> Text,
+        first_seen_at -> BigInt,
+        last_seen_at -> BigInt,
+        requests -> BigInt,
+    }
+}
+
+diesel::table! {
     api_key_usage_daily (key_id, day) {
         key_id -> Text,
         day -> Text,
@@ -242,6 +252,7 @@ diesel::joinable!(api_keys -> organizations (org_id));
 diesel::joinable!(organizations -> plans (plan_id));
 diesel::joinable!(api_key_secrets -> api_keys (key_id));
 diesel::joinable!(api_key_usage_daily -> api_keys (key_id));
+diesel::joinable!(api_key_ips -> api_keys (key_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -253,6 +264,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     api_key_secrets,
     api_key_usage_daily,
+    api_key_ips,
     audit_log,
     events,
     usage_segments,
