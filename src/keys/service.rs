@@ -453,16 +453,26 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
     };
     let now = app.clock.now_ms();
 
+    let pg = app.db.is_postgres();
     let key = transaction!(app.db, c => {
+        // Fields the patch leaves alone keep the values the row has now, not those read before the
+        // transaction: on PostgreSQL the row is locked first, so two concurrent updates of
+        // different fields both land (SQLite's single writer serializes them).
+        if pg {
+            diesel::sql_query("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(existing.id.as_str())
+                .execute(c).await?;
+        }
+        let current: KeyRow = api_keys::table.find(&existing.id).select(KeyRow::as_select()).first(c).await?;
         diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
             .set((
-                api_keys::name.eq(name.as_deref().unwrap_or(&existing.name)),
-                api_keys::description.eq(description.clone().unwrap_or(existing.description.clone())),
-                api_keys::scopes.eq(scopes.as_deref().unwrap_or(&existing.scopes)),
-                api_keys::expires_at.eq(expires_at.unwrap_or(existing.expires_at)),
-                api_keys::allowed_ips.eq(allowed_ips.as_deref().unwrap_or(&existing.allowed_ips)),
-                api_keys::metadata.eq(metadata.as_deref().unwrap_or(&existing.metadata)),
-                api_keys::rate_limit.eq(rate_limit.clone().unwrap_or(existing.rate_limit.clone())),
+                api_keys::name.eq(name.as_deref().unwrap_or(&current.name)),
+                api_keys::description.eq(description.clone().unwrap_or(current.description.clone())),
+                api_keys::scopes.eq(scopes.as_deref().unwrap_or(&current.scopes)),
+                api_keys::expires_at.eq(expires_at.unwrap_or(current.expires_at)),
+                api_keys::allowed_ips.eq(allowed_ips.as_deref().unwrap_or(&current.allowed_ips)),
+                api_keys::metadata.eq(metadata.as_deref().unwrap_or(&current.metadata)),
+                api_keys::rate_limit.eq(rate_limit.clone().unwrap_or(current.rate_limit.clone())),
                 api_keys::updated_at.eq(now),
             ))
             .execute(c).await?;

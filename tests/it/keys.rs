@@ -490,3 +490,40 @@ async fn a_key_used_from_a_new_address_is_audited_and_published_once() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_of_different_fields_both_land() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        // The first user is the platform administrator: lift the Starter plan's 10 requests/s.
+        app.gql_ok(
+            Some(&s.token),
+            "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null}) { slug } }",
+            json!({}),
+        )
+        .await;
+        let (_, key_id) = app.create_key(&s.token, &["keys:read"]).await;
+        let q = "mutation($id: ID!, $i: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $i) { id } }";
+        for round in 0..10 {
+            let name = format!("name-{round}");
+            let (a, b) = tokio::join!(
+                app.gql_ok(Some(&s.token), q, json!({ "id": key_id, "i": { "name": name } })),
+                app.gql_ok(Some(&s.token), q, json!({ "id": key_id, "i": { "metadata": { "round": round } } })),
+            );
+            assert_eq!(a["updateApiKey"]["id"], b["updateApiKey"]["id"]);
+            let key = app
+                .gql_ok(
+                    Some(&s.token),
+                    "query($id: ID!) { apiKey(id: $id) { name metadata } }",
+                    json!({ "id": key_id }),
+                )
+                .await;
+            assert_eq!(
+                key["apiKey"],
+                json!({ "name": name, "metadata": { "round": round } }),
+                "[{backend:?}] round {round}"
+            );
+        }
+    }
+}
