@@ -458,11 +458,7 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
         // Fields the patch leaves alone keep the values the row has now, not those read before the
         // transaction: on PostgreSQL the row is locked first, so two concurrent updates of
         // different fields both land (SQLite's single writer serializes them).
-        if pg {
-            diesel::sql_query("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE")
-                .bind::<diesel::sql_types::Text, _>(existing.id.as_str())
-                .execute(c).await?;
-        }
+        crate::lock_row!(c, pg, "api_keys", existing.id.as_str());
         let current: KeyRow = api_keys::table.find(&existing.id).select(KeyRow::as_select()).first(c).await?;
         diesel::update(api_keys::table.find(&existing.id).filter(api_keys::org_id.eq(&principal.org_id)))
             .set((

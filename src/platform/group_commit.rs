@@ -34,9 +34,14 @@ impl<T, R> GroupCommit<T, R> {
     {
         let (tx, mut rx) = oneshot::channel();
         self.queue.lock().push((item, tx));
-        let turn = self.turn.lock().await;
-        // A writer that held the turn before us may have taken our item with its batch: it
-        // answers before giving the turn back.
+        // A writer that holds the turn may take our item with its batch: then its answer comes
+        // first, and we need not wait for the turn at all.
+        let turn = tokio::select! {
+            biased;
+            answer = &mut rx => return answer.map_err(|_| Abandoned),
+            turn = self.turn.lock() => turn,
+        };
+        // The answer may also have come just as the turn did.
         match rx.try_recv() {
             Ok(r) => return Ok(r),
             Err(oneshot::error::TryRecvError::Closed) => return Err(Abandoned),

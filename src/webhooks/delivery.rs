@@ -285,12 +285,7 @@ async fn release(app: &App, d: &Claimed, at: Option<i64>) -> Result<()> {
         None => (FAILED, Some("the endpoint is disabled; no request was made")),
     };
     with_conn!(app.db, c => {
-        diesel::update(
-            webhook_deliveries::table
-                .find(&d.id)
-                .filter(webhook_deliveries::attempts.eq(d.attempts))
-                .filter(webhook_deliveries::status.eq(PENDING)),
-        )
+        diesel::update(still_claimed(&d.id, d.attempts))
         .set((
             webhook_deliveries::status.eq(status),
             webhook_deliveries::next_attempt_at.eq(at),

@@ -96,3 +96,14 @@ pub struct AttemptRow {
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
+
+/// The delivery, as long as it is still the claim that made an attempt (pending, with the attempt
+/// count it was claimed at): a late worker's outcome then updates nothing.
+#[diesel::dsl::auto_type]
+pub fn still_claimed<'a>(id: &'a str, attempts: i64) -> _ {
+    let pending: &'static str = PENDING;
+    webhook_deliveries::table
+        .find(id)
+        .filter(webhook_deliveries::attempts.eq(attempts))
+        .filter(webhook_deliveries::status.eq(pending))
+}

@@ -145,12 +145,7 @@ pub(super) async fn record(
     }
     let (applied, disabled_now) = transaction!(app.db, c => {
         diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
-        let applied = diesel::update(
-            webhook_deliveries::table
-                .find(&d.id)
-                .filter(webhook_deliveries::attempts.eq(d.attempts))
-                .filter(webhook_deliveries::status.eq(PENDING)),
-        )
+        let applied = diesel::update(still_claimed(&d.id, d.attempts))
         .set((
             webhook_deliveries::status.eq(status),
             webhook_deliveries::attempts.eq(done),
@@ -359,12 +354,7 @@ async fn write_successes_sqlite(app: &App, batch: &[Success]) -> Result<Vec<bool
         let mut applied = Vec::with_capacity(batch.len());
         for s in batch {
             diesel::insert_into(webhook_attempts::table).values(&s.attempt).execute(c).await?;
-            let n = diesel::update(
-                webhook_deliveries::table
-                    .find(&s.delivery_id)
-                    .filter(webhook_deliveries::attempts.eq(s.claimed_attempts))
-                    .filter(webhook_deliveries::status.eq(PENDING)),
-            )
+            let n = diesel::update(still_claimed(&s.delivery_id, s.claimed_attempts))
             .set((
                 webhook_deliveries::status.eq(SUCCEEDED),
                 webhook_deliveries::attempts.eq(s.attempt.attempt),

@@ -184,11 +184,7 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
     let endpoint = transaction!(app.db, c => {
         if let Some(max) = max {
             // Serialize concurrent creates of one organization (SQLite's writer lock already does).
-            if lock_org {
-                diesel::sql_query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(&row.org_id)
-                    .execute(c).await?;
-            }
+            crate::lock_row!(c, lock_org, "organizations", &row.org_id);
             let count: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(&row.org_id)).count().get_result(c).await?;
             if count >= max {
                 return Err(Error::forbidden(format!("your plan allows {max} webhook endpoints; delete one or change plans")));
@@ -257,11 +253,7 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
     let updated = transaction!(app.db, c => {
         // The row is read and written back whole: on PostgreSQL lock it first, so a failure counted
         // or an automatic disable recorded meanwhile is not overwritten (SQLite's writer is single).
-        if pg {
-            diesel::sql_query("SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
-                .bind::<diesel::sql_types::Text, _>(&existing.id)
-                .execute(c).await?;
-        }
+        crate::lock_row!(c, pg, "webhook_endpoints", &existing.id);
         let mut row: EndpointRow = webhook_endpoints::table.find(&existing.id).select(EndpointRow::as_select()).first(c).await?;
         if let Some(u) = url { row.url = u; }
         if let Some(d) = description { row.description = d; }

@@ -183,6 +183,14 @@ async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
     app.gql_ok(Some(token), DELIVERY, json!({ "id": id })).await["webhookDelivery"].clone()
 }
 
+/// Sends the endpoint a `webhook.test` event; returns the delivery id.
+async fn send_test_event(app: &TestApp, token: &str, endpoint: &str) -> String {
+    let r = app
+        .gql_ok(Some(token), "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }", json!({ "id": endpoint }))
+        .await;
+    r["sendTestEvent"]["id"].as_str().unwrap().to_string()
+}
+
 /// Waits (bounded) until the delivery has made `n` attempts; returns it.
 async fn attempts(app: &TestApp, token: &str, id: &str, n: i64) -> Value {
     until(app, &format!("delivery {id} reaches {n} attempts"), async || {
@@ -646,14 +654,7 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
             json!({ "url": format!("http://localhost:{port}/hooks"), "filterTypes": ["webhook.test"] }),
         )
         .await;
-        let r = app
-            .gql_ok(
-                Some(&s.token),
-                "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
-                json!({ "id": endpoint }),
-            )
-            .await;
-        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        let id = send_test_event(&app, &s.token, &endpoint).await;
         let d = attempts(&app, &s.token, &id, 1).await;
         assert_eq!(d["attempts"][0]["errorKind"], "REFUSED", "[{backend:?}] {d}");
         assert_eq!(receiver.count(), 0, "the internal receiver was reached");
@@ -661,7 +662,7 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
 }
 
 /// A TLS server on 127.0.0.1 whose certificate no client trusts (self-signed, in
-/// `tests/fixtures`): counts the handshakes it was offered.
+/// `tests/fixtures`): counts the connections it accepted.
 async fn untrusted_tls_server() -> (Arc<std::sync::atomic::AtomicUsize>, u16) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -672,8 +673,8 @@ async fn untrusted_tls_server() -> (Arc<std::sync::atomic::AtomicUsize>, u16) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = handshakes.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -682,7 +683,7 @@ async fn untrusted_tls_server() -> (Arc<std::sync::atomic::AtomicUsize>, u16) {
             tokio::spawn(async move { acceptor.accept(stream).await.map(|_| ()) });
         }
     });
-    (handshakes, port)
+    (connections, port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -691,21 +692,14 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_retried() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
         unlimited(&app, &s.token).await;
-        let (handshakes, port) = untrusted_tls_server().await;
+        let (connections, port) = untrusted_tls_server().await;
         let (endpoint, _) = create_endpoint(
             &app,
             &s.token,
             json!({ "url": format!("https://localhost:{port}/hooks"), "filterTypes": ["webhook.test"] }),
         )
         .await;
-        let r = app
-            .gql_ok(
-                Some(&s.token),
-                "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
-                json!({ "id": endpoint }),
-            )
-            .await;
-        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        let id = send_test_event(&app, &s.token, &endpoint).await;
         let d = attempts(&app, &s.token, &id, 1).await;
         let attempt = &d["attempts"][0];
         assert_eq!(attempt["errorKind"], "TLS", "[{backend:?}] {d}");
@@ -715,7 +709,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_retried() {
         // A TLS failure is retried on the schedule, like a connection failure.
         assert_eq!(d["status"], "PENDING", "{d}");
         assert!(d["nextAttemptAt"].is_string(), "{d}");
-        assert!(handshakes.load(std::sync::atomic::Ordering::SeqCst) >= 1, "no handshake reached the server");
+        assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 1, "no connection reached the server");
     }
 }
 
@@ -1157,9 +1151,7 @@ async fn failures_in_a_row_disable_an_endpoint_when_the_operator_sets_a_limit() 
             json!({ "url": format!("{base}/flaky"), "filterTypes": ["webhook.test"], "retrySchedule": [1, 1, 1, 1] }),
         )
         .await;
-        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
-        let r = app.gql_ok(Some(&s.token), test, json!({ "id": flaky })).await;
-        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        let id = send_test_event(&app, &s.token, &flaky).await;
         attempts(&app, &s.token, &id, 1).await;
         app.clock.advance_ms(1_300);
         attempts(&app, &s.token, &id, 2).await;
@@ -1188,8 +1180,7 @@ async fn failures_in_a_row_disable_an_endpoint_when_the_operator_sets_a_limit() 
             json!({ "url": format!("http://127.0.0.1:{dead}/x"), "filterTypes": ["webhook.test"], "retrySchedule": [1, 1, 1, 1] }),
         )
         .await;
-        let r = app.gql_ok(Some(&s.token), test, json!({ "id": down })).await;
-        let id = r["sendTestEvent"]["id"].as_str().unwrap().to_string();
+        let id = send_test_event(&app, &s.token, &down).await;
         attempts(&app, &s.token, &id, 1).await;
         for n in 2..=3 {
             app.clock.advance_ms(1_300);
@@ -1243,24 +1234,23 @@ async fn a_success_clears_failures_recorded_while_it_was_in_flight() {
             json!({ "url": format!("{base}/hooks"), "filterTypes": ["webhook.test"], "retrySchedule": [3600] }),
         )
         .await;
-        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
         let state = "query($id: ID!) { webhookEndpoint(id: $id) { consecutiveFailures failingSince } }";
-        let first = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
+        let first = send_test_event(&app, &s.token, &endpoint).await;
         // Claimed while the endpoint was healthy, now in flight.
         receiver.wait_for(&app, 1).await;
-        let second = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
-        attempts(&app, &s.token, second.as_str().unwrap(), 1).await;
+        let second = send_test_event(&app, &s.token, &endpoint).await;
+        attempts(&app, &s.token, &second, 1).await;
         let e = app.gql_ok(Some(&s.token), state, json!({ "id": endpoint })).await;
         assert_eq!(e["webhookEndpoint"]["consecutiveFailures"], 1, "[{backend:?}] {e}");
         // The held success ends the run of failures, although its claim saw none.
         release.notify_one();
-        let d = attempts(&app, &s.token, first.as_str().unwrap(), 1).await;
+        let d = attempts(&app, &s.token, &first, 1).await;
         assert_eq!(d["status"], "SUCCEEDED", "{d}");
         let e = app.gql_ok(Some(&s.token), state, json!({ "id": endpoint })).await;
         assert_eq!(e["webhookEndpoint"], json!({ "consecutiveFailures": 0, "failingSince": null }), "[{backend:?}]");
         // A body with a NUL byte is logged (the NUL replaced) and the delivery succeeds.
-        let third = app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await["sendTestEvent"]["id"].clone();
-        let d = attempts(&app, &s.token, third.as_str().unwrap(), 1).await;
+        let third = send_test_event(&app, &s.token, &endpoint).await;
+        let d = attempts(&app, &s.token, &third, 1).await;
         assert_eq!(d["status"], "SUCCEEDED", "[{backend:?}] {d}");
         assert_eq!(d["attempts"][0]["responseBody"], "ok\u{FFFD}done", "{d}");
     }
@@ -1279,9 +1269,8 @@ async fn an_endpoint_rate_limit_spaces_deliveries_out() {
             json!({ "url": format!("{base}/in"), "filterTypes": ["webhook.test"], "rateLimitPerSecond": 2 }),
         )
         .await;
-        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }";
         for _ in 0..5 {
-            app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+            send_test_event(&app, &s.token, &endpoint).await;
         }
         // With the clock standing still, two go out and three wait for the window.
         receiver.wait_for(&app, 2).await;

@@ -36,6 +36,21 @@ pub enum Conn {
     Sqlite(deadpool::Object<SqliteConn>),
 }
 
+/// Inside `transaction!`: when `$pg`, locks one row by id (`SELECT 1 … FOR UPDATE`) until the
+/// transaction ends, so reading it and writing it back cannot lose a concurrent write. SQLite
+/// needs nothing: its transactions take the single writer lock when they begin.
+#[macro_export]
+macro_rules! lock_row {
+    ($c:expr, $pg:expr, $table:literal, $id:expr) => {
+        if $pg {
+            diesel::sql_query(concat!("SELECT 1 FROM ", $table, " WHERE id = $1 FOR UPDATE"))
+                .bind::<diesel::sql_types::Text, _>($id)
+                .execute($c)
+                .await?;
+        }
+    };
+}
+
 /// Statement settings for the queries that read the head of a queue (`ORDER BY … LIMIT n` on a
 /// partial index: the outbox, due webhook deliveries), run first in their transaction on
 /// PostgreSQL. After a burst of inserts the table's statistics still describe it as nearly empty
