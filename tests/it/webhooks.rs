@@ -118,6 +118,20 @@ impl Receiver {
         })
         .await
     }
+
+    /// Waits (bounded) until a request carrying an event of type `t` has arrived; returns the
+    /// first. (A clock moved past a lease may legitimately bring a success again before its
+    /// outcome was written — at least once — so tests find events by type, not by position.)
+    async fn wait_for_type(&self, app: &TestApp, t: &str) -> Received {
+        until(app, &format!("the receiver gets a {t} event"), async || {
+            self.got.lock().unwrap().iter().find(|r| event_type(r) == t).cloned()
+        })
+        .await
+    }
+}
+
+fn event_type(r: &Received) -> String {
+    serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap_or_default().to_string()
 }
 
 /// Polls `check` — waking the worker between tries, for at most ~10 s — until it gives a value.
@@ -582,8 +596,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
             .await;
         let new = r["rotateWebhookSecret"]["secret"].as_str().unwrap().to_string();
         assert_ne!(new, old);
-        let test = "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id eventType } }";
-        app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+        let first = send_test_event(&app, &s.token, &endpoint).await;
         let got = receiver.wait_for(&app, 1).await;
         assert!(
             signed_by(&old, &got[0]) && signed_by(&new, &got[0]),
@@ -594,9 +607,14 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
         assert_eq!(body["type"], "webhook.test");
         assert_eq!(body["data"]["message"], "This is a test event from Gantry.");
 
+        // The outcome is written before the clock jumps past the attempt's lease: otherwise the
+        // delivery would rightly be sent again, and taken here for the next one.
+        let d = attempts(&app, &s.token, &first, 1).await;
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
         app.clock.advance_ms(601_000);
-        app.gql_ok(Some(&s.token), test, json!({ "id": endpoint })).await;
+        let second = send_test_event(&app, &s.token, &endpoint).await;
         let got = receiver.wait_for(&app, 2).await;
+        assert_eq!(got[1].headers["webhook-id"], second.as_str());
         assert!(signed_by(&new, &got[1]));
         assert!(!signed_by(&old, &got[1]), "[{backend:?}] the old secret still signs after its grace");
 
@@ -609,8 +627,8 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
             )
             .await;
         assert_eq!(r["sendTestEvent"]["eventType"], "key.created");
-        let got = receiver.wait_for(&app, 3).await;
-        let body: Value = serde_json::from_str(&got[2].body).unwrap();
+        let got = receiver.wait_for_type(&app, "key.created").await;
+        let body: Value = serde_json::from_str(&got.body).unwrap();
         assert_eq!(body["data"]["key"]["name"], "production");
         let r = app
             .gql(
@@ -1111,12 +1129,9 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
             .await;
         assert_eq!(e["webhookEndpoint"]["enabled"], false, "{e}");
         assert!(e["webhookEndpoint"]["disabledReason"].as_str().unwrap().contains("5 days"), "{e}");
-        let got = watcher.wait_for(&app, 2).await;
-        let types: Vec<String> = got
-            .iter()
-            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_string())
-            .collect();
-        assert!(types.contains(&"webhook.endpoint.disabled".to_string()), "{types:?}");
+        let disabled = watcher.wait_for_type(&app, "webhook.endpoint.disabled").await;
+        let event: Value = serde_json::from_str(&disabled.body).unwrap();
+        assert_eq!(event["data"]["endpointId"], failing.as_str(), "[{backend:?}] {event}");
 
         // 91 days on, the logs are gone.
         app.clock.advance_ms(91 * 86_400_000);
