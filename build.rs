@@ -12,6 +12,9 @@ fn main() {
         println!("cargo:rerun-if-changed=playground/{input}");
     }
     println!("cargo:rerun-if-env-changed=GANTRY_SKIP_PLAYGROUND");
+    // `embed_migrations!` reads `migrations/` at compile time but cannot tell cargo: rerunning this
+    // script when a migration changes is what recompiles the crate with it.
+    println!("cargo:rerun-if-changed=migrations");
     std::fs::create_dir_all(&out).expect("create $OUT_DIR/playground");
 
     if std::env::var_os("GANTRY_SKIP_PLAYGROUND").is_some() {

@@ -67,10 +67,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn run(label: &str, database_url: String, n: usize) -> anyhow::Result<String> {
-    let mut config = Config::default();
-    config.database_url = Some(database_url);
-    config.usage_buffer = n + 1;
-    config.usage_batch_size = 5_000;
+    let config =
+        Config { database_url: Some(database_url), usage_buffer: n + 1, usage_batch_size: 5_000, ..Config::default() };
     let app = App::build(config, AppOptions::default()).await?;
     let now = app.clock.now_ms();
     let org = OrgId::generate(now);

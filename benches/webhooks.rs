@@ -105,11 +105,13 @@ struct Figures {
 }
 
 async fn run(label: &'static str, database_url: String, n: usize, backlog: usize) -> anyhow::Result<Figures> {
-    let mut config = Config::default();
-    config.database_url = Some(database_url);
-    config.webhook_allow_http = true;
-    config.webhook_allowed_networks = vec!["127.0.0.0/8".parse()?];
-    config.workers = false;
+    let config = Config {
+        database_url: Some(database_url),
+        webhook_allow_http: true,
+        webhook_allowed_networks: vec!["127.0.0.0/8".parse()?],
+        workers: false,
+        ..Config::default()
+    };
     let app = App::build(config, AppOptions::default()).await?;
     let (user, session) = gantry::accounts::service::register(
         &app,

@@ -241,6 +241,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment::Jail's own signature")]
     fn the_file_then_the_environment_override_defaults_and_errors_name_the_option() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("gantry.toml", "bind = \"127.0.0.1:9000\"\ndatabase_pool_size = 4\nlog = \"debug\"\n")?;

@@ -18,7 +18,7 @@ pub struct Event(pub EventEnvelope);
 #[Object]
 impl Event {
     /// Event id (`evt_…`), stable across deliveries.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// `category.action`, e.g. `key.rolled`.
@@ -281,14 +281,16 @@ pub struct PublishEventPayload {
     pub replayed: bool,
 }
 
-fn event_of(row: super::publish::EventRow) -> Event {
-    Event(EventEnvelope {
-        data: serde_json::from_str(&row.payload).unwrap_or_default(),
-        id: row.id,
-        org_id: row.org_id,
-        event_type: row.event_type,
-        occurred_at_ms: row.created_at,
-    })
+impl From<super::publish::EventRow> for Event {
+    fn from(row: super::publish::EventRow) -> Self {
+        Event(EventEnvelope {
+            data: serde_json::from_str(&row.payload).unwrap_or_default(),
+            id: row.id,
+            org_id: row.org_id,
+            event_type: row.event_type,
+            occurred_at_ms: row.created_at,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -332,7 +334,17 @@ impl CatalogQuery {
             until: until.map(|d| d.0),
         };
         let rows = super::publish::list_events(ctx.app(), ctx.principal()?, &filter, &page).await?;
-        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), event_of))
+        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), Event::from))
+    }
+
+    /// One event of the organization, by id (as a delivery's `eventId` names it).
+    #[graphql(guard = "Scope(\"org:read\")")]
+    async fn event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Event id (`evt_…`).")] id: ID,
+    ) -> async_graphql::Result<Event> {
+        Ok(super::publish::get_event(ctx.app(), ctx.principal()?, &id).await?.into())
     }
 }
 
@@ -404,6 +416,6 @@ impl CatalogMutation {
             },
         )
         .await?;
-        Ok(PublishEventPayload { event: event_of(row), replayed })
+        Ok(PublishEventPayload { event: Event::from(row), replayed })
     }
 }

@@ -13,8 +13,8 @@ use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::db::schema::{event_types, events, organizations};
-use crate::platform::ids::OrgId;
-use crate::{transaction, with_conn};
+use crate::platform::ids::{EventId, OrgId};
+use crate::{find_in_org, transaction, with_conn};
 
 const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -338,6 +338,12 @@ pub struct EventFilter {
     pub types: Vec<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+}
+
+/// One event of the caller's organization (test events included: a test delivery names its event).
+pub async fn get_event(app: &App, principal: &Principal, id: &str) -> Result<EventRow> {
+    principal.require_scope("org:read")?;
+    find_in_org!(app.db, principal.org_id.as_str(), events, EventRow, EventId, id, "event")
 }
 
 /// The organization's events, newest first. Type filters are exact names or `category.*`.

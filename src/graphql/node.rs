@@ -4,26 +4,42 @@
 use async_graphql::{Context, ID, Interface, Object};
 
 use crate::accounts::graphql::{Organization, User};
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::events::graphql::Event;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{Loaders, loader_error};
 use crate::keys::graphql::ApiKey;
-use crate::platform::ids::{self, DeliveryId, KeyId, OrgId, UserId, WebhookId};
-use crate::webhooks::graphql::{WebhookDelivery, WebhookEndpoint};
+use crate::limits::graphql::Plan;
+use crate::platform::ids::{self, AlertId, AttemptId, DeliveryId, EventId, KeyId, OrgId, PlanId, UserId, WebhookId};
+use crate::usage::graphql::Alert;
+use crate::webhooks::graphql::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
 
 /// An object with a global id.
 #[derive(Interface)]
 #[graphql(field(
     name = "id",
     ty = "ID",
-    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`, `whk_…`, `msg_…`)."
+    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`, `pln_…`, `evt_…`, `alr_…`, `whk_…`, `msg_…`, `att_…`)."
 ))]
 pub enum Node {
     ApiKey(ApiKey),
     Organization(Organization),
     User(User),
+    Plan(Plan),
+    Event(Event),
+    Alert(Alert),
     WebhookEndpoint(WebhookEndpoint),
     WebhookDelivery(WebhookDelivery),
+    WebhookAttempt(WebhookAttempt),
+}
+
+/// Any "not found" of a lookup is the node's own NOT_FOUND, whatever the type.
+fn found<T>(r: Result<T>, node: impl FnOnce(T) -> Node) -> async_graphql::Result<Node> {
+    match r {
+        Ok(v) => Ok(node(v)),
+        Err(Error::NotFound(_)) => Err(Error::NotFound("node").into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
@@ -31,12 +47,7 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
     let p = ctx.principal()?;
     let not_found = || Error::NotFound("node");
     match ids::prefix_of(id) {
-        Some(KeyId::PREFIX) => {
-            Ok(Node::ApiKey(ApiKey(crate::keys::service::get_key(app, p, id).await.map_err(|e| match e {
-                Error::NotFound(_) => not_found(),
-                other => other,
-            })?)))
-        }
+        Some(KeyId::PREFIX) => found(crate::keys::service::get_key(app, p, id).await, |k| Node::ApiKey(ApiKey(k))),
         Some(OrgId::PREFIX) => {
             let org_id: OrgId = id.parse().map_err(|_| not_found())?;
             let row = crate::accounts::service::get_org(app, p, &org_id).await.map_err(|_| not_found())?;
@@ -61,20 +72,22 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
                 .ok_or_else(not_found)?;
             Ok(Node::User(User(row)))
         }
-        Some(WebhookId::PREFIX) => crate::webhooks::service::get_endpoint(app, p, id)
-            .await
-            .map(|e| Node::WebhookEndpoint(WebhookEndpoint(e)))
-            .map_err(|e| match e {
-                Error::NotFound(_) => not_found().into(),
-                other => other.into(),
-            }),
-        Some(DeliveryId::PREFIX) => crate::webhooks::service::get_delivery(app, p, id)
-            .await
-            .map(|d| Node::WebhookDelivery(WebhookDelivery(d)))
-            .map_err(|e| match e {
-                Error::NotFound(_) => not_found().into(),
-                other => other.into(),
-            }),
+        Some(PlanId::PREFIX) => {
+            found(crate::limits::service::get_plan(app, id).await, |r| Node::Plan(Plan(std::sync::Arc::new(r))))
+        }
+        Some(EventId::PREFIX) => {
+            found(crate::events::publish::get_event(app, p, id).await, |r| Node::Event(Event::from(r)))
+        }
+        Some(AlertId::PREFIX) => found(crate::usage::alerts::get(app, p, id).await, |r| Node::Alert(Alert(r))),
+        Some(WebhookId::PREFIX) => found(crate::webhooks::service::get_endpoint(app, p, id).await, |e| {
+            Node::WebhookEndpoint(WebhookEndpoint(e))
+        }),
+        Some(DeliveryId::PREFIX) => found(crate::webhooks::service::get_delivery(app, p, id).await, |d| {
+            Node::WebhookDelivery(WebhookDelivery(d))
+        }),
+        Some(AttemptId::PREFIX) => {
+            found(crate::webhooks::service::get_attempt(app, p, id).await, |a| Node::WebhookAttempt(WebhookAttempt(a)))
+        }
         _ => Err(not_found().into()),
     }
 }

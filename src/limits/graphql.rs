@@ -28,7 +28,7 @@ pub struct Plan(pub Arc<PlanRow>);
 #[Object]
 impl Plan {
     /// Plan id (`pln_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// Stable handle: `starter`, `pro`, `enterprise`, …

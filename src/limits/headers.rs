@@ -27,7 +27,7 @@ pub fn apply(headers: &mut HeaderMap, d: &Decision, now_ms: i64) {
         let mut numbers = itoa::Buffer::new();
         let mut value = String::with_capacity(w.name.len() + 32);
         value.push('"');
-        value.push_str(&w.name);
+        value.push_str(w.name);
         value.push_str("\";r=");
         value.push_str(numbers.format(state.remaining));
         value.push_str(";t=");

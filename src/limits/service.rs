@@ -16,11 +16,18 @@ use crate::auth::{Actor, Principal};
 use crate::error::{Error, Result};
 use crate::platform::bus::BusMessage;
 use crate::platform::db::schema::{organizations, plans};
-use crate::platform::ids::OrgId;
+use crate::platform::ids::{OrgId, PlanId};
 use crate::{transaction, with_conn};
 
 pub async fn list_plans(app: &App) -> Result<Vec<PlanRow>> {
     Ok(with_conn!(app.db, c => plans::table.order(plans::per_second.asc()).select(PlanRow::as_select()).load(c).await?))
+}
+
+/// One plan (every plan is visible to every signed-in caller, as `plans` lists them).
+pub async fn get_plan(app: &App, id: &str) -> Result<PlanRow> {
+    let id: PlanId = id.parse().map_err(|_| Error::NotFound("plan"))?;
+    with_conn!(app.db, c => plans::table.find(id.as_str()).select(PlanRow::as_select()).first(c).await.optional()?)
+        .ok_or(Error::NotFound("plan"))
 }
 
 async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {

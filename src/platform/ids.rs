@@ -117,6 +117,8 @@ id_type!(/// A metered event reported with `recordUsage`.
     MeterEventId, "mev");
 id_type!(/// A usage alert.
     AlertId, "alr");
+id_type!(/// A plan (the built-in ones have readable bodies: `pln_0000000000000000000starter`).
+    PlanId, "pln");
 id_type!(/// A webhook endpoint.
     WebhookId, "whk");
 id_type!(/// A webhook signing secret (never exposed; the secret is derived from it).

@@ -578,6 +578,16 @@ pub fn table() -> Vec<Route> {
             list_events,
             Shape::List,
         ),
+        r(
+            M::GET,
+            "/events/{id}",
+            "One event of the organization",
+            leak(format!("query($id: ID!) {{ event(id: $id) {{ {EVENT} }} }}")),
+            "event",
+            200,
+            id_only,
+            Shape::AsIs,
+        ),
     ]
 }
 

@@ -105,22 +105,18 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(observe::ObserveLayer { app, ids: SequentialRequestId::new() })
 }
 
-/// The client IP of a request.
+/// The client IP of a request: behind a trusted proxy, the address it forwarded; else the peer.
 pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> ClientIp {
-    // The trusted proxy appends the address it saw: the last entry. Earlier entries are whatever
-    // the client sent and must not be believed (they would bypass IP allow-lists).
-    if app.config.trust_proxy
-        && let Some(ip) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .last()
-    {
-        return ClientIp(Some(ip.to_canonical()));
-    }
-    ClientIp(Some(peer.ip().to_canonical()))
+    let forwarded = if app.config.trust_proxy { forwarded_for(headers) } else { None };
+    ClientIp(Some(forwarded.unwrap_or(peer.ip()).to_canonical()))
+}
+
+/// The address a trusted proxy forwarded: the last `X-Forwarded-For` entry, which it appended.
+/// Earlier entries are whatever the client sent and must not be believed (they would bypass IP
+/// allow-lists); so when the last entry is not an address, none is taken.
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    last.rsplit(',').next()?.trim().parse().ok()
 }
 
 pub fn request_id(headers: &HeaderMap) -> RequestId {
@@ -247,4 +243,26 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received; draining");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_entry_the_proxy_appended_is_believed() {
+        let forwarded = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            forwarded_for(&h)
+        };
+        assert_eq!(forwarded(&["198.51.100.1"]), Some("198.51.100.1".parse().unwrap()));
+        assert_eq!(forwarded(&["10.0.0.1, 203.0.113.9"]), Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(forwarded(&["10.0.0.1", "2001:db8::1"]), Some("2001:db8::1".parse().unwrap()));
+        // A spoofed first entry never wins, even when the last one is garbage.
+        assert_eq!(forwarded(&["10.0.0.1, not-an-ip"]), None);
+        assert_eq!(forwarded(&[]), None);
+    }
 }

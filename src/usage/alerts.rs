@@ -42,7 +42,7 @@ use crate::limits::limiter::{Decision, Refusal};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::db::schema::{alerts, events};
 use crate::platform::ids::{AlertId, KeyId, OrgId};
-use crate::{transaction, with_conn};
+use crate::{find_in_org, transaction, with_conn};
 
 /// Percentages of the monthly quota that raise an alert.
 pub const THRESHOLDS: [u64; 3] = [80, 90, 100];
@@ -469,6 +469,12 @@ pub async fn list(app: &App, principal: &Principal, statuses: &[&str], page: &Pa
         (rows, total)
     });
     Ok(Page::from_rows(rows, page, total))
+}
+
+/// One alert of the caller's organization.
+pub async fn get(app: &App, principal: &Principal, id: &str) -> Result<AlertRow> {
+    principal.require_scope("usage:read")?;
+    find_in_org!(app.db, principal.org_id.as_str(), alerts, AlertRow, AlertId, id, "alert")
 }
 
 /// Acknowledges an active alert of the caller's organization (idempotent).

@@ -671,7 +671,7 @@ pub struct Alert(pub super::alerts::AlertRow);
 #[Object]
 impl Alert {
     /// Alert id (`alr_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// What it is about.

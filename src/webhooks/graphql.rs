@@ -240,7 +240,7 @@ pub struct WebhookAttempt(pub AttemptRow);
 #[Object]
 impl WebhookAttempt {
     /// Global id (`att_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// 1 for the first attempt of the delivery, then 2, 3, …

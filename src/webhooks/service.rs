@@ -15,8 +15,8 @@ use crate::platform::crypto;
 use crate::platform::db::schema::{
     audit_log, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets,
 };
-use crate::platform::ids::{DeliveryId, WebhookId, WebhookSecretId};
-use crate::{transaction, with_conn};
+use crate::platform::ids::{AttemptId, DeliveryId, WebhookId, WebhookSecretId};
+use crate::{find_in_org, transaction, with_conn};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30;
 pub const DEFAULT_ROTATION_GRACE_SECS: i64 = 24 * 3600;
@@ -201,15 +201,7 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
 }
 
 async fn find_endpoint(app: &App, principal: &Principal, id: &str) -> Result<EndpointRow> {
-    let id: WebhookId = id.parse().map_err(|_| Error::NotFound("webhook endpoint"))?;
-    with_conn!(app.db, c => {
-        webhook_endpoints::table
-            .find(id.as_str())
-            .filter(webhook_endpoints::org_id.eq(principal.org_id.as_str()))
-            .select(EndpointRow::as_select())
-            .first(c).await.optional()?
-    })
-    .ok_or(Error::NotFound("webhook endpoint"))
+    find_in_org!(app.db, principal.org_id.as_str(), webhook_endpoints, EndpointRow, WebhookId, id, "webhook endpoint")
 }
 
 pub async fn get_endpoint(app: &App, principal: &Principal, id: &str) -> Result<EndpointRow> {
@@ -404,15 +396,13 @@ pub async fn list_deliveries(
 
 pub async fn get_delivery(app: &App, principal: &Principal, id: &str) -> Result<DeliveryRow> {
     principal.require_scope("webhooks:read")?;
-    let id: DeliveryId = id.parse().map_err(|_| Error::NotFound("webhook delivery"))?;
-    with_conn!(app.db, c => {
-        webhook_deliveries::table
-            .find(id.as_str())
-            .filter(webhook_deliveries::org_id.eq(principal.org_id.as_str()))
-            .select(DeliveryRow::as_select())
-            .first(c).await.optional()?
-    })
-    .ok_or(Error::NotFound("webhook delivery"))
+    find_in_org!(app.db, principal.org_id.as_str(), webhook_deliveries, DeliveryRow, DeliveryId, id, "webhook delivery")
+}
+
+/// One attempt of a delivery of the caller's organization.
+pub async fn get_attempt(app: &App, principal: &Principal, id: &str) -> Result<AttemptRow> {
+    principal.require_scope("webhooks:read")?;
+    find_in_org!(app.db, principal.org_id.as_str(), webhook_attempts, AttemptRow, AttemptId, id, "webhook attempt")
 }
 
 /// Attempts of a delivery, oldest first (at most 100: a schedule has at most 21 attempts, plus

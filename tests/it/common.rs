@@ -120,13 +120,15 @@ impl Drop for TestApp {
 }
 
 pub fn test_config(backend: Backend, dir: &std::path::Path, database_url: &str, redis_prefix: &str) -> Config {
-    let mut config = Config::default();
-    config.bind = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.to_path_buf();
-    config.database_url = Some(database_url.to_string());
-    config.database_pool_size = 8;
-    config.redis_prefix = redis_prefix.to_string();
-    config.max_body_bytes = 64 * 1024;
+    let mut config = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        database_url: Some(database_url.to_string()),
+        database_pool_size: 8,
+        redis_prefix: redis_prefix.to_string(),
+        max_body_bytes: 64 * 1024,
+        ..Config::default()
+    };
     if backend == Backend::PostgresRedis {
         config.redis_url = Some(REDIS_URL.to_string());
     }

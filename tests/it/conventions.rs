@@ -59,12 +59,20 @@ async fn node_and_nodes_resolve_prefixed_ids() {
         let app = TestApp::new(backend).await;
         let s = app.register("dev@example.com").await;
         let (_, key) = app.create_key(&s.token, &["*"]).await;
-        let q = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on ApiKey { name } } }";
+        let latest = "{ events(first: 1) { edges { node { id type } } } }";
+        let event = app.gql_ok(Some(&s.token), latest, json!({})).await["events"]["edges"][0]["node"].clone();
+        assert_eq!(event["type"], "key.created");
+        // Another organization's event is not found, exactly like one that does not exist.
+        let other = app.register("other@example.com").await;
+        app.create_key(&other.token, &["*"]).await;
+        let theirs =
+            app.gql_ok(Some(&other.token), latest, json!({})).await["events"]["edges"][0]["node"]["id"].clone();
+        let q = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on ApiKey { name } ... on Plan { slug } ... on Event { type } } }";
         let body = app
             .gql(
                 Some(&s.token),
                 q,
-                json!({ "ids": [key, s.org_id, s.user_id, "key_01jd0000000000000000000000", "nonsense"] }),
+                json!({ "ids": [key, s.org_id, s.user_id, "pln_0000000000000000000starter", event["id"], "key_01jd0000000000000000000000", "nonsense", theirs, "pln_0000000000000000000missing"] }),
             )
             .await;
         let nodes = body["data"]["nodes"].as_array().unwrap();
@@ -72,11 +80,20 @@ async fn node_and_nodes_resolve_prefixed_ids() {
         assert_eq!(nodes[0]["name"], "test key");
         assert_eq!(nodes[1]["__typename"], "Organization");
         assert_eq!(nodes[2]["__typename"], "User");
-        assert_eq!(nodes[3], Value::Null);
-        assert_eq!(nodes[4], Value::Null);
+        assert_eq!(nodes[3]["__typename"], "Plan");
+        assert_eq!(nodes[3]["slug"], "starter");
+        assert_eq!(nodes[4], json!({ "__typename": "Event", "id": event["id"], "type": "key.created" }));
+        assert!(nodes[5..].iter().all(Value::is_null), "{body}");
         let errors = body["errors"].as_array().unwrap();
-        assert_eq!(errors.len(), 2);
+        assert_eq!(errors.len(), 4);
         assert!(errors.iter().all(|e| e["extensions"]["code"] == "NOT_FOUND"));
+        // The same event by its own query and over REST.
+        let one = app
+            .gql_ok(Some(&s.token), "query($id: ID!) { event(id: $id) { type } }", json!({ "id": event["id"] }))
+            .await;
+        assert_eq!(one["event"]["type"], "key.created");
+        let r = app.gql(Some(&s.token), "query($id: ID!) { event(id: $id) { type } }", json!({ "id": theirs })).await;
+        assert_eq!(code(&r), "NOT_FOUND");
     }
 }
 

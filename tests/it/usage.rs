@@ -585,6 +585,11 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         }
         assert_eq!(code(&app.gql(Some(&other.token), ack, json!({ "id": id })).await), "NOT_FOUND");
         assert_eq!(alerts_of(&app, &s.token, "ACKNOWLEDGED").await.len(), 1);
+        // An alert is a node, in its own organization only.
+        let node = "query($id: ID!) { node(id: $id) { __typename ... on Alert { status } } }";
+        let n = app.gql_ok(Some(&s.token), node, json!({ "id": id })).await;
+        assert_eq!(n["node"], json!({ "__typename": "Alert", "status": "ACKNOWLEDGED" }), "[{backend:?}]");
+        assert_eq!(code(&app.gql(Some(&other.token), node, json!({ "id": id })).await), "NOT_FOUND");
 
         // An error spike this hour: 30 calls, half of them 5xx, none before.
         let now = app.app.clock.now_ms();

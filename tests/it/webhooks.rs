@@ -190,8 +190,8 @@ async fn create_endpoint(app: &TestApp, token: &str, input: Value) -> (String, S
     (p["endpoint"]["id"].as_str().unwrap().to_string(), p["secret"].as_str().unwrap().to_string())
 }
 
-const DELIVERY: &str = "query($id: ID!) { webhookDelivery(id: $id) { id status attemptCount nextAttemptAt lastStatusCode eventType \
-    attempts { attempt responseStatus errorKind errorMessage requestHeaders responseBody latencyMs } } }";
+const DELIVERY: &str = "query($id: ID!) { webhookDelivery(id: $id) { id status attemptCount nextAttemptAt lastStatusCode eventType eventId \
+    attempts { id attempt responseStatus errorKind errorMessage requestHeaders responseBody latencyMs } } }";
 
 async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
     app.gql_ok(Some(token), DELIVERY, json!({ "id": id })).await["webhookDelivery"].clone()
@@ -376,6 +376,21 @@ async fn events_are_delivered_signed_and_retried_on_the_schedule() {
         assert_eq!(d["status"], "SUCCEEDED");
         assert_eq!(d["attempts"][0]["responseStatus"], 200);
         assert_eq!(d["attempts"][0]["responseBody"], "received");
+        // The attempt and the event are nodes; the event is also served by REST.
+        let q = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename ... on WebhookAttempt { responseStatus } ... on Event { type } } }";
+        let n = app.gql_ok(Some(&s.token), q, json!({ "ids": [d["attempts"][0]["id"], d["eventId"]] })).await;
+        assert_eq!(
+            n["nodes"],
+            json!([{ "__typename": "WebhookAttempt", "responseStatus": 200 }, { "__typename": "Event", "type": "key.created" }]),
+            "[{backend:?}]"
+        );
+        let (status, r) =
+            app.rest("GET", &format!("/events/{}", d["eventId"].as_str().unwrap()), Some(&s.token), None).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["data"]["type"], "key.created");
+        assert_eq!(r["data"]["data"]["key"]["scopes"], json!(["keys:read"]));
+        let (status, _) = app.rest("GET", "/events/evt_01jd0000000000000000000000", Some(&s.token), None).await;
+        assert_eq!(status, 404);
 
         // The stream reports the attempt (once the subscription is live: the first message may be
         // this one or, if the subscription started late, a later one).

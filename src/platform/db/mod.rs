@@ -31,6 +31,10 @@ pub enum Db {
 }
 
 /// A pooled connection, returned to the pool on drop.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per checkout, on the stack for a query: boxing would add an allocation to every query"
+)]
 pub enum Conn {
     Pg(deadpool::Object<AsyncPgConnection>),
     Sqlite(deadpool::Object<SqliteConn>),
@@ -48,6 +52,28 @@ macro_rules! lock_row {
                 .execute($c)
                 .await?;
         }
+    };
+}
+
+/// Loads one row of an organization's `$table` by its prefixed id, as `$row`; an id that is
+/// malformed, unknown or of another organization is the same `NotFound($what)`. Evaluates to
+/// `Result<$row>`.
+#[macro_export]
+macro_rules! find_in_org {
+    ($db:expr, $org:expr, $table:ident, $row:ty, $id_ty:ty, $id:expr, $what:literal) => {
+        async {
+            let id: $id_ty = $id.parse().map_err(|_| $crate::error::Error::NotFound($what))?;
+            let org: &str = $org;
+            let row: Option<$row> = $crate::with_conn!($db, c => {
+                $table::table
+                    .find(id.as_str())
+                    .filter($table::org_id.eq(org))
+                    .select(<$row>::as_select())
+                    .first(c).await.optional()?
+            });
+            row.ok_or($crate::error::Error::NotFound($what))
+        }
+        .await
     };
 }
 
