@@ -159,18 +159,6 @@ pub async fn list_audit(
             q
         }};
     }
-    let (rows, total) = crate::with_conn!(app.db, c => {
-        let total: i64 = base!().count().get_result(c).await?;
-        let mut q = base!().select(AuditRow::as_select()).limit(page.limit + 1);
-        if let Some(after) = &page.after {
-            q = q.filter(audit_log::id.lt(after));
-        }
-        if let Some(before) = &page.before {
-            q = q.filter(audit_log::id.gt(before));
-        }
-        q = if page.from_end { q.order(audit_log::id.asc()) } else { q.order(audit_log::id.desc()) };
-        let rows: Vec<AuditRow> = q.load(c).await?;
-        (rows, total)
-    });
+    let (rows, total) = crate::with_conn!(app.db, c => crate::keyset_page!(c, base!(), audit_log::id, AuditRow, page));
     Ok(crate::pagination::Page::from_rows(rows, page, total))
 }

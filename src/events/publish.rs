@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::db::schema::{event_types, events, organizations};
 use crate::platform::ids::{EventId, OrgId};
-use crate::{find_in_org, transaction, with_conn};
+use crate::{find_in_org, keyset_page, transaction, with_conn};
 
 const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -387,18 +387,6 @@ pub async fn list_events(
             q
         }};
     }
-    let (rows, total) = with_conn!(app.db, c => {
-        let total: i64 = base!().count().get_result(c).await?;
-        let mut q = base!().select(EventRow::as_select()).limit(page.limit + 1);
-        if let Some(after) = &page.after {
-            q = q.filter(events::id.lt(after));
-        }
-        if let Some(before) = &page.before {
-            q = q.filter(events::id.gt(before));
-        }
-        q = if page.from_end { q.order(events::id.asc()) } else { q.order(events::id.desc()) };
-        let rows: Vec<EventRow> = q.load(c).await?;
-        (rows, total)
-    });
+    let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), events::id, EventRow, page));
     Ok(Page::from_rows(rows, page, total))
 }

@@ -19,7 +19,7 @@ use crate::platform::bus::BusMessage;
 use crate::platform::crypto;
 use crate::platform::db::schema::{api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations};
 use crate::platform::ids::{KeyId, OrgId, UserId};
-use crate::{transaction, with_conn};
+use crate::{keyset_page, transaction, with_conn};
 
 const KEY_DOMAIN: &str = "api_key";
 pub const DEFAULT_ROLL_GRACE_SECS: i64 = 24 * 3600;
@@ -390,22 +390,7 @@ pub async fn list_keys(
             q
         }};
     }
-    macro_rules! run {
-        ($c:ident) => {{
-            let total: i64 = base!().count().get_result($c).await?;
-            let mut q = base!().select(KeyRow::as_select()).limit(page.limit + 1);
-            if let Some(after) = &page.after {
-                q = q.filter(api_keys::id.lt(after));
-            }
-            if let Some(before) = &page.before {
-                q = q.filter(api_keys::id.gt(before));
-            }
-            q = if page.from_end { q.order(api_keys::id.asc()) } else { q.order(api_keys::id.desc()) };
-            let rows: Vec<KeyRow> = q.load($c).await?;
-            (rows, total)
-        }};
-    }
-    let (rows, total) = with_conn!(app.db, c => run!(c));
+    let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), api_keys::id, KeyRow, page));
     Ok(Page::from_rows(rows, page, total))
 }
 

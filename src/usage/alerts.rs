@@ -42,7 +42,7 @@ use crate::limits::limiter::{Decision, Refusal};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::db::schema::{alerts, events};
 use crate::platform::ids::{AlertId, KeyId, OrgId};
-use crate::{find_in_org, transaction, with_conn};
+use crate::{find_in_org, keyset_page, transaction, with_conn};
 
 /// Percentages of the monthly quota that raise an alert.
 pub const THRESHOLDS: [u64; 3] = [80, 90, 100];
@@ -455,19 +455,7 @@ pub async fn list(app: &App, principal: &Principal, statuses: &[&str], page: &Pa
             q
         }};
     }
-    let (rows, total) = with_conn!(app.db, c => {
-        let total: i64 = base!().count().get_result(c).await?;
-        let mut q = base!().select(AlertRow::as_select()).limit(page.limit + 1);
-        if let Some(after) = &page.after {
-            q = q.filter(alerts::id.lt(after));
-        }
-        if let Some(before) = &page.before {
-            q = q.filter(alerts::id.gt(before));
-        }
-        q = if page.from_end { q.order(alerts::id.asc()) } else { q.order(alerts::id.desc()) };
-        let rows: Vec<AlertRow> = q.load(c).await?;
-        (rows, total)
-    });
+    let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), alerts::id, AlertRow, page));
     Ok(Page::from_rows(rows, page, total))
 }
 

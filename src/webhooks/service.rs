@@ -16,7 +16,7 @@ use crate::platform::db::schema::{
     audit_log, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets,
 };
 use crate::platform::ids::{AttemptId, DeliveryId, WebhookId, WebhookSecretId};
-use crate::{find_in_org, transaction, with_conn};
+use crate::{find_in_org, keyset_page, transaction, with_conn};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30;
 pub const DEFAULT_ROTATION_GRACE_SECS: i64 = 24 * 3600;
@@ -212,19 +212,13 @@ pub async fn get_endpoint(app: &App, principal: &Principal, id: &str) -> Result<
 pub async fn list_endpoints(app: &App, principal: &Principal, page: &PageRequest) -> Result<Page<EndpointRow>> {
     principal.require_scope("webhooks:read")?;
     let org = principal.org_id.as_str();
-    let (rows, total) = with_conn!(app.db, c => {
-        let total: i64 = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org)).count().get_result(c).await?;
-        let mut q = webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org)).select(EndpointRow::as_select()).limit(page.limit + 1).into_boxed();
-        if let Some(after) = &page.after {
-            q = q.filter(webhook_endpoints::id.lt(after));
-        }
-        if let Some(before) = &page.before {
-            q = q.filter(webhook_endpoints::id.gt(before));
-        }
-        q = if page.from_end { q.order(webhook_endpoints::id.asc()) } else { q.order(webhook_endpoints::id.desc()) };
-        let rows: Vec<EndpointRow> = q.load(c).await?;
-        (rows, total)
-    });
+    let (rows, total) = with_conn!(app.db, c => keyset_page!(
+        c,
+        webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org)).into_boxed(),
+        webhook_endpoints::id,
+        EndpointRow,
+        page
+    ));
     Ok(Page::from_rows(rows, page, total))
 }
 
@@ -378,19 +372,7 @@ pub async fn list_deliveries(
             q
         }};
     }
-    let (rows, total) = with_conn!(app.db, c => {
-        let total: i64 = base!().count().get_result(c).await?;
-        let mut q = base!().select(DeliveryRow::as_select()).limit(page.limit + 1);
-        if let Some(after) = &page.after {
-            q = q.filter(webhook_deliveries::id.lt(after));
-        }
-        if let Some(before) = &page.before {
-            q = q.filter(webhook_deliveries::id.gt(before));
-        }
-        q = if page.from_end { q.order(webhook_deliveries::id.asc()) } else { q.order(webhook_deliveries::id.desc()) };
-        let rows: Vec<DeliveryRow> = q.load(c).await?;
-        (rows, total)
-    });
+    let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), webhook_deliveries::id, DeliveryRow, page));
     Ok(Page::from_rows(rows, page, total))
 }
 

@@ -55,6 +55,27 @@ macro_rules! lock_row {
     };
 }
 
+/// Inside `with_conn!`: one keyset page (`crate::pagination`) of `$base` — a boxed query with its
+/// filters applied, given as an expression that is evaluated twice (count, then rows) — ordered
+/// by the time-ordered `$id`, newest first. Evaluates to `(rows, total_count)`.
+#[macro_export]
+macro_rules! keyset_page {
+    ($c:expr, $base:expr, $id:expr, $row:ty, $page:expr) => {{
+        let page: &$crate::pagination::PageRequest = $page;
+        let total: i64 = $base.count().get_result($c).await?;
+        let mut q = $base.select(<$row>::as_select()).limit(page.limit + 1);
+        if let Some(after) = &page.after {
+            q = q.filter($id.lt(after));
+        }
+        if let Some(before) = &page.before {
+            q = q.filter($id.gt(before));
+        }
+        q = if page.from_end { q.order($id.asc()) } else { q.order($id.desc()) };
+        let rows: Vec<$row> = q.load($c).await?;
+        (rows, total)
+    }};
+}
+
 /// Loads one row of an organization's `$table` by its prefixed id, as `$row`; an id that is
 /// malformed, unknown or of another organization is the same `NotFound($what)`. Evaluates to
 /// `Result<$row>`.
