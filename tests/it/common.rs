@@ -26,6 +26,11 @@ fn reachable(addr: &str) -> bool {
 
 /// An HTTP client for tests. reqwest is built without a default TLS provider (Gantry picks ring),
 /// so one is installed first.
+/// Lifts every rate window, the monthly quota and the query-cost bucket of the Starter plan (the
+/// first user registered is the platform administrator, who may). For tests that make many calls,
+/// or poll under a standing clock (whose rate windows never reset).
+pub const LIFT_STARTER_LIMITS: &str = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }";
+
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
@@ -142,6 +147,16 @@ impl TestApp {
 
     /// A server with a configuration the test adjusts first.
     pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        // `GANTRY_TEST_LOG=warn` (an env-filter) shows the servers' logs beside a test's output.
+        static LOG: std::sync::Once = std::sync::Once::new();
+        LOG.call_once(|| {
+            if let Ok(filter) = std::env::var("GANTRY_TEST_LOG") {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                    .with_test_writer()
+                    .try_init();
+            }
+        });
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_database) = match backend {
             Backend::SqliteMemory => (format!("sqlite://{}", dir.path().join("gantry.db").display()), None),
@@ -254,6 +269,12 @@ impl TestApp {
     }
 
     /// Creates a key with the given scopes; returns (secret, key id).
+    /// Lifts the Starter plan's limits ([`LIFT_STARTER_LIMITS`]); `admin_token` is the first user's.
+    pub async fn lift_starter_limits(&self, admin_token: &str) {
+        let r = self.gql_ok(Some(admin_token), LIFT_STARTER_LIMITS, json!({})).await;
+        assert_eq!(r["updatePlan"]["slug"], "starter");
+    }
+
     pub async fn create_key(&self, token: &str, scopes: &[&str]) -> (String, String) {
         self.create_key_with(token, json!({ "name": "test key", "scopes": scopes })).await
     }

@@ -294,8 +294,8 @@ async fn gql_at(
 async fn webhook_setup(http: &reqwest::Client, node: &Node, url: &str) -> String {
     let reg = gql_at(http, node, None, "mutation { register(input: {email: \"ops@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
     let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
-    let plan = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }";
-    assert_eq!(gql_at(http, node, Some(&token), plan, json!({})).await["data"]["updatePlan"]["slug"], "starter");
+    let lifted = gql_at(http, node, Some(&token), crate::common::LIFT_STARTER_LIMITS, json!({})).await;
+    assert_eq!(lifted["data"]["updatePlan"]["slug"], "starter");
     let e = gql_at(
         http,
         node,

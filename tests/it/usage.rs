@@ -421,6 +421,25 @@ async fn a_restart_keeps_the_months_quota_count() {
     }
 }
 
+/// Reads the socket until each subscription id in `want` has had that many `next` payloads;
+/// returns them by id, each in arrival order (messages of other subscriptions are skipped).
+async fn collect(
+    sock: &mut crate::common::ws::Socket,
+    want: &[(&str, usize)],
+) -> std::collections::HashMap<String, Vec<Value>> {
+    let mut got: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
+    while want.iter().any(|(id, n)| got.get(*id).map_or(0, Vec::len) < *n) {
+        // `ws::next` gives up after 10 s without a message.
+        let msg = crate::common::ws::next(sock).await.expect("message");
+        if let (Some("next"), Some(id)) = (msg["type"].as_str(), msg["id"].as_str())
+            && want.iter().any(|(w, _)| *w == id)
+        {
+            got.entry(id.to_string()).or_default().push(msg["payload"].clone());
+        }
+    }
+    got
+}
+
 /// The next `next` payload of subscription `id` on the socket.
 async fn next_of(sock: &mut crate::common::ws::Socket, id: &str) -> Value {
     loop {
@@ -477,16 +496,18 @@ async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscrib
             assert!(admitted <= 50);
         }
         assert!(admitted > 0);
-        let first = next_of(&mut sock, "t").await;
+        // Each subscription is its own stream: "k" may come before the second "t".
+        let got = collect(&mut sock, &[("t", 2), ("k", 1)]).await;
+        let first = &got["t"][0];
         assert_eq!(
             first["data"]["usageThresholdReached"],
             json!({ "type": "quota.threshold_reached", "percent": 90, "used": 45, "quota": 50, "severity": "HIGH" }),
             "[{backend:?}] 80 % is below the subscriber's threshold"
         );
-        let second = next_of(&mut sock, "t").await;
+        let second = &got["t"][1];
         assert_eq!(second["data"]["usageThresholdReached"]["percent"], 100);
         assert_eq!(second["data"]["usageThresholdReached"]["severity"], "CRITICAL");
-        let refused = next_of(&mut sock, "k").await;
+        let refused = &got["k"][0];
         assert_eq!(
             refused["data"]["apiKeyQuotaExceeded"],
             json!({ "type": "quota.key_exceeded", "keyId": key_id, "severity": "CRITICAL" })

@@ -167,17 +167,6 @@ async fn allowing_local(backend: crate::common::Backend) -> TestApp {
     .await
 }
 
-/// The first user is the platform administrator: lift the Starter plan's limits, which polling
-/// under a standing clock would otherwise hit.
-async fn unlimited(app: &TestApp, token: &str) {
-    app.gql_ok(
-        Some(token),
-        "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }",
-        json!({}),
-    )
-    .await;
-}
-
 async fn create_endpoint(app: &TestApp, token: &str, input: Value) -> (String, String) {
     let r = app
         .gql_ok(
@@ -223,7 +212,7 @@ async fn endpoints_are_validated_and_scoped_to_their_organization() {
     for backend in backends() {
         let app = TestApp::new(backend).await; // https only, nothing internal allowed
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let other = app.register("other@example.com").await;
         let m = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id url filterTypes timeoutSeconds retrySchedule enabled } } }";
         for (input, field) in [
@@ -341,7 +330,7 @@ async fn events_are_delivered_signed_and_retried_on_the_schedule() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         let (endpoint, secret) = create_endpoint(
             &app,
@@ -459,7 +448,7 @@ async fn failures_gone_redirects_timeouts_and_retry_after() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         let (endpoint, _) = create_endpoint(
             &app,
@@ -589,7 +578,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         let (endpoint, old) =
             create_endpoint(&app, &s.token, json!({ "url": format!("{base}/hooks"), "filterTypes": ["webhook.test"] }))
@@ -666,7 +655,7 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
         })
         .await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         let port = base.rsplit(':').next().unwrap();
         // Literal internal addresses are refused when the endpoint is saved…
@@ -724,7 +713,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_retried() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (connections, port) = untrusted_tls_server().await;
         let (endpoint, _) = create_endpoint(
             &app,
@@ -751,7 +740,7 @@ async fn operator_events_are_validated_published_once_and_delivered() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let admin = app.register("ops@example.com").await; // platform administrator
-        unlimited(&app, &admin.token).await;
+        app.lift_starter_limits(&admin.token).await;
         let dev = app.register("dev@example.com").await;
         let (service, _) = app.create_key(&admin.token, &["events:publish"]).await;
         let (dev_key, _) = app.create_key(&dev.token, &["events:publish", "org:read", "webhooks:write"]).await;
@@ -933,7 +922,7 @@ async fn rest_routes_logs_stats_and_recovery() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (key, _) = app.create_key(&s.token, &["webhooks:read", "webhooks:write", "keys:write"]).await;
         let (receiver, base) = Receiver::start().await;
         let (status, created) = app
@@ -1041,7 +1030,7 @@ async fn a_receiver_down_for_a_while_gets_everything_when_it_returns() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         // A port with nothing listening on it: the receiver is down.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (endpoint, secret) = create_endpoint(
@@ -1085,7 +1074,7 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         // Sessions expire in an hour; this test moves the clock by days.
         let (key, _) = app.create_key(&s.token, &["*"]).await;
         let (watcher, watcher_base) = Receiver::start().await;
@@ -1175,7 +1164,7 @@ async fn failures_in_a_row_disable_an_endpoint_when_the_operator_sets_a_limit() 
         })
         .await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let state =
             "query($id: ID!) { webhookEndpoint(id: $id) { enabled disabledReason consecutiveFailures failingSince } }";
         // A success resets the count: 500, 500, then 200.
@@ -1258,7 +1247,7 @@ async fn a_success_clears_failures_recorded_while_it_was_in_flight() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         // The first request is held until the test lets it go; the second fails at once; a third
         // answers 200 with a NUL byte in its body, which PostgreSQL text cannot store as is.
@@ -1297,7 +1286,7 @@ async fn an_endpoint_rate_limit_spaces_deliveries_out() {
     for backend in backends() {
         let app = allowing_local(backend).await;
         let s = app.register("dev@example.com").await;
-        unlimited(&app, &s.token).await;
+        app.lift_starter_limits(&s.token).await;
         let (receiver, base) = Receiver::start().await;
         let (endpoint, _) = create_endpoint(
             &app,
