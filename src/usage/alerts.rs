@@ -54,6 +54,8 @@ pub const RESOLVED_EVENT: &str = "alert.resolved";
 
 const RATE_LIMIT_QUIET_MS: i64 = 5 * 60_000;
 const EVALUATE_EVERY_MS: i64 = 60_000;
+/// How long a trigger that cannot be stored is tried again before it is dropped (logged).
+const GIVE_UP_AFTER_MS: i64 = 10 * 60_000;
 
 /// Thresholds crossed by the call that took the month's count from `used - cost` to `used`.
 pub fn crossed(quota: u64, used: u64, cost: u64) -> Vec<u64> {
@@ -144,10 +146,17 @@ pub fn observe(app: &App, org: &OrgId, key: Option<&KeyId>, decision: &Decision,
     }
 }
 
+/// Triggers waiting to be stored, and the one that failed to be (with when it first failed): it is
+/// tried first on the next drain, so a database error delays a trigger instead of losing it.
+struct Queue {
+    rx: mpsc::Receiver<Trigger>,
+    held: Option<(Trigger, i64)>,
+}
+
 /// The queue of triggers and a per-node memory of what was queued recently.
 pub struct Notices {
     tx: mpsc::Sender<Trigger>,
-    rx: tokio::sync::Mutex<mpsc::Receiver<Trigger>>,
+    queue: tokio::sync::Mutex<Queue>,
     recent: moka::sync::Cache<String, ()>,
     last_evaluation_ms: std::sync::atomic::AtomicI64,
 }
@@ -157,7 +166,7 @@ impl Default for Notices {
         let (tx, rx) = mpsc::channel(10_000);
         Self {
             tx,
-            rx: tokio::sync::Mutex::new(rx),
+            queue: tokio::sync::Mutex::new(Queue { rx, held: None }),
             recent: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(35 * 86_400))
@@ -183,15 +192,30 @@ impl Notices {
         true
     }
 
-    /// Stores every queued trigger.
+    /// Stores every queued trigger, oldest first. On an error the trigger is held for the next
+    /// drain (for up to [`GIVE_UP_AFTER_MS`]) and the error returned.
     pub async fn drain(&self, app: &App) -> Result<usize> {
-        let mut rx = self.rx.lock().await;
+        let mut q = self.queue.lock().await;
         let mut n = 0;
-        while let Ok(t) = rx.try_recv() {
-            raise(app, t, app.clock.now_ms()).await?;
+        loop {
+            let now = app.clock.now_ms();
+            let (t, since) = match q.held.take() {
+                Some(held) => held,
+                None => match q.rx.try_recv() {
+                    Ok(t) => (t, now),
+                    Err(_) => return Ok(n),
+                },
+            };
+            if let Err(e) = raise(app, t.clone(), now).await {
+                if now - since < GIVE_UP_AFTER_MS {
+                    q.held = Some((t, since));
+                } else {
+                    tracing::error!(org = %t.org_id, title = %t.title, "an alert trigger could not be stored for 10 minutes; dropped");
+                }
+                return Err(e);
+            }
             n += 1;
         }
-        Ok(n)
     }
 }
 

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use gantry::usage::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
 use gantry::usage::meter::{Source, UsageRecord};
 use serde_json::{Value, json};
 
@@ -554,6 +555,59 @@ async fn event_count(app: &TestApp, event_type: &str) -> i64 {
     }
     .await;
     n.unwrap()
+}
+
+/// Makes every insert into `events` fail (a database trigger that raises) while `on`.
+async fn fail_event_inserts(app: &TestApp, on: bool) {
+    use diesel_async::SimpleAsyncConnection;
+    let sql = match (app.app.db.is_postgres(), on) {
+        (true, true) => {
+            "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER fail_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_insert();"
+        }
+        (true, false) => "DROP TRIGGER fail_events ON events; DROP FUNCTION fail_insert();",
+        (false, true) => {
+            "CREATE TRIGGER fail_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        }
+        (false, false) => "DROP TRIGGER fail_events;",
+    };
+    let done: Result<(), gantry::error::Error> = async {
+        gantry::with_conn!(app.app.db, c => c.batch_execute(sql).await.map_err(gantry::error::Error::internal)?);
+        Ok(())
+    }
+    .await;
+    done.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_takes_it() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("ops@example.com").await; // platform administrator, another organization
+        let s = app.register("dev@example.com").await;
+        let quota = |n: i64| {
+            format!(
+                "mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null}}) {{ slug }} }}"
+            )
+        };
+        app.gql_ok(Some(&admin.token), &quota(10), json!({})).await;
+        let (key, _) = app.create_key(&s.token, &["keys:read"]).await;
+        app.app.notices.drain(&app.app).await.unwrap();
+        fail_event_inserts(&app, true).await;
+        // Through the quota: three thresholds crossed, then the key refused.
+        while viewer(&app, &key).await == 200 {}
+        assert!(
+            app.app.notices.drain(&app.app).await.is_err(),
+            "[{backend:?}] the triggers are stored while the database refuses them"
+        );
+        assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 0);
+        fail_event_inserts(&app, false).await;
+        app.app.notices.drain(&app.app).await.unwrap();
+        assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 3, "[{backend:?}] a threshold was lost");
+        assert_eq!(event_count(&app, KEY_EXCEEDED_EVENT).await, 1, "[{backend:?}] the refusal was lost");
+        app.gql_ok(Some(&admin.token), &quota(1_000_000), json!({})).await;
+        assert_eq!(alerts_of(&app, &s.token, "OPEN").await.len(), 3);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
