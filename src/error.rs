@@ -188,6 +188,13 @@ impl From<diesel::result::Error> for Error {
                 tracing::debug!(constraint = ?info.constraint_name(), "unique violation");
                 Error::Conflict("a record with these values already exists".into())
             }
+            // PostgreSQL text cannot hold NUL (SQLSTATE 22021); SQLite can. Whichever input carried
+            // it, the statement failed and its transaction rolls back: the client's mistake.
+            D::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence") && info.message().contains("0x00") =>
+            {
+                Error::bad_input("input", "text may not contain the NUL character (\\u0000)")
+            }
             other => Error::internal(other),
         }
     }

@@ -49,6 +49,17 @@ pub fn type_matches(filter: &str, event_type: &str) -> bool {
             .is_some_and(|cat| event_type.strip_prefix(cat).is_some_and(|rest| rest.starts_with('.')))
 }
 
+/// The most entries an event-type filter may have (endpoint filters, `events`, the subscription).
+pub const MAX_FILTERS: usize = 50;
+
+/// Checks a filter list: at most [`MAX_FILTERS`] entries, each well-formed.
+pub fn check_filters(field: &str, filters: &[String]) -> Result<(), Error> {
+    if filters.len() > MAX_FILTERS {
+        return Err(Error::bad_input(field, format!("give at most {MAX_FILTERS} event types (`*` for all)")));
+    }
+    filters.iter().try_for_each(|f| check_filter(field, f))
+}
+
 /// Checks one filter entry (`field` names the argument in the error).
 pub fn check_filter(field: &str, f: &str) -> Result<(), Error> {
     let body = f.strip_suffix(".*").unwrap_or(f);
@@ -71,15 +82,13 @@ impl EventsSubscription {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only these types: exact names, `category.*` or `*` (default all).")] types: Option<
+        #[graphql(desc = "Only these types (up to 50): exact names, `category.*` or `*` (default all).")] types: Option<
             Vec<String>,
         >,
     ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
         let principal = ctx.principal()?;
         let filters = types.unwrap_or_default();
-        for f in &filters {
-            check_filter("types", f)?;
-        }
+        check_filters("types", &filters)?;
         let org = principal.org_id.to_string();
         let filters = Arc::new(filters);
         let rx = ctx.app().bus.subscribe();
@@ -323,7 +332,7 @@ impl CatalogQuery {
         #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
         #[graphql(desc = "Page size from the end, 1–100.")] last: Option<i32>,
         #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-        #[graphql(desc = "Only these types: exact names, `category.*` or `*`.")] types: Option<Vec<String>>,
+        #[graphql(desc = "Only these types (up to 50): exact names, `category.*` or `*`.")] types: Option<Vec<String>>,
         #[graphql(desc = "Created at or after.")] since: Option<DateTime>,
         #[graphql(desc = "Created before.")] until: Option<DateTime>,
     ) -> async_graphql::Result<crate::graphql::connection::Conn<Event>> {

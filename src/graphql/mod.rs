@@ -95,3 +95,25 @@ pub fn bare_schema() -> GantrySchema {
 pub fn sdl() -> String {
     bare_schema().sdl()
 }
+
+/// Refuses a request whose variables or query literals hold the NUL character (U+0000):
+/// PostgreSQL text cannot store it, and a request must mean the same on both backends. JSON
+/// values (`metadata`, `payload`, …) are stored as JSON text, where NUL is the escape `\u0000`, but
+/// are refused too, for one simple rule. Runs before anything else looks at the request.
+pub fn refuse_nul(request: &async_graphql::Request) -> Result<(), crate::error::Error> {
+    fn has_nul(v: &async_graphql::Value) -> bool {
+        use async_graphql::Value as V;
+        match v {
+            V::String(s) => s.contains('\0'),
+            V::List(items) => items.iter().any(has_nul),
+            V::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    // In the query, NUL can only be written as a string escape (a raw NUL is a syntax error).
+    let in_query = request.query.contains("\\u0000") || request.query.contains("\\u{0}");
+    if in_query || request.variables.iter().any(|(_, v)| has_nul(v)) {
+        return Err(crate::error::Error::bad_input("input", "text may not contain the NUL character (\\u0000)"));
+    }
+    Ok(())
+}

@@ -84,31 +84,50 @@ fn is_connection(set: &SelectionSet) -> bool {
     })
 }
 
-fn selection_cost(doc: &ExecutableDocument, set: &SelectionSet, variables: &Variables, depth: u32) -> u64 {
-    if depth > 64 {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => {
-                let set = &f.node.selection_set.node;
-                let child = selection_cost(doc, set, variables, depth + 1);
-                match page_size(&f.node, variables).or_else(|| is_connection(set).then_some(DEFAULT_PAGE)) {
-                    Some(n) => 1u64.saturating_add(n.saturating_mul(child)),
-                    None => 1 + child,
+/// Walks a document once: each fragment's cost is computed the first time it is spread and
+/// remembered, so fragments that spread each other many times (a few hundred bytes can describe
+/// 2^64 fields) cost linear time. A fragment spread inside itself counts 0 here; validation
+/// rejects the cycle before anything runs.
+struct Coster<'a> {
+    doc: &'a ExecutableDocument,
+    variables: &'a Variables,
+    fragments: std::collections::HashMap<&'a str, Option<u64>>,
+}
+
+impl<'a> Coster<'a> {
+    fn selection(&mut self, set: &'a SelectionSet, depth: u32) -> u64 {
+        if depth > 64 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    let set = &f.node.selection_set.node;
+                    let child = self.selection(set, depth + 1);
+                    match page_size(&f.node, self.variables).or_else(|| is_connection(set).then_some(DEFAULT_PAGE)) {
+                        Some(n) => 1u64.saturating_add(n.saturating_mul(child)),
+                        None => 1 + child,
+                    }
                 }
-            }
-            Selection::FragmentSpread(spread) => doc
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map(|frag| selection_cost(doc, &frag.node.selection_set.node, variables, depth + 1))
-                .unwrap_or(0),
-            Selection::InlineFragment(inline) => {
-                selection_cost(doc, &inline.node.selection_set.node, variables, depth + 1)
-            }
-        })
-        .fold(0u64, u64::saturating_add)
+                Selection::FragmentSpread(spread) => self.fragment(spread.node.fragment_name.node.as_str(), depth),
+                Selection::InlineFragment(inline) => self.selection(&inline.node.selection_set.node, depth + 1),
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    fn fragment(&mut self, name: &'a str, depth: u32) -> u64 {
+        match self.fragments.get(name) {
+            Some(Some(cost)) => return *cost,
+            Some(None) => return 0, // a cycle: being computed further up
+            None => {}
+        }
+        let Some(frag) = self.doc.fragments.get(name) else { return 0 };
+        self.fragments.insert(name, None);
+        let cost = self.selection(&frag.node.selection_set.node, depth + 1);
+        self.fragments.insert(name, Some(cost));
+        cost
+    }
 }
 
 /// The cost of the operation a request will run (0 when it names no operation in the document).
@@ -118,7 +137,8 @@ pub fn query_cost(doc: &ExecutableDocument, operation: Option<&str>, variables: 
         (None, _) => true,
         _ => false,
     });
-    op.map(|(_, op)| selection_cost(doc, &op.node.selection_set.node, variables, 0)).unwrap_or(0)
+    let mut coster = Coster { doc, variables, fragments: Default::default() };
+    op.map(|(_, op)| coster.selection(&op.node.selection_set.node, 0)).unwrap_or(0)
 }
 
 /// The cost of a parsed request, refused when above the caller's plan maximum. The points are
@@ -176,5 +196,20 @@ mod tests {
         assert_eq!(cost("query($n: Int) { apiKeys(first: $n) { totalCount } }", serde_json::json!({ "n": 50 })), 51);
         assert_eq!(cost("{ apiKeys { totalCount } }", serde_json::json!({})), 21, "the default page is 20");
         assert_eq!(cost("{ ...F } fragment F on Query { viewer { id } }", serde_json::json!({})), 2);
+        assert_eq!(cost("{ ...F ...F } fragment F on Query { viewer { id } }", serde_json::json!({})), 4);
+    }
+
+    #[test]
+    fn fragments_spread_many_times_or_in_a_cycle_are_costed_in_linear_time() {
+        // Each fragment spreads the next twice: 2^60 viewer fields, described in a few KB. Costed
+        // once per fragment, it saturates instead of taking forever.
+        let mut q = String::from("{ ...F0 }");
+        for i in 0..60 {
+            q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        }
+        q.push_str(" fragment F60 on Query { viewer { id } }");
+        assert_eq!(cost(&q, serde_json::json!({})), 2u64 << 60);
+        // A fragment that spreads itself (validation rejects it later) does not recurse forever.
+        assert_eq!(cost("{ ...A } fragment A on Query { viewer { id } ...A ...A }", serde_json::json!({})), 2);
     }
 }

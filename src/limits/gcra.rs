@@ -52,10 +52,10 @@ pub fn decide(windows: &[Window], tats: &mut [i64], now_us: i64, cost: u64, poin
     let mut binding = 0usize;
     for (i, w) in windows.iter().enumerate() {
         let interval = w.interval_us();
-        let cap = w.capacity as i64 * interval;
+        let cap = (w.capacity.min(i64::MAX as u64) as i64).saturating_mul(interval);
         let tat = tats[i].max(now_us);
         let charge = if w.points { points as i64 } else { cost };
-        let new_tat = tat + charge * interval;
+        let new_tat = tat.saturating_add(charge.saturating_mul(interval));
         if new_tat - now_us > cap {
             if allowed || new_tat - cap - now_us > retry_after_us {
                 binding = i;
@@ -82,7 +82,7 @@ pub fn states(windows: &[Window], tats: &[i64], now_us: i64) -> Vec<WindowState>
         .enumerate()
         .map(|(i, w)| {
             let interval = w.interval_us();
-            let cap = w.capacity as i64 * interval;
+            let cap = (w.capacity.min(i64::MAX as u64) as i64).saturating_mul(interval);
             let used = tats.get(i).copied().unwrap_or(0).max(now_us) - now_us;
             WindowState { remaining: ((cap - used).max(0) / interval) as u64, reset_ms: (used + 999) / 1000 }
         })

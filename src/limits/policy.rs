@@ -76,7 +76,7 @@ fn windows(limits: [Option<u64>; 4], burst: u64) -> Vec<Window> {
         .collect();
     // The burst allowance applies to the shortest window.
     if let Some(first) = out.first_mut() {
-        first.capacity = first.limit + burst;
+        first.capacity = first.limit.saturating_add(burst);
     }
     out
 }

@@ -244,6 +244,10 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
     Ok(row)
 }
 
+/// The largest value of any field of a key's override: far above any real limit, and small enough
+/// that the limiter's arithmetic (microseconds × capacity) cannot overflow.
+pub const MAX_OVERRIDE: u64 = 1_000_000_000;
+
 /// Parses and validates a key's override.
 pub fn check_override(o: &Override) -> Result<()> {
     for (field, v) in [
@@ -255,6 +259,18 @@ pub fn check_override(o: &Override) -> Result<()> {
     ] {
         if v == Some(0) {
             return Err(Error::bad_input(field, "must be at least 1 (omit it to keep the plan's)"));
+        }
+    }
+    for (field, v) in [
+        ("rateLimit.perSecond", o.per_second),
+        ("rateLimit.perMinute", o.per_minute),
+        ("rateLimit.perHour", o.per_hour),
+        ("rateLimit.perDay", o.per_day),
+        ("rateLimit.burst", o.burst),
+        ("rateLimit.concurrency", o.concurrency),
+    ] {
+        if v.is_some_and(|v| v > MAX_OVERRIDE) {
+            return Err(Error::bad_input(field, format!("must be at most {MAX_OVERRIDE}")));
         }
     }
     Ok(())

@@ -222,6 +222,9 @@ async fn handle_inner(
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
     let (mut request, operation) = crate::server::with_cached_document(&s.app, request);
     let units = crate::limits::costs::units(&s.app, &operation.roots, Some(&route.label));
+    if let Err(e) = crate::graphql::refuse_nul(&request) {
+        return from_error(&trace, &e);
+    }
     let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
         Ok(p) => p,
         Err(e) => return from_error(&trace, &e),

@@ -201,7 +201,11 @@ async fn execute(
         quota_units: 0,
         status: None,
     });
-    let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
+    let measured = match crate::graphql::refuse_nul(&request) {
+        Ok(()) => crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await,
+        Err(e) => Err(e),
+    };
+    let points = match measured {
         Ok(p) => p,
         Err(e) => {
             // Too costly is a request error, answered like a validation error.
@@ -309,21 +313,20 @@ fn describe(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Opt
                 .collect();
             fields.sort_unstable();
             fields.dedup();
-            let label = match name {
+            // The label is part of the roll-ups' keys (PostgreSQL indexes refuse rows over ~2.7 KB):
+            // long names and field lists are cut to 120 bytes.
+            let mut label = match name {
                 Some(n) => format!("{ty} {n}"),
-                None => {
-                    let mut label = format!("{ty} {}", fields.join(","));
-                    if label.len() > 120 {
-                        let mut end = 117;
-                        while !label.is_char_boundary(end) {
-                            end -= 1;
-                        }
-                        label.truncate(end);
-                        label.push_str("...");
-                    }
-                    label
-                }
+                None => format!("{ty} {}", fields.join(",")),
             };
+            if label.len() > 120 {
+                let mut end = 117;
+                while !label.is_char_boundary(end) {
+                    end -= 1;
+                }
+                label.truncate(end);
+                label.push_str("...");
+            }
             let roots: Arc<[String]> = fields.iter().map(|f| format!("{root}.{f}")).collect();
             let validated = op.node.variable_definitions.is_empty().then(|| Arc::new(AtomicBool::new(false)));
             (name.map(|n| n.to_string()), OperationInfo { label: Arc::from(label), roots, validated })

@@ -68,7 +68,10 @@ where
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            // The client's claim, not what was read (a GET's body is never read): bounded by what
+            // the server would accept, so a forged header cannot overflow the roll-up sums.
+            .min(self.app.config.max_body_bytes as u64);
         ObserveFuture {
             inner: self.inner.call(req).instrument(span),
             started: Instant::now(),

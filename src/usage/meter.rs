@@ -105,7 +105,13 @@ struct WriterState {
     /// Records taken from the channel and not yet written — a batch whose write failed, or a
     /// partial batch waiting for the tick — written first next time.
     held: Vec<UsageRecord>,
+    /// Failed writes of the held batch in a row.
+    failures: u32,
 }
+
+/// After this many failed writes of one batch, it is written record by record (see
+/// [`Meter::write_one_by_one`]), so one record the database refuses cannot hold up the rest.
+const SPLIT_AFTER_FAILURES: u32 = 3;
 
 pub struct Meter {
     tx: mpsc::Sender<UsageRecord>,
@@ -134,7 +140,7 @@ impl Meter {
         let (tx, rx) = mpsc::channel(capacity);
         Self {
             tx,
-            state: Mutex::new(WriterState { rx, held: Vec::new() }),
+            state: Mutex::new(WriterState { rx, held: Vec::new(), failures: 0 }),
             batch_size,
             capacity,
             wake: Notify::new(),
@@ -166,6 +172,40 @@ impl Meter {
                 }
                 self.wake.notify_one();
             }
+        }
+    }
+
+    /// Writes a batch that failed several times one record at a time. When some records are
+    /// written and others refused, the refused ones are bad data — dropped, logged and counted —
+    /// instead of stopping all metering; when none is written the database is down, and the whole
+    /// batch is given back.
+    async fn write_one_by_one(
+        &self,
+        db: &Db,
+        batch: Vec<UsageRecord>,
+    ) -> std::result::Result<usize, (crate::error::Error, Vec<UsageRecord>)> {
+        let mut written = 0;
+        let mut refused = Vec::new();
+        let mut last_error = None;
+        for record in batch {
+            let one = Arc::new(vec![record]);
+            match write_batch(db, one.clone()).await {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    refused.push(Arc::try_unwrap(one).unwrap_or_else(|shared| (*shared).clone()).remove(0));
+                    last_error = Some(e);
+                }
+            }
+        }
+        self.written.fetch_add(written as u64, Ordering::Relaxed);
+        match last_error {
+            Some(e) if written == 0 => Err((e, refused)),
+            Some(e) => {
+                self.dropped.fetch_add(refused.len() as u64, Ordering::Relaxed);
+                tracing::error!(error = ?e, refused = refused.len(), written, "usage records the database refuses were dropped");
+                Ok(written)
+            }
+            None => Ok(written),
         }
     }
 
@@ -206,14 +246,29 @@ impl Meter {
                 return Ok(total);
             }
             let n = batch.len();
+            if state.failures >= SPLIT_AFTER_FAILURES {
+                match self.write_one_by_one(db, batch).await {
+                    Ok(written) => {
+                        state.failures = 0;
+                        total += written;
+                        continue;
+                    }
+                    Err((e, batch)) => {
+                        state.held = batch;
+                        return Err(e);
+                    }
+                }
+            }
             let batch = Arc::new(batch);
             match write_batch(db, batch.clone()).await {
                 Ok(()) => {
+                    state.failures = 0;
                     total += n;
                     self.written.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
+                    state.failures += 1;
                     state.held = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                     return Err(e);
                 }

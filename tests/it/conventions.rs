@@ -324,3 +324,84 @@ async fn repeated_operations_keep_their_validation_verdict() {
         assert!(bad["data"].is_null() && bad["errors"][0].get("path").is_none(), "[{backend:?}] {bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_inputs_are_refused_with_codes_quickly() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let within = |what: &'static str| {
+            move |r: Result<Value, tokio::time::error::Elapsed>| r.unwrap_or_else(|_| panic!("{what} took over 5 s"))
+        };
+        let five = std::time::Duration::from_secs(5);
+
+        // Fragments spreading the next one twice: 2^60 fields in a few KB, from anyone.
+        let mut bomb = String::from("{ ...F0 }");
+        for i in 0..60 {
+            bomb.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        }
+        bomb.push_str(" fragment F60 on Query { __typename }");
+        let r = within("the fragment bomb")(tokio::time::timeout(five, app.gql(None, &bomb, json!({}))).await);
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        assert!(r["errors"][0]["message"].as_str().unwrap().contains("query cost"), "{r}");
+        // A fragment that spreads itself: a validation error, not an endless walk.
+        let cycle = "{ ...A } fragment A on Query { __typename ...A ...A }";
+        let r = within("the fragment cycle")(tokio::time::timeout(five, app.gql(None, cycle, json!({}))).await);
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+
+        // NUL in text, in variables or in a query literal, on either backend.
+        let create = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }";
+        let r = app.gql(Some(&s.token), create, json!({ "i": { "name": "a\u{0}b", "scopes": ["*"] } })).await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        let r = app
+            .gql(
+                Some(&s.token),
+                r#"mutation { createApiKey(input: {name: "a\u0000b", scopes: ["*"]}) { key } }"#,
+                json!({}),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        let (status, body) =
+            app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": "a\u{0}b", "scopes": ["*"] }))).await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("input")), "[{backend:?}] {body}");
+        let r = app
+            .gql(
+                None,
+                "mutation($e: String!) { login(input: {email: $e, password: \"x\"}) { user { id } } }",
+                json!({ "e": "dev\u{0}@example.com" }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        let keys = app.gql_ok(Some(&s.token), "{ apiKeys { totalCount } }", json!({})).await;
+        assert_eq!(keys["apiKeys"]["totalCount"], 0, "nothing was written");
+
+        // Event-type filters are bounded.
+        let many: Vec<String> = (0..51).map(|i| format!("c{i}.*")).collect();
+        let r = app
+            .gql(Some(&s.token), "query($t: [String!]) { events(types: $t) { totalCount } }", json!({ "t": many }))
+            .await;
+        assert_eq!((code(&r), &r["errors"][0]["extensions"]["field"]), ("BAD_USER_INPUT", &json!("types")), "{r}");
+
+        // A key's rate-limit override is bounded (the limiter's arithmetic must not overflow).
+        let r = app
+            .gql(
+                Some(&s.token),
+                create,
+                json!({ "i": { "name": "k", "scopes": ["*"], "rateLimit": { "perSecond": 18446744073709551615u64 } } }),
+            )
+            .await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        let over = json!({ "i": { "name": "k", "scopes": ["*"], "rateLimit": { "perMinute": 2_000_000_000u64 } } });
+        let r = app.gql(Some(&s.token), create, over).await;
+        assert_eq!(r["errors"][0]["extensions"]["field"], "rateLimit.perMinute", "[{backend:?}] {r}");
+        // The largest allowed values work: a per-day limit of 1 with the largest burst.
+        let (key, _) = app
+            .create_key_with(
+                &s.token,
+                json!({ "name": "k", "scopes": ["*"], "rateLimit": { "perDay": 1, "burst": 1_000_000_000 } }),
+            )
+            .await;
+        let r = app.gql(Some(&key), "{ viewer { id } }", json!({})).await;
+        assert!(r["errors"].is_null(), "[{backend:?}] {r}");
+    }
+}

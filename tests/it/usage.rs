@@ -557,22 +557,26 @@ async fn event_count(app: &TestApp, event_type: &str) -> i64 {
     n.unwrap()
 }
 
-/// Makes every insert into `events` fail (a database trigger that raises) while `on`.
-async fn fail_event_inserts(app: &TestApp, on: bool) {
+/// While `on`, inserts into `table` whose new row meets `when` (SQL over `NEW`) fail: a database
+/// trigger that raises, on either backend.
+async fn refuse_inserts(app: &TestApp, table: &str, when: &str, on: bool) {
     use diesel_async::SimpleAsyncConnection;
     let sql = match (app.app.db.is_postgres(), on) {
-        (true, true) => {
-            "CREATE FUNCTION fail_insert() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER fail_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_insert();"
-        }
-        (true, false) => "DROP TRIGGER fail_events ON events; DROP FUNCTION fail_insert();",
-        (false, true) => {
-            "CREATE TRIGGER fail_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
-        }
-        (false, false) => "DROP TRIGGER fail_events;",
+        (true, true) => format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN IF {when} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+        ),
+        (true, false) => format!("DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}();"),
+        // SQLite: the first statement reads the schema, so a pooled connection whose cached schema
+        // predates another connection's DDL sees that DDL (DDL is checked against the cache).
+        (false, true) => format!(
+            "SELECT count(*) FROM sqlite_master; \
+             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {when} BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ),
+        (false, false) => format!("SELECT count(*) FROM sqlite_master; DROP TRIGGER refuse_{table};"),
     };
     let done: Result<(), gantry::error::Error> = async {
-        gantry::with_conn!(app.app.db, c => c.batch_execute(sql).await.map_err(gantry::error::Error::internal)?);
+        gantry::with_conn!(app.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
         Ok(())
     }
     .await;
@@ -593,7 +597,7 @@ async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_tak
         app.gql_ok(Some(&admin.token), &quota(10), json!({})).await;
         let (key, _) = app.create_key(&s.token, &["keys:read"]).await;
         app.app.notices.drain(&app.app).await.unwrap();
-        fail_event_inserts(&app, true).await;
+        refuse_inserts(&app, "events", "1 = 1", true).await;
         // Through the quota: three thresholds crossed, then the key refused.
         while viewer(&app, &key).await == 200 {}
         assert!(
@@ -601,7 +605,7 @@ async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_tak
             "[{backend:?}] the triggers are stored while the database refuses them"
         );
         assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 0);
-        fail_event_inserts(&app, false).await;
+        refuse_inserts(&app, "events", "1 = 1", false).await;
         app.app.notices.drain(&app.app).await.unwrap();
         assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 3, "[{backend:?}] a threshold was lost");
         assert_eq!(event_count(&app, KEY_EXCEEDED_EVENT).await, 1, "[{backend:?}] the refusal was lost");
@@ -705,5 +709,88 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         assert_eq!(event_count(&app, "alert.triggered").await, 4, "[{backend:?}]");
         assert_eq!(event_count(&app, "alert.resolved").await, 4);
         assert_eq!(event_count(&app, "quota.threshold_reached").await, 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_record_the_database_refuses_does_not_stop_metering() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.usage_flush_interval_ms = 3_600_000).await;
+        let s = app.register("dev@example.com").await;
+        app.app.flush().await;
+        let now = app.app.clock.now_ms();
+        let poison = gantry::platform::ids::OrgId::generate(now).to_string();
+        refuse_inserts(&app, "usage_segments", &format!("NEW.org_id = '{poison}'"), true).await;
+        app.app.meter.record(record(&app, &poison, 1_000, 200, now));
+        for _ in 0..5 {
+            app.app.meter.record(record(&app, &s.org_id, 1_000, 200, now));
+        }
+        // The batch fails as a whole a few times (kept, as for an outage)…
+        let before = app.app.meter.stats();
+        for _ in 0..3 {
+            assert!(app.app.meter.drain(&app.app.db).await.is_err(), "[{backend:?}]");
+        }
+        assert_eq!(app.app.meter.stats().written, before.written);
+        // …then it is written record by record: the good ones land, the refused one is dropped.
+        app.app.meter.drain(&app.app.db).await.unwrap();
+        let after = app.app.meter.stats();
+        assert_eq!(after.written - before.written, 5, "[{backend:?}] {after:?}");
+        assert_eq!(after.dropped - before.dropped, 1, "{after:?}");
+        assert_eq!(after.buffered, 0);
+        let calls = "{ usage(period: LAST_HOUR) { stats { calls } } }";
+        let d = app.gql_ok(Some(&s.token), calls, json!({})).await;
+        assert_eq!(d["usage"]["stats"]["calls"], 5, "[{backend:?}] {d}");
+        // While the database refuses everything, nothing is dropped.
+        refuse_inserts(&app, "usage_segments", &format!("NEW.org_id = '{poison}'"), false).await;
+        refuse_inserts(&app, "usage_segments", "1 = 1", true).await;
+        app.app.meter.record(record(&app, &s.org_id, 1_000, 200, now));
+        for _ in 0..4 {
+            assert!(app.app.meter.drain(&app.app.db).await.is_err());
+        }
+        assert_eq!(app.app.meter.stats().dropped, after.dropped, "an outage drops nothing");
+        refuse_inserts(&app, "usage_segments", "1 = 1", false).await;
+        app.app.meter.drain(&app.app.db).await.unwrap();
+        let last = app.app.meter.stats();
+        // The held record, plus the analytics call above.
+        assert_eq!((last.written - after.written, last.dropped, last.buffered), (2, after.dropped, 0), "[{backend:?}]");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_operation_name_and_a_forged_content_length_are_metered_within_bounds() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.usage_flush_interval_ms = 3_600_000).await;
+        let s = app.register("dev@example.com").await;
+        let name = format!("Q{}", "x".repeat(4000));
+        let r = app.gql(Some(&s.token), &format!("query {name} {{ viewer {{ id }} }}"), json!({})).await;
+        assert!(r["errors"].is_null(), "{r}");
+        // A GET whose body is never read (so never sent here), claiming the largest length there is.
+        for _ in 0..2 {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+            let request = format!(
+                "GET /graphql?query=%7B%20viewer%20%7B%20id%20%7D%20%7D HTTP/1.1\r\nhost: localhost\r\n\
+                 authorization: Bearer {}\r\ncontent-length: 9223372036854775807\r\n\r\n",
+                s.token
+            );
+            tcp.write_all(request.as_bytes()).await.unwrap();
+            let mut head = vec![0u8; 12];
+            tcp.read_exact(&mut head).await.unwrap();
+            let status = String::from_utf8_lossy(&head[9..12]).to_string();
+            assert!(status.as_str() < "500", "[{backend:?}] {status}");
+        }
+        app.app.meter.drain(&app.app.db).await.unwrap();
+        let d = app
+            .gql_ok(
+                Some(&s.token),
+                "{ usageByEndpoint(period: LAST_HOUR) { operation stats { calls requestBytes } } }",
+                json!({}),
+            )
+            .await;
+        let ops = d["usageByEndpoint"].as_array().unwrap();
+        let long = ops.iter().find(|o| o["operation"].as_str().unwrap().starts_with("query Qxxx")).expect("metered");
+        assert_eq!(long["operation"].as_str().unwrap().len(), 120, "[{backend:?}] cut to 120 bytes");
+        let total: i64 = ops.iter().map(|o| o["stats"]["requestBytes"].as_i64().unwrap()).sum();
+        assert!(total <= 10 * 1024 * 1024, "[{backend:?}] request bytes as claimed: {total}");
     }
 }
