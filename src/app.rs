@@ -234,6 +234,42 @@ impl App {
         }
         self.limiter.sweep(self.clock.now_ms());
     }
+
+    /// At shutdown: writes everything buffered (key counters, usage records, alert triggers),
+    /// trying again with growing pauses while the database refuses, for up to `deadline`. Returns
+    /// whether everything was written; what was not is logged as lost.
+    pub async fn flush_before_exit(&self, deadline: std::time::Duration) -> bool {
+        let give_up = tokio::time::Instant::now() + deadline;
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            let mut failed = Vec::new();
+            if let Err(e) = self.key_usage.flush(self).await {
+                failed.push(("key usage counters", e));
+            }
+            if let Err(e) = self.meter.drain(&self.db).await {
+                failed.push(("usage records", e));
+            }
+            if let Err(e) = self.notices.drain(self).await {
+                failed.push(("alert triggers", e));
+            }
+            if failed.is_empty() {
+                self.limiter.sweep(self.clock.now_ms());
+                return true;
+            }
+            if tokio::time::Instant::now() + pause > give_up {
+                for (what, e) in failed {
+                    tracing::error!(error = %format!("{e:?}"), meter = ?self.meter.stats(), "shutdown: {what} could not be written before the deadline and are lost");
+                }
+                return false;
+            }
+            tracing::warn!(
+                retry_in_ms = pause.as_millis() as u64,
+                "shutdown: writing what is buffered failed; trying again"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
 }
 
 /// Reloads per-operation costs in the background (another node changed them).

@@ -189,10 +189,16 @@ pub async fn run(
     if let Some(w) = webhooks {
         let _ = w.await;
     }
-    app.flush().await;
-    tracing::info!("stopped cleanly");
+    if app.flush_before_exit(FLUSH_DEADLINE).await {
+        tracing::info!("stopped cleanly");
+    }
     Ok(())
 }
+
+/// How long a stopping process keeps trying to write what it buffered while the database refuses
+/// (well inside the 90 s a container runtime usually grants after SIGTERM, with the 35 s that
+/// webhook attempts in flight may take).
+const FLUSH_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs the webhook dispatcher and workers alone (`gantry worker`), with the counter flusher,
 /// until SIGINT/SIGTERM; attempts in flight finish first.
@@ -203,8 +209,9 @@ pub async fn work(app: Arc<App>) -> anyhow::Result<()> {
     shutdown_signal().await;
     let _ = stop.send(true);
     let _ = worker.await;
-    app.flush().await;
-    tracing::info!("stopped cleanly");
+    if app.flush_before_exit(FLUSH_DEADLINE).await {
+        tracing::info!("stopped cleanly");
+    }
     Ok(())
 }
 

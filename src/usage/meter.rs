@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
@@ -105,8 +105,6 @@ struct WriterState {
     /// Records taken from the channel and not yet written — a batch whose write failed, or a
     /// partial batch waiting for the tick — written first next time.
     held: Vec<UsageRecord>,
-    /// Failed writes of the held batch in a row.
-    failures: u32,
 }
 
 /// After this many failed writes of one batch, it is written record by record (see
@@ -125,6 +123,8 @@ pub struct Meter {
     last_drop_log_ms: AtomicI64,
     /// When retention last ran (epoch ms).
     pub last_prune_ms: AtomicI64,
+    /// Failed writes of the held batch in a row (0 when the last write succeeded).
+    failures: AtomicU32,
 }
 
 /// What the meter has done since start, for `/readyz` and logs.
@@ -133,6 +133,8 @@ pub struct MeterStats {
     pub buffered: usize,
     pub written: u64,
     pub dropped: u64,
+    /// Failed writes in a row of the batch held for the next one (0: writing is healthy).
+    pub failing_writes: u32,
 }
 
 impl Meter {
@@ -140,7 +142,8 @@ impl Meter {
         let (tx, rx) = mpsc::channel(capacity);
         Self {
             tx,
-            state: Mutex::new(WriterState { rx, held: Vec::new(), failures: 0 }),
+            state: Mutex::new(WriterState { rx, held: Vec::new() }),
+            failures: AtomicU32::new(0),
             batch_size,
             capacity,
             wake: Notify::new(),
@@ -175,38 +178,56 @@ impl Meter {
         }
     }
 
-    /// Writes a batch that failed several times one record at a time. When some records are
-    /// written and others refused, the refused ones are bad data — dropped, logged and counted —
-    /// instead of stopping all metering; when none is written the database is down, and the whole
-    /// batch is given back.
+    /// Writes a batch that failed several times one record at a time, when the database answers
+    /// (else it is down: the batch is given back untouched). Records refused while others go in
+    /// are bad data — dropped, logged and counted — instead of stopping all metering; when none
+    /// goes in, all are given back. After 3 refusals in a row the database is asked again, so an
+    /// outage that begins midway drops nothing either.
     async fn write_one_by_one(
         &self,
         db: &Db,
         batch: Vec<UsageRecord>,
     ) -> std::result::Result<usize, (crate::error::Error, Vec<UsageRecord>)> {
+        if let Err(e) = db.ping().await {
+            return Err((crate::error::Error::internal(e), batch));
+        }
         let mut written = 0;
         let mut refused = Vec::new();
-        let mut last_error = None;
-        for record in batch {
+        let mut in_a_row = 0;
+        let mut records = batch.into_iter();
+        while let Some(record) = records.next() {
             let one = Arc::new(vec![record]);
             match write_batch(db, one.clone()).await {
-                Ok(()) => written += 1,
+                Ok(()) => {
+                    written += 1;
+                    in_a_row = 0;
+                }
                 Err(e) => {
                     refused.push(Arc::try_unwrap(one).unwrap_or_else(|shared| (*shared).clone()).remove(0));
-                    last_error = Some(e);
+                    in_a_row += 1;
+                    if in_a_row >= 3
+                        && let Err(down) = db.ping().await
+                    {
+                        tracing::warn!(error = ?e, "usage: the database went away while writing record by record");
+                        self.written.fetch_add(written as u64, Ordering::Relaxed);
+                        refused.extend(records);
+                        return Err((crate::error::Error::internal(down), refused));
+                    }
+                    tracing::debug!(error = ?e, "usage: the database refuses a record");
                 }
             }
         }
-        self.written.fetch_add(written as u64, Ordering::Relaxed);
-        match last_error {
-            Some(e) if written == 0 => Err((e, refused)),
-            Some(e) => {
-                self.dropped.fetch_add(refused.len() as u64, Ordering::Relaxed);
-                tracing::error!(error = ?e, refused = refused.len(), written, "usage records the database refuses were dropped");
-                Ok(written)
-            }
-            None => Ok(written),
+        if written == 0 && !refused.is_empty() {
+            // Nothing went in: bad data cannot be told from a database refusing every write, so
+            // the records wait for the next drain (with whatever arrives meanwhile beside them).
+            return Err((crate::error::Error::internal(anyhow::anyhow!("every usage record was refused")), refused));
         }
+        self.written.fetch_add(written as u64, Ordering::Relaxed);
+        self.dropped.fetch_add(refused.len() as u64, Ordering::Relaxed);
+        if !refused.is_empty() {
+            tracing::error!(refused = refused.len(), written, "usage records the database refuses were dropped");
+        }
+        Ok(written)
     }
 
     pub fn stats(&self) -> MeterStats {
@@ -214,6 +235,7 @@ impl Meter {
             buffered: self.capacity - self.tx.capacity(),
             written: AtomicU64::load(&self.written, Ordering::Relaxed),
             dropped: AtomicU64::load(&self.dropped, Ordering::Relaxed),
+            failing_writes: AtomicU32::load(&self.failures, Ordering::Relaxed),
         }
     }
 
@@ -246,10 +268,10 @@ impl Meter {
                 return Ok(total);
             }
             let n = batch.len();
-            if state.failures >= SPLIT_AFTER_FAILURES {
+            if AtomicU32::load(&self.failures, Ordering::Relaxed) >= SPLIT_AFTER_FAILURES {
                 match self.write_one_by_one(db, batch).await {
                     Ok(written) => {
-                        state.failures = 0;
+                        self.failures.store(0, Ordering::Relaxed);
                         total += written;
                         continue;
                     }
@@ -262,13 +284,13 @@ impl Meter {
             let batch = Arc::new(batch);
             match write_batch(db, batch.clone()).await {
                 Ok(()) => {
-                    state.failures = 0;
+                    self.failures.store(0, Ordering::Relaxed);
                     total += n;
                     self.written.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
-                    state.failures += 1;
+                    self.failures.fetch_add(1, Ordering::Relaxed);
                     state.held = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                     return Err(e);
                 }

@@ -794,3 +794,42 @@ async fn a_long_operation_name_and_a_forged_content_length_are_metered_within_bo
         assert!(total <= 10 * 1024 * 1024, "[{backend:?}] request bytes as claimed: {total}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_keeps_trying_to_write_what_it_buffered_until_a_deadline() {
+    for backend in backends() {
+        let app = TestApp::with_config(backend, |c| c.usage_flush_interval_ms = 3_600_000).await;
+        let s = app.register("dev@example.com").await;
+        app.app.flush().await;
+        let now = app.app.clock.now_ms();
+        let before = app.app.meter.stats();
+        refuse_inserts(&app, "usage_segments", "1 = 1", true).await;
+        for _ in 0..3 {
+            app.app.meter.record(record(&app, &s.org_id, 1_000, 200, now));
+        }
+        // With a short deadline it gives up, and says so; nothing is dropped meanwhile.
+        assert!(!app.app.flush_before_exit(std::time::Duration::from_millis(250)).await, "[{backend:?}]");
+        assert_eq!(app.app.meter.stats().dropped, before.dropped);
+        // With time to spare, it writes everything once the database takes it again.
+        let stopping = tokio::spawn({
+            let app = app.app.clone();
+            async move { app.flush_before_exit(std::time::Duration::from_secs(30)).await }
+        });
+        let failing = app.app.meter.stats().failing_writes;
+        for _ in 0..500 {
+            if app.app.meter.stats().failing_writes > failing {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(app.app.meter.stats().failing_writes > failing, "[{backend:?}] the stopping flush never tried");
+        refuse_inserts(&app, "usage_segments", "1 = 1", false).await;
+        assert!(stopping.await.unwrap(), "[{backend:?}] everything is written before the deadline");
+        let after = app.app.meter.stats();
+        assert_eq!(
+            (after.written - before.written, after.dropped, after.buffered),
+            (3, before.dropped, 0),
+            "[{backend:?}]"
+        );
+    }
+}
