@@ -111,10 +111,8 @@ pub fn observe(app: &App, org: &OrgId, key: Option<&KeyId>, decision: &Decision,
             }
         }
         (false, Some(Refusal::Quota)) => {
-            if let Some(key) = key
-                && app.notices.first_time(format!("key:{key}:{month}"))
-            {
-                app.notices.send(Trigger {
+            if let Some(key) = key {
+                app.notices.send_once(format!("key:{key}:{month}"), || Trigger {
                     org_id: org.clone(),
                     kind: None,
                     severity: "CRITICAL",
@@ -127,21 +125,19 @@ pub fn observe(app: &App, org: &OrgId, key: Option<&KeyId>, decision: &Decision,
         }
         (false, _) => {
             // One trigger per organization per minute per node keeps `lastSeenAt` fresh.
-            if app.notices.first_time(format!("rl:{org}:{}", now_ms / 60_000)) {
-                let window = match decision.refusal {
-                    Some(Refusal::Rate(i)) => decision.policy.windows.get(i).map(|w| w.name).unwrap_or("rate"),
-                    _ => "concurrency",
-                };
-                app.notices.send(Trigger {
-                    org_id: org.clone(),
-                    kind: Some("rate_limit_exceeded"),
-                    severity: "MEDIUM",
-                    dedupe_key: "rate_limit".into(),
-                    title: "requests are being refused by rate limits".into(),
-                    data: serde_json::json!({ "window": window, "severity": "MEDIUM" }),
-                    event: None,
-                });
-            }
+            let window = match decision.refusal {
+                Some(Refusal::Rate(i)) => decision.policy.windows.get(i).map(|w| w.name).unwrap_or("rate"),
+                _ => "concurrency",
+            };
+            app.notices.send_once(format!("rl:{org}:{}", now_ms / 60_000), || Trigger {
+                org_id: org.clone(),
+                kind: Some("rate_limit_exceeded"),
+                severity: "MEDIUM",
+                dedupe_key: "rate_limit".into(),
+                title: "requests are being refused by rate limits".into(),
+                data: serde_json::json!({ "window": window, "severity": "MEDIUM" }),
+                event: None,
+            });
         }
     }
 }
@@ -177,19 +173,21 @@ impl Default for Notices {
 }
 
 impl Notices {
-    fn send(&self, t: Trigger) {
-        if self.tx.try_send(t).is_err() {
+    /// Queues a trigger; false when the queue is full (the trigger is dropped, with a warning).
+    fn send(&self, t: Trigger) -> bool {
+        let sent = self.tx.try_send(t).is_ok();
+        if !sent {
             tracing::warn!("alert queue full: an alert trigger was dropped");
         }
+        sent
     }
 
-    /// Whether `key` was not seen before (and remembers it).
-    fn first_time(&self, key: String) -> bool {
-        if self.recent.contains_key(&key) {
-            return false;
+    /// Queues the trigger `make` builds unless one under `key` was queued before on this node. A
+    /// trigger the full queue refused is not remembered, so the next occurrence queues it.
+    fn send_once(&self, key: String, make: impl FnOnce() -> Trigger) {
+        if !self.recent.contains_key(&key) && self.send(make()) {
+            self.recent.insert(key, ());
         }
-        self.recent.insert(key, ());
-        true
     }
 
     /// Stores every queued trigger, oldest first. On an error the trigger is held for the next
@@ -537,4 +535,35 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trigger() -> Trigger {
+        Trigger {
+            org_id: OrgId::generate(0),
+            kind: None,
+            severity: "CRITICAL",
+            dedupe_key: String::new(),
+            title: "t".into(),
+            data: serde_json::json!({}),
+            event: Some(KEY_EXCEEDED_EVENT),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trigger_the_full_queue_refused_is_queued_on_its_next_occurrence() {
+        let notices = Notices::default();
+        while notices.send(trigger()) {}
+        notices.send_once("key:k:2026-12".into(), trigger);
+        assert!(!notices.recent.contains_key("key:k:2026-12"), "refused, so not remembered");
+        notices.queue.lock().await.rx.try_recv().unwrap();
+        notices.send_once("key:k:2026-12".into(), trigger);
+        assert!(notices.recent.contains_key("key:k:2026-12"));
+        // Queued once: a second occurrence queues nothing (the queue has room for it).
+        notices.queue.lock().await.rx.try_recv().unwrap();
+        notices.send_once("key:k:2026-12".into(), || panic!("built again"));
+    }
 }
