@@ -59,6 +59,8 @@ pub struct Webhooks {
     gathering: std::sync::atomic::AtomicBool,
     /// Plain successes waiting to be written together.
     pub(super) successes: GroupCommit<super::record::Success, super::record::Written>,
+    /// Attempts whose outcome the database refused at least once (each is tried again).
+    pub record_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Webhooks {
@@ -82,6 +84,7 @@ impl Webhooks {
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
             last_prune_ms: Default::default(),
             successes: GroupCommit::default(),
+            record_failures: Default::default(),
             last_claim: parking_lot::Mutex::new(Instant::now()),
             gathering: Default::default(),
             events_pending: std::sync::atomic::AtomicBool::new(true),

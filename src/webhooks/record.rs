@@ -125,25 +125,36 @@ pub(super) async fn record(
     // The common case — a success with nothing to raise — is written together with the other
     // successes finishing meanwhile (group commit), which also clears its endpoint's failure state
     // as the database has it (not as it was when the delivery was claimed).
+    let mut attempt = attempt;
     if succeeded && raised.is_empty() {
         let success = Success { delivery_id: d.id.clone(), claimed_attempts: d.attempts, attempt };
-        let (applied, attempt) = app
+        let (applied, returned) = app
             .webhooks
             .successes
             .submit(success, |batch| write_successes(app, batch))
             .await
             .map_err(|_| Error::internal(anyhow::anyhow!("a batch of webhook successes was abandoned")))?;
         match applied {
-            Some(true) => publish_attempt(app, d, attempt, status, latency_ms, next, now).await,
-            Some(false) => {
-                tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only")
+            Some(true) => {
+                publish_attempt(app, d, returned, status, latency_ms, next, now).await;
+                return Ok(());
             }
-            // Not written (logged by the writer): the lease ends and the delivery is sent again.
-            None => {}
+            Some(false) => {
+                tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only");
+                return Ok(());
+            }
+            // Not written (the writer logged why): written below on its own, tried again.
+            None => attempt = returned,
         }
-        return Ok(());
     }
-    let (applied, disabled_now) = transaction!(app.db, c => {
+    // Tried again while the database refuses, for part of the lease's margin: the request was
+    // made, and its attempt must be logged (the delivery would be sent again after the lease
+    // anyway — at least once — but the attempt itself would be lost).
+    let give_up = tokio::time::Instant::now()
+        + std::time::Duration::from_secs((app.config.webhook_lease_margin_secs / 2).clamp(1, 10) as u64);
+    let mut pause = std::time::Duration::from_millis(50);
+    let (applied, disabled_now) = loop {
+        let written = transaction!(app.db, c => {
         diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
         let applied = diesel::update(still_claimed(&d.id, d.attempts))
         .set((
@@ -206,7 +217,20 @@ pub(super) async fn record(
             diesel::insert_into(events::table).values(&e.row).execute(c).await?;
         }
         Ok::<_, Error>((true, disabled_now))
-    })?;
+        });
+        match written {
+            Ok(v) => break v,
+            Err(e) => {
+                app.webhooks.record_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if tokio::time::Instant::now() + pause > give_up {
+                    return Err(e);
+                }
+                tracing::warn!(delivery = %d.id, "writing a delivery attempt failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+        }
+    };
     if !applied {
         tracing::warn!(delivery = %d.id, "a delivery attempt finished after its lease; its outcome is logged only");
         return Ok(());

@@ -4,7 +4,7 @@ use gantry::usage::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
 use gantry::usage::meter::{Source, UsageRecord};
 use serde_json::{Value, json};
 
-use crate::common::{Backend, TestApp, backends, code};
+use crate::common::{Backend, TestApp, backends, code, refuse_inserts};
 
 const STATS: &str = "calls errors clientErrors limitedCalls successRate avgLatencyMs p50LatencyMs p95LatencyMs p99LatencyMs requestBytes responseBytes costUnits quotaUnits";
 
@@ -555,32 +555,6 @@ async fn event_count(app: &TestApp, event_type: &str) -> i64 {
     }
     .await;
     n.unwrap()
-}
-
-/// While `on`, inserts into `table` whose new row meets `when` (SQL over `NEW`) fail: a database
-/// trigger that raises, on either backend.
-async fn refuse_inserts(app: &TestApp, table: &str, when: &str, on: bool) {
-    use diesel_async::SimpleAsyncConnection;
-    let sql = match (app.app.db.is_postgres(), on) {
-        (true, true) => format!(
-            "CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN IF {when} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
-        ),
-        (true, false) => format!("DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}();"),
-        // SQLite: the first statement reads the schema, so a pooled connection whose cached schema
-        // predates another connection's DDL sees that DDL (DDL is checked against the cache).
-        (false, true) => format!(
-            "SELECT count(*) FROM sqlite_master; \
-             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {when} BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
-        ),
-        (false, false) => format!("SELECT count(*) FROM sqlite_master; DROP TRIGGER refuse_{table};"),
-    };
-    let done: Result<(), gantry::error::Error> = async {
-        gantry::with_conn!(app.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
-        Ok(())
-    }
-    .await;
-    done.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use gantry::platform::clock::Clock;
 
-use crate::common::{TestApp, backends, code, ws};
+use crate::common::{TestApp, backends, code, refuse_inserts, ws};
 
 /// What the receiver answers next: a status, extra headers, a body, and a delay before answering
 /// (or a signal to wait for).
@@ -1315,5 +1315,29 @@ async fn an_endpoint_rate_limit_spaces_deliveries_out() {
         receiver.wait_for(&app, 4).await;
         app.clock.advance_ms(1_000);
         receiver.wait_for(&app, 5).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_the_database_refuses_to_log_is_logged_once_it_takes_it() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        app.lift_starter_limits(&s.token).await;
+        let (receiver, base) = Receiver::start().await;
+        let (endpoint, _) =
+            create_endpoint(&app, &s.token, json!({ "url": format!("{base}/hooks"), "filterTypes": ["webhook.test"] }))
+                .await;
+        refuse_inserts(&app, "webhook_attempts", "1 = 1", true).await;
+        let failures = || app.app.webhooks.record_failures.load(std::sync::atomic::Ordering::Relaxed);
+        let before = failures();
+        let id = send_test_event(&app, &s.token, &endpoint).await;
+        receiver.wait_for(&app, 1).await;
+        until(&app, "writing the attempt fails", async || (failures() > before).then_some(())).await;
+        refuse_inserts(&app, "webhook_attempts", "1 = 1", false).await;
+        let d = attempts(&app, &s.token, &id, 1).await;
+        assert_eq!(d["status"], "SUCCEEDED", "[{backend:?}] {d}");
+        assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{d}");
+        assert_eq!(receiver.count(), 1, "[{backend:?}] logged, not sent again");
     }
 }
