@@ -203,7 +203,28 @@ impl From<diesel::result::Error> for Error {
 impl From<crate::platform::db::PoolError> for Error {
     #[track_caller]
     fn from(e: crate::platform::db::PoolError) -> Self {
-        Error::internal(anyhow::anyhow!("database pool: {e}"))
+        Error::internal(anyhow::Error::new(e).context("database pool"))
+    }
+}
+
+impl Error {
+    /// Whether trying the same write again may succeed: the database could not be reached or
+    /// refused for a reason of its own (a lost connection, a serialization failure, an error it
+    /// raised itself) — not a constraint the data breaks (a foreign key, a check, a NOT NULL).
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as K, Error as D};
+        let Error::Internal { source, .. } = self else { return false };
+        if source.downcast_ref::<crate::platform::db::PoolError>().is_some() {
+            return true;
+        }
+        match source.downcast_ref::<D>() {
+            Some(D::DatabaseError(kind, _)) => {
+                !matches!(kind, K::ForeignKeyViolation | K::CheckViolation | K::NotNullViolation | K::UniqueViolation)
+            }
+            Some(D::BrokenTransactionManager | D::AlreadyInTransaction | D::NotInTransaction) => true,
+            Some(_) => false,
+            None => true,
+        }
     }
 }
 

@@ -110,8 +110,10 @@ pub fn refuse_nul(request: &async_graphql::Request) -> Result<(), crate::error::
             _ => false,
         }
     }
-    // In the query, NUL can only be written as a string escape (a raw NUL is a syntax error).
-    let in_query = request.query.contains("\\u0000") || request.query.contains("\\u{0}");
+    // In the query: a raw NUL inside a string literal, or its escape (which also refuses the
+    // six characters `\u0000` written in a block string or a comment — rare, and still clear).
+    let in_query =
+        request.query.contains('\0') || request.query.contains("\\u0000") || request.query.contains("\\u{0}");
     if in_query || request.variables.iter().any(|(_, v)| has_nul(v)) {
         return Err(crate::error::Error::bad_input("input", "text may not contain the NUL character (\\u0000)"));
     }

@@ -132,13 +132,29 @@ impl<'a> Coster<'a> {
 
 /// The cost of the operation a request will run (0 when it names no operation in the document).
 pub fn query_cost(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables) -> u64 {
-    let op = doc.operations.iter().find(|(name, _)| match (operation, name) {
-        (Some(wanted), Some(n)) => wanted == n.as_str(),
-        (None, _) => true,
-        _ => false,
-    });
+    costs(doc, operation, variables).0
+}
+
+/// The cost of the operation a request will run, and the largest cost of any operation in the
+/// document: validation walks every operation (following every spread), so a cheap operation
+/// must not carry an expensive neighbour past the limit.
+fn costs(doc: &ExecutableDocument, operation: Option<&str>, variables: &Variables) -> (u64, u64) {
     let mut coster = Coster { doc, variables, fragments: Default::default() };
-    op.map(|(_, op)| coster.selection(&op.node.selection_set.node, 0)).unwrap_or(0)
+    let mut chosen = None;
+    let mut largest = 0;
+    for (name, op) in doc.operations.iter() {
+        let cost = coster.selection(&op.node.selection_set.node, 0);
+        largest = largest.max(cost);
+        let wanted = match (operation, name) {
+            (Some(wanted), Some(n)) => wanted == n.as_str(),
+            (None, _) => true,
+            _ => false,
+        };
+        if wanted && chosen.is_none() {
+            chosen = Some(cost);
+        }
+    }
+    (chosen.unwrap_or(0), largest)
 }
 
 /// The cost of a parsed request, refused when above the caller's plan maximum. The points are
@@ -152,12 +168,14 @@ pub async fn measure(
     let operation = request.operation_name.clone();
     let variables = request.variables.clone();
     let Ok(doc) = request.parsed_query() else { return Ok(0) };
-    let requested = query_cost(doc, operation.as_deref(), &variables).max(1);
+    let (requested, largest) = costs(doc, operation.as_deref(), &variables);
+    let requested = requested.max(1);
     let maximum = match principal {
         Some(p) => super::service::plan_for_org(app, &p.org_id).await?.query_cost_max.max(1) as u64,
         None => ANONYMOUS_MAX,
     };
-    if requested > maximum {
+    if requested.max(largest) > maximum {
+        let requested = requested.max(largest);
         return Err(Error::bad_input(
             "query",
             format!(
@@ -211,5 +229,17 @@ mod tests {
         assert_eq!(cost(&q, serde_json::json!({})), 2u64 << 60);
         // A fragment that spreads itself (validation rejects it later) does not recurse forever.
         assert_eq!(cost("{ ...A } fragment A on Query { viewer { id } ...A ...A }", serde_json::json!({})), 2);
+    }
+
+    #[test]
+    fn every_operation_of_the_document_is_costed() {
+        let mut q = String::from("query A { __typename } query B { ...F0 }");
+        for i in 0..30 {
+            q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        }
+        q.push_str(" fragment F30 on Query { __typename }");
+        let doc = async_graphql::parser::parse_query(&q).unwrap();
+        let (a, largest) = costs(&doc, Some("A"), &Variables::default());
+        assert_eq!((a, largest), (1, 1 << 30), "A is cheap, B is not, and both are walked");
     }
 }

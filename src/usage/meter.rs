@@ -110,6 +110,8 @@ struct WriterState {
 /// After this many failed writes of one batch, it is written record by record (see
 /// [`Meter::write_one_by_one`]), so one record the database refuses cannot hold up the rest.
 const SPLIT_AFTER_FAILURES: u32 = 3;
+/// Refusals in a row that end a record-by-record pass (the database has stopped taking writes).
+const REFUSED_IN_A_ROW: usize = 20;
 
 pub struct Meter {
     tx: mpsc::Sender<UsageRecord>,
@@ -178,56 +180,49 @@ impl Meter {
         }
     }
 
-    /// Writes a batch that failed several times one record at a time, when the database answers
-    /// (else it is down: the batch is given back untouched). Records refused while others go in
-    /// are bad data — dropped, logged and counted — instead of stopping all metering; when none
-    /// goes in, all are given back. After 3 refusals in a row the database is asked again, so an
-    /// outage that begins midway drops nothing either.
+    /// Writes a batch that failed several times, while the database answers, one record at a
+    /// time. A refused record is bad data only when a later record of the pass goes in: then it
+    /// is dropped (logged, counted in `dropped`) instead of stopping all metering. Refused records
+    /// with nothing written after them — the database stopped taking writes — are kept with the
+    /// rest, and a run of [`REFUSED_IN_A_ROW`] refusals ends the pass.
     async fn write_one_by_one(
         &self,
         db: &Db,
         batch: Vec<UsageRecord>,
     ) -> std::result::Result<usize, (crate::error::Error, Vec<UsageRecord>)> {
-        if let Err(e) = db.ping().await {
-            return Err((crate::error::Error::internal(e), batch));
-        }
-        let mut written = 0;
-        let mut refused = Vec::new();
-        let mut in_a_row = 0;
+        let (mut written, mut dropped) = (0, 0);
+        let mut refused: Vec<UsageRecord> = Vec::new();
+        let mut last_error = None;
         let mut records = batch.into_iter();
-        while let Some(record) = records.next() {
+        for record in records.by_ref() {
             let one = Arc::new(vec![record]);
             match write_batch(db, one.clone()).await {
                 Ok(()) => {
                     written += 1;
-                    in_a_row = 0;
+                    if !refused.is_empty() {
+                        tracing::error!(error = ?last_error, records = refused.len(), "usage records the database refuses were dropped");
+                        dropped += refused.len();
+                        refused.clear();
+                    }
                 }
                 Err(e) => {
                     refused.push(Arc::try_unwrap(one).unwrap_or_else(|shared| (*shared).clone()).remove(0));
-                    in_a_row += 1;
-                    if in_a_row >= 3
-                        && let Err(down) = db.ping().await
-                    {
-                        tracing::warn!(error = ?e, "usage: the database went away while writing record by record");
-                        self.written.fetch_add(written as u64, Ordering::Relaxed);
-                        refused.extend(records);
-                        return Err((crate::error::Error::internal(down), refused));
+                    last_error = Some(e);
+                    if refused.len() >= REFUSED_IN_A_ROW {
+                        break;
                     }
-                    tracing::debug!(error = ?e, "usage: the database refuses a record");
                 }
             }
         }
-        if written == 0 && !refused.is_empty() {
-            // Nothing went in: bad data cannot be told from a database refusing every write, so
-            // the records wait for the next drain (with whatever arrives meanwhile beside them).
-            return Err((crate::error::Error::internal(anyhow::anyhow!("every usage record was refused")), refused));
-        }
         self.written.fetch_add(written as u64, Ordering::Relaxed);
-        self.dropped.fetch_add(refused.len() as u64, Ordering::Relaxed);
-        if !refused.is_empty() {
-            tracing::error!(refused = refused.len(), written, "usage records the database refuses were dropped");
+        self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        match last_error {
+            Some(e) if !refused.is_empty() => {
+                refused.extend(records);
+                Err((e, refused))
+            }
+            _ => Ok(written),
         }
-        Ok(written)
     }
 
     pub fn stats(&self) -> MeterStats {
@@ -268,33 +263,36 @@ impl Meter {
                 return Ok(total);
             }
             let n = batch.len();
-            if AtomicU32::load(&self.failures, Ordering::Relaxed) >= SPLIT_AFTER_FAILURES {
+            // The whole batch first, always: after an outage it goes in at once.
+            let batch = Arc::new(batch);
+            let e = match write_batch(db, batch.clone()).await {
+                Ok(()) => {
+                    self.failures.store(0, Ordering::Relaxed);
+                    total += n;
+                    self.written.fetch_add(n as u64, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+            // Failing again and again while the database answers: look for the records it refuses.
+            if failures >= SPLIT_AFTER_FAILURES && db.ping().await.is_ok() {
                 match self.write_one_by_one(db, batch).await {
                     Ok(written) => {
                         self.failures.store(0, Ordering::Relaxed);
                         total += written;
                         continue;
                     }
-                    Err((e, batch)) => {
-                        state.held = batch;
+                    Err((e, kept)) => {
+                        state.held = kept;
                         return Err(e);
                     }
                 }
             }
-            let batch = Arc::new(batch);
-            match write_batch(db, batch.clone()).await {
-                Ok(()) => {
-                    self.failures.store(0, Ordering::Relaxed);
-                    total += n;
-                    self.written.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    state.held = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
-                    return Err(e);
-                }
-            }
+            tracing::warn!(error = ?e, records = n, "usage write failed; will retry");
+            state.held = batch;
+            return Err(e);
         }
     }
 }

@@ -154,7 +154,8 @@ pub(super) async fn record(
         + std::time::Duration::from_secs((app.config.webhook_lease_margin_secs / 2).clamp(1, 10) as u64);
     let mut pause = std::time::Duration::from_millis(50);
     let (applied, disabled_now) = loop {
-        let written = transaction!(app.db, c => {
+        // In its own block, so a failed connection checkout (the `?` inside) is retried too.
+        let written: Result<_> = async { transaction!(app.db, c => {
         diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
         let applied = diesel::update(still_claimed(&d.id, d.attempts))
         .set((
@@ -217,9 +218,16 @@ pub(super) async fn record(
             diesel::insert_into(events::table).values(&e.row).execute(c).await?;
         }
         Ok::<_, Error>((true, disabled_now))
-        });
+        }) }
+        .await;
         match written {
             Ok(v) => break v,
+            // Written by an earlier try whose commit answer was lost: the attempt id is taken.
+            Err(Error::Conflict(_)) => break (true, None),
+            Err(e) if !e.is_transient() => {
+                app.webhooks.record_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
             Err(e) => {
                 app.webhooks.record_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if tokio::time::Instant::now() + pause > give_up {

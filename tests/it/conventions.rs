@@ -344,6 +344,18 @@ async fn hostile_inputs_are_refused_with_codes_quickly() {
         let r = within("the fragment bomb")(tokio::time::timeout(five, app.gql(None, &bomb, json!({}))).await);
         assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
         assert!(r["errors"][0]["message"].as_str().unwrap().contains("query cost"), "{r}");
+        // A cheap operation does not carry an expensive neighbour past the limit: validation walks
+        // every operation of the document.
+        let mut pair = String::from("query A { __typename } query B { ...F0 }");
+        for i in 0..30 {
+            pair.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        }
+        pair.push_str(" fragment F30 on Query { __typename }");
+        let post = app.http.post(app.url("/graphql")).json(&json!({ "query": pair, "operationName": "A" })).send();
+        let r: Value = within("the cheap neighbour")(
+            tokio::time::timeout(five, async { post.await.unwrap().json().await.unwrap() }).await,
+        );
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
         // A fragment that spreads itself: a validation error, not an endless walk.
         let cycle = "{ ...A } fragment A on Query { __typename ...A ...A }";
         let r = within("the fragment cycle")(tokio::time::timeout(five, app.gql(None, cycle, json!({}))).await);
@@ -356,11 +368,14 @@ async fn hostile_inputs_are_refused_with_codes_quickly() {
         let r = app
             .gql(
                 Some(&s.token),
-                r#"mutation { createApiKey(input: {name: "a\u0000b", scopes: ["*"]}) { key } }"#,
+                r#"mutation { createApiKey(input: {name: "a\u0000b", scopes: ["*"]}) { secret } }"#,
                 json!({}),
             )
             .await;
         assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
+        let raw = "mutation { createApiKey(input: {name: \"a\u{0}b\", scopes: [\"*\"]}) { secret } }";
+        let r = app.gql(Some(&s.token), raw, json!({})).await;
+        assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] a raw NUL in a literal: {r}");
         let (status, body) =
             app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": "a\u{0}b", "scopes": ["*"] }))).await;
         assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("input")), "[{backend:?}] {body}");
