@@ -93,6 +93,7 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
     };
 
     let mut data = Data::default();
+    let screened_as = principal.clone();
     data.insert(principal);
     data.insert(loaders(s.app.clone()));
     data.insert(ip);
@@ -112,6 +113,20 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
     let out = futures_util::sink::unfold(tx.clone(), |tx, msg: Message| async move {
         tx.send(msg).await.map(|_| tx).map_err(|_| std::io::Error::other("socket closed"))
     });
+    // Every operation is screened as over HTTP (NUL, query cost) before async-graphql sees it.
+    let (app, refusals) = (s.app.clone(), tx.clone());
+    let stream = stream.filter_map(move |msg| {
+        let (app, principal, refusals) = (app.clone(), screened_as.clone(), refusals.clone());
+        async move {
+            if let Ok(Message::Text(text)) = &msg
+                && let Some(refusal) = screen(&app, &principal, text).await
+            {
+                let _ = refusals.send(Message::Text(refusal.into())).await;
+                return None;
+            }
+            Some(msg)
+        }
+    });
     let replay = futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
     let serve = GraphQLWebSocket::new_with_pair(out, replay, s.ws_schema.clone(), protocol)
         .on_connection_init(move |_| async move { Ok(data) })
@@ -124,6 +139,29 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
     }
     drop(tx);
     let _ = forward.await;
+}
+
+/// The error message answering an operation (`subscribe`, or `start` in the legacy protocol) that
+/// HTTP would refuse before running it: NUL in its text, or a query cost above the plan's maximum.
+async fn screen(app: &crate::app::App, principal: &crate::auth::Principal, text: &str) -> Option<String> {
+    let msg: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !matches!(msg["type"].as_str(), Some("subscribe" | "start")) {
+        return None;
+    }
+    let payload = &msg["payload"];
+    let mut request = async_graphql::Request::new(payload["query"].as_str()?)
+        .variables(async_graphql::Variables::from_json(payload["variables"].clone()));
+    if let Some(name) = payload["operationName"].as_str() {
+        request = request.operation_name(name);
+    }
+    let refused = match crate::graphql::refuse_nul(&request) {
+        Err(e) => e,
+        Ok(()) => crate::limits::cost::measure(app, Some(principal), &mut request).await.err()?,
+    };
+    let refused = refused.to_graphql();
+    let mut error = async_graphql::ServerError::new(refused.message, None);
+    error.extensions = refused.extensions;
+    Some(serde_json::json!({ "id": msg["id"], "type": "error", "payload": [error] }).to_string())
 }
 
 /// Resolves when the connection's credential stops working, with the close code and reason.

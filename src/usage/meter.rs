@@ -181,8 +181,9 @@ impl Meter {
     }
 
     /// Writes a batch that failed several times, while the database answers, one record at a
-    /// time. A refused record is bad data only when a later record of the pass goes in: then it
-    /// is dropped (logged, counted in `dropped`) instead of stopping all metering. Refused records
+    /// time. A refused record is bad data only when a later record of the pass goes in and it is
+    /// refused once more after that: then it is dropped (logged, counted in `dropped`) instead of
+    /// stopping all metering. Refused records
     /// with nothing written after them — the database stopped taking writes — are kept with the
     /// rest, and a run of [`REFUSED_IN_A_ROW`] refusals ends the pass.
     async fn write_one_by_one(
@@ -199,10 +200,16 @@ impl Meter {
             match write_batch(db, one.clone()).await {
                 Ok(()) => {
                     written += 1;
-                    if !refused.is_empty() {
-                        tracing::error!(error = ?last_error, records = refused.len(), "usage records the database refuses were dropped");
-                        dropped += refused.len();
-                        refused.clear();
+                    // The database takes writes again: the refused records get one more try (an
+                    // outage may just have ended); those refused again are bad data.
+                    for record in std::mem::take(&mut refused) {
+                        match write_batch(db, Arc::new(vec![record])).await {
+                            Ok(()) => written += 1,
+                            Err(e) => {
+                                tracing::error!(error = ?e, "a usage record the database refuses was dropped");
+                                dropped += 1;
+                            }
+                        }
                     }
                 }
                 Err(e) => {

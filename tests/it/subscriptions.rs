@@ -161,4 +161,34 @@ async fn errors_over_websocket_carry_codes_too() {
         }
     };
     assert_eq!(errors_of(&msg)[0]["extensions"]["code"], "FORBIDDEN", "{msg}");
+    // Screened as over HTTP before async-graphql walks it: a fragment bomb, and NUL in text.
+    let mut bomb = String::from("query A { __typename } query B { ...F0 }");
+    for i in 0..30 {
+        bomb.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+    }
+    bomb.push_str(" fragment F30 on Query { __typename }");
+    for (id, payload) in [
+        ("3", json!({ "query": bomb, "operationName": "A" })),
+        (
+            "4",
+            json!({ "query": "subscription($t: [String!]) { events(types: $t) { type } }", "variables": { "t": ["a\u{0}"] } }),
+        ),
+    ] {
+        ws::send(&mut sock, json!({ "id": id, "type": "subscribe", "payload": payload })).await;
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                let m = ws::next(&mut sock).await.unwrap();
+                if m["id"] == id {
+                    break m;
+                }
+            }
+        })
+        .await
+        .expect("answered within 5 s");
+        assert_eq!(
+            (msg["type"].as_str(), errors_of(&msg)[0]["extensions"]["code"].as_str()),
+            (Some("error"), Some("BAD_USER_INPUT")),
+            "{msg}"
+        );
+    }
 }
