@@ -76,12 +76,24 @@ fn page_size(field: &async_graphql::parser::types::Field, variables: &Variables)
     })
 }
 
-/// A Relay connection selects `edges`, `nodes`, `pageInfo` or `totalCount` (this schema's contract).
-fn is_connection(set: &SelectionSet) -> bool {
-    set.items.iter().any(|item| {
-        matches!(&item.node, Selection::Field(f)
-            if matches!(f.node.name.node.as_str(), "edges" | "nodes" | "pageInfo" | "totalCount"))
-    })
+/// A Relay connection selects `edges`, `nodes`, `pageInfo` or `totalCount` (this schema's
+/// contract), directly or through fragments (each fragment looked into once).
+fn is_connection(doc: &ExecutableDocument, set: &SelectionSet) -> bool {
+    fn walk<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, seen: &mut Vec<&'a str>) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => matches!(f.node.name.node.as_str(), "edges" | "nodes" | "pageInfo" | "totalCount"),
+            Selection::InlineFragment(inline) => walk(doc, &inline.node.selection_set.node, seen),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                if seen.contains(&name) {
+                    return false;
+                }
+                seen.push(name);
+                doc.fragments.get(name).is_some_and(|frag| walk(doc, &frag.node.selection_set.node, seen))
+            }
+        })
+    }
+    walk(doc, set, &mut Vec::new())
 }
 
 /// Walks a document once: each fragment's cost is computed the first time it is spread and
@@ -105,7 +117,9 @@ impl<'a> Coster<'a> {
                 Selection::Field(f) => {
                     let set = &f.node.selection_set.node;
                     let child = self.selection(set, depth + 1);
-                    match page_size(&f.node, self.variables).or_else(|| is_connection(set).then_some(DEFAULT_PAGE)) {
+                    match page_size(&f.node, self.variables)
+                        .or_else(|| is_connection(self.doc, set).then_some(DEFAULT_PAGE))
+                    {
                         Some(n) => 1u64.saturating_add(n.saturating_mul(child)),
                         None => 1 + child,
                     }
@@ -215,6 +229,15 @@ mod tests {
         assert_eq!(cost("{ apiKeys { totalCount } }", serde_json::json!({})), 21, "the default page is 20");
         assert_eq!(cost("{ ...F } fragment F on Query { viewer { id } }", serde_json::json!({})), 2);
         assert_eq!(cost("{ ...F ...F } fragment F on Query { viewer { id } }", serde_json::json!({})), 4);
+        // A connection whose `edges` come through a fragment still costs its default page.
+        assert_eq!(
+            cost(
+                "{ apiKeys { ...E } } fragment E on ApiKeyConnection { edges { node { id } } }",
+                serde_json::json!({})
+            ),
+            1 + 20 * 3
+        );
+        assert_eq!(cost("{ apiKeys { ... on ApiKeyConnection { totalCount } } }", serde_json::json!({})), 21);
     }
 
     #[test]
