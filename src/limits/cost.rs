@@ -216,6 +216,16 @@ pub fn throttle_of(decision: &super::limiter::Decision, requested: u64) -> Optio
 mod tests {
     use super::*;
 
+    /// `head` followed by fragments F0…F{depth}, each but the last spreading the next one twice, the
+    /// last selecting `leaf`: 2^depth leaves in a few KB (a document whose naive walk never ends).
+    fn fragment_chain(head: &str, depth: usize, leaf: &str) -> String {
+        let mut q = head.to_string();
+        for i in 0..depth {
+            q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+        }
+        q + &format!(" fragment F{depth} on Query {{ {leaf} }}")
+    }
+
     fn cost(q: &str, vars: serde_json::Value) -> u64 {
         let doc = async_graphql::parser::parse_query(q).unwrap();
         query_cost(&doc, None, &Variables::from_json(vars))
@@ -244,11 +254,7 @@ mod tests {
     fn fragments_spread_many_times_or_in_a_cycle_are_costed_in_linear_time() {
         // Each fragment spreads the next twice: 2^60 viewer fields, described in a few KB. Costed
         // once per fragment, it saturates instead of taking forever.
-        let mut q = String::from("{ ...F0 }");
-        for i in 0..60 {
-            q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
-        }
-        q.push_str(" fragment F60 on Query { viewer { id } }");
+        let q = fragment_chain("{ ...F0 }", 60, "viewer { id }");
         assert_eq!(cost(&q, serde_json::json!({})), 2u64 << 60);
         // A fragment that spreads itself (validation rejects it later) does not recurse forever.
         assert_eq!(cost("{ ...A } fragment A on Query { viewer { id } ...A ...A }", serde_json::json!({})), 2);
@@ -256,11 +262,7 @@ mod tests {
 
     #[test]
     fn every_operation_of_the_document_is_costed() {
-        let mut q = String::from("query A { __typename } query B { ...F0 }");
-        for i in 0..30 {
-            q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
-        }
-        q.push_str(" fragment F30 on Query { __typename }");
+        let q = fragment_chain("query A { __typename } query B { ...F0 }", 30, "__typename");
         let doc = async_graphql::parser::parse_query(&q).unwrap();
         let (a, largest) = costs(&doc, Some("A"), &Variables::default());
         assert_eq!((a, largest), (1, 1 << 30), "A is cheap, B is not, and both are walked");

@@ -153,74 +153,75 @@ pub(super) async fn record(
     let give_up = tokio::time::Instant::now()
         + std::time::Duration::from_secs((app.config.webhook_lease_margin_secs / 2).clamp(1, 10) as u64);
     let mut pause = std::time::Duration::from_millis(50);
-    let (applied, disabled_now) = loop {
-        // In its own block, so a failed connection checkout (the `?` inside) is retried too.
-        let written: Result<_> = async { transaction!(app.db, c => {
-        diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
-        let applied = diesel::update(still_claimed(&d.id, d.attempts))
-        .set((
-            webhook_deliveries::status.eq(status),
-            webhook_deliveries::attempts.eq(done),
-            webhook_deliveries::next_attempt_at.eq(next),
-            webhook_deliveries::leased_until.eq(None::<i64>),
-            webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
-            webhook_deliveries::last_error.eq(outcome.error.as_deref()),
-            webhook_deliveries::updated_at.eq(now),
-        ))
-        .execute(c).await? == 1;
-        if !applied {
-            return Ok::<_, Error>((false, None));
-        }
-        let mut disabled_now = None;
-        if succeeded {
-            clear_failing!(c, std::slice::from_ref(&d.endpoint_id));
-        } else {
-            // Counted in the database (concurrent failures each add one), not from a snapshot.
-            let state: Option<CountedFailure> = diesel::sql_query(app.db.sql(
-                "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
-                 failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since, consecutive_failures",
+    // A closure, so a failed connection checkout (the `?` inside) is retried too.
+    let write = async || -> Result<(bool, Option<PendingEvent>)> {
+        transaction!(app.db, c => {
+            diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
+            let applied = diesel::update(still_claimed(&d.id, d.attempts))
+            .set((
+                webhook_deliveries::status.eq(status),
+                webhook_deliveries::attempts.eq(done),
+                webhook_deliveries::next_attempt_at.eq(next),
+                webhook_deliveries::leased_until.eq(None::<i64>),
+                webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
+                webhook_deliveries::last_error.eq(outcome.error.as_deref()),
+                webhook_deliveries::updated_at.eq(now),
             ))
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(&d.endpoint_id)
-            .get_result(c).await.optional()?;
-            let Some(CountedFailure { failing_since: since, consecutive_failures: failures }) = state else {
-                return Ok::<_, Error>((true, None));
-            };
-            let since = since.unwrap_or(now);
-            let max_failures = app.config.webhook_disable_after_failures;
-            let reason = if gone {
-                Some("the endpoint answered 410 Gone".to_string())
-            } else if now - since >= disable_after_ms {
-                Some(format!("failing continuously for {} days", app.config.webhook_disable_after_secs / 86_400))
-            } else if max_failures > 0 && failures >= max_failures {
-                Some(format!("{failures} failed attempts in a row"))
+            .execute(c).await? == 1;
+            if !applied {
+                return Ok::<_, Error>((false, None));
+            }
+            let mut disabled_now = None;
+            if succeeded {
+                clear_failing!(c, std::slice::from_ref(&d.endpoint_id));
             } else {
-                None
-            };
-            if let Some(reason) = reason {
-                let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
-                    .set((
-                        webhook_endpoints::enabled.eq(false),
-                        webhook_endpoints::disabled_reason.eq(&reason),
-                        webhook_endpoints::updated_at.eq(now),
-                    ))
-                    .execute(c).await?;
-                if changed == 1 {
-                    let e = PendingEvent::new(app, &org, "webhook.endpoint.disabled", serde_json::json!({
-                        "endpointId": d.endpoint_id, "url": endpoint.url, "reason": reason,
-                    }));
-                    diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-                    disabled_now = Some(e);
+                // Counted in the database (concurrent failures each add one), not from a snapshot.
+                let state: Option<CountedFailure> = diesel::sql_query(app.db.sql(
+                    "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
+                     failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since, consecutive_failures",
+                ))
+                .bind::<BigInt, _>(now)
+                .bind::<Text, _>(&d.endpoint_id)
+                .get_result(c).await.optional()?;
+                let Some(CountedFailure { failing_since: since, consecutive_failures: failures }) = state else {
+                    return Ok::<_, Error>((true, None));
+                };
+                let since = since.unwrap_or(now);
+                let max_failures = app.config.webhook_disable_after_failures;
+                let reason = if gone {
+                    Some("the endpoint answered 410 Gone".to_string())
+                } else if now - since >= disable_after_ms {
+                    Some(format!("failing continuously for {} days", app.config.webhook_disable_after_secs / 86_400))
+                } else if max_failures > 0 && failures >= max_failures {
+                    Some(format!("{failures} failed attempts in a row"))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let changed = diesel::update(webhook_endpoints::table.find(&d.endpoint_id).filter(webhook_endpoints::enabled.eq(true)))
+                        .set((
+                            webhook_endpoints::enabled.eq(false),
+                            webhook_endpoints::disabled_reason.eq(&reason),
+                            webhook_endpoints::updated_at.eq(now),
+                        ))
+                        .execute(c).await?;
+                    if changed == 1 {
+                        let e = PendingEvent::new(app, &org, "webhook.endpoint.disabled", serde_json::json!({
+                            "endpointId": d.endpoint_id, "url": endpoint.url, "reason": reason,
+                        }));
+                        diesel::insert_into(events::table).values(&e.row).execute(c).await?;
+                        disabled_now = Some(e);
+                    }
                 }
             }
-        }
-        for e in &raised {
-            diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-        }
-        Ok::<_, Error>((true, disabled_now))
-        }) }
-        .await;
-        match written {
+            for e in &raised {
+                diesel::insert_into(events::table).values(&e.row).execute(c).await?;
+            }
+            Ok::<_, Error>((true, disabled_now))
+        })
+    };
+    let (applied, disabled_now) = loop {
+        match write().await {
             Ok(v) => break v,
             // Written by an earlier try whose commit answer was lost: the attempt id is taken.
             Err(Error::Conflict(_)) => break (true, None),

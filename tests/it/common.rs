@@ -488,3 +488,13 @@ pub async fn refuse_inserts(app: &TestApp, table: &str, when: &str, on: bool) {
     .await;
     done.unwrap();
 }
+
+/// `head` followed by fragments F0…F{depth}, each but the last spreading the next one twice, the
+/// last selecting `leaf`: 2^depth leaves in a few KB (a document whose naive walk never ends).
+pub fn fragment_chain(head: &str, depth: usize, leaf: &str) -> String {
+    let mut q = head.to_string();
+    for i in 0..depth {
+        q.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
+    }
+    q + &format!(" fragment F{depth} on Query {{ {leaf} }}")
+}

@@ -336,21 +336,13 @@ async fn hostile_inputs_are_refused_with_codes_quickly() {
         let five = std::time::Duration::from_secs(5);
 
         // Fragments spreading the next one twice: 2^60 fields in a few KB, from anyone.
-        let mut bomb = String::from("{ ...F0 }");
-        for i in 0..60 {
-            bomb.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
-        }
-        bomb.push_str(" fragment F60 on Query { __typename }");
+        let bomb = crate::common::fragment_chain("{ ...F0 }", 60, "__typename");
         let r = within("the fragment bomb")(tokio::time::timeout(five, app.gql(None, &bomb, json!({}))).await);
         assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {r}");
         assert!(r["errors"][0]["message"].as_str().unwrap().contains("query cost"), "{r}");
         // A cheap operation does not carry an expensive neighbour past the limit: validation walks
         // every operation of the document.
-        let mut pair = String::from("query A { __typename } query B { ...F0 }");
-        for i in 0..30 {
-            pair.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
-        }
-        pair.push_str(" fragment F30 on Query { __typename }");
+        let pair = crate::common::fragment_chain("query A { __typename } query B { ...F0 }", 30, "__typename");
         let post = app.http.post(app.url("/graphql")).json(&json!({ "query": pair, "operationName": "A" })).send();
         let r: Value = within("the cheap neighbour")(
             tokio::time::timeout(five, async { post.await.unwrap().json().await.unwrap() }).await,

@@ -162,11 +162,7 @@ async fn errors_over_websocket_carry_codes_too() {
     };
     assert_eq!(errors_of(&msg)[0]["extensions"]["code"], "FORBIDDEN", "{msg}");
     // Screened as over HTTP before async-graphql walks it: a fragment bomb, and NUL in text.
-    let mut bomb = String::from("query A { __typename } query B { ...F0 }");
-    for i in 0..30 {
-        bomb.push_str(&format!(" fragment F{i} on Query {{ ...F{n} ...F{n} }}", n = i + 1));
-    }
-    bomb.push_str(" fragment F30 on Query { __typename }");
+    let bomb = crate::common::fragment_chain("query A { __typename } query B { ...F0 }", 30, "__typename");
     for (id, payload) in [
         ("3", json!({ "query": bomb, "operationName": "A" })),
         (

@@ -422,6 +422,15 @@ async fn a_restart_keeps_the_months_quota_count() {
     }
 }
 
+/// Sets the Starter plan's monthly quota to `n` and lifts its per-second and per-day windows
+/// (`admin_token`: the platform administrator's).
+async fn set_starter_quota(app: &TestApp, admin_token: &str, n: i64) {
+    let m = format!(
+        "mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}"
+    );
+    app.gql_ok(Some(admin_token), &m, json!({})).await;
+}
+
 /// Reads the socket until each subscription id in `want` has had that many `next` payloads;
 /// returns them by id, each in arrival order (messages of other subscriptions are skipped).
 async fn collect(
@@ -460,8 +469,7 @@ async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscrib
     for backend in backends() {
         let app = TestApp::new(backend).await;
         let s = app.register("dev@example.com").await; // platform administrator
-        let m = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {monthlyQuota: 50, perSecond: null, perDay: null}) { slug } }";
-        app.gql_ok(Some(&s.token), m, json!({})).await;
+        set_starter_quota(&app, &s.token, 50).await;
         let (key, key_id) = app.create_key(&s.token, &["*"]).await;
         let mut sock = ws::connect_authed(&app.ws_url(), &s.token).await;
         ws::subscribe(
@@ -563,12 +571,7 @@ async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_tak
         let app = TestApp::new(backend).await;
         let admin = app.register("ops@example.com").await; // platform administrator, another organization
         let s = app.register("dev@example.com").await;
-        let quota = |n: i64| {
-            format!(
-                "mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null}}) {{ slug }} }}"
-            )
-        };
-        app.gql_ok(Some(&admin.token), &quota(10), json!({})).await;
+        set_starter_quota(&app, &admin.token, 10).await;
         let (key, _) = app.create_key(&s.token, &["keys:read"]).await;
         app.app.notices.drain(&app.app).await.unwrap();
         refuse_inserts(&app, "events", "1 = 1", true).await;
@@ -583,7 +586,7 @@ async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_tak
         app.app.notices.drain(&app.app).await.unwrap();
         assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 3, "[{backend:?}] a threshold was lost");
         assert_eq!(event_count(&app, KEY_EXCEEDED_EVENT).await, 1, "[{backend:?}] the refusal was lost");
-        app.gql_ok(Some(&admin.token), &quota(1_000_000), json!({})).await;
+        set_starter_quota(&app, &admin.token, 1_000_000).await;
         assert_eq!(alerts_of(&app, &s.token, "OPEN").await.len(), 3);
     }
 }
@@ -597,12 +600,7 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         app.clock.set_ms((app.app.clock.now_ms() / hour + 1) * hour + 5 * 60_000);
         let other = app.register("ops@example.com").await; // platform administrator, another organization
         let s = app.register("dev@example.com").await;
-        let quota = |n: i64| {
-            format!(
-                "mutation {{ updatePlan(id: \"pln_0000000000000000000starter\", input: {{monthlyQuota: {n}, perSecond: null, perDay: null}}) {{ slug }} }}"
-            )
-        };
-        app.gql_ok(Some(&other.token), &quota(10), json!({})).await;
+        set_starter_quota(&app, &other.token, 10).await;
         let (key_a, _) = app.create_key(&s.token, &["*"]).await; // dev's quota call 1
         let (key_b, _) = app
             .create_key_with(
@@ -616,7 +614,7 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         assert_eq!(viewer(&app, &key_b).await, 200); // 9: 90 %
         assert_eq!(viewer(&app, &key_b).await, 429); // refused by its per-second window
         // Room for the rest of the test (no threshold of the new quota is near).
-        app.gql_ok(Some(&other.token), &quota(1_000_000), json!({})).await;
+        set_starter_quota(&app, &other.token, 1_000_000).await;
         app.app.notices.drain(&app.app).await.unwrap();
 
         let open = alerts_of(&app, &s.token, "OPEN").await;
