@@ -33,6 +33,7 @@ fn policy() -> Arc<Policy> {
         concurrency: None,
         max_apps: None,
         max_webhook_endpoints: None,
+        max_subscriptions: None,
         query_cost_max: 1000,
         query_cost_bucket: 1_000_000_000,
         query_cost_restore_rate: 1_000_000_000,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gantry::app::{App, AppOptions};
+use gantry::app::AppOptions;
 use gantry::config::Config;
 use gantry::platform::ids::{KeyId, OrgId};
 use gantry::usage::analytics::{self, Dim, Granularity, Scope};
@@ -69,7 +69,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn run(label: &str, database_url: String, n: usize) -> anyhow::Result<String> {
     let config =
         Config { database_url: Some(database_url), usage_buffer: n + 1, usage_batch_size: 5_000, ..Config::default() };
-    let app = App::build(config, AppOptions::default()).await?;
+    let app = gantry::server::build(config, AppOptions::default()).await?;
     let now = app.clock.now_ms();
     let org = OrgId::generate(now);
     let batch = records(n, now, &org);

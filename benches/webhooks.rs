@@ -112,7 +112,7 @@ async fn run(label: &'static str, database_url: String, n: usize, backlog: usize
         workers: false,
         ..Config::default()
     };
-    let app = App::build(config, AppOptions::default()).await?;
+    let app = gantry::server::build(config, AppOptions::default()).await?;
     let (user, session) = gantry::accounts::service::register(
         &app,
         gantry::accounts::service::RegisterInput {
@@ -125,7 +125,10 @@ async fn run(label: &'static str, database_url: String, n: usize, backlog: usize
     .await
     .map_err(err)?;
     let _ = user;
-    let principal = gantry::auth::authenticate(&app, &session.token, None, None).await.map_err(err)?;
+    let principal =
+        gantry::auth::authenticate(&app, &gantry::auth::Bearer { token: &session.token, ip: None, organization: None })
+            .await
+            .map_err(err)?;
     let (recv, url) = receiver().await;
     gantry::webhooks::service::create_endpoint(
         &app,

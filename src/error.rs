@@ -227,36 +227,3 @@ impl Error {
         }
     }
 }
-
-impl Error {
-    /// The GraphQL error for this error: message, `extensions.code` and, for bad input, the field.
-    /// Logs internal errors.
-    pub fn to_graphql(&self) -> async_graphql::Error {
-        use async_graphql::ErrorExtensions;
-        self.log();
-        let code = self.code();
-        let field = self.field().map(str::to_string);
-        let limited = match self {
-            Error::Limited { retry_after_secs, window, .. } => Some((*retry_after_secs, window.clone())),
-            _ => None,
-        };
-        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
-            ext.set("code", code.as_str());
-            if let Some(field) = &field {
-                ext.set("field", field.as_str());
-            }
-            if let Some((retry, window)) = &limited {
-                ext.set("retryAfter", *retry);
-                if let Some(w) = window {
-                    ext.set("window", w.as_str());
-                }
-            }
-        })
-    }
-}
-
-impl From<Error> for async_graphql::Error {
-    fn from(e: Error) -> Self {
-        e.to_graphql()
-    }
-}

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use gantry::app::{App, AppOptions};
+use gantry::app::AppOptions;
 use gantry::config::Config;
 
 /// mimalloc: the request path allocates many small, short-lived objects (profiled: glibc malloc and
@@ -91,20 +91,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { workers } => {
             let mut config = config;
             config.workers &= workers;
-            let app = App::build(config, AppOptions::default()).await?;
+            let app = gantry::server::build(config, AppOptions::default()).await?;
             gantry::server::serve(app).await
         }
         Command::Worker => {
-            let app = App::build(config, AppOptions::default()).await?;
+            let app = gantry::server::build(config, AppOptions::default()).await?;
             gantry::server::work(app).await
         }
         Command::Migrate => {
-            App::build(config, AppOptions::default()).await?;
+            gantry::server::build(config, AppOptions::default()).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Admin { command: AdminCommand::Grant { email } } => {
-            let app = App::build(config, AppOptions::default()).await?;
+            let app = gantry::server::build(config, AppOptions::default()).await?;
             let user = gantry::accounts::service::grant_admin(&app, &email)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;

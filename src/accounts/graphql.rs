@@ -277,7 +277,7 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Sign-up details.")] input: RegisterInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
+        let ip = ctx.client_ip();
         let (user, session) = service::register(
             ctx.app(),
             ServiceRegister { email: input.email, password: input.password, name: input.name },
@@ -293,7 +293,7 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Sign-in details.")] input: LoginInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let ip = ctx.data_opt::<crate::server::ClientIp>().and_then(|c| c.0);
+        let ip = ctx.client_ip();
         let (user, session) = service::login(ctx.app(), &input.email, &input.password, ip).await?;
         Ok(AuthPayload { user: user.into(), session: session.into() })
     }

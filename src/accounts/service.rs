@@ -3,26 +3,19 @@
 //! Knows nothing of HTTP or GraphQL.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::model::*;
 use crate::app::App;
-use crate::auth::{Actor, Principal, Role};
+use crate::auth::{Actor, Principal, Role, SessionCredential};
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
-use crate::platform::bus::BusMessage;
 use crate::platform::crypto;
 use crate::platform::db::schema::{memberships, organizations, sessions, settings, users};
 use crate::platform::ids::{OrgId, SessionId, UserId};
 use crate::{transaction, with_conn};
-
-pub const SESSION_PREFIX: &str = "gks_";
-pub const REFRESH_PREFIX: &str = "gkr_";
-const SESSION_DOMAIN: &str = "session";
-const REFRESH_DOMAIN: &str = "refresh";
 
 /// A session as issued to the client: the only time its tokens exist in plain text.
 #[derive(Debug, Clone)]
@@ -32,17 +25,6 @@ pub struct IssuedSession {
     pub refresh_token: String,
     pub expires_at: i64,
     pub refresh_expires_at: i64,
-}
-
-/// What a session token resolves to, cached per node for a short time.
-#[derive(Debug, Clone)]
-pub struct SessionAuth {
-    pub session_id: SessionId,
-    pub user_id: UserId,
-    pub expires_at: i64,
-    pub is_platform_admin: bool,
-    pub personal_org_id: OrgId,
-    pub memberships: Vec<(OrgId, Role, bool)>,
 }
 
 pub struct RegisterInput {
@@ -106,9 +88,10 @@ fn new_session_row<'a>(
 }
 
 fn mint_session(app: &App, now: i64) -> (IssuedSession, (String, String)) {
-    let token = format!("{SESSION_PREFIX}{}", crypto::random_base62(43));
-    let refresh_token = format!("{REFRESH_PREFIX}{}", crypto::random_base62(43));
-    let hashes = (app.secret.keyed_hash(SESSION_DOMAIN, &token), app.secret.keyed_hash(REFRESH_DOMAIN, &refresh_token));
+    let token = format!("{}{}", crate::auth::SESSION_PREFIX, crypto::random_base62(43));
+    let refresh_token = format!("{}{}", crate::auth::REFRESH_PREFIX, crypto::random_base62(43));
+    let hashes =
+        (crate::auth::session_hash(&app.secret, &token), crate::auth::refresh_hash(&app.secret, &refresh_token));
     let issued = IssuedSession {
         id: SessionId::generate(now),
         token,
@@ -224,8 +207,7 @@ pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
             .returning(sessions::token_hash)
             .get_result(c).await?
     });
-    app.invalidate_session(&token_hash);
-    app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
+    crate::auth::forget_session(app, token_hash).await;
     Ok(())
 }
 
@@ -233,10 +215,10 @@ pub async fn logout(app: &App, principal: &Principal) -> Result<()> {
 /// so each refresh token works once.
 pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedSession)> {
     let invalid = || Error::unauthenticated("invalid or expired refresh token");
-    if !refresh_token.starts_with(REFRESH_PREFIX) {
+    if !refresh_token.starts_with(crate::auth::REFRESH_PREFIX) {
         return Err(invalid());
     }
-    let hash = app.secret.keyed_hash(REFRESH_DOMAIN, refresh_token);
+    let hash = crate::auth::refresh_hash(&app.secret, refresh_token);
     let now = app.clock.now_ms();
     let (issued, hashes) = mint_session(app, now);
     let (user, old_token_hash) = transaction!(app.db, c => {
@@ -254,12 +236,12 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         let user: UserRow = users::table.find(&old.user_id).select(UserRow::as_select()).first(c).await?;
         Ok::<_, Error>((user, old.token_hash))
     })?;
-    app.invalidate_session(&old_token_hash);
-    app.bus.publish(BusMessage::InvalidateSession { token_hash: old_token_hash }).await;
+    crate::auth::forget_session(app, old_token_hash).await;
     Ok((user, issued))
 }
 
-async fn load_session(app: &App, token_hash: &str) -> Result<Option<Arc<SessionAuth>>> {
+/// The session behind a token, by the token's keyed hash (for `auth`, which caches it).
+pub(crate) async fn load_session_credential(app: &App, token_hash: &str) -> Result<Option<SessionCredential>> {
     let found: Option<(SessionRow, UserRow)> = with_conn!(app.db, c => {
         sessions::table
             .inner_join(users::table)
@@ -282,70 +264,18 @@ async fn load_session(app: &App, token_hash: &str) -> Result<Option<Arc<SessionA
         .into_iter()
         .filter_map(|(m, is_platform)| Role::parse(&m.role).map(|r| (m.org_id, r, is_platform)))
         .collect();
-    Ok(Some(Arc::new(SessionAuth {
+    Ok(Some(SessionCredential {
         session_id: session.id,
         user_id: user.id,
         expires_at: session.expires_at,
         is_platform_admin: user.is_platform_admin,
         personal_org_id: user.personal_org_id,
         memberships,
-    })))
+    }))
 }
 
-/// Resolves a session token (through the per-node cache) into a principal for the organization
-/// named by `X-Organization-Id`, or the user's personal organization.
-pub async fn session_principal(
-    app: &App,
-    token: &str,
-    ip: Option<IpAddr>,
-    org_header: Option<&str>,
-) -> Result<Principal> {
-    let hash = app.secret.keyed_hash(SESSION_DOMAIN, token);
-    let cached = match app.session_cache.get(&hash) {
-        Some(hit) => hit,
-        None => {
-            let epoch = app.epoch();
-            let loaded = load_session(app, &hash).await?;
-            if app.epoch_unchanged(epoch) {
-                app.session_cache.insert(hash, loaded.clone());
-            }
-            loaded
-        }
-    };
-    let Some(auth) = cached else {
-        return Err(Error::unauthenticated("invalid or revoked session token"));
-    };
-    if auth.expires_at <= app.clock.now_ms() {
-        return Err(Error::unauthenticated("session expired; use refreshSession"));
-    }
-    let org_id = match org_header {
-        None => auth.personal_org_id.clone(),
-        Some(h) => h.parse::<OrgId>().map_err(|_| Error::bad_input("X-Organization-Id", "not an organization id"))?,
-    };
-    let membership = auth.memberships.iter().find(|(o, _, _)| *o == org_id);
-    let (role, scopes) = match membership {
-        Some((_, role, _)) => (Some(*role), role.scopes()),
-        None if auth.is_platform_admin && org_header.is_some() => {
-            // Platform administrators see every organization, read-only unless they are members.
-            if !org_exists(app, &org_id).await? {
-                return Err(Error::NotFound("organization"));
-            }
-            (None, Role::Viewer.scopes())
-        }
-        None => return Err(Error::NotFound("organization")),
-    };
-    Ok(Principal {
-        actor: Actor::User { user_id: auth.user_id.clone(), session_id: auth.session_id.clone() },
-        org_id,
-        role,
-        scopes: Arc::new(scopes),
-        is_platform: auth.is_platform_admin,
-        ip,
-        rate_override: None,
-    })
-}
-
-async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
+/// Whether an organization exists (a platform administrator may name any).
+pub(crate) async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
     let n: i64 = with_conn!(app.db, c => organizations::table.find(org_id).count().get_result(c).await?);
     Ok(n > 0)
 }
@@ -480,8 +410,7 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
     })?;
     // Cached sessions hold the user's memberships: drop them on every node.
     for token_hash in hashes {
-        app.invalidate_session(&token_hash);
-        app.bus.publish(BusMessage::InvalidateSession { token_hash }).await;
+        crate::auth::forget_session(app, token_hash).await;
     }
     event.publish(app).await;
     Ok(org)

@@ -213,7 +213,7 @@ pub fn is_delivery_event(event_type: &str) -> bool {
 
 /// Whether an endpoint's filter list admits an event type.
 pub fn filter_matches(filters: &[String], event_type: &str) -> bool {
-    filters.iter().any(|f| crate::events::graphql::type_matches(f, event_type))
+    filters.iter().any(|f| crate::events::filters::type_matches(f, event_type))
 }
 
 #[cfg(test)]
@@ -227,7 +227,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), BUILT_IN.len());
         for b in BUILT_IN {
-            assert!(crate::events::graphql::check_filter("type", b.name).is_ok(), "{}", b.name);
+            assert!(crate::events::filters::check_filter("type", b.name).is_ok(), "{}", b.name);
             assert!(b.schema().is_object() && b.sample().is_object());
         }
     }

@@ -3,6 +3,7 @@
 //! subscriptions see it at once. Audit entries are written the same way, in the same transaction.
 
 pub mod catalog;
+pub mod filters;
 pub mod graphql;
 pub mod publish;
 

@@ -354,7 +354,7 @@ pub async fn list_events(
     page: &PageRequest,
 ) -> Result<Page<EventRow>> {
     principal.require_scope("org:read")?;
-    super::graphql::check_filters("types", &filter.types)?;
+    super::filters::check_filters("types", &filter.types)?;
     let exact: Vec<&str> = filter.types.iter().filter(|f| !f.ends_with('*')).map(String::as_str).collect();
     let prefixes: Vec<String> = filter.types.iter().filter_map(|f| f.strip_suffix('*')).map(str::to_string).collect();
     let all = filter.types.is_empty() || filter.types.iter().any(|f| f == "*");

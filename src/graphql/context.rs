@@ -1,5 +1,6 @@
-//! What resolvers read from the GraphQL context: the app and the caller's principal, and the
-//! scope guard used on fields and mutations.
+//! What resolvers read from the GraphQL context — the app, the caller's principal and address —
+//! and the scope guards used on fields and mutations. The admission pipeline puts them there, so
+//! resolvers never look at HTTP.
 
 use std::sync::Arc;
 
@@ -9,10 +10,16 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::Error;
 
+/// The caller's IP address, as the server sees it (or from `X-Forwarded-For` behind a trusted proxy).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
 pub trait ContextExt {
     fn app(&self) -> &Arc<App>;
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn principal(&self) -> Result<&Principal, Error>;
+    /// The caller's address, when known.
+    fn client_ip(&self) -> Option<std::net::IpAddr>;
 }
 
 impl ContextExt for Context<'_> {
@@ -24,6 +31,10 @@ impl ContextExt for Context<'_> {
         self.data_opt::<Principal>().ok_or_else(|| {
             Error::unauthenticated("authentication required: send `Authorization: Bearer <API key or session token>`")
         })
+    }
+
+    fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.data_opt::<ClientIp>().and_then(|c| c.0)
     }
 }
 

@@ -1,26 +1,17 @@
 //! Every GraphQL error leaves with a code, on every transport (HTTP, WebSocket, REST): parse,
 //! validation and coercion errors from async-graphql itself become `BAD_USER_INPUT`, and the depth
-//! and complexity refusals name their limits. A schema extension, so no transport can forget it.
+//! and complexity refusals name their limits (applied by the admission pipeline's `settle`, not a
+//! schema extension: any extension sends every field through a slower path). Domain errors become
+//! GraphQL errors here, with their code.
 
-use std::sync::Arc;
+use async_graphql::ServerError;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::{Response, ServerError};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
-
-use crate::error::Code;
+use crate::error::{Code, Error};
 
 #[derive(Clone, Copy)]
 pub struct ErrorCodes {
     pub max_depth: usize,
     pub max_complexity: usize,
-}
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
 }
 
 impl ErrorCodes {
@@ -41,26 +32,34 @@ impl ErrorCodes {
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        self.fix(&mut response.errors);
-        response
-    }
+/// The GraphQL error for a domain error: message, `extensions.code`, for bad input the field, for
+/// limits `retryAfter` and `window`. Logs internal errors.
+pub fn to_graphql(e: &Error) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    e.log();
+    let code = e.code();
+    let field = e.field().map(str::to_string);
+    let limited = match e {
+        Error::Limited { retry_after_secs, window, .. } => Some((*retry_after_secs, window.clone())),
+        _ => None,
+    };
+    async_graphql::Error::new(e.public_message()).extend_with(|_, ext| {
+        ext.set("code", code.as_str());
+        if let Some(field) = &field {
+            ext.set("field", field.as_str());
+        }
+        if let Some((retry, window)) = &limited {
+            ext.set("retryAfter", *retry);
+            if let Some(w) = window {
+                ext.set("window", w.as_str());
+            }
+        }
+    })
+}
 
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let this = *self;
-        next.run(ctx, stream)
-            .map(move |mut r| {
-                this.fix(&mut r.errors);
-                r
-            })
-            .boxed()
+/// Every domain error a resolver returns leaves through here, so it keeps its code.
+impl From<Error> for async_graphql::Error {
+    fn from(e: Error) -> Self {
+        to_graphql(&e)
     }
 }

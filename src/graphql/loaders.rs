@@ -51,5 +51,5 @@ impl Loader<OrgId> for AppLoader {
 
 /// Turns a loader failure into the client-facing error (logged once if internal).
 pub fn loader_error(e: Arc<crate::error::Error>) -> async_graphql::Error {
-    e.to_graphql()
+    crate::graphql::errors::to_graphql(&e)
 }

@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod documents;
 pub mod errors;
 pub mod loaders;
 pub mod node;
@@ -14,11 +15,12 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
-use crate::usage::graphql::{AlertsMutation, AlertsQuery, UsageMutation, UsageQuery, UsageSubscription};
+use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscription};
 use node::NodeQuery;
 
@@ -68,20 +70,6 @@ pub fn build(app: Arc<App>, validation: async_graphql::ValidationMode) -> Gantry
         .validation_mode(validation)
         .limit_depth(app.config.graphql_max_depth)
         .limit_complexity(app.config.graphql_max_complexity)
-        .data(app)
-        .finish()
-}
-
-/// The schema for WebSocket subscriptions: the same, plus the extension that gives every error a
-/// code (HTTP and REST do that in their handlers, because an extension slows every field).
-pub fn build_ws(app: Arc<App>) -> GantrySchema {
-    builder()
-        .limit_depth(app.config.graphql_max_depth)
-        .limit_complexity(app.config.graphql_max_complexity)
-        .extension(errors::ErrorCodes {
-            max_depth: app.config.graphql_max_depth,
-            max_complexity: app.config.graphql_max_complexity,
-        })
         .data(app)
         .finish()
 }

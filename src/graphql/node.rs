@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Interface, Object};
 
 use crate::accounts::graphql::{Organization, User};
+use crate::alerts::graphql::Alert;
 use crate::error::{Error, Result};
 use crate::events::graphql::Event;
 use crate::graphql::context::ContextExt;
@@ -11,7 +12,6 @@ use crate::graphql::loaders::{Loaders, loader_error};
 use crate::keys::graphql::ApiKey;
 use crate::limits::graphql::Plan;
 use crate::platform::ids::{self, AlertId, AttemptId, DeliveryId, EventId, KeyId, OrgId, PlanId, UserId, WebhookId};
-use crate::usage::graphql::Alert;
 use crate::webhooks::graphql::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
 
 /// An object with a global id.
@@ -78,7 +78,7 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
         Some(EventId::PREFIX) => {
             found(crate::events::publish::get_event(app, p, id).await, |r| Node::Event(Event::from(r)))
         }
-        Some(AlertId::PREFIX) => found(crate::usage::alerts::get(app, p, id).await, |r| Node::Alert(Alert(r))),
+        Some(AlertId::PREFIX) => found(crate::alerts::get(app, p, id).await, |r| Node::Alert(Alert(r))),
         Some(WebhookId::PREFIX) => found(crate::webhooks::service::get_endpoint(app, p, id).await, |e| {
             Node::WebhookEndpoint(WebhookEndpoint(e))
         }),

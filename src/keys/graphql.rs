@@ -3,8 +3,9 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 
 use super::model::KeyRow;
-use super::service::{self, CreateKey, Environment, KeyFilter, Patch, Refusal, UpdateKey};
+use super::service::{self, CreateKey, Environment, KeyFilter, Patch, UpdateKey};
 use crate::accounts::graphql::{Organization, User};
+use crate::auth::KeyRefusal as Refusal;
 use crate::graphql::connection::{Conn, connection};
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::loaders::{Loaders, loader_error};
@@ -476,7 +477,8 @@ impl KeysMutation {
             ),
             None => None,
         };
-        let verdict = service::verify_key(ctx.app(), ctx.principal()?, &input.key, ip, &input.required_scopes).await?;
+        let verdict =
+            super::verify::verify_key(ctx.app(), ctx.principal()?, &input.key, ip, &input.required_scopes).await?;
         let key = verdict.key;
         let now = ctx.app().clock.now_ms();
         let rate_limit = verdict.limit.as_ref().map(|d| {

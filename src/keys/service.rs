@@ -11,17 +11,15 @@ use ipnet::IpNet;
 
 use super::model::*;
 use crate::app::App;
-use crate::auth::{Principal, scopes_allow, validate_scopes};
+use crate::auth::{KeyCredential, Principal, scopes_allow, validate_scopes};
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
-use crate::platform::bus::BusMessage;
 use crate::platform::crypto;
 use crate::platform::db::schema::{api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations};
-use crate::platform::ids::{KeyId, OrgId, UserId};
+use crate::platform::ids::KeyId;
 use crate::{keyset_page, transaction, with_conn};
 
-const KEY_DOMAIN: &str = "api_key";
 pub const DEFAULT_ROLL_GRACE_SECS: i64 = 24 * 3600;
 const MAX_ROLL_GRACE_SECS: i64 = 30 * 24 * 3600;
 
@@ -47,68 +45,6 @@ impl Environment {
     }
 }
 
-/// Why a key was refused (SPEC §2 reason codes). Rate-limit reasons come with the limiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    NotFound,
-    Revoked,
-    Expired,
-    IpNotAllowed,
-    InsufficientScope,
-    RateLimited,
-    QuotaExceeded,
-    /// The key could not be looked up (database unavailable): not the key's fault.
-    Unavailable,
-}
-
-/// A refused key, with the key when it was found (verification reports its org and scopes).
-#[derive(Debug)]
-pub struct KeyFailure {
-    pub reason: Refusal,
-    pub key: Option<Arc<KeyAuth>>,
-}
-
-impl KeyFailure {
-    /// The error a request authenticated with this key gets.
-    pub fn into_error(self) -> Error {
-        match self.reason {
-            Refusal::NotFound => Error::unauthenticated("invalid API key"),
-            Refusal::Revoked => Error::unauthenticated("this API key has been revoked"),
-            Refusal::Expired => Error::unauthenticated("this API key has expired"),
-            Refusal::IpNotAllowed => Error::forbidden("this API key may not be used from your IP address"),
-            Refusal::InsufficientScope => Error::forbidden("this API key lacks a required scope"),
-            Refusal::RateLimited | Refusal::QuotaExceeded => Error::forbidden("this API key is over its limits"),
-            Refusal::Unavailable => Error::internal(anyhow::anyhow!("API key lookup failed")),
-        }
-    }
-}
-
-/// What a key secret resolves to, cached per node by hash.
-#[derive(Debug, Clone)]
-pub struct KeyAuth {
-    pub key_id: KeyId,
-    pub org_id: OrgId,
-    pub name: String,
-    pub environment: String,
-    pub scopes: Arc<Vec<String>>,
-    pub allowed_ips: Vec<IpNet>,
-    pub metadata: serde_json::Value,
-    pub expires_at: Option<i64>,
-    pub secret_expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-    pub created_by: Option<UserId>,
-    pub is_platform: bool,
-    pub rate_override: Option<Arc<crate::limits::policy::Override>>,
-}
-
-pub fn looks_like_key(token: &str) -> bool {
-    token.starts_with("gk_live_") || token.starts_with("gk_test_")
-}
-
-fn hash_key(app: &App, token: &str) -> String {
-    app.secret.keyed_hash(KEY_DOMAIN, token)
-}
-
 fn parse_nets(list: &[String]) -> Vec<IpNet> {
     list.iter().filter_map(|s| parse_net(s)).collect()
 }
@@ -117,7 +53,8 @@ fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
+/// The key behind a secret, by the secret's keyed hash (for `auth`, which caches it).
+pub(crate) async fn load_credential(app: &App, hash: &str) -> Result<Option<KeyCredential>> {
     let found: Option<(SecretRow, KeyRow, bool)> = with_conn!(app.db, c => {
         api_key_secrets::table
             .inner_join(api_keys::table.inner_join(organizations::table))
@@ -125,63 +62,21 @@ async fn load_key_auth(app: &App, hash: &str) -> Result<Option<Arc<KeyAuth>>> {
             .select((SecretRow::as_select(), KeyRow::as_select(), organizations::is_platform))
             .first(c).await.optional()?
     });
-    Ok(found.map(|(secret, key, is_platform)| {
-        Arc::new(KeyAuth {
-            scopes: Arc::new(key.scope_list()),
-            allowed_ips: parse_nets(&key.allowed_ip_list()),
-            metadata: key.metadata_value(),
-            rate_override: key.rate_override().map(Arc::new),
-            key_id: key.id,
-            org_id: key.org_id,
-            name: key.name,
-            environment: key.environment,
-            expires_at: key.expires_at,
-            secret_expires_at: secret.expires_at,
-            revoked_at: key.revoked_at,
-            created_by: key.created_by,
-            is_platform,
-        })
+    Ok(found.map(|(secret, key, is_platform)| KeyCredential {
+        scopes: Arc::new(key.scope_list()),
+        allowed_ips: parse_nets(&key.allowed_ip_list()),
+        metadata: key.metadata_value(),
+        rate_override: key.rate_override().map(Arc::new),
+        key_id: key.id,
+        org_id: key.org_id,
+        name: key.name,
+        environment: key.environment,
+        expires_at: key.expires_at,
+        secret_expires_at: secret.expires_at,
+        revoked_at: key.revoked_at,
+        created_by: key.created_by,
+        is_platform,
     }))
-}
-
-/// Finds a key by its secret (through the per-node cache) and checks revocation, expiry and the
-/// IP allow-list. Used by every request that presents a key and by `verifyApiKey`.
-pub async fn check_key(app: &App, token: &str, ip: Option<IpAddr>) -> std::result::Result<Arc<KeyAuth>, KeyFailure> {
-    let not_found = || KeyFailure { reason: Refusal::NotFound, key: None };
-    if !looks_like_key(token) || token.len() > 200 {
-        return Err(not_found());
-    }
-    let hash = hash_key(app, token);
-    let found = match app.key_cache.get(&hash) {
-        Some(hit) => hit,
-        None => {
-            let epoch = app.epoch();
-            let loaded = load_key_auth(app, &hash).await.map_err(|e| {
-                e.log();
-                KeyFailure { reason: Refusal::Unavailable, key: None }
-            })?;
-            // A revocation during the load must not be undone by caching what was read before it.
-            if app.epoch_unchanged(epoch) {
-                app.key_cache.insert(hash, loaded.clone());
-            }
-            loaded
-        }
-    };
-    let Some(key) = found else {
-        return Err(not_found());
-    };
-    let now = app.clock.now_ms();
-    let fail = |reason| Err(KeyFailure { reason, key: Some(key.clone()) });
-    if key.revoked_at.is_some() {
-        return fail(Refusal::Revoked);
-    }
-    if key.expires_at.is_some_and(|t| t <= now) || key.secret_expires_at.is_some_and(|t| t <= now) {
-        return fail(Refusal::Expired);
-    }
-    if !key.allowed_ips.is_empty() && !ip.is_some_and(|ip| key.allowed_ips.iter().any(|n| n.contains(&ip))) {
-        return fail(Refusal::IpNotAllowed);
-    }
-    Ok(key)
 }
 
 pub struct CreateKey {
@@ -297,16 +192,6 @@ pub(crate) fn event_data(key: &KeyRow) -> serde_json::Value {
     })
 }
 
-/// Clears a key's secrets from every node's cache.
-async fn invalidate(app: &App, hashes: Vec<String>) {
-    for h in &hashes {
-        app.invalidate_key(h);
-    }
-    if !hashes.is_empty() {
-        app.bus.publish(BusMessage::InvalidateKeys { hashes }).await;
-    }
-}
-
 pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> Result<(KeyRow, String)> {
     principal.require_scope("keys:write")?;
     let name = check_name(&input.name)?;
@@ -321,7 +206,7 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
     let now = app.clock.now_ms();
     let id = KeyId::generate(now);
     let secret = mint_secret(input.environment);
-    let hash = hash_key(app, &secret);
+    let hash = crate::auth::key_hash(&app.secret, &secret);
     let start = format!("gk_{}_", input.environment.as_str());
     let last_four = &secret[secret.len() - 4..];
     let created_by = match &principal.actor {
@@ -465,7 +350,7 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
         Ok::<_, Error>((key, hashes))
     })?;
     let (key, hashes) = key;
-    invalidate(app, hashes).await;
+    crate::auth::forget_keys(app, hashes).await;
     Ok(key)
 }
 
@@ -494,7 +379,7 @@ pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Opti
         let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
         Ok::<_, Error>((key, event, hashes))
     })?;
-    invalidate(app, hashes).await;
+    crate::auth::forget_keys(app, hashes).await;
     event.publish(app).await;
     Ok(key)
 }
@@ -518,7 +403,7 @@ pub async fn delete_key(app: &App, principal: &Principal, id: &str) -> Result<Ke
             .execute(c).await?;
         Ok::<_, Error>((event, hashes))
     })?;
-    invalidate(app, hashes).await;
+    crate::auth::forget_keys(app, hashes).await;
     event.publish(app).await;
     Ok(existing.id)
 }
@@ -544,7 +429,7 @@ pub async fn roll_key(
     let now = app.clock.now_ms();
     let old_expires = now + grace * 1000;
     let secret = mint_secret(env);
-    let hash = hash_key(app, &secret);
+    let hash = crate::auth::key_hash(&app.secret, &secret);
     let last_four = secret[secret.len() - 4..].to_string();
     let (key, event, hashes) = transaction!(app.db, c => {
         diesel::update(api_key_secrets::table
@@ -573,97 +458,9 @@ pub async fn roll_key(
         Ok::<_, Error>((key, event, hashes))
     })?;
     let hashes: Vec<String> = hashes.into_iter().filter(|h| *h != hash).collect();
-    invalidate(app, hashes).await;
+    crate::auth::forget_keys(app, hashes).await;
     event.publish(app).await;
     Ok((key, secret, old_expires))
-}
-
-/// The verdict on a key presented to the operator's backend.
-#[derive(Debug)]
-pub struct Verdict {
-    pub key: Option<Arc<KeyAuth>>,
-    pub refusal: Option<Refusal>,
-    /// The key's rate-limit state after this verification (when it got that far).
-    pub limit: Option<crate::limits::limiter::Decision>,
-}
-
-/// Verifies a key for the operator's backend. A service key (platform organization, `keys:verify`)
-/// verifies any organization's keys; other credentials only their own organization's, and another
-/// organization's key is reported as NOT_FOUND. A valid verification counts as a use of the key.
-pub async fn verify_key(
-    app: &App,
-    principal: &Principal,
-    token: &str,
-    ip: Option<IpAddr>,
-    required_scopes: &[String],
-) -> Result<Verdict> {
-    principal.require_scope("keys:verify")?;
-    if token.trim().is_empty() {
-        return Err(Error::bad_input("key", "must not be empty"));
-    }
-    for s in required_scopes {
-        if s != "*" && !crate::auth::SCOPES.contains(&s.as_str()) {
-            return Err(Error::bad_input("requiredScopes", format!("unknown scope `{s}`")));
-        }
-    }
-    let started = std::time::Instant::now();
-    let checked = check_key(app, token.trim(), ip).await;
-    let visible = |k: &KeyAuth| principal.is_platform || k.org_id == principal.org_id;
-    let verdict = match checked {
-        Ok(key) if !visible(&key) => Verdict { key: None, refusal: Some(Refusal::NotFound), limit: None },
-        Ok(key) => {
-            if required_scopes.iter().any(|s| !scopes_allow(&key.scopes, s)) {
-                Verdict { key: Some(key), refusal: Some(Refusal::InsufficientScope), limit: None }
-            } else {
-                // The use is charged to the verified key's own limits and quota.
-                let decision = crate::limits::service::check_key_use(app, &key).await?;
-                let refusal = match decision.refusal {
-                    None => None,
-                    Some(crate::limits::limiter::Refusal::Quota) => Some(Refusal::QuotaExceeded),
-                    Some(_) => Some(Refusal::RateLimited),
-                };
-                if refusal.is_none() {
-                    app.key_usage.record(&key.key_id, app.clock.now_ms(), ip);
-                }
-                Verdict { key: Some(key), refusal, limit: Some(decision) }
-            }
-        }
-        Err(f) if f.reason == Refusal::Unavailable => return Err(f.into_error()),
-        Err(f) => match f.key {
-            Some(k) if visible(&k) => Verdict { key: Some(k), refusal: Some(f.reason), limit: None },
-            _ => Verdict { key: None, refusal: Some(Refusal::NotFound), limit: None },
-        },
-    };
-    meter_verification(app, &verdict, started);
-    Ok(verdict)
-}
-
-/// A verification counts as a use of the verified key: metered for the key's organization, with
-/// the status a request made with the key would have had.
-fn meter_verification(app: &App, verdict: &Verdict, started: std::time::Instant) {
-    static OPERATION: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("verifyApiKey"));
-    let Some(key) = &verdict.key else { return };
-    let status = match verdict.refusal {
-        None => 200,
-        Some(Refusal::RateLimited | Refusal::QuotaExceeded) => 429,
-        Some(Refusal::IpNotAllowed | Refusal::InsufficientScope) => 403,
-        Some(Refusal::NotFound | Refusal::Revoked | Refusal::Expired) => 401,
-        Some(Refusal::Unavailable) => 503,
-    };
-    let admitted = verdict.limit.as_ref().is_some_and(|d| d.allowed());
-    app.meter.record(crate::usage::meter::UsageRecord {
-        org_id: key.org_id.clone(),
-        api_key_id: Some(key.key_id.clone()),
-        source: crate::usage::meter::Source::Verify,
-        operation: OPERATION.clone(),
-        status,
-        latency_us: started.elapsed().as_micros() as u64,
-        request_bytes: 0,
-        response_bytes: 0,
-        cost_units: 0,
-        quota_units: admitted as u64,
-        at_ms: app.clock.now_ms(),
-    });
 }
 
 /// Requests per UTC day for a key, newest first, over the last `days` days.

@@ -1,17 +1,15 @@
-//! Per-key usage counters (`lastUsedAt`, `lastUsedIp`, `totalRequests`, requests per day, the
-//! addresses a key is used from) kept in memory and written in batches, so a request never waits
-//! on a database write. A flush runs on a timer and at shutdown; a failed flush puts the counts
-//! back for the next one. An address a key had never been used from is audited and published as
+//! Writing the per-key usage counters (`keys::counters`) in batches, so a request never waits on a
+//! database write. A flush runs on a timer and at shutdown; a failed flush puts the counts back for
+//! the next one. An address a key had never been used from is audited and published as
 //! `key.used_from_new_ip` in the flush's transaction (once, whichever node sees it first).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
-use parking_lot::Mutex;
 
+use super::counters::{Pending, day_label};
 use super::model::{KeyRow, UsageDayRow};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -21,118 +19,24 @@ use crate::platform::db::schema::{api_key_ips, api_key_usage_daily, api_keys, au
 use crate::platform::ids::{KeyId, OrgId};
 use crate::transaction;
 
-#[derive(Debug, Clone, Default)]
-struct Pending {
-    requests: i64,
-    last_used_at: i64,
-    last_ip: Option<IpAddr>,
-    /// Requests per UTC day, keyed by days since the epoch (formatted only when written).
-    by_day: HashMap<i64, i64>,
-    /// Requests and the first and last time per address (at most `MAX_IPS_PER_FLUSH`).
-    ips: HashMap<IpAddr, SeenFrom>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct SeenFrom {
-    requests: i64,
-    first: i64,
-    last: i64,
-}
-
-impl SeenFrom {
-    fn merge(&mut self, other: SeenFrom) {
-        self.requests += other.requests;
-        self.first = self.first.min(other.first);
-        self.last = self.last.max(other.last);
+/// Writes every pending count in one transaction, then publishes the new-address events it
+/// raised. Returns how many keys were written; on an error the counts go back for the next flush.
+pub async fn flush(app: &App) -> Result<usize> {
+    let (_one_at_a_time, batch) = app.key_usage.take().await;
+    if batch.is_empty() {
+        return Ok(0);
     }
-}
-
-/// Addresses tracked per key between two flushes; beyond them a key's other addresses are counted
-/// when next seen (the memory a key used from everywhere at once can take stays bounded).
-const MAX_IPS_PER_FLUSH: usize = 256;
-
-fn add_seen(ips: &mut HashMap<IpAddr, SeenFrom>, ip: IpAddr, seen: SeenFrom) {
-    let tracked = ips.len();
-    if let Some(s) = ips.get_mut(&ip) {
-        s.merge(seen);
-    } else if tracked < MAX_IPS_PER_FLUSH {
-        ips.insert(ip, seen);
+    let n = batch.len();
+    let result = write(app, &app.db, &batch).await;
+    if let Err(e) = &result {
+        tracing::warn!(error = ?e, keys = n, "key usage flush failed; will retry");
+        app.key_usage.restore(batch);
     }
-}
-
-#[derive(Default)]
-pub struct KeyUsage {
-    pending: Mutex<HashMap<KeyId, Pending>>,
-    /// Held for a whole flush, so a flush that starts while another is writing waits for it: when
-    /// `flush` returns, everything counted before the call is written (or back in `pending`).
-    flushing: tokio::sync::Mutex<()>,
-}
-
-fn day_label(day: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(day * 86_400_000).unwrap_or_default().format("%Y-%m-%d").to_string()
-}
-
-impl KeyUsage {
-    /// Counts one request by `key` at `now_ms` from `ip`. O(1), no I/O.
-    pub fn record(&self, key: &KeyId, now_ms: i64, ip: Option<IpAddr>) {
-        let mut map = self.pending.lock();
-        if !map.contains_key(key) {
-            map.insert(key.clone(), Pending::default());
-        }
-        let Some(p) = map.get_mut(key) else { return };
-        p.requests += 1;
-        if now_ms >= p.last_used_at {
-            p.last_used_at = now_ms;
-            if ip.is_some() {
-                p.last_ip = ip;
-            }
-        }
-        *p.by_day.entry(now_ms.div_euclid(86_400_000)).or_default() += 1;
-        if let Some(ip) = ip {
-            add_seen(&mut p.ips, ip, SeenFrom { requests: 1, first: now_ms, last: now_ms });
-        }
+    let raised = result?;
+    for e in raised {
+        e.publish(app).await;
     }
-
-    /// Requests counted on this node and not yet written, for a key.
-    pub fn unflushed(&self, key: &KeyId) -> (i64, Option<i64>) {
-        self.pending.lock().get(key).map(|p| (p.requests, Some(p.last_used_at))).unwrap_or((0, None))
-    }
-
-    /// Writes every pending count in one transaction, then publishes the new-address events it
-    /// raised. Returns how many keys were written.
-    pub async fn flush(&self, app: &App) -> Result<usize> {
-        let db = &app.db;
-        let _one_at_a_time = self.flushing.lock().await;
-        let batch: HashMap<KeyId, Pending> = std::mem::take(&mut *self.pending.lock());
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let n = batch.len();
-        let result = write(app, db, &batch).await;
-        if let Err(e) = &result {
-            tracing::warn!(error = ?e, keys = n, "key usage flush failed; will retry");
-            let mut map = self.pending.lock();
-            for (key, p) in batch {
-                let entry = map.entry(key).or_default();
-                entry.requests += p.requests;
-                if p.last_used_at > entry.last_used_at {
-                    entry.last_used_at = p.last_used_at;
-                    entry.last_ip = p.last_ip.or(entry.last_ip);
-                }
-                for (d, c) in p.by_day {
-                    *entry.by_day.entry(d).or_default() += c;
-                }
-                for (ip, seen) in p.ips {
-                    add_seen(&mut entry.ips, ip, seen);
-                }
-            }
-        }
-        let raised = result?;
-        for e in raised {
-            e.publish(app).await;
-        }
-        Ok(n)
-    }
+    Ok(n)
 }
 
 #[derive(QueryableByName)]

@@ -87,6 +87,11 @@ impl Plan {
     async fn max_webhook_endpoints(&self) -> Option<i64> {
         self.0.max_webhook_endpoints
     }
+    /// GraphQL subscriptions a key (or a user in an organization) may hold open at once, across
+    /// every node (null = no cap).
+    async fn max_subscriptions(&self) -> Option<i64> {
+        self.0.max_subscriptions
+    }
     /// Largest cost one GraphQL query may have (fields cost 1, connections their page size × selection).
     async fn query_cost_max(&self) -> i64 {
         self.0.query_cost_max
@@ -270,6 +275,8 @@ pub struct UpdatePlanInput {
     pub concurrency: MaybeUndefined<i64>,
     /// Webhook endpoints per organization (null = unlimited).
     pub max_webhook_endpoints: MaybeUndefined<i64>,
+    /// Subscriptions a key or user may hold open at once (null = no cap).
+    pub max_subscriptions: MaybeUndefined<i64>,
     /// Largest cost one GraphQL query may have.
     pub query_cost_max: Option<i64>,
     /// Points in the query-cost bucket.
@@ -309,7 +316,9 @@ impl LimitsQuery {
     /// Operations that count as more than one request (rate windows and monthly quota).
     #[graphql(guard = "Authenticated")]
     async fn operation_costs(&self, ctx: &Context<'_>) -> Vec<OperationCost> {
-        super::costs::list(ctx.app())
+        ctx.app()
+            .operation_costs
+            .list()
             .into_iter()
             .map(|(operation, cost)| OperationCost { operation, cost: cost as i64 })
             .collect()
@@ -349,7 +358,7 @@ impl LimitsMutation {
         operation: String,
         #[graphql(desc = "Requests it counts as, 1–1000.")] cost: i64,
     ) -> async_graphql::Result<Vec<OperationCost>> {
-        let all = super::costs::set(ctx.app(), ctx.principal()?, operation.trim(), cost).await?;
+        let all = super::service::set_operation_cost(ctx.app(), ctx.principal()?, operation.trim(), cost).await?;
         Ok(all.into_iter().map(|(operation, cost)| OperationCost { operation, cost: cost as i64 }).collect())
     }
 
@@ -371,6 +380,7 @@ impl LimitsMutation {
             monthly_quota: opt(input.monthly_quota),
             concurrency: opt(input.concurrency),
             max_webhook_endpoints: opt(input.max_webhook_endpoints),
+            max_subscriptions: opt(input.max_subscriptions),
             query_cost_max: input.query_cost_max,
             query_cost_bucket: input.query_cost_bucket,
             query_cost_restore_rate: input.query_cost_restore_rate,

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 
 use super::gcra::{self, WindowState, binding_of, states};
 use super::policy::Policy;
+use crate::platform::clock::{month_index, month_of, month_reset_ms};
 
 /// Who is limited: `rate` names the counter (a key, a user in an organization, an IP), `org` the
 /// organization whose monthly quota the request spends.
@@ -151,31 +152,6 @@ pub enum Fallback {
     Closed,
 }
 
-/// `YYYY-MM` of an instant, UTC.
-pub fn month_of(now_ms: i64) -> String {
-    let m = month_index(now_ms);
-    format!("{:04}-{:02}", m / 12, m % 12 + 1)
-}
-
-/// Months since year 0 of an instant, UTC (cheap: no formatting on the request path).
-pub fn month_index(now_ms: i64) -> i32 {
-    use chrono::Datelike;
-    let d = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    d.year() * 12 + d.month0() as i32
-}
-
-/// Milliseconds until the next UTC month starts.
-pub fn month_reset_ms(now_ms: i64) -> i64 {
-    use chrono::Datelike;
-    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
-    let next = chrono::NaiveDate::from_ymd_opt(y, m, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(now_ms);
-    (next - now_ms).max(0)
-}
-
 // ---------------------------------------------------------------------------------------------
 // In memory
 
@@ -184,6 +160,8 @@ struct Shard {
     tats: HashMap<String, Vec<i64>>,
     quotas: HashMap<(String, i32), u64>,
     inflight: HashMap<String, u64>,
+    /// Subscriptions held open, per subject.
+    subscriptions: HashMap<String, u64>,
 }
 
 /// One node's limiter. Everything of one organization lives in one shard, so a decision takes
@@ -298,6 +276,43 @@ impl MemoryLimiter {
         (decision, permit)
     }
 
+    /// Gives back `points` charged to the points window (a query that never ran).
+    pub fn refund_points(&self, subject: &Subject, policy: &Policy, points: u64, now_ms: i64) {
+        let Some(i) = policy.windows.iter().position(|w| w.points) else { return };
+        let back = (points.min(i64::MAX as u64) as i64).saturating_mul(policy.windows[i].interval_us());
+        let mut s = self.shard(&subject.org).lock();
+        if let Some(tats) = s.tats.get_mut(&subject.rate)
+            && tats.len() == policy.windows.len()
+        {
+            tats[i] = tats[i].saturating_sub(back).max(now_ms * 1000);
+        }
+    }
+
+    /// Takes one of `max` subscription places of the subject; `None` when they are all taken.
+    pub fn hold_subscription(&self, subject: &Subject, max: u64) -> Option<Permit> {
+        let shard = self.shard(&subject.org).clone();
+        {
+            let mut s = shard.lock();
+            let held = s.subscriptions.entry(subject.rate.clone()).or_default();
+            if *held >= max {
+                return None;
+            }
+            *held += 1;
+        }
+        let rate = subject.rate.clone();
+        Some(Permit {
+            release: Some(Box::new(move || {
+                let mut s = shard.lock();
+                if let Some(n) = s.subscriptions.get_mut(&rate) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        s.subscriptions.remove(&rate);
+                    }
+                }
+            })),
+        })
+    }
+
     pub fn reconcile_quota(&self, org: &str, used: u64, now_ms: i64) {
         let mut s = self.shard(org).lock();
         let entry = s.quotas.entry((org.to_string(), month_index(now_ms))).or_default();
@@ -392,9 +407,35 @@ for i = 1, n do result[5 + i] = string.format('%.0f', out[i]) end
 return result
 "#;
 
+/// KEYS: 1 arrival times. ARGV: the points window's field, microseconds to give back, now_us.
+const REFUND: &str = r#"
+local t = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if t == 0 then return 0 end
+local nt = t - tonumber(ARGV[2])
+if nt < tonumber(ARGV[3]) then nt = tonumber(ARGV[3]) end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', nt))
+return 1
+"#;
+
+/// KEYS: 1 the subject's open subscriptions (a sorted set: member = place, score = expiry ms).
+/// ARGV: now_ms, expiry_ms, max, member, key TTL ms. Returns 1 when the place was taken.
+const HOLD_SUBSCRIPTION: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"#;
+
+/// A subscription place lives this long unless its holder renews it (every third of it): a node
+/// that dies holding places gives them back within this time.
+const SUBSCRIPTION_LEASE_MS: i64 = 180_000;
+
 pub struct RedisLimiter {
     conn: redis::aio::ConnectionManager,
     script: redis::Script,
+    refund: redis::Script,
+    hold_subscription: redis::Script,
     prefix: String,
     fallback: Fallback,
     local: MemoryLimiter,
@@ -407,6 +448,8 @@ impl RedisLimiter {
         Self {
             conn,
             script: redis::Script::new(SCRIPT),
+            refund: redis::Script::new(REFUND),
+            hold_subscription: redis::Script::new(HOLD_SUBSCRIPTION),
             prefix: prefix.to_string(),
             fallback,
             local: MemoryLimiter::default(),
@@ -454,6 +497,72 @@ impl RedisLimiter {
                 self.degrade(subject, policy, cost, points, now_ms)
             }
         }
+    }
+
+    async fn refund_points(&self, subject: &Subject, policy: &Policy, points: u64, now_ms: i64) {
+        self.local.refund_points(subject, policy, points, now_ms);
+        let Some(i) = policy.windows.iter().position(|w| w.points) else { return };
+        let back = (points.min(i64::MAX as u64) as i64).saturating_mul(policy.windows[i].interval_us());
+        let [rate_key, _, _] = self.keys(subject, now_ms);
+        let mut conn = self.conn.clone();
+        let mut inv = self.refund.key(&rate_key);
+        inv.arg(i + 1).arg(back).arg(now_ms * 1000);
+        match tokio::time::timeout(Duration::from_millis(500), inv.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not give query-cost points back"),
+            Err(_) => tracing::debug!("could not give query-cost points back: no answer within 500 ms"),
+        }
+    }
+
+    async fn hold_subscription(
+        &self,
+        subject: &Subject,
+        max: u64,
+        clock: crate::platform::clock::SharedClock,
+    ) -> Option<Permit> {
+        let key = format!("{}:{{{}}}:subs:{}", self.prefix, subject.org, subject.rate);
+        let member = crate::platform::crypto::random_base62(16);
+        let now = clock.now_ms();
+        let mut conn = self.conn.clone();
+        let mut inv = self.hold_subscription.key(&key);
+        inv.arg(now).arg(now + SUBSCRIPTION_LEASE_MS).arg(max).arg(&member).arg(SUBSCRIPTION_LEASE_MS * 2);
+        match tokio::time::timeout(Duration::from_millis(500), inv.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(1)) => {}
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => {
+                self.fail(now, &e.to_string());
+                return self.local.hold_subscription(subject, max);
+            }
+            Err(_) => {
+                self.fail(now, "no answer within 500 ms");
+                return self.local.hold_subscription(subject, max);
+            }
+        }
+        // Renewed while held; given back when dropped.
+        let renew = {
+            let (mut conn, key, member) = (self.conn.clone(), key.clone(), member.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(SUBSCRIPTION_LEASE_MS as u64 / 3));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let expiry = clock.now_ms() + SUBSCRIPTION_LEASE_MS;
+                    let _: redis::RedisResult<i64> =
+                        redis::cmd("ZADD").arg(&key).arg("XX").arg(expiry).arg(&member).query_async(&mut conn).await;
+                }
+            })
+        };
+        let conn = self.conn.clone();
+        Some(Permit {
+            release: Some(Box::new(move || {
+                renew.abort();
+                let mut conn = conn;
+                tokio::spawn(async move {
+                    let _: redis::RedisResult<i64> =
+                        redis::cmd("ZREM").arg(&key).arg(&member).query_async(&mut conn).await;
+                });
+            })),
+        })
     }
 
     fn fail(&self, now_ms: i64, why: &str) {
@@ -586,6 +695,32 @@ impl Limiter {
         match self {
             Limiter::Memory(m) => m.acquire(subject, policy, cost, points, now_ms),
             Limiter::Redis(r) => r.acquire(subject, policy, cost, points, now_ms).await,
+        }
+    }
+
+    /// Gives back `points` a decision charged to the query-cost bucket, for a query that never ran
+    /// (refused by validation): a refused query costs a request, nothing more. Best effort.
+    pub async fn refund_points(&self, subject: &Subject, policy: &Policy, points: u64, now_ms: i64) {
+        if points == 0 {
+            return;
+        }
+        match self {
+            Limiter::Memory(m) => m.refund_points(subject, policy, points, now_ms),
+            Limiter::Redis(r) => r.refund_points(subject, policy, points, now_ms).await,
+        }
+    }
+
+    /// Takes one of the `max` places for open subscriptions of `subject`, across every node (a
+    /// place is given back when the returned permit drops); `None` when all are taken.
+    pub async fn hold_subscription(
+        &self,
+        subject: &Subject,
+        max: u64,
+        clock: crate::platform::clock::SharedClock,
+    ) -> Option<Permit> {
+        match self {
+            Limiter::Memory(m) => m.hold_subscription(subject, max),
+            Limiter::Redis(r) => r.hold_subscription(subject, max, clock).await,
         }
     }
 

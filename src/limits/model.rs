@@ -25,6 +25,7 @@ pub struct PlanRow {
     pub concurrency: Option<i64>,
     pub max_apps: Option<i64>,
     pub max_webhook_endpoints: Option<i64>,
+    pub max_subscriptions: Option<i64>,
     pub query_cost_max: i64,
     pub query_cost_bucket: i64,
     pub query_cost_restore_rate: i64,

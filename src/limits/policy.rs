@@ -192,6 +192,7 @@ mod tests {
             concurrency: Some(5),
             max_apps: Some(3),
             max_webhook_endpoints: None,
+            max_subscriptions: Some(10),
             query_cost_max: 1000,
             query_cost_bucket: 1000,
             query_cost_restore_rate: 50,

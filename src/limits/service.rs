@@ -8,14 +8,14 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::limiter::{Decision, Permit, Subject};
+use super::limiter::{Decision, Subject};
 use super::model::PlanRow;
 use super::policy::{Override, Policy};
 use crate::app::App;
 use crate::auth::{Actor, Principal};
 use crate::error::{Error, Result};
 use crate::platform::bus::BusMessage;
-use crate::platform::db::schema::{organizations, plans};
+use crate::platform::db::schema::{operation_costs, organizations, plans};
 use crate::platform::ids::{OrgId, PlanId};
 use crate::{transaction, with_conn};
 
@@ -51,11 +51,11 @@ async fn load_plan_for_org(app: &App, org: &str) -> Result<Arc<PlanRow>> {
 
 /// The organization's plan (or the default plan), through the per-node cache.
 pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
-    if let Some(p) = app.plan_cache.get(org.as_str()) {
+    if let Some(p) = app.plans.of_org(org.as_str()) {
         return Ok(p);
     }
     let plan = load_plan_for_org(app, org.as_str()).await?;
-    app.plan_cache.insert(org.to_string(), plan.clone());
+    app.plans.store(org.to_string(), plan.clone());
     Ok(plan)
 }
 
@@ -63,10 +63,7 @@ pub async fn plan_for_org(app: &App, org: &OrgId) -> Result<Arc<PlanRow>> {
 pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr>) -> Result<(Subject, Arc<Policy>)> {
     let Some(p) = principal else {
         let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
-        return Ok((
-            Subject { rate: format!("ip:{ip}"), org: format!("anonymous:{ip}") },
-            app.anonymous_policy.clone(),
-        ));
+        return Ok((Subject { rate: format!("ip:{ip}"), org: format!("anonymous:{ip}") }, app.plans.anonymous.clone()));
     };
     let plan = plan_for_org(app, &p.org_id).await?;
     let (rate, policy) = match &p.actor {
@@ -76,65 +73,19 @@ pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr
     Ok((Subject { rate, org: p.org_id.to_string() }, policy))
 }
 
-/// A plan as a cache key: its id and version (an edited plan has a new `updated_at`), cloned as a
-/// pointer.
-#[derive(Clone)]
-pub struct PlanVersion(pub Arc<PlanRow>);
-
-impl PartialEq for PlanVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.id == other.0.id && self.0.updated_at == other.0.updated_at
-    }
-}
-
-impl Eq for PlanVersion {}
-
-impl std::hash::Hash for PlanVersion {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.id.hash(state);
-        self.0.updated_at.hash(state);
-    }
-}
-
 /// The policy of a plan with an optional key override, from the per-node policy cache.
 pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
-    let key = (PlanVersion(plan.clone()), o.cloned());
-    app.policy_cache.get_with(key, || {
-        Arc::new(match o {
-            Some(o) => Policy::with_override(plan, o),
-            None => Policy::from_plan(plan),
-        })
-    })
-}
-
-/// Decides one request for the caller: `units` from its request windows and monthly quota (1, or
-/// the operation's cost), and `points` (the GraphQL query's cost) from its query-cost bucket, in
-/// the same all-or-nothing step.
-pub async fn check(
-    app: &App,
-    principal: Option<&Principal>,
-    ip: Option<IpAddr>,
-    units: u64,
-    points: u64,
-) -> Result<(Decision, Option<Permit>)> {
-    let (subject, policy) = resolve(app, principal, ip).await?;
-    let now = app.clock.now_ms();
-    let (decision, permit) = app.limiter.acquire(&subject, policy, units, points, now).await;
-    if let Some(p) = principal {
-        crate::usage::alerts::observe(app, &p.org_id, p.key_id(), &decision, units, now);
-    }
-    Ok((decision, permit))
+    app.plans.policy(plan, o)
 }
 
 /// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
-pub async fn check_key_use(app: &App, key: &crate::keys::service::KeyAuth) -> Result<Decision> {
+pub async fn check_key_use(app: &App, key: &crate::auth::KeyCredential) -> Result<Decision> {
     let plan = plan_for_org(app, &key.org_id).await?;
     let policy = policy_for(app, plan, key.rate_override.as_deref());
     let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
     // A verification is one request of the key; its concurrency slot ends with the verification.
     let now = app.clock.now_ms();
     let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, now).await;
-    crate::usage::alerts::observe(app, &key.org_id, Some(&key.key_id), &decision, 1, now);
     Ok(decision)
 }
 
@@ -147,7 +98,7 @@ fn require_admin(principal: &Principal) -> Result<()> {
 }
 
 async fn clear_plan_caches(app: &App) {
-    app.plan_cache.invalidate_all();
+    app.plans.forget_all();
     app.bus.publish(BusMessage::InvalidatePlans).await;
 }
 
@@ -184,6 +135,7 @@ pub struct PlanPatch {
     pub monthly_quota: Option<Option<i64>>,
     pub concurrency: Option<Option<i64>>,
     pub max_webhook_endpoints: Option<Option<i64>>,
+    pub max_subscriptions: Option<Option<i64>>,
     pub query_cost_max: Option<i64>,
     pub query_cost_bucket: Option<i64>,
     pub query_cost_restore_rate: Option<i64>,
@@ -204,6 +156,7 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
     let monthly_quota = check("monthlyQuota", patch.monthly_quota)?;
     let concurrency = check("concurrency", patch.concurrency)?;
     let max_webhook_endpoints = check("maxWebhookEndpoints", patch.max_webhook_endpoints)?;
+    let max_subscriptions = check("maxSubscriptions", patch.max_subscriptions)?;
     for (field, v) in [
         ("queryCostMax", patch.query_cost_max),
         ("queryCostBucket", patch.query_cost_bucket),
@@ -232,6 +185,7 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         if let Some(v) = monthly_quota { plan.monthly_quota = v; }
         if let Some(v) = concurrency { plan.concurrency = v; }
         if let Some(v) = max_webhook_endpoints { plan.max_webhook_endpoints = v; }
+        if let Some(v) = max_subscriptions { plan.max_subscriptions = v; }
         if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
         if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
         if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }
@@ -274,4 +228,47 @@ pub fn check_override(o: &Override) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads every per-operation cost from the database into this node's memory.
+pub async fn reload_operation_costs(app: &App) -> Result<()> {
+    let rows: Vec<(String, i64)> = with_conn!(app.db, c => {
+        operation_costs::table.select((operation_costs::operation, operation_costs::cost)).load(c).await?
+    });
+    app.operation_costs.replace(rows.into_iter().map(|(o, c)| (o, c.max(1) as u64)).collect());
+    Ok(())
+}
+
+/// Sets an operation's cost (platform administrators); 1 removes it.
+pub async fn set_operation_cost(
+    app: &App,
+    principal: &Principal,
+    operation: &str,
+    cost: i64,
+) -> Result<Vec<(String, u64)>> {
+    if !(principal.is_platform && principal.user_id().is_some()) {
+        return Err(Error::forbidden("only a platform administrator may change operation costs"));
+    }
+    if !super::operation_costs::valid_operation(operation) {
+        return Err(Error::bad_input(
+            "operation",
+            "a root field (`Query.usageHistory`, `Mutation.createApiKey`) or a REST route (`GET /api/v1/analytics/usage`)",
+        ));
+    }
+    if !(1..=1000).contains(&cost) {
+        return Err(Error::bad_input("cost", "must be between 1 and 1000"));
+    }
+    let now = app.clock.now_ms();
+    transaction!(app.db, c => {
+        diesel::delete(operation_costs::table.find(operation)).execute(c).await?;
+        if cost > 1 {
+            diesel::insert_into(operation_costs::table)
+                .values((operation_costs::operation.eq(operation), operation_costs::cost.eq(cost), operation_costs::updated_at.eq(now)))
+                .execute(c).await?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    reload_operation_costs(app).await?;
+    app.bus.publish(BusMessage::InvalidatePlans).await;
+    Ok(app.operation_costs.list())
 }

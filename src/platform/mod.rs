@@ -1,6 +1,7 @@
-//! Platform: what knows no domain — database, bus, ids, crypto, clock.
+//! Platform: what knows no domain — database, bus, caches, ids, crypto, clock.
 
 pub mod bus;
+pub mod cache;
 pub mod clock;
 pub mod crypto;
 pub mod db;

@@ -18,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use serde_json::{Value, json};
 
+use crate::auth::Bearer;
 use crate::error::{Code, Error, Result};
-use crate::graphql::loaders::loaders;
-use crate::server::{ServerState, client_ip, principal_from_headers, request_id};
+use crate::server::pipeline::{self, Admitted, Entrance, Stage};
+use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
 
@@ -127,7 +128,11 @@ fn from_error(trace_id: &str, e: &Error) -> Response {
     let code = e.code();
     let details = e.field().map(|f| json!({ "field": case::to_snake(f) }));
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    envelope_error(trace_id, status, code.rest_type(), &e.public_message(), details)
+    let mut resp = envelope_error(trace_id, status, code.rest_type(), &e.public_message(), details);
+    if code == Code::Unauthenticated {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, crate::server::www_authenticate(e));
+    }
+    resp
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -202,54 +207,39 @@ async fn handle_inner(
     let input = RestInput { path: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), query, body };
 
     let ip = client_ip(&s.app, &headers, peer);
-    let principal = match principal_from_headers(&s.app, &headers, ip).await {
-        Ok(p) => p,
+    let token = match crate::server::bearer(&headers) {
+        Ok(t) => t,
         Err(e) => return from_error(&trace, &e),
     };
     let variables = match (route.variables)(&input) {
         Ok(v) => v,
         Err(e) => return from_error(&trace, &e),
     };
-    *tag = principal.as_ref().map(|p| UsageTag {
-        org_id: p.org_id.clone(),
-        api_key_id: p.key_id().cloned(),
+    let organization = headers.get("x-organization-id").and_then(|v| v.to_str().ok());
+    let entrance = Entrance {
         source: Source::Rest,
-        operation: route.label.clone(),
-        cost_units: 0,
-        quota_units: 0,
-        status: None,
-    });
+        bearer: token.map(|token| Bearer { token, ip: ip.0, organization }),
+        ip,
+        route: Some(&route.label),
+    };
     let request = async_graphql::Request::new(route.document).variables(async_graphql::Variables::from_json(variables));
-    let (mut request, operation) = crate::server::with_cached_document(&s.app, request);
-    let units = crate::limits::costs::units(&s.app, &operation.roots, Some(&route.label));
-    if let Err(e) = crate::graphql::refuse_nul(&request) {
-        return from_error(&trace, &e);
-    }
-    let points = match crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await {
-        Ok(p) => p,
-        Err(e) => return from_error(&trace, &e),
-    };
-    let (decision, _permit) = match crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points).await
-    {
-        Ok(d) => d,
-        Err(e) => return from_error(&trace, &e),
-    };
     let now = s.app.clock.now_ms();
-    if let Some(e) = decision.refusal_error() {
-        return limited(&trace, &decision, &e, now);
-    }
-    if let Some(t) = tag {
-        t.cost_units = points;
-        t.quota_units = units;
-    }
-    let decision = Arc::new(decision);
-    let mut request = request.data(loaders(s.app.clone())).data(ip).data(decision.clone());
-    if let Some(p) = principal {
-        request = request.data(p);
-    }
-    let mut response = crate::server::execute_operation(&s.schemas, request, &operation).await;
+    let Admitted { request, mut ticket } = match pipeline::admit(&s.app, entrance, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            *tag = refused.usage;
+            return match (refused.stage, &refused.decision) {
+                (Stage::Limit, Some(d)) => limited(&trace, d, &refused.error, now),
+                (_, Some(d)) => with_limit_headers(from_error(&trace, &refused.error), d, now),
+                (_, None) => from_error(&trace, &refused.error),
+            };
+        }
+    };
+    let mut response = pipeline::execute(&s.schemas, request, &ticket.operation).await;
+    ticket.settle(&s.app, &mut response, &trace).await;
+    *tag = ticket.usage.take();
+    let decision = ticket.decision.clone();
     if !response.errors.is_empty() {
-        crate::server::normalise_graphql_errors(&mut response.errors, &s.app.config, &trace);
         let err = &response.errors[0];
         let ext = err.extensions.as_ref();
         let code = ext

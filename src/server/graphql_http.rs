@@ -2,17 +2,17 @@
 //! right status: malformed JSON 400, wrong content type 415, oversized body 413, bad credentials
 //! 401/403. With `Accept: application/graphql-response+json` a request that never executed is 400.
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{ServerState, client_ip, principal_from_headers, request_id};
+use super::pipeline::{self, Admitted, Entrance, Refused, Stage};
+use super::{ServerState, client_ip, request_id};
+use crate::auth::Bearer;
 use crate::error::{Code, Error};
-use crate::graphql::loaders::loaders;
 use crate::usage::meter::{Source, UsageTag};
 
 const GQL_RESPONSE: &str = "application/graphql-response+json";
@@ -52,7 +52,11 @@ fn from_error(e: &Error, gql: bool) -> Response {
         ext.as_object_mut().into_iter().for_each(|o| o.extend(extra.clone()));
     }
     let body = serde_json::json!({ "errors": [{ "message": e.public_message(), "extensions": ext }] });
-    json_response(status, &body, gql)
+    let mut resp = json_response(status, &body, gql);
+    if code == Code::Unauthenticated {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, super::www_authenticate(e));
+    }
+    resp
 }
 
 pub async fn post_graphql(
@@ -183,83 +187,45 @@ async fn execute(
 ) -> Response {
     let ip = client_ip(&s.app, headers, peer);
     let rid = request_id(headers);
-    // The credential and limit futures hold large cache futures; boxing them keeps this handler's
-    // own future small, which is moved on every poll setup (measured: fewer memmoves per request).
-    let principal = match Box::pin(principal_from_headers(&s.app, headers, ip)).await {
-        Ok(p) => p,
+    let token = match super::bearer(headers) {
+        Ok(t) => t,
         Err(e) => return from_error(&e, gql),
     };
-    let (mut request, operation) = with_cached_document(&s.app, request);
-    let units = crate::limits::costs::units(&s.app, &operation.roots, None);
-    // A call by an identified caller is metered (by the outer layer, from this tag).
-    let mut tag = principal.as_ref().map(|p| UsageTag {
-        org_id: p.org_id.clone(),
-        api_key_id: p.key_id().cloned(),
+    let organization = headers.get("x-organization-id").and_then(|v| v.to_str().ok());
+    let entrance = Entrance {
         source: Source::Graphql,
-        operation: operation.label.clone(),
-        cost_units: 0,
-        quota_units: 0,
-        status: None,
-    });
-    let measured = match crate::graphql::refuse_nul(&request) {
-        Ok(()) => crate::limits::cost::measure(&s.app, principal.as_ref(), &mut request).await,
-        Err(e) => Err(e),
+        bearer: token.map(|token| Bearer { token, ip: ip.0, organization }),
+        ip,
+        route: None,
     };
-    let points = match measured {
-        Ok(p) => p,
-        Err(e) => {
-            // Too costly is a request error, answered like a validation error.
-            let mut resp = from_error(&e, gql);
-            *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-            return tagged(resp, tag);
-        }
-    };
-    let (decision, _permit) =
-        match Box::pin(crate::limits::service::check(&s.app, principal.as_ref(), ip.0, units, points)).await {
-            Ok(d) => d,
-            Err(e) => return tagged(from_error(&e, gql), tag),
-        };
     let now = s.app.clock.now_ms();
-    if let Some(e) = decision.refusal_error() {
-        let mut resp = from_error(&e, gql);
-        crate::limits::headers::apply(resp.headers_mut(), &decision, now);
-        return tagged(resp, tag);
-    }
-    if let Some(t) = &mut tag {
-        t.cost_units = points;
-        t.quota_units = units;
-    }
-    let throttle = crate::limits::cost::throttle_of(&decision, points).filter(|_| points > 0);
-    let decision = std::sync::Arc::new(decision);
-    // Inserted in place: `Request::data` takes and returns the (large) request by value.
-    request.data.insert(loaders(s.app.clone()));
-    request.data.insert(ip);
-    request.data.insert(decision.clone());
-    if let Some(p) = principal {
-        request.data.insert(p);
-    }
-    let mut response = execute_operation(&s.schemas, request, &operation).await;
-    if let Some(t) = throttle {
+    let Admitted { request, mut ticket } = match pipeline::admit(&s.app, entrance, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refusal(refused, gql, now),
+    };
+    let mut response = pipeline::execute(&s.schemas, request, &ticket.operation).await;
+    let ran = ticket.settle(&s.app, &mut response, &rid.0).await;
+    if let Some(t) = ticket.throttle() {
         response.extensions.insert("cost".into(), t.to_value());
     }
-    // A request that ran has data, or errors with a path (a field failed); one that never ran
-    // (parse or validation error) has neither.
-    let executed = !matches!(response.data, async_graphql::Value::Null)
-        || response.errors.is_empty()
-        || response.errors.iter().any(|e| !e.path.is_empty());
-    normalise_errors(&mut response.errors, &s.app.config, &rid.0);
-    if let (Some(t), Some(first)) = (&mut tag, response.errors.first()) {
-        t.status = first
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .and_then(|v| if let async_graphql::Value::String(s) = v { Code::parse(s) } else { None })
-            .map(|c| c.http_status());
+    let status = if gql && !ran { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut resp = json_response(status, &pipeline::Wire::of(&response, ran), gql);
+    crate::limits::headers::apply(resp.headers_mut(), &ticket.decision, now);
+    tagged(resp, ticket.usage.take())
+}
+
+/// Answers an operation the pipeline refused: the error with its code and status (a request error
+/// is 200, or 400 with `application/graphql-response+json`), the rate-limit headers when a decision
+/// was made, and the usage tag of a known caller.
+fn refusal(refused: Refused, gql: bool, now: i64) -> Response {
+    let mut resp = from_error(&refused.error, gql);
+    if refused.stage == Stage::Request {
+        *resp.status_mut() = if gql { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     }
-    let status = if gql && !executed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let mut resp = json_response(status, &response, gql);
-    crate::limits::headers::apply(resp.headers_mut(), &decision, now);
-    tagged(resp, tag)
+    if let Some(d) = &refused.decision {
+        crate::limits::headers::apply(resp.headers_mut(), d, now);
+    }
+    tagged(resp, refused.usage)
 }
 
 /// Leaves the usage tag for the metering layer.
@@ -268,147 +234,4 @@ pub fn tagged(mut resp: Response, tag: Option<UsageTag>) -> Response {
         resp.extensions_mut().insert(t);
     }
     resp
-}
-
-/// What metering and limits need to know of an operation.
-#[derive(Clone)]
-pub struct OperationInfo {
-    /// `query Name` for a named operation, else its type and root fields (`query viewer,plans`).
-    pub label: Arc<str>,
-    /// Its root fields as `Query.viewer`, `Mutation.createApiKey`: what per-operation costs name.
-    pub roots: Arc<[String]>,
-    /// For an operation of a cached document that declares no variables: set once it has passed
-    /// full validation. Validation then depends on nothing but the document and the schema, so
-    /// later runs skip the rules that cannot change their verdict (see [`execute_operation`]).
-    pub validated: Option<Arc<AtomicBool>>,
-}
-
-/// A parsed document and what each of its operations is.
-#[derive(Clone)]
-pub struct CachedDocument {
-    pub doc: async_graphql::parser::types::ExecutableDocument,
-    pub operations: Arc<[(Option<String>, OperationInfo)]>,
-}
-
-fn describe(doc: &async_graphql::parser::types::ExecutableDocument) -> Arc<[(Option<String>, OperationInfo)]> {
-    use async_graphql::parser::types::{OperationType, Selection};
-    doc.operations
-        .iter()
-        .map(|(name, op)| {
-            let (ty, root) = match op.node.ty {
-                OperationType::Query => ("query", "Query"),
-                OperationType::Mutation => ("mutation", "Mutation"),
-                OperationType::Subscription => ("subscription", "Subscription"),
-            };
-            let mut fields: Vec<&str> = op
-                .node
-                .selection_set
-                .node
-                .items
-                .iter()
-                .filter_map(|i| match &i.node {
-                    Selection::Field(f) => Some(f.node.name.node.as_str()),
-                    _ => None,
-                })
-                .collect();
-            fields.sort_unstable();
-            fields.dedup();
-            // The label is part of the roll-ups' keys (PostgreSQL indexes refuse rows over ~2.7 KB):
-            // long names and field lists are cut to 120 bytes.
-            let mut label = match name {
-                Some(n) => format!("{ty} {n}"),
-                None => format!("{ty} {}", fields.join(",")),
-            };
-            if label.len() > 120 {
-                let mut end = 117;
-                while !label.is_char_boundary(end) {
-                    end -= 1;
-                }
-                label.truncate(end);
-                label.push_str("...");
-            }
-            let roots: Arc<[String]> = fields.iter().map(|f| format!("{root}.{f}")).collect();
-            let validated = op.node.variable_definitions.is_empty().then(|| Arc::new(AtomicBool::new(false)));
-            (name.map(|n| n.to_string()), OperationInfo { label: Arc::from(label), roots, validated })
-        })
-        .collect()
-}
-
-fn pick(operations: &[(Option<String>, OperationInfo)], wanted: Option<&str>) -> OperationInfo {
-    static INVALID: std::sync::LazyLock<OperationInfo> = std::sync::LazyLock::new(|| OperationInfo {
-        label: Arc::from("invalid"),
-        roots: Arc::new([]),
-        validated: None,
-    });
-    operations
-        .iter()
-        .find(|(name, _)| wanted.is_none() || name.as_deref() == wanted)
-        .map(|(_, info)| info.clone())
-        .unwrap_or_else(|| INVALID.clone())
-}
-
-/// Reuses the parsed document of a query seen before (queries up to 16 KiB are cached), and
-/// describes the operation for metering and per-operation costs.
-pub fn with_cached_document(
-    app: &crate::app::App,
-    mut request: async_graphql::Request,
-) -> (async_graphql::Request, OperationInfo) {
-    if request.query.len() <= 16 * 1024
-        && let Some(cached) = app.documents.get(&request.query)
-    {
-        let info = pick(&cached.operations, request.operation_name.as_deref());
-        request.set_parsed_query(cached.doc);
-        return (request, info);
-    }
-    let operation = request.operation_name.clone();
-    let cacheable = request.query.len() <= 16 * 1024;
-    let Ok(doc) = request.parsed_query() else {
-        return (request, pick(&[], None));
-    };
-    let operations = describe(doc);
-    let mut info = pick(&operations, operation.as_deref());
-    if !cacheable {
-        info.validated = None;
-    } else {
-        let cached = CachedDocument { doc: doc.clone(), operations };
-        app.documents.insert(request.query.clone(), cached);
-    }
-    (request, info)
-}
-
-/// Executes a request prepared by [`with_cached_document`]. An operation already known to pass
-/// full validation runs on the schema that keeps only the checks whose verdict can differ between
-/// runs (fragment cycles, depth, complexity); any other runs through full validation, and marks
-/// its operation validated when no request-level error came back.
-pub async fn execute_operation(
-    schemas: &super::Schemas,
-    request: async_graphql::Request,
-    operation: &OperationInfo,
-) -> async_graphql::Response {
-    let known = operation.validated.as_ref().is_some_and(|v| v.load(Ordering::Relaxed));
-    let schema = if known { &schemas.validated } else { &schemas.full };
-    let response = Box::pin(schema.execute(request)).await;
-    if !known
-        && let Some(flag) = &operation.validated
-        && response.errors.iter().all(|e| !e.path.is_empty())
-    {
-        flag.store(true, Ordering::Relaxed);
-    }
-    response
-}
-
-/// Every error leaves with a code: parse, validation and coercion errors become `BAD_USER_INPUT`
-/// (the limits named in the message); `INTERNAL` errors also get the request id.
-pub fn normalise_errors(errors: &mut [async_graphql::ServerError], config: &crate::config::Config, request_id: &str) {
-    crate::graphql::errors::ErrorCodes {
-        max_depth: config.graphql_max_depth,
-        max_complexity: config.graphql_max_complexity,
-    }
-    .fix(errors);
-    for err in errors {
-        let ext = err.extensions.get_or_insert_with(Default::default);
-        if matches!(ext.get("code"), Some(async_graphql::Value::String(s)) if s == Code::Internal.as_str()) {
-            ext.set("requestId", request_id);
-        }
-    }
 }

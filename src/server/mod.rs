@@ -3,13 +3,13 @@
 //! per-request timer (it cost ~7 % of throughput): slow work is bounded where it happens — the
 //! database statement timeout and SQLite busy timeout (`GANTRY_DATABASE_TIMEOUT_SECS`).
 
+mod compose;
+pub use compose::{build, flush, flush_before_exit};
 mod graphql_http;
-pub use graphql_http::{
-    CachedDocument, OperationInfo, execute_operation, normalise_errors as normalise_graphql_errors, tagged,
-    with_cached_document,
-};
+pub use graphql_http::tagged;
 mod health;
 mod observe;
+pub mod pipeline;
 mod playground;
 mod ws;
 
@@ -22,13 +22,9 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 
 use crate::app::App;
-use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::graphql::GantrySchema;
-
-/// The caller's IP address, as the server sees it (or from `X-Forwarded-For` behind a trusted proxy).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
+pub use crate::graphql::context::ClientIp;
 
 /// Request ids unique across nodes and restarts without a random draw per request: a random
 /// per-process prefix and a counter (`q7f3kx2m-000000000001a2`).
@@ -84,8 +80,6 @@ pub struct Schemas {
 pub struct ServerState {
     pub app: Arc<App>,
     pub schemas: Schemas,
-    /// The same schema with the error-code extension, for subscriptions.
-    pub ws_schema: GantrySchema,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -93,7 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         full: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Strict),
         validated: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Fast),
     };
-    let state = ServerState { app: app.clone(), schemas, ws_schema: crate::graphql::build_ws(app.clone()) };
+    let state = ServerState { app: app.clone(), schemas };
     Router::new()
         .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
@@ -129,31 +123,26 @@ pub fn query_params(raw: Option<&str>) -> std::collections::HashMap<String, Stri
 }
 
 /// The bearer token of `Authorization`, if any. A malformed header is an error, not anonymity.
-pub fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| Error::unauthenticated("malformed Authorization header"))?;
-    parse_bearer(value).map(Some)
+    crate::auth::parse_bearer(value).map(Some)
 }
 
-/// `Bearer <token>` → `<token>`.
-pub fn parse_bearer(value: &str) -> Result<String> {
-    let (scheme, token) =
-        value.trim().split_once(' ').ok_or_else(|| Error::unauthenticated("Authorization must be `Bearer <token>`"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Error::unauthenticated("Authorization must be `Bearer <token>`"));
-    }
-    Ok(token.trim().to_string())
-}
-
-/// Authenticates a request from its headers: no credential = anonymous (`None`).
-pub async fn principal_from_headers(app: &App, headers: &HeaderMap, ip: ClientIp) -> Result<Option<Principal>> {
-    let Some(token) = bearer(headers)? else {
-        return Ok(None);
-    };
-    let org = headers.get("x-organization-id").and_then(|v| v.to_str().ok());
-    crate::auth::authenticate(app, &token, ip.0, org).await.map(Some)
+/// `WWW-Authenticate` for a 401 (RFC 6750): the scheme, and why the token presented was refused.
+pub fn www_authenticate(e: &Error) -> axum::http::HeaderValue {
+    let why: String = e
+        .public_message()
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control() && *c != '"' && *c != '\\')
+        .take(200)
+        .collect();
+    axum::http::HeaderValue::from_str(&format!(
+        "Bearer realm=\"gantry\", error=\"invalid_token\", error_description=\"{why}\""
+    ))
+    .unwrap_or_else(|_| axum::http::HeaderValue::from_static("Bearer realm=\"gantry\""))
 }
 
 /// Serves until SIGINT/SIGTERM, then drains connections and flushes buffered counters.
@@ -174,8 +163,8 @@ pub async fn run(
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let flusher = spawn_flusher(app.clone(), stopped);
     let (stop_writer, writer_stopped) = tokio::sync::watch::channel(false);
-    let notices = crate::usage::alerts::spawn(app.clone(), writer_stopped.clone());
-    let writer = crate::usage::meter::spawn_writer(app.clone(), writer_stopped.clone());
+    let notices = crate::alerts::spawn(app.clone(), writer_stopped.clone());
+    let writer = crate::usage::writer::spawn_writer(app.clone(), writer_stopped.clone());
     let webhooks = app.config.workers.then(|| crate::webhooks::delivery::spawn(app.clone(), writer_stopped));
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
@@ -189,7 +178,7 @@ pub async fn run(
     if let Some(w) = webhooks {
         let _ = w.await;
     }
-    if app.flush_before_exit(FLUSH_DEADLINE).await {
+    if flush_before_exit(&app, FLUSH_DEADLINE).await {
         tracing::info!("stopped cleanly");
     }
     Ok(())
@@ -209,7 +198,7 @@ pub async fn work(app: Arc<App>) -> anyhow::Result<()> {
     shutdown_signal().await;
     let _ = stop.send(true);
     let _ = worker.await;
-    if app.flush_before_exit(FLUSH_DEADLINE).await {
+    if flush_before_exit(&app, FLUSH_DEADLINE).await {
         tracing::info!("stopped cleanly");
     }
     Ok(())
@@ -223,7 +212,7 @@ pub fn spawn_flusher(app: Arc<App>, mut stop: tokio::sync::oneshot::Receiver<()>
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => app.flush().await,
+                _ = tick.tick() => flush(&app).await,
                 _ = &mut stop => return,
             }
         }

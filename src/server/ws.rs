@@ -1,46 +1,155 @@
-//! GraphQL subscriptions over WebSocket (`graphql-transport-ws` and legacy `graphql-ws`).
+//! GraphQL over WebSocket: `graphql-transport-ws` and the legacy `graphql-ws`
+//! (subscriptions-transport-ws). The protocol is served here, not by async-graphql's handler, so
+//! that every operation passes the admission pipeline exactly like the same operation over HTTP:
+//! each query and mutation is authenticated (the connection's credential, checked again through
+//! the credential cache), screened, rate limited, charged to the quota, the concurrency cap and
+//! the cost bucket, and metered; a subscription is admitted and metered once when it starts, and
+//! holds one of its principal's subscription places (plan `maxSubscriptions`, counted across
+//! nodes) until it ends. A refusal is an `error` message for that operation.
 //!
-//! The handshake is ours: the first message must be `connection_init` with
-//! `{"Authorization": "Bearer …"}` (optionally `X-Organization-Id`), checked before any operation.
-//! A missing or bad token closes the socket with 4401, a forbidden one (IP, organization) with
-//! 4403, silence for 10 s with 4408. Then the message is replayed into async-graphql's protocol
-//! handler with the principal as connection data. While the connection lives, the credential is
-//! checked again whenever a credential changes on any node (revocation, roll, logout — bus
-//! messages) and every 30 s (expiry); once it no longer works the socket closes with 4401 (or 4403).
+//! The handshake: the first message must be `connection_init` with
+//! `{"Authorization": "Bearer …"}` (optionally `X-Organization-Id`). A missing or bad token closes
+//! the socket with 4401, a forbidden one (IP, organization) with 4403, silence for 10 s with 4408.
+//! While the connection lives, the credential is checked again whenever a credential changes on
+//! any node (revocation, roll, logout — bus messages) and every 30 s (expiry); once it no longer
+//! works the socket closes with 4401 (or 4403) — and an operation sent meanwhile is refused by its
+//! own admission.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
-use futures_util::StreamExt;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
-use super::{ClientIp, ServerState, client_ip, parse_bearer, request_id};
+use super::pipeline::{self, Admitted, Entrance, Wire};
+use super::{ClientIp, RequestId, ServerState, client_ip, request_id};
+use crate::auth::Bearer;
 use crate::error::{Code, Error};
-use crate::graphql::loaders::loaders;
+use crate::usage::meter::{Source, UsageTag};
+
+const TRANSPORT_WS: &str = "graphql-transport-ws";
+const LEGACY_WS: &str = "graphql-ws";
+
+/// The two protocols; they differ in message names and in how errors are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `graphql-transport-ws` (the graphql-ws library).
+    Transport,
+    /// `graphql-ws` (Apollo's subscriptions-transport-ws).
+    Legacy,
+}
+
+impl Protocol {
+    fn next(self) -> &'static str {
+        match self {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        }
+    }
+}
+
+/// The protocol the client asks for (the first of its offers that Gantry speaks).
+fn offered(headers: &HeaderMap) -> Option<Protocol> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| match p.trim() {
+            TRANSPORT_WS => Some(Protocol::Transport),
+            LEGACY_WS => Some(Protocol::Legacy),
+            _ => None,
+        })
+}
 
 pub async fn graphql_ws(
     State(s): State<ServerState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = offered(&headers) else {
+        let body = json!({ "errors": [{
+            "message": "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws",
+            "extensions": { "code": Code::BadUserInput.as_str(), "field": "sec-websocket-protocol" },
+        }] });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
     let ip = client_ip(&s.app, &headers, peer);
     let rid = request_id(&headers);
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(s, socket, protocol, ip, rid))
+    upgrade.protocols([TRANSPORT_WS, LEGACY_WS]).on_upgrade(move |socket| serve(s, socket, protocol, ip, rid))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.to_string().into() }))).await;
 }
 
-async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol, ip: ClientIp, rid: super::RequestId) {
+/// A close frame's reason is at most 123 bytes.
+fn reason(label: &str, message: &str) -> String {
+    format!("{label}: {message}").chars().take(120).collect()
+}
+
+/// What every operation of one connection shares.
+struct Connection {
+    s: ServerState,
+    protocol: Protocol,
+    token: String,
+    organization: Option<String>,
+    ip: ClientIp,
+    rid: RequestId,
+    out: mpsc::Sender<Message>,
+}
+
+impl Connection {
+    async fn send(&self, msg: Value) {
+        let _ = self.out.send(Message::Text(msg.to_string().into())).await;
+    }
+
+    /// An `error` message for operation `id`: the errors (`graphql-transport-ws`), or the first
+    /// one (`graphql-ws`, whose `error` payload is one object).
+    async fn send_errors(&self, id: &str, errors: Vec<Value>) {
+        let payload = match self.protocol {
+            Protocol::Transport => Value::Array(errors),
+            Protocol::Legacy => errors.into_iter().next().unwrap_or_else(|| json!({ "message": "error" })),
+        };
+        self.send(json!({ "id": id, "type": "error", "payload": payload })).await;
+    }
+
+    async fn send_error(&self, id: &str, e: &Error) {
+        e.log();
+        let mut ext = json!({ "code": e.code().as_str() });
+        if let Some(f) = e.field() {
+            ext["field"] = f.into();
+        }
+        if let Value::Object(extra) = e.extra_extensions() {
+            ext.as_object_mut().into_iter().for_each(|o| o.extend(extra.clone()));
+        }
+        self.send_errors(id, vec![json!({ "message": e.public_message(), "extensions": ext })]).await;
+    }
+
+    /// Sends `msg` and returns its size, for metering.
+    async fn send_sized(&self, msg: String) -> u64 {
+        let n = msg.len() as u64;
+        let _ = self.out.send(Message::Text(msg.into())).await;
+        n
+    }
+
+    fn meter(&self, usage: Option<UsageTag>, status: u16, started: Instant, request_bytes: u64, response_bytes: u64) {
+        let Some(tag) = usage else { return };
+        let latency_us = started.elapsed().as_micros() as u64;
+        let at = self.s.app.clock.now_ms();
+        let request_bytes = request_bytes.min(self.s.app.config.max_body_bytes as u64);
+        self.s.app.meter.record(tag.into_record(status, latency_us, request_bytes, response_bytes, at));
+    }
+}
+
+async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: ClientIp, rid: RequestId) {
     let first = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(msg)) = socket.recv().await {
             match msg {
@@ -58,117 +167,279 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: GraphQLProtocol,
         Ok(None) => return,
         Err(_) => return close(socket, 4408, "Connection initialisation timeout").await,
     };
-    let msg: serde_json::Value = match serde_json::from_str(&first) {
+    let msg: Value = match serde_json::from_str(&first) {
         Ok(v) => v,
         Err(_) => return close(socket, 4400, "Invalid message: not JSON").await,
     };
     if msg.get("type").and_then(|t| t.as_str()) != Some("connection_init") {
         return close(socket, 4401, "Unauthorized: send connection_init first").await;
     }
-    let payload = msg.get("payload").cloned().unwrap_or(serde_json::Value::Null);
+    let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
     let field =
         |names: &[&str]| names.iter().find_map(|n| payload.get(*n).and_then(|v| v.as_str()).map(str::to_string));
     let token = match field(&["Authorization", "authorization"]) {
-        Some(h) => parse_bearer(&h),
+        Some(h) => crate::auth::parse_bearer(&h).map(str::to_string),
         None => field(&["token"])
             .ok_or_else(|| Error::unauthenticated("connection_init needs {\"Authorization\": \"Bearer …\"}")),
     };
-    let org = field(&["X-Organization-Id", "x-organization-id"]);
+    let organization = field(&["X-Organization-Id", "x-organization-id"]);
     let token = match token {
         Ok(t) => t,
-        Err(e) => return close(socket, 4401, &format!("Unauthorized: {}", e.public_message())).await,
+        Err(e) => return close(socket, 4401, &reason("Unauthorized", &e.public_message())).await,
     };
-    let principal = crate::auth::authenticate(&s.app, &token, ip.0, org.as_deref()).await;
-    let principal = match principal {
-        Ok(p) => p,
-        Err(e) => {
-            e.log();
-            let code = if e.code() == Code::Unauthenticated { 4401 } else { 4403 };
-            let reason: String =
-                format!("{}: {}", if code == 4401 { "Unauthorized" } else { "Forbidden" }, e.public_message());
-            // Close reasons are limited to 123 bytes.
-            let reason: String = reason.chars().take(120).collect();
-            return close(socket, code, &reason).await;
-        }
-    };
+    let bearer = Bearer { token: &token, ip: ip.0, organization: organization.as_deref() };
+    if let Err(e) = crate::auth::recheck(&s.app, &bearer).await {
+        e.log();
+        let (code, label) = if e.code() == Code::Forbidden { (4403, "Forbidden") } else { (4401, "Unauthorized") };
+        return close(socket, code, &reason(label, &e.public_message())).await;
+    }
 
-    let mut data = Data::default();
-    let screened_as = principal.clone();
-    data.insert(principal);
-    data.insert(loaders(s.app.clone()));
-    data.insert(ip);
-    data.insert(rid);
-    let (sink, stream) = socket.split();
-    // Outgoing messages go through a channel so the credential watcher can close the socket.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(64);
+    let (mut sink, mut incoming) = socket.split();
+    // Outgoing messages go through a channel: operations run as tasks, and the credential
+    // watcher can close the socket.
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
     let forward = tokio::spawn(async move {
-        let mut sink = sink;
         while let Some(msg) = rx.recv().await {
             let closing = matches!(msg, Message::Close(_));
-            if futures_util::SinkExt::send(&mut sink, msg).await.is_err() || closing {
+            if sink.send(msg).await.is_err() || closing {
                 break;
             }
         }
     });
-    let out = futures_util::sink::unfold(tx.clone(), |tx, msg: Message| async move {
-        tx.send(msg).await.map(|_| tx).map_err(|_| std::io::Error::other("socket closed"))
-    });
-    // Every operation is screened as over HTTP (NUL, query cost) before async-graphql sees it.
-    let (app, refusals) = (s.app.clone(), tx.clone());
-    let stream = stream.filter_map(move |msg| {
-        let (app, principal, refusals) = (app.clone(), screened_as.clone(), refusals.clone());
-        async move {
-            if let Ok(Message::Text(text)) = &msg
-                && let Some(refusal) = screen(&app, &principal, text).await
-            {
-                let _ = refusals.send(Message::Text(refusal.into())).await;
-                return None;
+    let conn = Arc::new(Connection { s, protocol, token, organization, ip, rid, out: tx });
+    conn.send(json!({ "type": "connection_ack" })).await;
+
+    let mut operations: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    let watcher = watch_credential(conn.clone());
+    tokio::pin!(watcher);
+    loop {
+        let text = tokio::select! {
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Text(t))) => t.to_string(),
+                Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            Some(id) = done_rx.recv() => {
+                operations.remove(&id);
+                continue;
             }
-            Some(msg)
-        }
-    });
-    let replay = futures_util::stream::once(async move { Ok(Message::Text(first.into())) }).chain(stream);
-    let serve = GraphQLWebSocket::new_with_pair(out, replay, s.ws_schema.clone(), protocol)
-        .on_connection_init(move |_| async move { Ok(data) })
-        .serve();
-    tokio::select! {
-        _ = serve => {}
-        (code, reason) = watch_credential(&s, &token, ip, org.as_deref()) => {
-            let _ = tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+            (code, why) = &mut watcher => {
+                let _ = conn.out.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                break;
+            }
+        };
+        match handle(&conn, &text, &mut operations, &done_tx).await {
+            Flow::Continue => {}
+            Flow::Close(code, why) => {
+                let _ = conn.out.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                break;
+            }
+            Flow::End => break,
         }
     }
-    drop(tx);
+    for (_, op) in operations.drain() {
+        op.abort();
+    }
+    drop(conn);
     let _ = forward.await;
 }
 
-/// The error message answering an operation (`subscribe`, or `start` in the legacy protocol) that
-/// HTTP would refuse before running it: NUL in its text, or a query cost above the plan's maximum.
-async fn screen(app: &crate::app::App, principal: &crate::auth::Principal, text: &str) -> Option<String> {
-    let msg: serde_json::Value = serde_json::from_str(text).ok()?;
-    if !matches!(msg["type"].as_str(), Some("subscribe" | "start")) {
-        return None;
+enum Flow {
+    Continue,
+    Close(u16, String),
+    /// The client ended the connection (`connection_terminate`).
+    End,
+}
+
+/// Handles one client message after the handshake.
+async fn handle(
+    conn: &Arc<Connection>,
+    text: &str,
+    operations: &mut HashMap<String, tokio::task::AbortHandle>,
+    done: &mpsc::UnboundedSender<String>,
+) -> Flow {
+    let invalid = || Flow::Close(4400, "Invalid message received".into());
+    let Ok(msg) = serde_json::from_str::<Value>(text) else { return invalid() };
+    let Some(kind) = msg.get("type").and_then(Value::as_str) else { return invalid() };
+    let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
+    match (conn.protocol, kind) {
+        (_, "connection_init") => Flow::Close(4429, "Too many initialisation requests".into()),
+        (Protocol::Transport, "ping") => {
+            let mut pong = json!({ "type": "pong" });
+            if let Some(p) = msg.get("payload") {
+                pong["payload"] = p.clone();
+            }
+            conn.send(pong).await;
+            Flow::Continue
+        }
+        (Protocol::Transport, "pong") => Flow::Continue,
+        (Protocol::Transport, "subscribe") | (Protocol::Legacy, "start") => {
+            let Some(id) = id else { return invalid() };
+            if operations.get(&id).is_some_and(|op| !op.is_finished()) {
+                return Flow::Close(4409, reason("Subscriber already exists", &id));
+            }
+            let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
+            let request_bytes = text.len() as u64;
+            let task = tokio::spawn(run(conn.clone(), id.clone(), payload, request_bytes, done.clone()));
+            operations.insert(id, task.abort_handle());
+            Flow::Continue
+        }
+        (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
+            let Some(id) = id else { return invalid() };
+            if let Some(op) = operations.remove(&id) {
+                op.abort();
+                // The legacy protocol confirms a stop; graphql-transport-ws does not.
+                if conn.protocol == Protocol::Legacy {
+                    conn.send(json!({ "id": id, "type": "complete" })).await;
+                }
+            }
+            Flow::Continue
+        }
+        (Protocol::Legacy, "connection_terminate") => Flow::End,
+        _ => invalid(),
     }
-    let payload = &msg["payload"];
-    let mut request = async_graphql::Request::new(payload["query"].as_str()?)
-        .variables(async_graphql::Variables::from_json(payload["variables"].clone()));
-    if let Some(name) = payload["operationName"].as_str() {
-        request = request.operation_name(name);
-    }
-    let refused = match crate::graphql::refuse_nul(&request) {
-        Err(e) => e,
-        Ok(()) => crate::limits::cost::measure(app, Some(principal), &mut request).await.err()?,
+}
+
+/// Runs one operation: admission, then one response (query, mutation) or a stream of them
+/// (subscription), then `complete`.
+async fn run(
+    conn: Arc<Connection>,
+    id: String,
+    payload: Value,
+    request_bytes: u64,
+    done: mpsc::UnboundedSender<String>,
+) {
+    operate(&conn, &id, payload, request_bytes).await;
+    let _ = done.send(id);
+}
+
+async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64) {
+    let started = Instant::now();
+    let app = &conn.s.app;
+    let request: async_graphql::Request = match serde_json::from_value(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            let error = Error::bad_input("payload", format!("not a GraphQL request: {e}"));
+            return conn.send_error(id, &error).await;
+        }
     };
-    let refused = refused.to_graphql();
-    let mut error = async_graphql::ServerError::new(refused.message, None);
-    error.extensions = refused.extensions;
-    Some(serde_json::json!({ "id": msg["id"], "type": "error", "payload": [error] }).to_string())
+    let entrance = Entrance {
+        source: Source::Websocket,
+        bearer: Some(Bearer { token: &conn.token, ip: conn.ip.0, organization: conn.organization.as_deref() }),
+        ip: conn.ip,
+        route: None,
+    };
+    let Admitted { mut request, mut ticket } = match pipeline::admit(app, entrance, request).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            conn.send_error(id, &refused.error).await;
+            let status = refused.error.code().http_status();
+            return conn.meter(refused.usage, status, started, request_bytes, 0);
+        }
+    };
+    request.data.insert(conn.rid.clone());
+    let rid = conn.rid.0.as_str();
+    if !ticket.is_subscription() {
+        let mut response = pipeline::execute(&conn.s.schemas, request, &ticket.operation).await;
+        let ran = ticket.settle(app, &mut response, rid).await;
+        if let Some(t) = ticket.throttle() {
+            response.extensions.insert("cost".into(), t.to_value());
+        }
+        let status = ticket.usage.as_ref().and_then(|u| u.status).unwrap_or(200);
+        let sent = if ran {
+            let msg = next_message(conn.protocol, id, &response);
+            let n = conn.send_sized(msg).await;
+            conn.send(json!({ "id": id, "type": "complete" })).await;
+            n
+        } else {
+            let errors = serde_json::to_value(&response.errors).ok().and_then(|v| v.as_array().cloned());
+            conn.send_errors(id, errors.unwrap_or_default()).await;
+            0
+        };
+        return conn.meter(ticket.usage.take(), status, started, request_bytes, sent);
+    }
+
+    // A subscription: one of the principal's places for as long as it runs.
+    let max = ticket.decision.policy.plan.as_ref().and_then(|p| p.max_subscriptions).filter(|m| *m >= 0);
+    let _place = match max {
+        Some(max) => match app.limiter.hold_subscription(ticket.subject(), max as u64, app.clock.clone()).await {
+            Some(place) => Some(place),
+            None => {
+                let error = Error::Limited {
+                    code: Code::RateLimited,
+                    message: format!("too many open subscriptions (at most {max} at once): complete one first"),
+                    retry_after_secs: 1,
+                    window: Some("subscriptions".into()),
+                };
+                conn.send_error(id, &error).await;
+                let mut usage = ticket.usage.take();
+                if let Some(t) = &mut usage {
+                    t.status = Some(429);
+                }
+                return conn.meter(usage, 429, started, request_bytes, 0);
+            }
+        },
+        None => None,
+    };
+    ticket.end_request();
+    let mut stream = conn.s.schemas.full.execute_stream(request);
+    // A request error (parse, validation) is the stream's first item, at once; a live
+    // subscription waits for its first event. Either way the start is metered now, once.
+    let immediate = stream.next().now_or_never();
+    let ended = matches!(immediate, Some(None));
+    let mut first = match immediate {
+        Some(Some(mut response)) => {
+            let ran = ticket.settle(app, &mut response, rid).await;
+            if !ran {
+                let errors = serde_json::to_value(&response.errors).ok().and_then(|v| v.as_array().cloned());
+                conn.send_errors(id, errors.unwrap_or_default()).await;
+                let status = ticket.usage.as_ref().and_then(|u| u.status).unwrap_or(422);
+                return conn.meter(ticket.usage.take(), status, started, request_bytes, 0);
+            }
+            Some(response)
+        }
+        Some(None) => None,
+        None => None,
+    };
+    let status = ticket.usage.as_ref().and_then(|u| u.status).unwrap_or(200);
+    conn.meter(ticket.usage.take(), status, started, request_bytes, 0);
+    if !ended {
+        loop {
+            let mut response = match first.take() {
+                Some(r) => r,
+                None => match stream.next().await {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            pipeline::normalise_errors(&mut response.errors, &app.config, rid);
+            conn.send_sized(next_message(conn.protocol, id, &response)).await;
+        }
+    }
+    conn.send(json!({ "id": id, "type": "complete" })).await;
+}
+
+/// A `next` (or legacy `data`) message carrying one response.
+fn next_message(protocol: Protocol, id: &str, response: &async_graphql::Response) -> String {
+    #[derive(serde::Serialize)]
+    struct Next<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        payload: Wire<'a>,
+    }
+    serde_json::to_string(&Next { id, kind: protocol.next(), payload: Wire::of(response, true) })
+        .unwrap_or_else(|_| json!({ "id": id, "type": protocol.next(), "payload": {} }).to_string())
 }
 
 /// Resolves when the connection's credential stops working, with the close code and reason.
-async fn watch_credential(s: &ServerState, token: &str, ip: ClientIp, org: Option<&str>) -> (u16, String) {
+async fn watch_credential(conn: Arc<Connection>) -> (u16, String) {
     use crate::platform::bus::BusMessage;
     use tokio::sync::broadcast::error::RecvError;
-    let mut rx = s.app.bus.subscribe();
+    let app = &conn.s.app;
+    let mut rx = app.bus.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.tick().await;
     loop {
@@ -180,10 +451,10 @@ async fn watch_credential(s: &ServerState, token: &str, ip: ClientIp, org: Optio
             },
             _ = tick.tick() => true,
         };
-        if recheck && let Err(e) = crate::auth::recheck(&s.app, token, ip.0, org).await {
-            let code = if e.code() == Code::Forbidden { 4403 } else { 4401 };
-            let label = if code == 4401 { "Unauthorized" } else { "Forbidden" };
-            return (code, format!("{label}: {}", e.public_message()).chars().take(120).collect());
+        let bearer = Bearer { token: &conn.token, ip: conn.ip.0, organization: conn.organization.as_deref() };
+        if recheck && let Err(e) = crate::auth::recheck(app, &bearer).await {
+            let (code, label) = if e.code() == Code::Forbidden { (4403, "Forbidden") } else { (4401, "Unauthorized") };
+            return (code, reason(label, &e.public_message()));
         }
     }
 }

@@ -6,7 +6,8 @@ use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 
 use super::histogram::Histogram;
-use super::meter::{DAY_MS, HOUR_MS, bin_value_us};
+use super::meter::{DAY_MS, HOUR_MS};
+use super::writer::bin_value_us;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::platform::ids::OrgId;
@@ -294,7 +295,7 @@ pub async fn quota_used_since(app: &App, month_start: i64) -> Result<Vec<(String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::meter::latency_bin;
+    use crate::usage::writer::latency_bin;
 
     #[test]
     fn percentiles_come_from_the_histogram_within_its_bound() {

@@ -2,13 +2,14 @@
 //! the operator reports (`recordUsage`), analytics over the roll-ups, retention, and reconciling
 //! the limiter's monthly quota counters from the roll-ups after a restart.
 
-pub mod alerts;
 pub mod analytics;
 pub mod graphql;
 pub mod histogram;
 pub mod meter;
-pub mod metered;
+pub mod recorder;
+pub mod reported;
 pub mod retention;
+pub mod writer;
 
 use crate::app::App;
 use crate::error::Result;
@@ -17,7 +18,7 @@ use crate::error::Result;
 /// restart (or a lost Redis) does not give a month's quota back. Counters never go down.
 pub async fn reconcile_quotas(app: &App) -> Result<usize> {
     let now = app.clock.now_ms();
-    let start = graphql::month_start(now, 0);
+    let start = crate::platform::clock::month_start(now, 0);
     let used = analytics::quota_used_since(app, start).await?;
     let n = used.len();
     for (org, count) in used {

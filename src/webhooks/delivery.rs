@@ -21,11 +21,9 @@ use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
 use super::model::*;
 use super::signing::{SigningKey, signature_header};
-use super::ssrf::{Guard, GuardedResolver};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::platform::db::schema::{events, webhook_deliveries, webhook_endpoints, webhook_secrets};
-use crate::platform::group_commit::GroupCommit;
 use crate::{transaction, with_conn};
 
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
@@ -39,69 +37,6 @@ const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
 pub const CLAIM_GATHER: Duration = Duration::from_millis(10);
 /// Response bodies (and request bodies in the log) are kept up to this many bytes.
 pub const LOG_BODY_BYTES: usize = 4096;
-const USER_AGENT: &str = concat!("Gantry-Webhooks/", env!("CARGO_PKG_VERSION"));
-
-/// The webhook runtime of a node: the HTTP client with its SSRF guard, and the wake-up signal.
-pub struct Webhooks {
-    pub guard: Guard,
-    client: reqwest::Client,
-    wake: tokio::sync::Notify,
-    /// Requests in flight on this node.
-    slots: Arc<tokio::sync::Semaphore>,
-    /// When this node last ran the retention job.
-    pub last_prune_ms: std::sync::atomic::AtomicI64,
-    /// Set when events may be waiting in the outbox (an event was raised on some node); the loop
-    /// runs the dispatcher when it is set, after a full batch, and every poll interval.
-    events_pending: std::sync::atomic::AtomicBool,
-    /// When this node last claimed deliveries.
-    last_claim: parking_lot::Mutex<Instant>,
-    /// The last `work` held free slots back to gather more: look again after `CLAIM_GATHER`.
-    gathering: std::sync::atomic::AtomicBool,
-    /// Plain successes waiting to be written together.
-    pub(super) successes: GroupCommit<super::record::Success, super::record::Written>,
-    /// Attempts whose outcome the database refused at least once (each is tried again).
-    pub record_failures: std::sync::atomic::AtomicU64,
-}
-
-impl Webhooks {
-    pub fn new(config: &crate::config::Config) -> anyhow::Result<Self> {
-        // One process-wide TLS provider (ring); a second install attempt is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let guard = Guard::new(config.webhook_allowed_networks.clone());
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(32)
-            .build()
-            .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
-        Ok(Self {
-            guard,
-            client,
-            wake: tokio::sync::Notify::new(),
-            slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
-            last_prune_ms: Default::default(),
-            successes: GroupCommit::default(),
-            record_failures: Default::default(),
-            last_claim: parking_lot::Mutex::new(Instant::now()),
-            gathering: Default::default(),
-            events_pending: std::sync::atomic::AtomicBool::new(true),
-        })
-    }
-
-    /// Tells this node's worker there may be work (a retry, a freed slot).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Tells this node's worker that events were raised: run the dispatcher.
-    pub fn events_arrived(&self) {
-        self.events_pending.store(true, std::sync::atomic::Ordering::Release);
-        self.wake.notify_one();
-    }
-}
 
 /// Runs the dispatcher and the delivery worker until `stop` fires; in-flight attempts finish.
 pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {

@@ -7,6 +7,7 @@
 //! - [`delivery`]: the workers (claim, POST, retry) and the loop running both; `record` writes
 //!   each attempt's outcome (plain successes in batches).
 //! - [`retention`]: deletes old attempts, final deliveries and dispatched events.
+//! - [`runtime`]: a node's delivery state (HTTP client, slots, wake-up), held by `App`.
 //! - [`signing`]: Standard Webhooks signatures; [`ssrf`]: the outbound address guard.
 
 pub mod delivery;
@@ -15,6 +16,7 @@ pub mod graphql;
 pub mod model;
 mod record;
 pub mod retention;
+pub mod runtime;
 pub mod service;
 pub mod signing;
 pub mod ssrf;

@@ -71,7 +71,7 @@ fn check_filters(filters: &[String]) -> Result<String> {
     if filters.is_empty() {
         return Err(Error::bad_input("filterTypes", "give at least one event type (`*` for all)"));
     }
-    crate::events::graphql::check_filters("filterTypes", filters)?;
+    crate::events::filters::check_filters("filterTypes", filters)?;
     let mut sorted = filters.to_vec();
     sorted.sort();
     sorted.dedup();

@@ -179,7 +179,8 @@ impl TestApp {
         pg_database: Option<String>,
         dir: tempfile::TempDir,
     ) -> TestApp {
-        let app = App::build(config.clone(), AppOptions { clock: Some(clock.clone()) }).await.expect("app builds");
+        let app =
+            gantry::server::build(config.clone(), AppOptions { clock: Some(clock.clone()) }).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -53,7 +53,7 @@ async fn a_created_key_is_shown_once_then_masked_and_authenticates() {
 
         // Usage counters: counted in memory, written by the batched flush.
         app.gql_ok(Some(&secret), "{ viewer { id } }", json!({})).await;
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let key = app.gql_ok(Some(&s.token), "query($id: ID!) { apiKey(id: $id) { totalRequests lastUsedAt lastUsedIp usage(days: 7) { date requests } } }", json!({ "id": id })).await;
         assert_eq!(key["apiKey"]["totalRequests"], 2, "[{backend:?}] {key}");
         assert_eq!(key["apiKey"]["lastUsedIp"], "127.0.0.1");
@@ -372,7 +372,7 @@ async fn verify_api_key_reports_reasons_and_respects_tenancy() {
 
         // Two valid verifications (GraphQL and REST) and one request made with the key itself; the
         // refused verifications do not count.
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let used = app
             .gql_ok(
                 Some(&dev.token),
@@ -451,10 +451,10 @@ async fn a_key_used_from_a_new_address_is_audited_and_published_once() {
         for ip in ["203.0.113.7", "203.0.113.7", "198.51.100.2"] {
             call(ip).await;
         }
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         // A known address, in a later flush: nothing new.
         call("203.0.113.7").await;
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let audit = app
             .gql_ok(
                 Some(&s.token),

@@ -76,7 +76,7 @@ async fn the_v1_key_lifecycle_speaks_the_seed_envelope() {
         let fresh = regen["data"]["secret"].as_str().unwrap().to_string();
 
         // The key's calls are counted by the background flush; write them now.
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let (status, usage) = app.rest("GET", &format!("/keys/{id}/usage?days=7"), Some(&token), None).await;
         assert_eq!(status, 200);
         assert!(usage["data"]["total_requests"].as_i64().unwrap() >= 3, "{usage}");

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use gantry::usage::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
+use gantry::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
 use gantry::usage::meter::{Source, UsageRecord};
 use serde_json::{Value, json};
 
@@ -61,7 +61,7 @@ async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
         // Unauthenticated calls belong to no organization and are not metered.
         assert_eq!(viewer(&app, "gk_live_nope").await, 401);
 
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let q = format!(
             "{{ usage(period: LAST_24_HOURS) {{ start end stats {{ {STATS} }} }}
                usageByKey(period: LAST_24_HOURS) {{ keyId apiKey {{ id }} stats {{ calls errors }} }}
@@ -193,14 +193,14 @@ async fn percentiles_are_within_the_histogram_bound_and_retention_prunes_raw_rec
             app.app.meter.record(record(&app, &s.org_id, ms * 1000, 200, now));
             if ms == 100 {
                 // Two batches: the second merges into the histograms the first stored.
-                app.app.flush().await;
+                gantry::server::flush(&app.app).await;
             }
         }
         // 100 days ago: past raw retention (90 days), still in the daily roll-ups.
         for _ in 0..3 {
             app.app.meter.record(record(&app, &s.org_id, 5_000, 500, now - 100 * 86_400_000));
         }
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let d = app
             .gql_ok(
                 Some(&s.token),
@@ -267,12 +267,12 @@ async fn a_full_usage_buffer_drops_and_counts_records_and_never_blocks() {
     .await;
     let s = app.register("dev@example.com").await;
     // The writer may take some meanwhile: at least 150 - 100 - (what it drained) are dropped.
-    app.app.flush().await;
+    gantry::server::flush(&app.app).await;
     let before = app.app.meter.stats();
     for _ in 0..150 {
         app.app.meter.record(record(&app, &s.org_id, 1000, 200, app.app.clock.now_ms()));
     }
-    app.app.flush().await; // waits for a write in progress, then writes the rest
+    gantry::server::flush(&app.app).await; // waits for a write in progress, then writes the rest
     let after = app.app.meter.stats();
     assert_eq!(after.buffered, 0);
     assert_eq!(after.written - before.written + after.dropped - before.dropped, 150, "{after:?}");
@@ -463,6 +463,16 @@ async fn next_of(sock: &mut crate::common::ws::Socket, id: &str) -> Value {
     }
 }
 
+/// The next message (`next` or `error`) of operation `id`, whole.
+async fn message_of(sock: &mut crate::common::ws::Socket, id: &str) -> Value {
+    loop {
+        let msg = crate::common::ws::next(sock).await.expect("message");
+        if msg["id"] == id && msg["type"] != "complete" {
+            return msg;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscribers() {
     use crate::common::ws;
@@ -484,6 +494,11 @@ async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscrib
             &format!("subscription {{ apiKeyQuotaExceeded(keyId: \"{key_id}\") {{ type keyId severity }} }}"),
         )
         .await;
+        // A bad threshold is refused with a code: a resolver error, a `next` payload with the error.
+        ws::subscribe(&mut sock, "bad", "subscription { usageThresholdReached(threshold: 0) { percent } }").await;
+        let msg = message_of(&mut sock, "bad").await;
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{msg}");
+        assert_eq!(msg["payload"]["errors"][0]["extensions"]["field"], "threshold");
         // Both subscriptions are live once an event of a later one arrives.
         ws::subscribe(&mut sock, "sync", "subscription { events(types: [\"key.*\"]) { type } }").await;
         let mut synced = false;
@@ -521,23 +536,21 @@ async fn crossing_quota_thresholds_and_a_key_refused_by_the_quota_reach_subscrib
             refused["data"]["apiKeyQuotaExceeded"],
             json!({ "type": "quota.key_exceeded", "keyId": key_id, "severity": "CRITICAL" })
         );
-        // A bad threshold is refused with a code.
-        ws::subscribe(&mut sock, "bad", "subscription { usageThresholdReached(threshold: 0) { percent } }").await;
-        loop {
-            let msg = ws::next(&mut sock).await.expect("message");
-            if msg["id"] == "bad" {
-                // A resolver error: a `next` payload with the error, as async-graphql sends it.
-                assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{msg}");
-                assert_eq!(msg["payload"]["errors"][0]["extensions"]["field"], "threshold");
-                break;
-            }
-        }
+        // Subscription starts are charged to the quota like any request: once it is used up, a new
+        // one is refused.
+        ws::subscribe(&mut sock, "late", "subscription { events { type } }").await;
+        let late = message_of(&mut sock, "late").await;
+        assert_eq!(
+            (late["type"].as_str(), late["payload"][0]["extensions"]["code"].as_str()),
+            (Some("error"), Some("QUOTA_EXCEEDED")),
+            "{late}"
+        );
     }
 }
 
 #[test]
 fn each_threshold_is_crossed_by_exactly_one_count() {
-    use gantry::usage::alerts::crossed;
+    use gantry::alerts::crossed;
     let all: Vec<u64> = (1..=12).flat_map(|used| crossed(10, used, 1)).collect();
     assert_eq!(all, vec![80, 90, 100]);
     assert_eq!(crossed(10, 8, 1), vec![80]);
@@ -573,17 +586,17 @@ async fn an_alert_that_cannot_be_stored_is_kept_and_stored_once_the_database_tak
         let s = app.register("dev@example.com").await;
         set_starter_quota(&app, &admin.token, 10).await;
         let (key, _) = app.create_key(&s.token, &["keys:read"]).await;
-        app.app.notices.drain(&app.app).await.unwrap();
+        gantry::alerts::drain(&app.app).await.unwrap();
         refuse_inserts(&app, "events", "1 = 1", true).await;
         // Through the quota: three thresholds crossed, then the key refused.
         while viewer(&app, &key).await == 200 {}
         assert!(
-            app.app.notices.drain(&app.app).await.is_err(),
+            gantry::alerts::drain(&app.app).await.is_err(),
             "[{backend:?}] the triggers are stored while the database refuses them"
         );
         assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 0);
         refuse_inserts(&app, "events", "1 = 1", false).await;
-        app.app.notices.drain(&app.app).await.unwrap();
+        gantry::alerts::drain(&app.app).await.unwrap();
         assert_eq!(event_count(&app, THRESHOLD_EVENT).await, 3, "[{backend:?}] a threshold was lost");
         assert_eq!(event_count(&app, KEY_EXCEEDED_EVENT).await, 1, "[{backend:?}] the refusal was lost");
         set_starter_quota(&app, &admin.token, 1_000_000).await;
@@ -615,7 +628,7 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         assert_eq!(viewer(&app, &key_b).await, 429); // refused by its per-second window
         // Room for the rest of the test (no threshold of the new quota is near).
         set_starter_quota(&app, &other.token, 1_000_000).await;
-        app.app.notices.drain(&app.app).await.unwrap();
+        gantry::alerts::drain(&app.app).await.unwrap();
 
         let open = alerts_of(&app, &s.token, "OPEN").await;
         let kinds: Vec<(&str, &str)> =
@@ -649,21 +662,21 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         for i in 0..30 {
             app.app.meter.record(record(&app, &s.org_id, 2_000, if i % 2 == 0 { 500 } else { 200 }, now));
         }
-        app.app.flush().await;
-        gantry::usage::alerts::evaluate(&app.app, now).await.unwrap();
+        gantry::server::flush(&app.app).await;
+        gantry::alerts::evaluate(&app.app, now).await.unwrap();
         let open = alerts_of(&app, &s.token, "OPEN").await;
         let spike =
             open.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
         assert_eq!(spike["severity"], "HIGH");
         assert!(open.iter().all(|a| a["kind"] != "UNUSUAL_ACTIVITY"), "30 calls are not unusual");
         // Evaluating again re-raises the same alert, not a new one.
-        gantry::usage::alerts::evaluate(&app.app, now).await.unwrap();
+        gantry::alerts::evaluate(&app.app, now).await.unwrap();
         let again = alerts_of(&app, &s.token, "OPEN").await;
         assert_eq!(again.iter().filter(|a| a["kind"] == "ERROR_SPIKE").count(), 1);
         assert_eq!(again.iter().find(|a| a["kind"] == "ERROR_SPIKE").unwrap()["occurrences"], 2);
 
         // Six minutes later the rate limit has been quiet: resolved; the spike holds this hour.
-        gantry::usage::alerts::evaluate(&app.app, now + 6 * 60_000).await.unwrap();
+        gantry::alerts::evaluate(&app.app, now + 6 * 60_000).await.unwrap();
         let resolved = alerts_of(&app, &s.token, "RESOLVED").await;
         assert_eq!(
             resolved.iter().map(|a| a["kind"].as_str().unwrap()).collect::<Vec<_>>(),
@@ -671,9 +684,9 @@ async fn alerts_are_raised_acknowledged_and_resolved_when_their_condition_clears
         );
         // The next hour is quiet: the spike clears. Next month: the quota alerts clear.
         let hour_later = now + 3_600_000;
-        gantry::usage::alerts::evaluate(&app.app, hour_later).await.unwrap();
-        let next_month = now + gantry::limits::limiter::month_reset_ms(now) + 1;
-        gantry::usage::alerts::evaluate(&app.app, next_month).await.unwrap();
+        gantry::alerts::evaluate(&app.app, hour_later).await.unwrap();
+        let next_month = now + gantry::platform::clock::month_reset_ms(now) + 1;
+        gantry::alerts::evaluate(&app.app, next_month).await.unwrap();
         assert!(alerts_of(&app, &s.token, "OPEN, ACKNOWLEDGED").await.is_empty(), "[{backend:?}] all cleared");
         assert_eq!(alerts_of(&app, &s.token, "RESOLVED").await.len(), 4);
 
@@ -689,7 +702,7 @@ async fn a_usage_record_the_database_refuses_does_not_stop_metering() {
     for backend in backends() {
         let app = TestApp::with_config(backend, |c| c.usage_flush_interval_ms = 3_600_000).await;
         let s = app.register("dev@example.com").await;
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let now = app.app.clock.now_ms();
         let poison = gantry::platform::ids::OrgId::generate(now).to_string();
         refuse_inserts(&app, "usage_segments", &format!("NEW.org_id = '{poison}'"), true).await;
@@ -774,7 +787,7 @@ async fn stopping_keeps_trying_to_write_what_it_buffered_until_a_deadline() {
     for backend in backends() {
         let app = TestApp::with_config(backend, |c| c.usage_flush_interval_ms = 3_600_000).await;
         let s = app.register("dev@example.com").await;
-        app.app.flush().await;
+        gantry::server::flush(&app.app).await;
         let now = app.app.clock.now_ms();
         let before = app.app.meter.stats();
         refuse_inserts(&app, "usage_segments", "1 = 1", true).await;
@@ -782,13 +795,16 @@ async fn stopping_keeps_trying_to_write_what_it_buffered_until_a_deadline() {
             app.app.meter.record(record(&app, &s.org_id, 1_000, 200, now));
         }
         // With a short deadline it gives up, and says so; nothing is dropped meanwhile.
-        assert!(!app.app.flush_before_exit(std::time::Duration::from_millis(250)).await, "[{backend:?}]");
+        assert!(
+            !gantry::server::flush_before_exit(&app.app, std::time::Duration::from_millis(250)).await,
+            "[{backend:?}]"
+        );
         assert_eq!(app.app.meter.stats().dropped, before.dropped);
         // With time to spare, it writes everything once the database takes it again.
         let failing = app.app.meter.stats().failing_writes;
         let stopping = tokio::spawn({
             let app = app.app.clone();
-            async move { app.flush_before_exit(std::time::Duration::from_secs(30)).await }
+            async move { gantry::server::flush_before_exit(&app, std::time::Duration::from_secs(30)).await }
         });
         for _ in 0..500 {
             if app.app.meter.stats().failing_writes > failing {

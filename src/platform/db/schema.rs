@@ -54,6 +54,7 @@ diesel::table! {
         concurrency -> Nullable<BigInt>,
         max_apps -> Nullable<BigInt>,
         max_webhook_endpoints -> Nullable<BigInt>,
+        max_subscriptions -> Nullable<BigInt>,
         query_cost_max -> BigInt,
         query_cost_bucket -> BigInt,
         query_cost_restore_rate -> BigInt,

@@ -1,22 +1,21 @@
 //! GraphQL for usage: analytics queries (from roll-ups) and `recordUsage`; the quota event
-//! subscriptions (`stream`) and alerts (`alerts`) in their own files.
+//! subscriptions in `stream`.
 
-mod alerts;
 mod stream;
 
-pub use alerts::{Alert, AlertsMutation, AlertsQuery};
 pub use stream::UsageSubscription;
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 
 use super::analytics::{self, Dim, Granularity, Stats};
 use super::meter::HOUR_MS;
-use super::metered::{self, EventInput, Outcome};
+use super::reported::{self, EventInput, Outcome};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::scalars::DateTime;
 use crate::keys::graphql::ApiKey;
+use crate::platform::clock::month_start;
 
 /// A period of time analytics cover. Hour-aligned; the current hour is included.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -42,17 +41,6 @@ pub enum UsageGranularity {
     Hour,
     /// One bucket per day (UTC).
     Day,
-}
-
-/// Start of the UTC month `months` before the one holding `now_ms` (0 = this month).
-pub fn month_start(now_ms: i64, months_back: i32) -> i64 {
-    use chrono::Datelike;
-    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    let index = now.year() * 12 + now.month0() as i32 - months_back;
-    chrono::NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0)
 }
 
 impl UsagePeriod {
@@ -425,7 +413,7 @@ impl UsageQuery {
         let app = ctx.app();
         let p = ctx.principal()?;
         let now = app.clock.now_ms();
-        let (start, end) = (month_start(now, 0), now + crate::limits::limiter::month_reset_ms(now));
+        let (start, end) = (month_start(now, 0), now + crate::platform::clock::month_reset_ms(now));
         let s = scope(ctx, start, end, None, Granularity::Hour)?;
         let stats = analytics::summary(app, &s).await?;
         let plan = crate::limits::service::plan_for_org(app, &p.org_id).await?;
@@ -494,7 +482,8 @@ impl UsageMutation {
                 properties: e.properties.map(|j| j.0),
             })
             .collect();
-        let results = metered::record(ctx.app(), p, input.organization_id.as_ref().map(|i| i.as_str()), events).await?;
+        let results =
+            reported::record(ctx.app(), p, input.organization_id.as_ref().map(|i| i.as_str()), events).await?;
         let accepted = results.iter().filter(|r| r.outcome == Outcome::Accepted).count() as i32;
         Ok(RecordUsagePayload {
             accepted,

@@ -3,10 +3,10 @@
 
 use async_graphql::{Context, ID, Object};
 
+use crate::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
 use crate::error::Error;
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::scalars::DateTime;
-use crate::usage::alerts::{KEY_EXCEEDED_EVENT, THRESHOLD_EVENT};
 
 /// A quota event: a threshold of the monthly quota crossed, or a key refused by the quota.
 pub struct QuotaEvent(pub crate::platform::bus::EventEnvelope);

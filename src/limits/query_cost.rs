@@ -3,12 +3,13 @@
 //! before it runs; otherwise its cost is charged to a points bucket (capacity and restore rate per
 //! second from the plan) through the same limiter as requests, and reported in
 //! `extensions.cost { requestedQueryCost, actualQueryCost, throttleStatus }`. The actual cost is
-//! the requested cost (nothing is refunded for short pages).
+//! the requested cost (nothing is refunded for short pages), or 0 for a query that never ran (a
+//! validation error): its points are given back.
 //!
 //! The points are a window of the request's own policy, so a request and its cost are decided
 //! together: one lock, or one Redis round trip.
 //!
-//! Computed from the parsed document in the HTTP and REST handlers rather than in a schema
+//! Computed from the parsed document by the admission pipeline rather than in a schema
 //! extension: any async-graphql extension sends every field resolution through a slower boxed
 //! path, which cost a quarter of the throughput in `benches/load.sh`.
 
@@ -27,6 +28,8 @@ const DEFAULT_PAGE: u64 = 20;
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
     pub requested: u64,
+    /// What was charged: the requested cost, or nothing for a query that never ran.
+    pub actual: u64,
     pub maximum: u64,
     pub available: u64,
     pub restore_rate: u64,
@@ -53,7 +56,7 @@ impl Throttle {
         status.insert(n[2].clone(), Value::from(self.restore_rate));
         let mut cost = async_graphql::indexmap::IndexMap::with_capacity(3);
         cost.insert(n[3].clone(), Value::from(self.requested));
-        cost.insert(n[4].clone(), Value::from(self.requested));
+        cost.insert(n[4].clone(), Value::from(self.actual));
         cost.insert(n[5].clone(), Value::Object(status));
         Value::Object(cost)
     }
@@ -206,6 +209,7 @@ pub fn throttle_of(decision: &super::limiter::Decision, requested: u64) -> Optio
     let w = &decision.policy.windows[i];
     Some(Throttle {
         requested,
+        actual: requested,
         maximum: w.capacity,
         available: decision.windows.get(i).map(|s| s.remaining).unwrap_or(0),
         restore_rate: w.limit,

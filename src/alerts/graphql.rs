@@ -2,9 +2,9 @@
 
 use async_graphql::{Context, Enum, ID, Json, Object};
 
+use crate::alerts as service;
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::scalars::DateTime;
-use crate::usage::alerts as service;
 
 /// What an alert is about.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

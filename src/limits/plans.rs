@@ -1,0 +1,85 @@
+//! The per-node plan and policy caches: each organization's plan (cleared on every node when a
+//! plan or an organization's plan changes), and the policies built from a plan version and a key
+//! override (never stale: an edited plan has a new version). State only; `limits::service` fills it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::PlanRow;
+use super::policy::{Override, Policy};
+use crate::platform::bus::BusMessage;
+use crate::platform::cache::{FastCache, fast_cache};
+
+/// A plan as a cache key: its id and version (an edited plan has a new `updated_at`), cloned as a
+/// pointer.
+#[derive(Clone)]
+pub struct PlanVersion(pub Arc<PlanRow>);
+
+impl PartialEq for PlanVersion {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id && self.0.updated_at == other.0.updated_at
+    }
+}
+
+impl Eq for PlanVersion {}
+
+impl std::hash::Hash for PlanVersion {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+        self.0.updated_at.hash(state);
+    }
+}
+
+pub struct Plans {
+    by_org: FastCache<String, Arc<PlanRow>>,
+    policies: FastCache<(PlanVersion, Option<Override>), Arc<Policy>>,
+    /// The policy of unauthenticated callers (per IP).
+    pub anonymous: Arc<Policy>,
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Self {
+            by_org: fast_cache(100_000, Some(Duration::from_secs(60))),
+            policies: fast_cache(10_000, None),
+            anonymous: Arc::new(Policy::anonymous()),
+        }
+    }
+}
+
+impl Plans {
+    pub fn of_org(&self, org: &str) -> Option<Arc<PlanRow>> {
+        self.by_org.get(org)
+    }
+
+    pub fn store(&self, org: String, plan: Arc<PlanRow>) {
+        self.by_org.insert(org, plan);
+    }
+
+    pub fn forget_all(&self) {
+        self.by_org.invalidate_all();
+    }
+
+    /// The policy of a plan with an optional key override, built once per plan version.
+    pub fn policy(&self, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
+        let key = (PlanVersion(plan.clone()), o.cloned());
+        self.policies.get_with(key, || {
+            Arc::new(match o {
+                Some(o) => Policy::with_override(plan, o),
+                None => Policy::from_plan(plan),
+            })
+        })
+    }
+
+    /// Applies a bus message from any node. Returns whether the per-operation costs must be read
+    /// again too (they travel with plan changes).
+    pub fn on_bus(&self, msg: &BusMessage) -> bool {
+        match msg {
+            BusMessage::InvalidatePlans | BusMessage::Resync => {
+                self.forget_all();
+                true
+            }
+            _ => false,
+        }
+    }
+}
