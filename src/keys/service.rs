@@ -110,9 +110,20 @@ pub struct UpdateKey {
     pub rate_limit: Patch<crate::limits::policy::Override>,
 }
 
-fn override_json(o: &crate::limits::policy::Override) -> Result<Option<String>> {
-    crate::limits::service::check_override(o)?;
-    Ok(if o.is_empty() { None } else { serde_json::to_string(o).ok() })
+/// A key's override as stored: checked against the organization's plan (only platform
+/// administrators and service keys may raise it above the plan).
+async fn override_json(
+    app: &App,
+    principal: &Principal,
+    o: &crate::limits::policy::Override,
+) -> Result<Option<String>> {
+    if o.is_empty() {
+        crate::limits::service::check_override(o)?;
+        return Ok(None);
+    }
+    let plan = crate::limits::service::plan_for_org(app, &principal.org_id).await?;
+    let o = crate::limits::service::check_key_override(principal, &plan, o)?;
+    Ok(serde_json::to_string(&o).ok())
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -201,7 +212,10 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
     let expires_at = input.expires_at.map(|t| check_expiry(app, t)).transpose()?;
     let allowed_ips = check_ips(&input.allowed_ips)?;
     let metadata = check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?;
-    let rate_limit = input.rate_limit.as_ref().map(override_json).transpose()?.flatten();
+    let rate_limit = match &input.rate_limit {
+        Some(o) => override_json(app, principal, o).await?,
+        None => None,
+    };
 
     let now = app.clock.now_ms();
     let id = KeyId::generate(now);
@@ -318,7 +332,7 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
     let metadata = patch.metadata.as_ref().map(check_metadata).transpose()?;
     let rate_limit = match &patch.rate_limit {
         Patch::Keep => None,
-        Patch::Set(o) => Some(override_json(o)?),
+        Patch::Set(o) => Some(override_json(app, principal, o).await?),
         Patch::Clear => Some(None),
     };
     let now = app.clock.now_ms();

@@ -128,8 +128,11 @@ pub struct RateLimitWindow {
     pub name: String,
     /// Requests allowed per window.
     pub limit: i64,
-    /// Requests admitted at once (limit plus burst).
+    /// Requests admitted at once (limit plus burst): `q` of its `RateLimit-Policy` item and
+    /// `X-RateLimit-Limit`.
     pub capacity: i64,
+    /// Seconds the capacity takes to refill at the limit's rate: `w` of its policy item.
+    pub window_seconds: i64,
     /// Requests left right now.
     pub remaining: i64,
     /// When the window is back to full capacity.
@@ -185,6 +188,7 @@ impl RateLimitStatus {
                 name: w.name.to_string(),
                 limit: w.limit as i64,
                 capacity: w.capacity as i64,
+                window_seconds: super::headers::window_secs(w) as i64,
                 remaining: s.remaining as i64,
                 reset_at: DateTime(self.now_ms + s.reset_ms),
             })
@@ -237,6 +241,7 @@ impl From<RateLimitOverride> for Override {
             per_day: o.per_day,
             burst: o.burst,
             concurrency: o.concurrency,
+            above_plan: false,
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum Source {
 }
 
 /// A key's override of its plan's limits (stored as JSON on the key). Unset fields keep the plan's.
+/// An override only tightens its plan — each limit applied is the smaller of the two, whatever the
+/// plan becomes later — unless a platform administrator or service key set it (`above_plan`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
@@ -30,11 +32,24 @@ pub struct Override {
     pub per_day: Option<u64>,
     pub burst: Option<u64>,
     pub concurrency: Option<u64>,
+    /// Set by a platform administrator or service key: may raise the plan's limits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub above_plan: bool,
 }
 
 impl Override {
     pub fn is_empty(&self) -> bool {
-        *self == Override::default()
+        Override { above_plan: false, ..self.clone() } == Override::default()
+    }
+}
+
+/// The limit a key gets from its override `o` and its plan's `plan`: the override's, but never
+/// above the plan's unless the override may raise it.
+fn tighten(o: Option<u64>, plan: Option<u64>, above_plan: bool) -> Option<u64> {
+    match (o, plan) {
+        (Some(o), Some(p)) if !above_plan => Some(o.min(p)),
+        (Some(o), _) => Some(o),
+        (None, p) => p,
     }
 }
 
@@ -53,15 +68,7 @@ pub struct Policy {
 }
 
 fn header(windows: &[Window], monthly_quota: Option<u64>) -> axum::http::HeaderValue {
-    let mut parts: Vec<String> = windows
-        .iter()
-        .filter(|w| !w.points)
-        .map(|w| format!("\"{}\";q={};w={}", w.name, w.limit, w.period_ms / 1000))
-        .collect();
-    if let Some(q) = monthly_quota {
-        parts.push(format!("\"month\";q={q};w=2592000"));
-    }
-    axum::http::HeaderValue::from_str(&parts.join(", ")).unwrap_or(axum::http::HeaderValue::from_static(""))
+    super::headers::policy_header(windows, monthly_quota)
 }
 
 const PERIODS: [(&str, i64); 4] = [("second", 1_000), ("minute", 60_000), ("hour", 3_600_000), ("day", 86_400_000)];
@@ -121,13 +128,15 @@ impl Policy {
         if o.is_empty() {
             return base;
         }
+        let up = o.above_plan;
         let limits = [
-            o.per_second.or(positive(plan.per_second)),
-            o.per_minute.or(positive(plan.per_minute)),
-            o.per_hour.or(positive(plan.per_hour)),
-            o.per_day.or(positive(plan.per_day)),
+            tighten(o.per_second, positive(plan.per_second), up),
+            tighten(o.per_minute, positive(plan.per_minute), up),
+            tighten(o.per_hour, positive(plan.per_hour), up),
+            tighten(o.per_day, positive(plan.per_day), up),
         ];
-        let mut windows = windows(limits, o.burst.unwrap_or(plan.burst.max(0) as u64));
+        let burst = tighten(o.burst, Some(plan.burst.max(0) as u64), up).unwrap_or(0);
+        let mut windows = windows(limits, burst);
         windows.push(cost_window(&plan));
         Policy {
             name: "key".into(),
@@ -135,7 +144,7 @@ impl Policy {
             header: header(&windows, base.monthly_quota),
             windows,
             monthly_quota: base.monthly_quota,
-            concurrency: o.concurrency.or(base.concurrency),
+            concurrency: tighten(o.concurrency, base.concurrency, up),
             plan: Some(plan),
         }
     }

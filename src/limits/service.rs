@@ -202,6 +202,38 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
 /// that the limiter's arithmetic (microseconds × capacity) cannot overflow.
 pub const MAX_OVERRIDE: u64 = 1_000_000_000;
 
+/// Checks a key's override against the plan it tightens: a credential that is not a platform
+/// administrator's or a service key's may not raise any limit above the plan's (`rateLimit.*`
+/// names the field). Returns the override as stored (`above_plan` for those who may raise it).
+pub fn check_key_override(principal: &Principal, plan: &PlanRow, o: &Override) -> Result<Override> {
+    check_override(o)?;
+    if principal.is_platform {
+        return Ok(Override { above_plan: true, ..o.clone() });
+    }
+    let positive = |v: Option<i64>| v.filter(|n| *n > 0).map(|n| n as u64);
+    for (field, what, set, limit) in [
+        ("rateLimit.perSecond", "requests per second", o.per_second, positive(plan.per_second)),
+        ("rateLimit.perMinute", "requests per minute", o.per_minute, positive(plan.per_minute)),
+        ("rateLimit.perHour", "requests per hour", o.per_hour, positive(plan.per_hour)),
+        ("rateLimit.perDay", "requests per day", o.per_day, positive(plan.per_day)),
+        ("rateLimit.burst", "extra requests of burst", o.burst, Some(plan.burst.max(0) as u64)),
+        ("rateLimit.concurrency", "requests in flight", o.concurrency, positive(plan.concurrency)),
+    ] {
+        if let (Some(v), Some(limit)) = (set, limit)
+            && v > limit
+        {
+            return Err(Error::bad_input(
+                field,
+                format!(
+                    "{v} is above the {} plan's {limit} {what}: a key's limits may only tighten its plan (a platform administrator may raise them)",
+                    plan.name
+                ),
+            ));
+        }
+    }
+    Ok(Override { above_plan: false, ..o.clone() })
+}
+
 /// Parses and validates a key's override.
 pub fn check_override(o: &Override) -> Result<()> {
     for (field, v) in [

@@ -213,6 +213,7 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let watcher = watch_credential(conn.clone());
     tokio::pin!(watcher);
+    let mut closing = false;
     loop {
         let text = tokio::select! {
             msg = incoming.next() => match msg {
@@ -227,6 +228,7 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
             }
             (code, why) = &mut watcher => {
                 let _ = conn.out.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                closing = true;
                 break;
             }
         };
@@ -234,6 +236,7 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
             Flow::Continue => {}
             Flow::Close(code, why) => {
                 let _ = conn.out.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                closing = true;
                 break;
             }
             Flow::End => break,
@@ -244,6 +247,18 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
     }
     drop(conn);
     let _ = forward.await;
+    if closing {
+        // The closing handshake: read (and drop) what the client still sends until its Close,
+        // so the socket is not reset with unread data — which would lose our Close frame.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(msg)) = incoming.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
 enum Flow {

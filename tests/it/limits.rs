@@ -34,7 +34,7 @@ async fn windows_admit_limit_plus_burst_then_refuse_with_retry_after() {
             assert_eq!(status, 200, "[{backend:?}] request {i}");
             assert_eq!(headers["x-ratelimit-limit"], "3");
             assert_eq!(headers["x-ratelimit-remaining"], (2 - i).to_string().as_str());
-            assert!(headers["ratelimit-policy"].to_str().unwrap().contains("\"second\";q=2;w=1"));
+            assert!(headers["ratelimit-policy"].to_str().unwrap().contains("\"second\";q=3;w=2"));
             assert!(headers["ratelimit"].to_str().unwrap().starts_with("\"second\";r="));
         }
         let (status, headers, body) = call(&app, &key).await;
@@ -370,5 +370,56 @@ async fn an_operation_with_a_cost_counts_as_that_many_requests() {
         app.gql_ok(Some(&admin.token), set, json!({ "o": "Query.plans", "c": 1 })).await;
         let left = app.gql_ok(Some(&dev.token), "{ operationCosts { operation cost } }", json!({})).await;
         assert_eq!(left["operationCosts"], json!([{ "operation": "GET /api/v1/keys", "cost": 3 }]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_headers_status_and_envelope_state_one_set_of_numbers() {
+    use gantry::platform::clock::Clock;
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let _admin = app.register("admin@example.com").await;
+        let s = app.register("dev@example.com").await;
+        let (key, _) = app.create_key(&s.token, &["*"]).await;
+        let q = "{ rateLimitStatus { windows { name limit capacity windowSeconds remaining } } }";
+        let resp =
+            app.http.post(app.url("/graphql")).bearer_auth(&key).json(&json!({ "query": q })).send().await.unwrap();
+        let h = resp.headers().clone();
+        let body: Value = resp.json().await.unwrap();
+        // Starter: 10 a second with a burst of 10 — stated as 20 at once, refilled in 2 s.
+        let policy = h["ratelimit-policy"].to_str().unwrap();
+        assert!(policy.starts_with("\"second\";q=20;w=2, \"day\";q=10000;w=86400"), "[{backend:?}] {policy}");
+        assert!(policy.contains("\"month\";q=100000;w=2592000"), "{policy}");
+        assert_eq!(h["x-ratelimit-limit"], "20");
+        assert_eq!(h["x-ratelimit-remaining"], "19");
+        assert!(h["ratelimit"].to_str().unwrap().starts_with("\"second\";r=19;t="), "{:?}", h["ratelimit"]);
+        assert_eq!(
+            body["data"]["rateLimitStatus"]["windows"][0],
+            json!({ "name": "second", "limit": 10, "capacity": 20, "windowSeconds": 2, "remaining": 19 }),
+            "[{backend:?}] {body}"
+        );
+        // The REST envelope carries the headers' numbers.
+        let resp = app.http.get(app.url("/api/v1/keys")).bearer_auth(&key).send().await.unwrap();
+        let h = resp.headers().clone();
+        let body: Value = resp.json().await.unwrap();
+        let header_num = |name: &str| h[name].to_str().unwrap().parse::<u64>().unwrap();
+        assert_eq!(
+            body["meta"]["rate_limit"],
+            json!({ "limit": header_num("x-ratelimit-limit"), "remaining": header_num("x-ratelimit-remaining"), "reset": header_num("x-ratelimit-reset") }),
+            "[{backend:?}] {body}"
+        );
+        // Refused: `t`, Retry-After and X-RateLimit-Reset name the same instant.
+        let refused = loop {
+            let (status, headers, _) = call(&app, &key).await;
+            if status == 429 {
+                break headers;
+            }
+        };
+        let retry: u64 = refused["retry-after"].to_str().unwrap().parse().unwrap();
+        let rl = refused["ratelimit"].to_str().unwrap();
+        assert_eq!(rl, format!("\"second\";r=0;t={retry}"), "[{backend:?}]");
+        let now_secs = app.clock.now_ms() as u64 / 1000;
+        assert_eq!(refused["x-ratelimit-reset"].to_str().unwrap(), (now_secs + retry).to_string());
+        assert_eq!(refused["x-ratelimit-remaining"], "0");
     }
 }
