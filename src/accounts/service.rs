@@ -124,14 +124,8 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
     let slug = format!("personal-{}", &org_id.as_str()[4..]);
     let org_name = format!("{name}'s organization");
     let (issued, hashes) = mint_session(app, now);
-    let event = PendingEvent::new(
-        app,
-        &org_id,
-        "user.created",
-        serde_json::json!({ "user": { "id": user_id, "email": email } }),
-    );
 
-    let (user, is_admin) = transaction!(app.db, c => {
+    let (user, is_admin, event) = transaction!(app.db, c => {
         let taken: i64 = users::table.filter(users::email.eq(&email)).count().get_result(c).await?;
         if taken > 0 {
             return Err(Error::Conflict("an account with this email already exists".into()));
@@ -153,11 +147,9 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
             .values(MembershipRow { org_id: org_id.clone(), user_id: user_id.clone(), role: Role::Owner.as_str().into(), created_at: now })
             .execute(c).await?;
         diesel::insert_into(sessions::table).values(new_session_row(app, &user_id, &issued.id, &hashes, now)).execute(c).await?;
-        diesel::insert_into(crate::platform::db::schema::audit_log::table)
-            .values(NewAudit::raw(app, &org_id, "user", user_id.as_str(), ip, "user.registered", "user", user_id.as_str(), serde_json::json!({})))
-            .execute(c).await?;
-        diesel::insert_into(crate::platform::db::schema::events::table).values(&event.row).execute(c).await?;
-        Ok::<_, Error>((user, claimed))
+        crate::audit!(c, NewAudit::raw(app, &org_id, "user", user_id.as_str(), ip, "user.registered", "user", user_id.as_str(), serde_json::json!({})));
+        let event = crate::outbox!(c, PendingEvent::new(app, &org_id, "user.created", serde_json::json!({ "user": { "id": user_id, "email": email } })));
+        Ok::<_, Error>((user, claimed, event))
     })?;
     if is_admin {
         tracing::info!(user = %user.id, "first registered user is the platform administrator");
@@ -187,9 +179,7 @@ pub async fn login(app: &App, email: &str, password: &str, ip: Option<IpAddr>) -
     let (issued, hashes) = mint_session(app, now);
     transaction!(app.db, c => {
         diesel::insert_into(sessions::table).values(new_session_row(app, &user.id, &issued.id, &hashes, now)).execute(c).await?;
-        diesel::insert_into(crate::platform::db::schema::audit_log::table)
-            .values(NewAudit::raw(app, &user.personal_org_id, "user", user.id.as_str(), ip, "user.login", "session", issued.id.as_str(), serde_json::json!({})))
-            .execute(c).await?;
+        crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user.id.as_str(), ip, "user.login", "session", issued.id.as_str(), serde_json::json!({})));
         Ok::<_, Error>(())
     })?;
     Ok((user, issued))
@@ -383,13 +373,7 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
     let suffix = &org_id.as_str()[org_id.as_str().len() - 6..];
     let slug =
         if base.is_empty() { format!("org-{suffix}") } else { format!("{}-{suffix}", &base[..base.len().min(40)]) };
-    let event = PendingEvent::new(
-        app,
-        &org_id,
-        "org.created",
-        serde_json::json!({ "organization": { "id": org_id, "name": name } }),
-    );
-    let (org, hashes) = transaction!(app.db, c => {
+    let (org, hashes, event) = transaction!(app.db, c => {
         let org: OrgRow = diesel::insert_into(organizations::table)
             .values(NewOrg { id: &org_id, name, slug: &slug, is_personal: false, is_platform: false, created_at: now, updated_at: now })
             .returning(OrgRow::as_returning())
@@ -397,16 +381,14 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
         diesel::insert_into(memberships::table)
             .values(MembershipRow { org_id: org_id.clone(), user_id: user_id.clone(), role: Role::Owner.as_str().into(), created_at: now })
             .execute(c).await?;
-        diesel::insert_into(crate::platform::db::schema::audit_log::table)
-            .values(NewAudit::raw(app, &org_id, "user", user_id.as_str(), principal.ip, "org.created", "organization", org_id.as_str(), serde_json::json!({ "name": name })))
-            .execute(c).await?;
-        diesel::insert_into(crate::platform::db::schema::events::table).values(&event.row).execute(c).await?;
+        crate::audit!(c, NewAudit::raw(app, &org_id, "user", user_id.as_str(), principal.ip, "org.created", "organization", org_id.as_str(), serde_json::json!({ "name": name })));
+        let event = crate::outbox!(c, PendingEvent::new(app, &org_id, "org.created", serde_json::json!({ "organization": { "id": org_id, "name": name } })));
         let hashes: Vec<String> = sessions::table
             .filter(sessions::user_id.eq(&user_id))
             .filter(sessions::revoked_at.is_null())
             .select(sessions::token_hash)
             .load(c).await?;
-        Ok::<_, Error>((org, hashes))
+        Ok::<_, Error>((org, hashes, event))
     })?;
     // Cached sessions hold the user's memberships: drop them on every node.
     for token_hash in hashes {

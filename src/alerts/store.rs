@@ -11,7 +11,7 @@ use super::{RESOLVED_EVENT, TRIGGERED_EVENT, Trigger};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::PendingEvent;
-use crate::platform::db::schema::{alerts, events};
+use crate::platform::db::schema::alerts;
 use crate::platform::ids::{AlertId, OrgId};
 use crate::transaction;
 
@@ -43,10 +43,7 @@ pub async fn raise(app: &App, t: Trigger, now: i64) -> Result<()> {
     let Some(kind) = t.kind else {
         if let Some(event) = t.event {
             let e = PendingEvent::new(app, &t.org_id, event, t.data);
-            transaction!(app.db, c => {
-                diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-                Ok::<_, Error>(())
-            })?;
+            let e = transaction!(app.db, c => Ok::<_, Error>(crate::outbox!(c, e)))?;
             e.publish(app).await;
         }
         return Ok(());
@@ -79,10 +76,9 @@ pub async fn raise(app: &App, t: Trigger, now: i64) -> Result<()> {
             if let Some(event) = t.event {
                 pending.push(PendingEvent::new(app, &t.org_id, event, t.data.clone()));
             }
-            for e in &pending {
-                diesel::insert_into(events::table).values(&e.row).execute(c).await?;
+            for e in pending {
+                published.push(crate::outbox!(c, e));
             }
-            published = pending;
         }
         Ok::<_, Error>(())
     })?;
@@ -103,9 +99,7 @@ pub(super) async fn resolve(app: &App, row: AlertRow, now: i64) -> Result<()> {
         }
         let row = AlertRow { resolved_at: Some(now), ..row.clone() };
         let org: OrgId = row.org_id.parse().map_err(|_| Error::internal(anyhow::anyhow!("bad org id in alerts")))?;
-        let e = PendingEvent::new(app, &org, RESOLVED_EVENT, row.payload());
-        diesel::insert_into(events::table).values(&e.row).execute(c).await?;
-        Ok(Some(e))
+        Ok(Some(crate::outbox!(c, PendingEvent::new(app, &org, RESOLVED_EVENT, row.payload()))))
     })?;
     if let Some(e) = resolved {
         e.publish(app).await;

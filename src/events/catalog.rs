@@ -95,6 +95,36 @@ fn endpoint_sample() -> Value {
     json!({ "endpointId": "whk_01jdxq3z8m0000000000000000", "url": "https://example.com/webhooks", "reason": "failing for 5 days" })
 }
 
+fn endpoint_change_schema() -> Value {
+    object(
+        json!({ "endpoint": { "type": "object", "properties": {
+            "id": { "type": "string" }, "url": { "type": "string" }, "description": { "type": ["string", "null"] },
+            "filterTypes": { "type": "array", "items": { "type": "string" } }, "enabled": { "type": "boolean" } },
+            "required": ["id", "url", "filterTypes", "enabled"] },
+            "secretsExpireAt": { "type": "string", "format": "date-time" } }),
+        &["endpoint"],
+    )
+}
+
+fn endpoint_change_sample() -> Value {
+    json!({ "endpoint": { "id": "whk_01jdxq3z8m0000000000000000", "url": "https://example.com/webhooks",
+        "description": "billing events", "filterTypes": ["key.*"], "enabled": true } })
+}
+
+fn key_update_schema() -> Value {
+    let mut schema = key_schema();
+    schema["properties"]["changes"] = json!({ "type": "array", "items": { "enum": [
+        "name", "description", "scopes", "expiresAt", "allowedIps", "metadata", "rateLimit"] } });
+    schema["required"] = json!(["key", "changes"]);
+    schema
+}
+
+fn key_update_sample() -> Value {
+    let mut sample = key_sample();
+    sample["changes"] = json!(["scopes", "allowedIps"]);
+    sample
+}
+
 fn delivery_schema() -> Value {
     object(
         json!({ "endpointId": { "type": "string" }, "deliveryId": { "type": "string" }, "eventId": { "type": "string" },
@@ -155,6 +185,12 @@ pub static BUILT_IN: &[BuiltIn] = &[
         key_schema,
         key_sample
     ),
+    builtin!(
+        "key.updated",
+        "An API key's name, description, scopes, expiry, IP allow-list, metadata or limits changed (`changes` names them).",
+        key_update_schema,
+        key_update_sample
+    ),
     builtin!("key.revoked", "An API key was revoked.", key_schema, key_sample),
     builtin!("key.deleted", "An API key was deleted.", key_schema, key_sample),
     builtin!(
@@ -179,6 +215,20 @@ pub static BUILT_IN: &[BuiltIn] = &[
     ),
     builtin!("alert.triggered", "A usage alert was raised.", alert_schema, alert_sample),
     builtin!("alert.resolved", "A usage alert's condition cleared.", alert_schema, alert_sample),
+    builtin!("webhook.created", "A webhook endpoint was created.", endpoint_change_schema, endpoint_change_sample),
+    builtin!(
+        "webhook.updated",
+        "A webhook endpoint's URL, filters, headers, limits or state changed.",
+        endpoint_change_schema,
+        endpoint_change_sample
+    ),
+    builtin!("webhook.deleted", "A webhook endpoint was deleted.", endpoint_change_schema, endpoint_change_sample),
+    builtin!(
+        "webhook.secret_rotated",
+        "A webhook endpoint got a new signing secret; the previous ones sign until `secretsExpireAt`.",
+        endpoint_change_schema,
+        endpoint_change_sample
+    ),
     builtin!(
         "webhook.endpoint.disabled",
         "An endpoint was disabled (it answered 410, or failed for too long).",

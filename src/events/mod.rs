@@ -16,6 +16,40 @@ use crate::platform::bus::{BusMessage, EventEnvelope};
 use crate::platform::db::schema::{audit_log, events};
 use crate::platform::ids::{AuditId, EventId, OrgId};
 
+/// Inside `transaction!` (the body is expanded per backend): writes `$event`, a [`PendingEvent`],
+/// to the outbox on `$c` — with `$audit`, a [`NewAudit`], in the audit log when given — and
+/// evaluates to the event, to publish once the transaction commits.
+#[macro_export]
+macro_rules! outbox {
+    ($c:expr, $event:expr) => {{
+        let event: $crate::events::PendingEvent = $event;
+        diesel_async::RunQueryDsl::execute(
+            diesel::insert_into($crate::platform::db::schema::events::table).values(&event.row),
+            $c,
+        )
+        .await?;
+        event
+    }};
+    ($c:expr, $event:expr, $audit:expr) => {{
+        let event = $crate::outbox!($c, $event);
+        $crate::audit!($c, $audit);
+        event
+    }};
+}
+
+/// Inside `transaction!`: writes `$audit`, a [`NewAudit`], to the audit log on `$c`.
+#[macro_export]
+macro_rules! audit {
+    ($c:expr, $audit:expr) => {{
+        let entry: $crate::events::NewAudit = $audit;
+        diesel_async::RunQueryDsl::execute(
+            diesel::insert_into($crate::platform::db::schema::audit_log::table).values(entry),
+            $c,
+        )
+        .await?;
+    }};
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events)]
 pub struct NewEvent {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{api_key_secrets, api_key_usage_daily, api_keys, audit_log, events, organizations};
+use crate::platform::db::schema::{api_key_secrets, api_key_usage_daily, api_keys, organizations};
 use crate::platform::ids::KeyId;
 use crate::{keyset_page, transaction, with_conn};
 
@@ -249,11 +249,7 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
         diesel::insert_into(api_key_secrets::table)
             .values(SecretRow { key_hash: hash.clone(), key_id: id.clone(), created_at: now, expires_at: None })
             .execute(c).await?;
-        let event = PendingEvent::new(app, &principal.org_id, "key.created", event_data(&key));
-        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "key.created", "api_key", id.as_str(), serde_json::json!({ "scopes": scopes })))
-            .execute(c).await?;
+        let event = crate::outbox!(c, PendingEvent::new(app, &principal.org_id, "key.created", event_data(&key)), NewAudit::by(app, principal, "key.created", "api_key", id.as_str(), serde_json::json!({ "scopes": scopes })));
         Ok::<_, Error>((key, event))
     })?;
     event.publish(app).await;
@@ -301,6 +297,20 @@ async fn find_key(app: &App, principal: &Principal, id: &str) -> Result<KeyRow> 
     .ok_or(Error::NotFound("API key"))
 }
 
+/// The id of a key of the principal's organization, for filters that name one (usage of a key,
+/// its quota events): another organization's key is NOT_FOUND, as an unknown one. Needs no scope
+/// of its own: the caller's scope is the filtered data's.
+pub async fn key_of_org(app: &App, principal: &Principal, id: &str) -> Result<KeyId> {
+    let key: KeyId = id.parse().map_err(|_| Error::NotFound("API key"))?;
+    let n: i64 = with_conn!(app.db, c => {
+        api_keys::table.find(&key).filter(api_keys::org_id.eq(&principal.org_id)).count().get_result(c).await?
+    });
+    if n == 0 {
+        return Err(Error::NotFound("API key"));
+    }
+    Ok(key)
+}
+
 pub async fn get_key(app: &App, principal: &Principal, id: &str) -> Result<KeyRow> {
     principal.require_scope("keys:read")?;
     find_key(app, principal, id).await
@@ -336,6 +346,19 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
         Patch::Clear => Some(None),
     };
     let now = app.clock.now_ms();
+    // What the patch sets, by the names of the GraphQL input (the event's `changes`).
+    let changes: Vec<&str> = [
+        ("name", name.is_some()),
+        ("description", description.is_some()),
+        ("scopes", scopes.is_some()),
+        ("expiresAt", expires_at.is_some()),
+        ("allowedIps", allowed_ips.is_some()),
+        ("metadata", metadata.is_some()),
+        ("rateLimit", rate_limit.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
 
     let pg = app.db.is_postgres();
     let key = transaction!(app.db, c => {
@@ -357,14 +380,19 @@ pub async fn update_key(app: &App, principal: &Principal, id: &str, patch: Updat
             ))
             .execute(c).await?;
         let key: KeyRow = api_keys::table.find(&existing.id).select(KeyRow::as_select()).first(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "key.updated", "api_key", existing.id.as_str(), serde_json::json!({})))
-            .execute(c).await?;
+        let mut data = event_data(&key);
+        data["changes"] = serde_json::json!(changes);
+        let event = crate::outbox!(
+            c,
+            PendingEvent::new(app, &principal.org_id, "key.updated", data),
+            NewAudit::by(app, principal, "key.updated", "api_key", existing.id.as_str(), serde_json::json!({ "changes": changes }))
+        );
         let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
-        Ok::<_, Error>((key, hashes))
+        Ok::<_, Error>((key, hashes, event))
     })?;
-    let (key, hashes) = key;
+    let (key, hashes, event) = key;
     crate::auth::forget_keys(app, hashes).await;
+    event.publish(app).await;
     Ok(key)
 }
 
@@ -385,11 +413,7 @@ pub async fn revoke_key(app: &App, principal: &Principal, id: &str, reason: Opti
             .set((api_keys::revoked_at.eq(now), api_keys::revoked_reason.eq(&reason), api_keys::updated_at.eq(now)))
             .returning(KeyRow::as_returning())
             .get_result(c).await?;
-        let event = PendingEvent::new(app, &principal.org_id, "key.revoked", event_data(&key));
-        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "key.revoked", "api_key", key.id.as_str(), serde_json::json!({ "reason": reason })))
-            .execute(c).await?;
+        let event = crate::outbox!(c, PendingEvent::new(app, &principal.org_id, "key.revoked", event_data(&key)), NewAudit::by(app, principal, "key.revoked", "api_key", key.id.as_str(), serde_json::json!({ "reason": reason })));
         let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
         Ok::<_, Error>((key, event, hashes))
     })?;
@@ -410,11 +434,7 @@ pub async fn delete_key(app: &App, principal: &Principal, id: &str) -> Result<Ke
         if n != 1 {
             return Err(Error::NotFound("API key"));
         }
-        let event = PendingEvent::new(app, &principal.org_id, "key.deleted", event_data(&existing));
-        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "key.deleted", "api_key", existing.id.as_str(), serde_json::json!({ "name": existing.name })))
-            .execute(c).await?;
+        let event = crate::outbox!(c, PendingEvent::new(app, &principal.org_id, "key.deleted", event_data(&existing)), NewAudit::by(app, principal, "key.deleted", "api_key", existing.id.as_str(), serde_json::json!({ "name": existing.name })));
         Ok::<_, Error>((event, hashes))
     })?;
     crate::auth::forget_keys(app, hashes).await;
@@ -463,11 +483,7 @@ pub async fn roll_key(
             .get_result(c).await?;
         let mut data = event_data(&key);
         data["previousSecretExpiresAt"] = serde_json::json!(crate::platform::clock::rfc3339(old_expires));
-        let event = PendingEvent::new(app, &principal.org_id, "key.rolled", data);
-        diesel::insert_into(events::table).values(&event.row).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "key.rolled", "api_key", key.id.as_str(), serde_json::json!({ "graceSeconds": grace })))
-            .execute(c).await?;
+        let event = crate::outbox!(c, PendingEvent::new(app, &principal.org_id, "key.rolled", data), NewAudit::by(app, principal, "key.rolled", "api_key", key.id.as_str(), serde_json::json!({ "graceSeconds": grace })));
         let hashes: Vec<String> = api_key_secrets::table.filter(api_key_secrets::key_id.eq(&existing.id)).select(api_key_secrets::key_hash).load(c).await?;
         Ok::<_, Error>((key, event, hashes))
     })?;

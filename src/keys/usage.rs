@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::platform::db::Db;
-use crate::platform::db::schema::{api_key_ips, api_key_usage_daily, api_keys, audit_log, events};
+use crate::platform::db::schema::{api_key_ips, api_key_usage_daily, api_keys};
 use crate::platform::ids::{KeyId, OrgId};
 use crate::transaction;
 
@@ -100,11 +100,11 @@ async fn write(app: &App, db: &Db, batch: &HashMap<KeyId, Pending>) -> Result<Ve
                 let mut data = super::service::event_data(&row);
                 data["ip"] = serde_json::json!(ip_text);
                 data["firstSeenAt"] = serde_json::json!(crate::platform::clock::rfc3339(seen.first));
-                diesel::insert_into(audit_log::table)
-                    .values(NewAudit::raw(app, &org, "api_key", key.as_str(), Some(*ip), "key.used_from_new_ip", "api_key", key.as_str(), serde_json::json!({ "ip": ip_text })))
-                    .execute(c).await?;
-                let event = PendingEvent::new(app, &org, "key.used_from_new_ip", data);
-                diesel::insert_into(events::table).values(&event.row).execute(c).await?;
+                let event = crate::outbox!(
+                    c,
+                    PendingEvent::new(app, &org, "key.used_from_new_ip", data),
+                    NewAudit::raw(app, &org, "api_key", key.as_str(), Some(*ip), "key.used_from_new_ip", "api_key", key.as_str(), serde_json::json!({ "ip": ip_text }))
+                );
                 raised.push(event);
             }
         }

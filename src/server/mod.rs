@@ -89,14 +89,56 @@ pub fn router(app: Arc<App>) -> Router {
     };
     let state = ServerState { app: app.clone(), schemas };
     Router::new()
-        .route("/graphql", get(graphql_http::get_graphql).post(graphql_http::post_graphql))
+        .route(
+            "/graphql",
+            get(graphql_http::get_graphql)
+                .post(graphql_http::post_graphql)
+                .options(|| async { options("GET, POST, OPTIONS") }),
+        )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(playground::routes())
         .nest("/api/v1", crate::rest::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(observe::ObserveLayer { app, ids: SequentialRequestId::new() })
+}
+
+/// A JSON error body in GraphQL's shape, for answers no handler gives.
+fn json_error(status: axum::http::StatusCode, code: crate::error::Code, message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Every unknown path: a body a person can read, pointing at what exists.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    json_error(
+        axum::http::StatusCode::NOT_FOUND,
+        crate::error::Code::NotFound,
+        format!(
+            "no route for {method} {}: GraphQL is at /graphql (WebSocket /graphql/ws), REST at /api/v1, the playground at /playground/",
+            uri.path()
+        ),
+    )
+}
+
+/// A known path asked with a method it does not take (axum adds `Allow`).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    json_error(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        crate::error::Code::BadUserInput,
+        format!("{} does not take {method}; the Allow header lists what it takes", uri.path()),
+    )
+}
+
+/// `OPTIONS`: the methods a path takes, in `Allow` and in the body.
+fn options(allow: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let methods: Vec<&str> = allow.split(", ").collect();
+    ([(axum::http::header::ALLOW, allow)], axum::Json(serde_json::json!({ "allow": methods }))).into_response()
 }
 
 /// The client IP of a request: behind a trusted proxy, the address it forwarded; else the peer.

@@ -75,6 +75,25 @@ pub struct Scope {
     pub granularity: Granularity,
 }
 
+impl Scope {
+    /// The principal's organization over `[start, end)`, optionally one of its keys (another
+    /// organization's key is NOT_FOUND, as an unknown one).
+    pub async fn of(
+        app: &App,
+        principal: &crate::auth::Principal,
+        start: i64,
+        end: i64,
+        key: Option<&str>,
+        granularity: Granularity,
+    ) -> Result<Scope> {
+        let key = match key {
+            Some(id) => Some(crate::keys::service::key_of_org(app, principal, id).await?.to_string()),
+            None => None,
+        };
+        Ok(Scope { org: principal.org_id.clone(), key, start, end, granularity })
+    }
+}
+
 /// Figures for a set of calls.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
@@ -95,8 +114,9 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn success_rate(&self) -> f64 {
-        if self.calls == 0 { 1.0 } else { (self.calls - self.errors) as f64 / self.calls as f64 }
+    /// Share of calls without an error; none without calls.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.calls > 0).then(|| (self.calls - self.errors) as f64 / self.calls as f64)
     }
 
     pub fn avg_latency_ms(&self) -> Option<f64> {

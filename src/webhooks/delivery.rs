@@ -256,6 +256,18 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
+    /// A failed attempt in one short sentence, led by its kind — the delivery's `lastError`. The
+    /// whole error chain stays in the attempt log.
+    pub(super) fn summary(&self, timeout_ms: i64) -> Option<String> {
+        Some(match self.error_kind? {
+            "timeout" => format!("timeout: no answer within {} s", timeout_ms / 1000),
+            "tls" => "tls: the TLS handshake failed (certificate or protocol)".into(),
+            "refused" => "refused: the address is internal and webhooks may not reach it".into(),
+            "http_status" => format!("http_status: the endpoint answered {}", self.status.unwrap_or(0)),
+            _ => "connection: the connection could not be made or broke".into(),
+        })
+    }
+
     fn failed(kind: &'static str, message: String) -> Self {
         Self {
             status: None,

@@ -203,7 +203,8 @@ impl WebhookDelivery {
     async fn last_status_code(&self) -> Option<i64> {
         self.0.last_status_code
     }
-    /// What went wrong in the last attempt.
+    /// What went wrong in the last attempt, in one sentence led by its kind (`timeout: …`); the
+    /// attempt log has the full error.
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
@@ -229,7 +230,8 @@ pub enum WebhookErrorKind {
     Tls,
     /// The endpoint answered with a status other than 2xx (redirects are not followed).
     HttpStatus,
-    /// The address is internal and not allowed (SSRF protection).
+    /// The address is internal and not allowed (SSRF protection): the delivery fails at once,
+    /// without retries.
     Refused,
 }
 

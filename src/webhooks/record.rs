@@ -65,7 +65,9 @@ pub(super) async fn record(
     let gone = outcome.status == Some(410);
     let throttled = outcome.error_kind == Some("timeout") || outcome.status == Some(429);
     let jitter = rand::rng().random_range(0.8..1.2);
-    let next = if succeeded || gone {
+    // An address the SSRF guard refuses stays refused: retrying would only repeat it.
+    let refused = outcome.error_kind == Some("refused");
+    let next = if succeeded || gone || refused {
         None
     } else {
         next_delay_ms(&endpoint.schedule(), done, throttled, outcome.retry_after_ms, jitter).map(|ms| now + ms)
@@ -77,6 +79,7 @@ pub(super) async fn record(
     } else {
         FAILED
     };
+    let last_error = outcome.summary(endpoint.timeout_ms);
     let mut logged_headers = serde_json::Map::new();
     for (name, value) in headers {
         logged_headers.insert(
@@ -106,7 +109,7 @@ pub(super) async fn record(
     let delivery_data = |attempts: i64| {
         serde_json::json!({
             "endpointId": d.endpoint_id, "deliveryId": d.id, "eventId": d.event_id, "eventType": d.event_type,
-            "attempts": attempts, "lastStatusCode": outcome.status, "lastError": outcome.error,
+            "attempts": attempts, "lastStatusCode": outcome.status, "lastError": last_error,
         })
     };
     let mut raised = Vec::new();
@@ -164,7 +167,7 @@ pub(super) async fn record(
                 webhook_deliveries::next_attempt_at.eq(next),
                 webhook_deliveries::leased_until.eq(None::<i64>),
                 webhook_deliveries::last_status_code.eq(outcome.status.map(i64::from)),
-                webhook_deliveries::last_error.eq(outcome.error.as_deref()),
+                webhook_deliveries::last_error.eq(last_error.as_deref()),
                 webhook_deliveries::updated_at.eq(now),
             ))
             .execute(c).await? == 1;

@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::events::NewAudit;
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{
-    audit_log, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets,
-};
+use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
 use crate::platform::ids::{AttemptId, DeliveryId, WebhookId, WebhookSecretId};
 use crate::{find_in_org, keyset_page, transaction, with_conn};
 
@@ -41,7 +39,7 @@ pub struct EndpointInput {
     pub metadata: Option<serde_json::Value>,
 }
 
-fn check_url(app: &App, raw: &str) -> Result<String> {
+async fn check_url(app: &App, raw: &str) -> Result<String> {
     let bad = |m: &str| Error::bad_input("url", m);
     if raw.len() > 2048 {
         return Err(bad("at most 2048 characters"));
@@ -62,8 +60,24 @@ fn check_url(app: &App, raw: &str) -> Result<String> {
     if url.fragment().is_some() {
         return Err(bad("must not contain a fragment"));
     }
-    // Names are checked on every connection (after resolution); literals can be refused now.
+    // Literals are refused now. Names are checked on every connection (after resolution, so DNS
+    // cannot smuggle an internal address in later), and refused now too when they resolve now to
+    // internal addresses only: such an endpoint could never be delivered to.
     app.webhooks.guard.check_literal(&url).map_err(|e| bad(&e.to_string()))?;
+    if let Some(url::Host::Domain(name)) = url.host() {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let lookup = tokio::time::timeout(std::time::Duration::from_secs(2), tokio::net::lookup_host((name, port)));
+        if let Ok(Ok(addrs)) = lookup.await {
+            let refusals: Vec<_> = addrs.map(|a| (a.ip(), app.webhooks.guard.refusal(a.ip()))).collect();
+            if let Some((ip, Some(reason))) = refusals.as_slice().first()
+                && refusals.iter().all(|(_, r)| r.is_some())
+            {
+                return Err(bad(&format!(
+                    "`{name}` resolves to {ip} ({reason}): webhooks may not reach internal addresses"
+                )));
+            }
+        }
+    }
     Ok(url.to_string())
 }
 
@@ -154,7 +168,7 @@ fn new_secret(app: &App, endpoint_id: &str, now: i64) -> (SecretRow, String) {
 
 pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointInput) -> Result<(EndpointRow, String)> {
     principal.require_scope("webhooks:write")?;
-    let url = check_url(app, input.url.as_deref().ok_or_else(|| Error::bad_input("url", "is required"))?)?;
+    let url = check_url(app, input.url.as_deref().ok_or_else(|| Error::bad_input("url", "is required"))?).await?;
     let now = app.clock.now_ms();
     let id = WebhookId::generate(now).to_string();
     let row = EndpointRow {
@@ -189,12 +203,34 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
         }
         diesel::insert_into(webhook_endpoints::table).values(&row).execute(c).await?;
         diesel::insert_into(webhook_secrets::table).values(&secret).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "webhook.created", "webhook_endpoint", &id, serde_json::json!({ "url": row.url })))
-            .execute(c).await?;
-        Ok::<_, Error>(row)
+        let event = crate::outbox!(
+            c,
+            endpoint_event(app, principal, "webhook.created", &row, None),
+            NewAudit::by(app, principal, "webhook.created", "webhook_endpoint", &id, serde_json::json!({ "url": row.url }))
+        );
+        Ok::<_, Error>((row, event))
     })?;
+    let (endpoint, event) = endpoint;
+    event.publish(app).await;
     Ok((endpoint, shown))
+}
+
+/// A `webhook.*` event about an endpoint change (`secretsExpireAt` for a rotation). Secrets never
+/// appear in events.
+fn endpoint_event(
+    app: &App,
+    principal: &Principal,
+    event_type: &str,
+    e: &EndpointRow,
+    secrets_expire_at: Option<i64>,
+) -> crate::events::PendingEvent {
+    let mut data = serde_json::json!({ "endpoint": {
+        "id": e.id, "url": e.url, "description": e.description, "filterTypes": e.filters(), "enabled": e.enabled,
+    } });
+    if let Some(at) = secrets_expire_at {
+        data["secretsExpireAt"] = serde_json::json!(crate::platform::clock::rfc3339(at));
+    }
+    crate::events::PendingEvent::new(app, &principal.org_id, event_type, data)
 }
 
 async fn find_endpoint(app: &App, principal: &Principal, id: &str) -> Result<EndpointRow> {
@@ -222,7 +258,10 @@ pub async fn list_endpoints(app: &App, principal: &Principal, page: &PageRequest
 /// Applies the given changes; re-enabling an endpoint clears its failure run.
 pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: EndpointInput) -> Result<EndpointRow> {
     principal.require_scope("webhooks:write")?;
-    let url = input.url.as_deref().map(|u| check_url(app, u)).transpose()?;
+    let url = match input.url.as_deref() {
+        Some(u) => Some(check_url(app, u).await?),
+        None => None,
+    };
     let description = input.description.map(|d| d.as_deref().map(check_description).transpose()).transpose()?;
     let filters = input.filters.as_deref().map(check_filters).transpose()?;
     let headers = input.headers.as_ref().map(check_headers).transpose()?;
@@ -259,11 +298,15 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
         }
         row.updated_at = now;
         diesel::update(webhook_endpoints::table.find(&row.id)).set(&row).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "webhook.updated", "webhook_endpoint", &row.id, serde_json::json!({})))
-            .execute(c).await?;
-        Ok::<_, Error>(row)
+        let event = crate::outbox!(
+            c,
+            endpoint_event(app, principal, "webhook.updated", &row, None),
+            NewAudit::by(app, principal, "webhook.updated", "webhook_endpoint", &row.id, serde_json::json!({}))
+        );
+        Ok::<_, Error>((row, event))
     })?;
+    let (updated, event) = updated;
+    event.publish(app).await;
     app.webhooks.wake();
     Ok(updated)
 }
@@ -278,11 +321,15 @@ pub async fn delete_endpoint(app: &App, principal: &Principal, id: &str) -> Resu
         diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::endpoint_id.eq(&existing.id))).execute(c).await?;
         diesel::delete(webhook_secrets::table.filter(webhook_secrets::endpoint_id.eq(&existing.id))).execute(c).await?;
         diesel::delete(webhook_endpoints::table.find(&existing.id)).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "webhook.deleted", "webhook_endpoint", &existing.id, serde_json::json!({ "url": existing.url })))
-            .execute(c).await?;
-        Ok::<_, Error>(())
-    })?;
+        let event = crate::outbox!(
+            c,
+            endpoint_event(app, principal, "webhook.deleted", &existing, None),
+            NewAudit::by(app, principal, "webhook.deleted", "webhook_endpoint", &existing.id, serde_json::json!({ "url": existing.url }))
+        );
+        Ok::<_, Error>(event)
+    })?
+    .publish(app)
+    .await;
     Ok(existing.id)
 }
 
@@ -315,11 +362,15 @@ pub async fn rotate_secret(
         .set(webhook_secrets::expires_at.eq(until))
         .execute(c).await?;
         diesel::insert_into(webhook_secrets::table).values(&secret).execute(c).await?;
-        diesel::insert_into(audit_log::table)
-            .values(NewAudit::by(app, principal, "webhook.secret_rotated", "webhook_endpoint", &existing.id, serde_json::json!({ "graceSeconds": grace })))
-            .execute(c).await?;
-        Ok::<_, Error>(())
-    })?;
+        let event = crate::outbox!(
+            c,
+            endpoint_event(app, principal, "webhook.secret_rotated", &existing, Some(until)),
+            NewAudit::by(app, principal, "webhook.secret_rotated", "webhook_endpoint", &existing.id, serde_json::json!({ "graceSeconds": grace }))
+        );
+        Ok::<_, Error>(event)
+    })?
+    .publish(app)
+    .await;
     Ok((existing, shown, until))
 }
 
@@ -345,6 +396,14 @@ pub async fn list_deliveries(
         find_endpoint(app, principal, e).await?;
     }
     let org = principal.org_id.as_str();
+    if let Some(e) = &filter.event_id {
+        let n: i64 = with_conn!(app.db, c => {
+            events::table.find(e).filter(events::org_id.eq(org)).count().get_result(c).await?
+        });
+        if n == 0 {
+            return Err(Error::NotFound("event"));
+        }
+    }
     macro_rules! base {
         () => {{
             let mut q = webhook_deliveries::table.filter(webhook_deliveries::org_id.eq(org)).into_boxed();

@@ -2,9 +2,11 @@
 
 mod accounts;
 mod admission;
+mod answers;
 mod browser;
 mod common;
 mod conventions;
+mod events;
 mod keys;
 mod limits;
 mod logs;
@@ -12,5 +14,6 @@ mod multinode;
 mod rest;
 mod schema;
 mod subscriptions;
+mod tenancy;
 mod usage;
 pub mod webhooks;

@@ -823,3 +823,85 @@ async fn stopping_keeps_trying_to_write_what_it_buffered_until_a_deadline() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_degradation_and_unusual_activity_are_raised_and_resolved() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let hour = 3_600_000;
+        app.clock.set_ms((app.app.clock.now_ms() / hour + 1) * hour + 5 * 60_000);
+        let s = app.register("dev@example.com").await;
+        let now = app.app.clock.now_ms();
+        // The previous 24 hours: 200 calls at 10 ms, two hours back. This hour: 120 at 50 ms.
+        for _ in 0..200 {
+            app.app.meter.record(record(&app, &s.org_id, 10_000, 200, now - 2 * hour));
+        }
+        for _ in 0..120 {
+            app.app.meter.record(record(&app, &s.org_id, 50_000, 200, now));
+        }
+        gantry::server::flush(&app.app).await;
+        gantry::alerts::evaluate(&app.app, now).await.unwrap();
+        let open = alerts_of(&app, &s.token, "OPEN").await;
+        let find = |kind: &str| open.iter().find(|a| a["kind"] == kind).cloned();
+        let latency = find("LATENCY_DEGRADATION").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
+        assert_eq!(latency["severity"], "MEDIUM");
+        let p95 = latency["data"]["p95LatencyMs"].as_f64().unwrap();
+        let before = latency["data"]["baselineP95LatencyMs"].as_f64().unwrap();
+        assert!((p95 - 50.0).abs() <= 50.0 * 0.025 && (before - 10.0).abs() <= 10.0 * 0.025, "{latency}");
+        let unusual = find("UNUSUAL_ACTIVITY").unwrap_or_else(|| panic!("[{backend:?}] {open:?}"));
+        assert_eq!(unusual["severity"], "LOW");
+        assert_eq!(unusual["data"]["calls"], 120);
+        assert!(find("ERROR_SPIKE").is_none(), "no 5xx, no spike: {open:?}");
+        // The next hour is quiet: both conditions cleared.
+        gantry::alerts::evaluate(&app.app, now + hour).await.unwrap();
+        let resolved: Vec<String> = alerts_of(&app, &s.token, "RESOLVED")
+            .await
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            resolved.contains(&"LATENCY_DEGRADATION".into()) && resolved.contains(&"UNUSUAL_ACTIVITY".into()),
+            "[{backend:?}] {resolved:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecast_projects_the_month_and_when_the_quota_runs_out() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        // Ten days into January 2027 (31 days).
+        let start = chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z").unwrap().timestamp_millis();
+        let day = 86_400_000;
+        app.clock.set_ms(start + 10 * day);
+        let admin = app.register("ops@example.com").await;
+        let s = app.register("dev@example.com").await;
+        for _ in 0..1000 {
+            app.app.meter.record(record(&app, &s.org_id, 1_000, 200, start + 10 * day - 3_600_000));
+        }
+        gantry::server::flush(&app.app).await;
+        let q = "{ usageForecast { periodStart periodEnd calls projectedCalls quotaUsed projectedQuotaUsed monthlyQuota projectedPercentOfQuota quotaExhaustedAt } }";
+        let f = app.gql_ok(Some(&s.token), q, json!({})).await;
+        assert_eq!(
+            f["usageForecast"],
+            json!({
+                "periodStart": "2027-01-01T00:00:00.000Z", "periodEnd": "2027-02-01T00:00:00.000Z",
+                "calls": 1000, "projectedCalls": 3100, "quotaUsed": 1000, "projectedQuotaUsed": 3100,
+                "monthlyQuota": 100000, "projectedPercentOfQuota": 3.1, "quotaExhaustedAt": null,
+            }),
+            "[{backend:?}]"
+        );
+        // At 100 a day, a quota of 2000 runs out on the 20th day. (The forecast queries
+        // themselves count once the background flush writes them: computed from what it read.)
+        set_starter_quota(&app, &admin.token, 2000).await;
+        let f = app.gql_ok(Some(&s.token), q, json!({})).await;
+        let used = f["usageForecast"]["quotaUsed"].as_i64().unwrap();
+        assert!((1000..=1002).contains(&used), "[{backend:?}] {f}");
+        let at = start + (2000.0 * (10 * day) as f64 / used as f64) as i64;
+        assert_eq!(f["usageForecast"]["quotaExhaustedAt"], gantry::platform::clock::rfc3339(at), "[{backend:?}] {f}");
+        if used == 1000 {
+            assert_eq!(f["usageForecast"]["quotaExhaustedAt"], "2027-01-21T00:00:00.000Z");
+            assert_eq!(f["usageForecast"]["projectedPercentOfQuota"], 155.0);
+        }
+    }
+}

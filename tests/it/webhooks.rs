@@ -179,7 +179,7 @@ async fn create_endpoint(app: &TestApp, token: &str, input: Value) -> (String, S
     (p["endpoint"]["id"].as_str().unwrap().to_string(), p["secret"].as_str().unwrap().to_string())
 }
 
-const DELIVERY: &str = "query($id: ID!) { webhookDelivery(id: $id) { id status attemptCount nextAttemptAt lastStatusCode eventType eventId \
+const DELIVERY: &str = "query($id: ID!) { webhookDelivery(id: $id) { id status attemptCount nextAttemptAt lastStatusCode lastError eventType eventId \
     attempts { id attempt responseStatus errorKind errorMessage requestHeaders responseBody latencyMs } } }";
 
 async fn delivery(app: &TestApp, token: &str, id: &str) -> Value {
@@ -460,7 +460,7 @@ async fn failures_gone_redirects_timeouts_and_retry_after() {
         let (_, watcher_secret) = create_endpoint(
             &app,
             &s.token,
-            json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.*"] }),
+            json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.delivery.*", "webhook.endpoint.*"] }),
         )
         .await;
         let hold = reply(200).after(Duration::from_secs(3));
@@ -669,16 +669,48 @@ async fn internal_addresses_are_refused_at_connect_time_unless_allowed() {
                 .await;
             assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] {url}: {r}");
         }
-        // …and a name resolving to one is refused when connecting (DNS cannot smuggle it in).
+        // …so are names that resolve only to internal addresses when it is saved…
+        for url in [format!("http://localhost:{port}/hooks"), "https://localhost/hooks".to_string()] {
+            let r = app
+                .gql(
+                    Some(&s.token),
+                    "mutation($u: String!) { createWebhookEndpoint(input: {url: $u}) { secret } }",
+                    json!({ "u": url }),
+                )
+                .await;
+            assert_eq!(
+                (code(&r), r["errors"][0]["extensions"]["field"].as_str()),
+                ("BAD_USER_INPUT", Some("url")),
+                "[{backend:?}] {url}: {r}"
+            );
+            assert!(r["errors"][0]["message"].as_str().unwrap().contains("resolves to"), "{r}");
+        }
+        // …and a name that resolves to one only later is refused when connecting (DNS cannot
+        // smuggle it in). A name that does not resolve when saved, then resolves to loopback, is
+        // simulated by changing the stored URL.
         let (endpoint, _) = create_endpoint(
             &app,
             &s.token,
-            json!({ "url": format!("http://localhost:{port}/hooks"), "filterTypes": ["webhook.test"] }),
+            json!({ "url": format!("http://later.invalid:{port}/hooks"), "filterTypes": ["webhook.test"] }),
         )
         .await;
+        let rebound = format!("http://localhost:{port}/hooks");
+        let done: Result<(), gantry::error::Error> = async {
+            use diesel::prelude::*;
+            use diesel_async::RunQueryDsl;
+            use gantry::platform::db::schema::webhook_endpoints;
+            gantry::with_conn!(app.app.db, c => diesel::update(webhook_endpoints::table.find(&endpoint)).set(webhook_endpoints::url.eq(&rebound)).execute(c).await?);
+            Ok(())
+        }
+        .await;
+        done.unwrap();
         let id = send_test_event(&app, &s.token, &endpoint).await;
         let d = attempts(&app, &s.token, &id, 1).await;
         assert_eq!(d["attempts"][0]["errorKind"], "REFUSED", "[{backend:?}] {d}");
+        // Refused for good: no retry schedule against an address that stays refused, and a short
+        // reason (the error chain is in the attempt).
+        assert_eq!((d["status"].as_str(), &d["nextAttemptAt"]), (Some("FAILED"), &Value::Null), "[{backend:?}] {d}");
+        assert!(d["lastError"].as_str().unwrap().starts_with("refused: "), "{d}");
         assert_eq!(receiver.count(), 0, "the internal receiver was reached");
     }
 }
@@ -1078,7 +1110,7 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
         // Sessions expire in an hour; this test moves the clock by days.
         let (key, _) = app.create_key(&s.token, &["*"]).await;
         let (watcher, watcher_base) = Receiver::start().await;
-        create_endpoint(&app, &key, json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.*"] }))
+        create_endpoint(&app, &key, json!({ "url": format!("{watcher_base}/ops"), "filterTypes": ["webhook.delivery.*", "webhook.endpoint.*"] }))
             .await;
         let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (failing, _) = create_endpoint(

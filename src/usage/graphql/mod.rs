@@ -98,8 +98,8 @@ impl UsageStats {
     async fn limited_calls(&self) -> i64 {
         self.0.limited
     }
-    /// Share of calls without an error, 0–1 (1 when there were no calls).
-    async fn success_rate(&self) -> f64 {
+    /// Share of calls without an error, 0–1 (null when there were no calls).
+    async fn success_rate(&self) -> Option<f64> {
         self.0.success_rate()
     }
     /// Mean latency in milliseconds (null without calls).
@@ -287,7 +287,7 @@ pub struct RecordUsagePayload {
 #[derive(Default)]
 pub struct UsageQuery;
 
-fn scope(
+async fn scope(
     ctx: &Context<'_>,
     start: i64,
     end: i64,
@@ -295,14 +295,7 @@ fn scope(
     g: Granularity,
 ) -> async_graphql::Result<analytics::Scope> {
     let p: &Principal = ctx.principal()?;
-    let key = match key {
-        Some(id) => {
-            id.parse::<crate::platform::ids::KeyId>().map_err(|_| Error::bad_input("keyId", "not an API key id"))?;
-            Some(id.to_string())
-        }
-        None => None,
-    };
-    Ok(analytics::Scope { org: p.org_id.clone(), key, start, end, granularity: g })
+    Ok(analytics::Scope::of(ctx.app(), p, start, end, key.map(|k| k.as_str()), g).await?)
 }
 
 #[Object]
@@ -317,7 +310,7 @@ impl UsageQuery {
         #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
     ) -> async_graphql::Result<UsageSummary> {
         let (start, end) = period.range(ctx.app().clock.now_ms());
-        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour)?;
+        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour).await?;
         let stats = analytics::summary(ctx.app(), &s).await?;
         Ok(UsageSummary { start: DateTime(start), end: DateTime(end), stats: UsageStats(stats) })
     }
@@ -340,7 +333,7 @@ impl UsageQuery {
             UsageGranularity::Hour => Granularity::Hour,
             UsageGranularity::Day => Granularity::Day,
         };
-        let s = scope(ctx, start.0, end.0, key_id.as_ref(), g)?;
+        let s = scope(ctx, start.0, end.0, key_id.as_ref(), g).await?;
         let points = analytics::history(ctx.app(), &s).await?;
         Ok(points.into_iter().map(|(b, stats)| UsagePoint { start: DateTime(b), stats: UsageStats(stats) }).collect())
     }
@@ -354,7 +347,7 @@ impl UsageQuery {
         period: UsagePeriod,
     ) -> async_graphql::Result<Vec<KeyUsage>> {
         let (start, end) = period.range(ctx.app().clock.now_ms());
-        let s = scope(ctx, start, end, None, Granularity::Hour)?;
+        let s = scope(ctx, start, end, None, Granularity::Hour).await?;
         let mut rows = analytics::grouped(ctx.app(), &s, Dim::Key).await?;
         rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
         Ok(rows.into_iter().map(|(k, stats)| KeyUsage { key_id: (!k.is_empty()).then_some(k), stats }).collect())
@@ -397,7 +390,7 @@ impl UsageQuery {
         #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
     ) -> async_graphql::Result<Vec<StatusCount>> {
         let (start, end) = period.range(ctx.app().clock.now_ms());
-        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour)?;
+        let s = scope(ctx, start, end, key_id.as_ref(), Granularity::Hour).await?;
         let all = analytics::by_status(ctx.app(), &s).await?;
         let total: i64 = all.iter().map(|(_, n)| n).sum();
         Ok(all
@@ -414,7 +407,7 @@ impl UsageQuery {
         let p = ctx.principal()?;
         let now = app.clock.now_ms();
         let (start, end) = (month_start(now, 0), now + crate::platform::clock::month_reset_ms(now));
-        let s = scope(ctx, start, end, None, Granularity::Hour)?;
+        let s = scope(ctx, start, end, None, Granularity::Hour).await?;
         let stats = analytics::summary(app, &s).await?;
         let plan = crate::limits::service::plan_for_org(app, &p.org_id).await?;
         let elapsed = (now - start).max(HOUR_MS) as f64;
@@ -447,7 +440,7 @@ async fn endpoints(
     limit: usize,
 ) -> async_graphql::Result<Vec<EndpointUsage>> {
     let (start, end) = period.range(ctx.app().clock.now_ms());
-    let s = scope(ctx, start, end, key, Granularity::Hour)?;
+    let s = scope(ctx, start, end, key, Granularity::Hour).await?;
     let mut rows = analytics::grouped(ctx.app(), &s, Dim::Operation).await?;
     rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
     Ok(rows

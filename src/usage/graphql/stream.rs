@@ -102,8 +102,7 @@ impl UsageSubscription {
         ctx: &Context<'_>,
         #[graphql(desc = "The key (`key_…`).")] key_id: ID,
     ) -> async_graphql::Result<impl futures_util::Stream<Item = QuotaEvent> + use<>> {
-        key_id.parse::<crate::platform::ids::KeyId>().map_err(|_| Error::bad_input("keyId", "not an API key id"))?;
-        let key = key_id.to_string();
+        let key = crate::keys::service::key_of_org(ctx.app(), ctx.principal()?, &key_id).await?.to_string();
         quota_events(
             ctx,
             std::sync::Arc::new(move |e| {
