@@ -120,6 +120,14 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
     let victim_id = victim["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_string();
     let ok = gql(&b, Some(&victim_secret), "{ viewer { id } }", json!({})).await;
     assert_eq!(ok["data"]["viewer"]["id"], victim_id.as_str(), "B caches the key: {ok}");
+    // A socket opened on B before the revocation, serving operations.
+    let mut victim_sock = ws::connect_authed(&format!("ws://{}/graphql/ws", b.addr), &victim_secret).await;
+    ws::send(
+        &mut victim_sock,
+        json!({ "id": "before", "type": "subscribe", "payload": { "query": "{ viewer { id } }" } }),
+    )
+    .await;
+    assert_eq!(ws::next(&mut victim_sock).await.expect("answer")["type"], "next");
     gql(&a, Some(&token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": victim_id })).await;
     // The invalidation travels over Redis; poll B briefly for it to land (bounded).
     let mut refused = false;
@@ -132,6 +140,27 @@ async fn an_event_raised_on_one_process_reaches_a_subscriber_on_another() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(refused, "node B kept accepting a key revoked on node A");
+    // Once B knows, the open socket serves the key no more: its next operation is refused, or the
+    // socket is closed (4401) first.
+    ws::send(
+        &mut victim_sock,
+        json!({ "id": "after", "type": "subscribe", "payload": { "query": "{ viewer { id } }" } }),
+    )
+    .await;
+    loop {
+        match ws::next(&mut victim_sock).await {
+            Ok(msg) if msg["id"] == "after" => {
+                assert_eq!(msg["type"], "error", "served on B after the revocation: {msg}");
+                assert_eq!(msg["payload"][0]["extensions"]["code"], "UNAUTHENTICATED", "{msg}");
+                break;
+            }
+            Ok(other) => assert_ne!(other["type"], "next", "{other}"),
+            Err((code, _)) => {
+                assert_eq!(code, 4401);
+                break;
+            }
+        }
+    }
 
     // Quota crossings counted on node A reach subscribers connected to node B.
     let plan = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {monthlyQuota: 20, perSecond: null, perDay: null}) { slug } }";
