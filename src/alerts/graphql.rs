@@ -66,7 +66,7 @@ pub struct Alert(pub service::AlertRow);
 impl Alert {
     /// Alert id (`alr_…`).
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// What it is about.
     async fn kind(&self) -> Option<AlertKind> {
@@ -153,7 +153,7 @@ impl AlertsQuery {
             })
             .collect();
         let rows = service::list(ctx.app(), ctx.principal()?, &statuses, &page).await?;
-        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), Alert))
+        Ok(crate::graphql::connection::connection(rows, |r| r.id.to_string(), Alert))
     }
 }
 

@@ -4,13 +4,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use crate::platform::db::schema::alerts;
+use crate::platform::ids::{AlertId, OrgId};
 
 /// An alert as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
 pub struct AlertRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: AlertId,
+    pub org_id: OrgId,
     pub kind: String,
     pub severity: String,
     pub dedupe_key: String,

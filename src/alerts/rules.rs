@@ -88,7 +88,8 @@ pub async fn evaluate(app: &App, now: i64) -> Result<usize> {
             ),
         ];
         for (kind, severity, holds, title, data) in rules {
-            let active_one = active.iter().find(|a| a.org_id == org && a.kind == kind && a.resolved_at.is_none());
+            let active_one =
+                active.iter().find(|a| a.org_id.as_str() == org && a.kind == kind && a.resolved_at.is_none());
             if holds {
                 let mut data = data;
                 data["severity"] = severity.into();

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::PendingEvent;
 use crate::platform::db::schema::alerts;
-use crate::platform::ids::{AlertId, OrgId};
+use crate::platform::ids::AlertId;
 use crate::transaction;
 
 /// How long a trigger that cannot be stored is tried again before it is dropped (logged).
@@ -98,7 +98,7 @@ pub(super) async fn resolve(app: &App, row: AlertRow, now: i64) -> Result<()> {
             return Ok::<_, Error>(None);
         }
         let row = AlertRow { resolved_at: Some(now), ..row.clone() };
-        let org: OrgId = row.org_id.parse().map_err(|_| Error::internal(anyhow::anyhow!("bad org id in alerts")))?;
+        let org = row.org_id.clone();
         Ok(Some(crate::outbox!(c, PendingEvent::new(app, &org, RESOLVED_EVENT, row.payload()))))
     })?;
     if let Some(e) = resolved {

@@ -230,8 +230,8 @@ pub async fn archive_type(app: &App, principal: &Principal, name: &str) -> Resul
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: EventId,
+    pub org_id: OrgId,
     pub event_type: String,
     pub payload: String,
     pub idempotency_key: Option<String>,

@@ -53,6 +53,17 @@ pub struct Subscription(EventsSubscription, UsageSubscription, WebhooksSubscript
 
 pub type GantrySchema = Schema<Query, Mutation, Subscription>;
 
+/// An update field as the domain's [`Patch`](crate::platform::patch::Patch): undefined keeps,
+/// `null` clears, a value (converted by `f`) sets.
+pub fn patch<T, U>(v: async_graphql::MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> crate::platform::patch::Patch<U> {
+    use crate::platform::patch::Patch;
+    match v {
+        async_graphql::MaybeUndefined::Undefined => Patch::Keep,
+        async_graphql::MaybeUndefined::Null => Patch::Clear,
+        async_graphql::MaybeUndefined::Value(v) => Patch::Set(f(v)),
+    }
+}
+
 /// The complexity of a connection field: page size × the selection below it.
 pub fn page_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
     let n = first.or(last).unwrap_or(crate::pagination::DEFAULT_PAGE as i32).clamp(1, 100) as usize;

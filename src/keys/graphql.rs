@@ -3,13 +3,14 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 
 use super::model::KeyRow;
-use super::service::{self, CreateKey, Environment, KeyFilter, Patch, UpdateKey};
+use super::service::{self, CreateKey, Environment, KeyFilter, UpdateKey};
 use crate::accounts::graphql::{Organization, User};
 use crate::auth::KeyRefusal as Refusal;
 use crate::graphql::connection::{Conn, connection};
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::loaders::{Loaders, loader_error};
 use crate::graphql::page_complexity;
+use crate::graphql::patch;
 use crate::graphql::scalars::DateTime;
 use crate::limits::graphql::RateLimitOverride;
 use crate::pagination::PageRequest;
@@ -215,14 +216,6 @@ pub struct UpdateApiKeyInput {
     pub metadata: Option<Json<serde_json::Value>>,
     /// Replaces the key's own rate limits; `null` returns the key to its plan's.
     pub rate_limit: MaybeUndefined<RateLimitOverride>,
-}
-
-fn patch<T, U>(v: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
-    match v {
-        MaybeUndefined::Undefined => Patch::Keep,
-        MaybeUndefined::Null => Patch::Clear,
-        MaybeUndefined::Value(v) => Patch::Set(f(v)),
-    }
 }
 
 /// A created key and its secret.

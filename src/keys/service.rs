@@ -90,14 +90,7 @@ pub struct CreateKey {
     pub rate_limit: Option<crate::limits::policy::Override>,
 }
 
-/// A field left alone, set, or cleared (GraphQL's undefined / value / null).
-#[derive(Debug, Clone, Default)]
-pub enum Patch<T> {
-    #[default]
-    Keep,
-    Set(T),
-    Clear,
-}
+pub use crate::platform::patch::Patch;
 
 #[derive(Default)]
 pub struct UpdateKey {

@@ -290,14 +290,6 @@ pub struct UpdatePlanInput {
     pub query_cost_restore_rate: Option<i64>,
 }
 
-fn opt(v: MaybeUndefined<i64>) -> Option<Option<i64>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(n) => Some(Some(n)),
-    }
-}
-
 /// An operation that counts as more than one request.
 #[derive(SimpleObject)]
 pub struct OperationCost {
@@ -377,15 +369,15 @@ impl LimitsMutation {
     ) -> async_graphql::Result<Plan> {
         let patch = PlanPatch {
             name: input.name,
-            per_second: opt(input.per_second),
-            per_minute: opt(input.per_minute),
-            per_hour: opt(input.per_hour),
-            per_day: opt(input.per_day),
+            per_second: crate::graphql::patch(input.per_second, |v| v),
+            per_minute: crate::graphql::patch(input.per_minute, |v| v),
+            per_hour: crate::graphql::patch(input.per_hour, |v| v),
+            per_day: crate::graphql::patch(input.per_day, |v| v),
             burst: input.burst,
-            monthly_quota: opt(input.monthly_quota),
-            concurrency: opt(input.concurrency),
-            max_webhook_endpoints: opt(input.max_webhook_endpoints),
-            max_subscriptions: opt(input.max_subscriptions),
+            monthly_quota: crate::graphql::patch(input.monthly_quota, |v| v),
+            concurrency: crate::graphql::patch(input.concurrency, |v| v),
+            max_webhook_endpoints: crate::graphql::patch(input.max_webhook_endpoints, |v| v),
+            max_subscriptions: crate::graphql::patch(input.max_subscriptions, |v| v),
             query_cost_max: input.query_cost_max,
             query_cost_bucket: input.query_cost_bucket,
             query_cost_restore_rate: input.query_cost_restore_rate,

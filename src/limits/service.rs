@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::platform::bus::BusMessage;
 use crate::platform::db::schema::{operation_costs, organizations, plans};
 use crate::platform::ids::{OrgId, PlanId};
+use crate::platform::patch::Patch;
 use crate::{transaction, with_conn};
 
 pub async fn list_plans(app: &App) -> Result<Vec<PlanRow>> {
@@ -123,19 +124,19 @@ pub async fn set_org_plan(app: &App, principal: &Principal, org: &str, plan: &st
     plan_for_org(app, &org.parse().map_err(|_| Error::NotFound("organization"))?).await
 }
 
-/// Validated changes to a plan's limits; `None` leaves a field, `Some(None)` removes the limit.
+/// Changes to a plan's limits; `Clear` removes a limit.
 #[derive(Default)]
 pub struct PlanPatch {
     pub name: Option<String>,
-    pub per_second: Option<Option<i64>>,
-    pub per_minute: Option<Option<i64>>,
-    pub per_hour: Option<Option<i64>>,
-    pub per_day: Option<Option<i64>>,
+    pub per_second: Patch<i64>,
+    pub per_minute: Patch<i64>,
+    pub per_hour: Patch<i64>,
+    pub per_day: Patch<i64>,
     pub burst: Option<i64>,
-    pub monthly_quota: Option<Option<i64>>,
-    pub concurrency: Option<Option<i64>>,
-    pub max_webhook_endpoints: Option<Option<i64>>,
-    pub max_subscriptions: Option<Option<i64>>,
+    pub monthly_quota: Patch<i64>,
+    pub concurrency: Patch<i64>,
+    pub max_webhook_endpoints: Patch<i64>,
+    pub max_subscriptions: Patch<i64>,
     pub query_cost_max: Option<i64>,
     pub query_cost_bucket: Option<i64>,
     pub query_cost_restore_rate: Option<i64>,
@@ -143,11 +144,10 @@ pub struct PlanPatch {
 
 pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: PlanPatch) -> Result<PlanRow> {
     require_admin(principal)?;
-    let check = |field: &str, v: Option<Option<i64>>| -> Result<Option<Option<i64>>> {
-        match v {
-            Some(Some(n)) if n < 1 => Err(Error::bad_input(field, "must be at least 1 (or null for no limit)")),
-            other => Ok(other),
-        }
+    let check = |field: &str, v: Patch<i64>| -> Result<Patch<i64>> {
+        v.try_map(
+            |n| if n < 1 { Err(Error::bad_input(field, "must be at least 1 (or null for no limit)")) } else { Ok(n) },
+        )
     };
     let per_second = check("perSecond", patch.per_second)?;
     let per_minute = check("perMinute", patch.per_minute)?;
@@ -177,15 +177,15 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         let mut plan: PlanRow = plans::table.find(id).select(PlanRow::as_select()).first(c).await.optional()?
             .ok_or(Error::NotFound("plan"))?;
         if let Some(n) = &patch.name { plan.name = n.trim().to_string(); }
-        if let Some(v) = per_second { plan.per_second = v; }
-        if let Some(v) = per_minute { plan.per_minute = v; }
-        if let Some(v) = per_hour { plan.per_hour = v; }
-        if let Some(v) = per_day { plan.per_day = v; }
+        plan.per_second = per_second.clone().apply(plan.per_second);
+        plan.per_minute = per_minute.clone().apply(plan.per_minute);
+        plan.per_hour = per_hour.clone().apply(plan.per_hour);
+        plan.per_day = per_day.clone().apply(plan.per_day);
         if let Some(v) = patch.burst { plan.burst = v; }
-        if let Some(v) = monthly_quota { plan.monthly_quota = v; }
-        if let Some(v) = concurrency { plan.concurrency = v; }
-        if let Some(v) = max_webhook_endpoints { plan.max_webhook_endpoints = v; }
-        if let Some(v) = max_subscriptions { plan.max_subscriptions = v; }
+        plan.monthly_quota = monthly_quota.clone().apply(plan.monthly_quota);
+        plan.concurrency = concurrency.clone().apply(plan.concurrency);
+        plan.max_webhook_endpoints = max_webhook_endpoints.clone().apply(plan.max_webhook_endpoints);
+        plan.max_subscriptions = max_subscriptions.clone().apply(plan.max_subscriptions);
         if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
         if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
         if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }

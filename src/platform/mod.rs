@@ -7,3 +7,4 @@ pub mod crypto;
 pub mod db;
 pub mod group_commit;
 pub mod ids;
+pub mod patch;

@@ -14,6 +14,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
 use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
 use crate::platform::ids::{AttemptId, DeliveryId, WebhookId, WebhookSecretId};
+use crate::platform::patch::Patch;
 use crate::{find_in_org, keyset_page, transaction, with_conn};
 
 pub const DEFAULT_TIMEOUT_SECS: i64 = 30;
@@ -29,12 +30,12 @@ const RESERVED_HEADERS: &[&str] =
 #[derive(Debug, Default)]
 pub struct EndpointInput {
     pub url: Option<String>,
-    pub description: Option<Option<String>>,
+    pub description: Patch<String>,
     pub filters: Option<Vec<String>>,
     pub headers: Option<serde_json::Value>,
     pub enabled: Option<bool>,
-    pub rate_limit_per_second: Option<Option<i64>>,
-    pub retry_schedule: Option<Option<Vec<i64>>>,
+    pub rate_limit_per_second: Patch<i64>,
+    pub retry_schedule: Patch<Vec<i64>>,
     pub timeout_secs: Option<i64>,
     pub metadata: Option<serde_json::Value>,
 }
@@ -175,13 +176,13 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
         id: id.clone(),
         org_id: principal.org_id.to_string(),
         url,
-        description: input.description.flatten().as_deref().map(check_description).transpose()?,
+        description: input.description.into_value().as_deref().map(check_description).transpose()?,
         event_filter: check_filters(input.filters.as_deref().unwrap_or(&["*".to_string()]))?,
         headers: check_headers(input.headers.as_ref().unwrap_or(&serde_json::json!({})))?,
         enabled: input.enabled.unwrap_or(true),
         disabled_reason: None,
-        rate_limit_per_second: input.rate_limit_per_second.flatten().map(check_rate).transpose()?,
-        retry_schedule: input.retry_schedule.flatten().as_deref().map(check_schedule).transpose()?,
+        rate_limit_per_second: input.rate_limit_per_second.into_value().map(check_rate).transpose()?,
+        retry_schedule: input.retry_schedule.into_value().as_deref().map(check_schedule).transpose()?,
         timeout_ms: check_timeout(input.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS))?,
         metadata: check_metadata(input.metadata.as_ref().unwrap_or(&serde_json::json!({})))?,
         failing_since: None,
@@ -262,11 +263,11 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
         Some(u) => Some(check_url(app, u).await?),
         None => None,
     };
-    let description = input.description.map(|d| d.as_deref().map(check_description).transpose()).transpose()?;
+    let description = input.description.try_map(|d| check_description(&d))?;
     let filters = input.filters.as_deref().map(check_filters).transpose()?;
     let headers = input.headers.as_ref().map(check_headers).transpose()?;
-    let rate = input.rate_limit_per_second.map(|r| r.map(check_rate).transpose()).transpose()?;
-    let schedule = input.retry_schedule.map(|s| s.as_deref().map(check_schedule).transpose()).transpose()?;
+    let rate = input.rate_limit_per_second.try_map(check_rate)?;
+    let schedule = input.retry_schedule.try_map(|s| check_schedule(&s))?;
     let timeout = input.timeout_secs.map(check_timeout).transpose()?;
     let metadata = input.metadata.as_ref().map(check_metadata).transpose()?;
     let now = app.clock.now_ms();
@@ -278,11 +279,11 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
         crate::lock_row!(c, pg, "webhook_endpoints", &existing.id);
         let mut row: EndpointRow = webhook_endpoints::table.find(&existing.id).select(EndpointRow::as_select()).first(c).await?;
         if let Some(u) = url { row.url = u; }
-        if let Some(d) = description { row.description = d; }
+        row.description = description.clone().apply(row.description.take());
         if let Some(f) = filters { row.event_filter = f; }
         if let Some(h) = headers { row.headers = h; }
-        if let Some(r) = rate { row.rate_limit_per_second = r; }
-        if let Some(s) = schedule { row.retry_schedule = s; }
+        row.rate_limit_per_second = rate.clone().apply(row.rate_limit_per_second);
+        row.retry_schedule = schedule.clone().apply(row.retry_schedule.take());
         if let Some(t) = timeout { row.timeout_ms = t; }
         if let Some(m) = metadata { row.metadata = m; }
         if let Some(e) = input.enabled {
@@ -515,7 +516,8 @@ pub async fn send_test_event(
     let endpoint = find_endpoint(app, principal, endpoint_id).await?;
     let now = app.clock.now_ms();
     let event = crate::events::PendingEvent::new(app, &principal.org_id, event_type, sample);
-    let delivery = super::dispatch::new_delivery(&endpoint.org_id, &endpoint.id, &event.row.id, event_type, now);
+    let delivery =
+        super::dispatch::new_delivery(&endpoint.org_id, &endpoint.id, event.row.id.as_str(), event_type, now);
     transaction!(app.db, c => {
         use crate::platform::db::schema::events;
         diesel::insert_into(events::table).values(&event.row).execute(c).await?;

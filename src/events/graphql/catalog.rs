@@ -1,156 +1,15 @@
-//! The `events` subscription: the organization's event stream, from the bus (in-process or Redis).
+//! GraphQL for the event catalog and publishing: `eventTypes`, `event`, `events`, the operator's
+//! type mutations and `publishEvent`.
 
-use std::sync::Arc;
+use async_graphql::{Context, ID, Json, Object};
 
-use async_graphql::{Context, ID, Json, Object, Subscription};
-use futures_util::{Stream, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
-
-use crate::events::filters::{check_filters, type_matches};
+use super::Event;
 use crate::graphql::context::{ContextExt, Scope};
 use crate::graphql::scalars::DateTime;
-use crate::platform::bus::{BusMessage, EventEnvelope};
-
-/// Something that happened in an organization (`key.created`, `key.revoked`, …).
-pub struct Event(pub EventEnvelope);
-
-/// Something that happened in an organization (`key.created`, `key.revoked`, …).
-#[Object]
-impl Event {
-    /// Event id (`evt_…`), stable across deliveries.
-    pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// `category.action`, e.g. `key.rolled`.
-    #[graphql(name = "type")]
-    async fn event_type(&self) -> &str {
-        &self.0.event_type
-    }
-    /// The organization it happened in.
-    async fn organization_id(&self) -> ID {
-        ID(self.0.org_id.clone())
-    }
-    /// When it happened.
-    async fn occurred_at(&self) -> DateTime {
-        DateTime(self.0.occurred_at_ms)
-    }
-    /// The event's payload.
-    async fn data(&self) -> Json<serde_json::Value> {
-        Json(self.0.data.clone())
-    }
-}
-
-#[derive(Default)]
-pub struct EventsSubscription;
-
-#[Subscription]
-impl EventsSubscription {
-    /// The organization's events as they happen, on every node.
-    #[graphql(guard = "Scope(\"org:read\")")]
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Only these types (up to 50): exact names, `category.*` or `*` (default all).")] types: Option<
-            Vec<String>,
-        >,
-    ) -> async_graphql::Result<impl Stream<Item = Event> + use<>> {
-        let principal = ctx.principal()?;
-        let filters = types.unwrap_or_default();
-        check_filters("types", &filters)?;
-        let org = principal.org_id.to_string();
-        let filters = Arc::new(filters);
-        let rx = ctx.app().bus.subscribe();
-        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
-            let org = org.clone();
-            let filters = filters.clone();
-            async move {
-                let msg = msg.ok()?;
-                let BusMessage::Event(e) = &*msg else {
-                    return None;
-                };
-                if e.org_id != org {
-                    return None;
-                }
-                if !filters.is_empty() && !filters.iter().any(|f| type_matches(f, &e.event_type)) {
-                    return None;
-                }
-                Some(Event(e.clone()))
-            }
-        }))
-    }
-}
-
-/// One security-relevant action in an organization.
-pub struct AuditEntry(pub crate::events::AuditRow);
-
-/// One security-relevant action in an organization.
-#[Object]
-impl AuditEntry {
-    /// Entry id (`aud_…`).
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
-    }
-    /// What was done, e.g. `key.revoked`.
-    async fn action(&self) -> &str {
-        &self.0.action
-    }
-    /// `user` or `api_key`.
-    async fn actor_type(&self) -> &str {
-        &self.0.actor_type
-    }
-    /// Id of the user or key that did it.
-    async fn actor_id(&self) -> ID {
-        ID(self.0.actor_id.clone())
-    }
-    /// Kind of object acted on, e.g. `api_key`.
-    async fn target_type(&self) -> &str {
-        &self.0.target_type
-    }
-    /// Id of the object acted on.
-    async fn target_id(&self) -> ID {
-        ID(self.0.target_id.clone())
-    }
-    /// The caller's IP address.
-    async fn ip(&self) -> Option<&str> {
-        self.0.ip.as_deref()
-    }
-    /// Details of the action.
-    async fn data(&self) -> Json<serde_json::Value> {
-        Json(serde_json::from_str(&self.0.data).unwrap_or(serde_json::Value::Null))
-    }
-    /// When it happened.
-    async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at)
-    }
-}
-
-#[derive(Default)]
-pub struct AuditQuery;
-
-#[Object]
-impl AuditQuery {
-    /// The organization's audit log, newest first.
-    #[graphql(
-        guard = "Scope(\"org:read\")",
-        complexity = "crate::graphql::page_complexity(first, last, child_complexity)"
-    )]
-    async fn audit_log(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size from the start, 1–100 (default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end, 1–100.")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-        #[graphql(desc = "Only this action, e.g. `key.rolled`.")] action: Option<String>,
-    ) -> async_graphql::Result<crate::graphql::connection::Conn<AuditEntry>> {
-        let page = crate::pagination::PageRequest::from_args(first, after, last, before)?;
-        let rows = crate::events::list_audit(ctx.app(), ctx.principal()?, action.as_deref(), &page).await?;
-        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), AuditEntry))
-    }
-}
+use crate::platform::bus::EventEnvelope;
 
 /// A type of event in the catalog.
-pub struct EventType(pub super::publish::CatalogEntry);
+pub struct EventType(pub crate::events::publish::CatalogEntry);
 
 /// A type of event in the catalog.
 #[Object]
@@ -241,12 +100,12 @@ pub struct PublishEventPayload {
     pub replayed: bool,
 }
 
-impl From<super::publish::EventRow> for Event {
-    fn from(row: super::publish::EventRow) -> Self {
+impl From<crate::events::publish::EventRow> for Event {
+    fn from(row: crate::events::publish::EventRow) -> Self {
         Event(EventEnvelope {
             data: serde_json::from_str(&row.payload).unwrap_or_default(),
-            id: row.id,
-            org_id: row.org_id,
+            id: row.id.to_string(),
+            org_id: row.org_id.to_string(),
             event_type: row.event_type,
             occurred_at_ms: row.created_at,
         })
@@ -266,7 +125,7 @@ impl CatalogQuery {
         #[graphql(default, desc = "Include archived types.")] include_archived: bool,
     ) -> async_graphql::Result<Vec<EventType>> {
         ctx.principal()?;
-        let all = super::publish::list_types(ctx.app(), include_archived).await?;
+        let all = crate::events::publish::list_types(ctx.app(), include_archived).await?;
         Ok(all.into_iter().filter(|t| category.as_ref().is_none_or(|c| &t.category == c)).map(EventType).collect())
     }
 
@@ -288,13 +147,13 @@ impl CatalogQuery {
         #[graphql(desc = "Created before.")] until: Option<DateTime>,
     ) -> async_graphql::Result<crate::graphql::connection::Conn<Event>> {
         let page = crate::pagination::PageRequest::from_args(first, after, last, before)?;
-        let filter = super::publish::EventFilter {
+        let filter = crate::events::publish::EventFilter {
             types: types.unwrap_or_default(),
             since: since.map(|d| d.0),
             until: until.map(|d| d.0),
         };
-        let rows = super::publish::list_events(ctx.app(), ctx.principal()?, &filter, &page).await?;
-        Ok(crate::graphql::connection::connection(rows, |r| r.id.clone(), Event::from))
+        let rows = crate::events::publish::list_events(ctx.app(), ctx.principal()?, &filter, &page).await?;
+        Ok(crate::graphql::connection::connection(rows, |r| r.id.to_string(), Event::from))
     }
 
     /// One event of the organization, by id (as a delivery's `eventId` names it).
@@ -304,7 +163,7 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Event id (`evt_…`).")] id: ID,
     ) -> async_graphql::Result<Event> {
-        Ok(super::publish::get_event(ctx.app(), ctx.principal()?, &id).await?.into())
+        Ok(crate::events::publish::get_event(ctx.app(), ctx.principal()?, &id).await?.into())
     }
 }
 
@@ -320,13 +179,13 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new type.")] input: CreateEventTypeInput,
     ) -> async_graphql::Result<EventType> {
-        let fields = super::publish::TypeInput {
+        let fields = crate::events::publish::TypeInput {
             description: input.description,
             schema: input.schema.map(|j| j.0),
             sample: input.sample.map(|j| j.0),
             deprecated: input.deprecated,
         };
-        Ok(EventType(super::publish::create_type(ctx.app(), ctx.principal()?, &input.name, fields).await?))
+        Ok(EventType(crate::events::publish::create_type(ctx.app(), ctx.principal()?, &input.name, fields).await?))
     }
 
     /// Changes an event type you defined.
@@ -337,13 +196,13 @@ impl CatalogMutation {
         #[graphql(desc = "The type's name.")] name: String,
         #[graphql(desc = "The changes.")] input: UpdateEventTypeInput,
     ) -> async_graphql::Result<EventType> {
-        let fields = super::publish::TypeInput {
+        let fields = crate::events::publish::TypeInput {
             description: input.description,
             schema: input.schema.map(|j| j.0),
             sample: input.sample.map(|j| j.0),
             deprecated: input.deprecated,
         };
-        Ok(EventType(super::publish::update_type(ctx.app(), ctx.principal()?, &name, fields).await?))
+        Ok(EventType(crate::events::publish::update_type(ctx.app(), ctx.principal()?, &name, fields).await?))
     }
 
     /// Archives an event type you defined: it can no longer be published.
@@ -353,7 +212,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The type's name.")] name: String,
     ) -> async_graphql::Result<EventType> {
-        Ok(EventType(super::publish::archive_type(ctx.app(), ctx.principal()?, &name).await?))
+        Ok(EventType(crate::events::publish::archive_type(ctx.app(), ctx.principal()?, &name).await?))
     }
 
     /// Publishes an event of a type you defined to an organization: its webhook endpoints whose
@@ -365,10 +224,10 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The event.")] input: PublishEventInput,
     ) -> async_graphql::Result<PublishEventPayload> {
-        let (row, replayed) = super::publish::publish(
+        let (row, replayed) = crate::events::publish::publish(
             ctx.app(),
             ctx.principal()?,
-            super::publish::Publish {
+            crate::events::publish::Publish {
                 event_type: input.event_type,
                 payload: input.payload.0,
                 idempotency_key: input.idempotency_key,
