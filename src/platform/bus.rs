@@ -13,6 +13,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::platform::ids::{AttemptId, DeliveryId, EventId, OrgId, WebhookId};
+
 /// An event as subscribers see it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventEnvelope {
@@ -26,11 +28,11 @@ pub struct EventEnvelope {
 /// One webhook delivery attempt's outcome, as `webhookDelivered` subscribers see it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptEnvelope {
-    pub attempt_id: String,
-    pub org_id: String,
-    pub endpoint_id: String,
-    pub delivery_id: String,
-    pub event_id: String,
+    pub attempt_id: AttemptId,
+    pub org_id: OrgId,
+    pub endpoint_id: WebhookId,
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
     pub event_type: String,
     pub attempt: i64,
     /// The delivery's status after this attempt: `pending` (a retry is scheduled), `succeeded`, `failed`.

@@ -24,6 +24,7 @@ use super::signing::{SigningKey, signature_header};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::platform::db::schema::{events, webhook_deliveries, webhook_endpoints, webhook_secrets};
+use crate::platform::ids::{DeliveryId, EventId, OrgId, WebhookId};
 use crate::{transaction, with_conn};
 
 /// Seconds after each failed attempt before the next (then the delivery fails): 5 s, 5 min,
@@ -94,13 +95,13 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
 #[derive(QueryableByName, Debug)]
 pub(super) struct Claimed {
     #[diesel(sql_type = Text)]
-    pub(super) id: String,
+    pub(super) id: DeliveryId,
     #[diesel(sql_type = Text)]
-    pub(super) org_id: String,
+    pub(super) org_id: OrgId,
     #[diesel(sql_type = Text)]
-    pub(super) endpoint_id: String,
+    pub(super) endpoint_id: WebhookId,
     #[diesel(sql_type = Text)]
-    pub(super) event_id: String,
+    pub(super) event_id: EventId,
     #[diesel(sql_type = Text)]
     pub(super) event_type: String,
     #[diesel(sql_type = BigInt)]
@@ -163,19 +164,19 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
             .order(webhook_secrets::id.desc())
             .select(SecretRow::as_select())
             .load(c).await?;
-        let payloads: Vec<(String, String, i64)> = events::table
+        let payloads: Vec<(EventId, String, i64)> = events::table
             .filter(events::id.eq_any(&event_ids))
             .select((events::id, events::payload, events::created_at))
             .load(c).await?;
         (endpoints, secrets, payloads)
     });
-    let endpoints: HashMap<String, Arc<EndpointRow>> =
+    let endpoints: HashMap<WebhookId, Arc<EndpointRow>> =
         endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect();
-    let mut keys: HashMap<String, Vec<SigningKey>> = HashMap::new();
+    let mut keys: HashMap<WebhookId, Vec<SigningKey>> = HashMap::new();
     for s in secrets {
         keys.entry(s.endpoint_id).or_default().push(SigningKey::derive(&app.secret, &s.seed));
     }
-    let payloads: HashMap<String, (String, i64)> = payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect();
+    let payloads: HashMap<EventId, (String, i64)> = payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect();
     let started = claimed.len();
     for d in claimed {
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
@@ -210,7 +211,7 @@ async fn over_endpoint_limit(app: &App, endpoint: &EndpointRow, now: i64) -> Opt
     let per_second = endpoint.rate_limit_per_second.filter(|r| *r > 0)? as u64;
     let policy = Arc::new(crate::limits::policy::Policy::webhook(per_second));
     let subject =
-        crate::limits::limiter::Subject { rate: format!("whk:{}", endpoint.id), org: endpoint.org_id.clone() };
+        crate::limits::limiter::Subject { rate: format!("whk:{}", endpoint.id), org: endpoint.org_id.to_string() };
     let (decision, _) = app.limiter.acquire(&subject, policy, 1, 0, now).await;
     (!decision.allowed()).then_some(decision.retry_after_ms.max(1))
 }
@@ -223,7 +224,7 @@ async fn release(app: &App, d: &Claimed, at: Option<i64>) -> Result<()> {
         None => (FAILED, Some("the endpoint is disabled; no request was made")),
     };
     with_conn!(app.db, c => {
-        diesel::update(still_claimed(&d.id, d.attempts))
+        diesel::update(still_claimed(d.id.as_str(), d.attempts))
         .set((
             webhook_deliveries::status.eq(status),
             webhook_deliveries::next_attempt_at.eq(at),
@@ -438,9 +439,9 @@ async fn attempt(
         }
     }
     put("content-type", "application/json");
-    put("webhook-id", &d.id);
+    put("webhook-id", d.id.as_str());
     put("webhook-timestamp", &timestamp.to_string());
-    put("webhook-signature", &signature_header(keys, &d.id, timestamp, body.as_bytes()));
+    put("webhook-signature", &signature_header(keys, d.id.as_str(), timestamp, body.as_bytes()));
 
     let outcome = send(app, endpoint, &headers, &body).await;
     let now = app.clock.now_ms();

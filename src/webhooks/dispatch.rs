@@ -13,21 +13,21 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::events::catalog;
 use crate::platform::db::schema::{events, webhook_endpoints};
-use crate::platform::ids::DeliveryId;
+use crate::platform::ids::{DeliveryId, EventId, OrgId, WebhookId};
 use crate::transaction;
 
 /// Events taken per dispatch; a full batch means there may be more.
 pub const DISPATCH_BATCH: i64 = 500;
 
 /// An enabled endpoint as the dispatcher sees it: id, filters, creation time.
-type Subscriber<'a> = (&'a str, Vec<String>, i64);
+type Subscriber<'a> = (&'a WebhookId, Vec<String>, i64);
 
 #[derive(QueryableByName)]
 struct Undispatched {
     #[diesel(sql_type = Text)]
-    id: String,
+    id: EventId,
     #[diesel(sql_type = Text)]
-    org_id: String,
+    org_id: OrgId,
     #[diesel(sql_type = Text)]
     event_type: String,
     #[diesel(sql_type = BigInt)]
@@ -52,14 +52,14 @@ pub async fn dispatch(app: &App) -> Result<usize> {
             return Ok((0, 0));
         }
         let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
-        let endpoints: Vec<(String, String, String, i64)> = webhook_endpoints::table
+        let endpoints: Vec<(WebhookId, OrgId, String, i64)> = webhook_endpoints::table
             .filter(webhook_endpoints::org_id.eq_any(orgs.iter().copied()))
             .filter(webhook_endpoints::enabled.eq(true))
             .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter, webhook_endpoints::created_at))
             .load(c).await?;
         let mut by_org: HashMap<&str, Vec<Subscriber<'_>>> = HashMap::new();
         for (id, org, filter, created_at) in &endpoints {
-            by_org.entry(org.as_str()).or_default().push((id.as_str(), serde_json::from_str(filter).unwrap_or_default(), *created_at));
+            by_org.entry(org.as_str()).or_default().push((id, serde_json::from_str(filter).unwrap_or_default(), *created_at));
         }
         let mut deliveries = Vec::new();
         for e in &rows {
@@ -114,12 +114,18 @@ fn insert_deliveries_sql(n: usize) -> String {
     sql
 }
 
-pub fn new_delivery(org_id: &str, endpoint_id: &str, event_id: &str, event_type: &str, now: i64) -> DeliveryRow {
+pub fn new_delivery(
+    org_id: &OrgId,
+    endpoint_id: &WebhookId,
+    event_id: &EventId,
+    event_type: &str,
+    now: i64,
+) -> DeliveryRow {
     DeliveryRow {
-        id: DeliveryId::generate(now).to_string(),
-        org_id: org_id.to_string(),
-        endpoint_id: endpoint_id.to_string(),
-        event_id: event_id.to_string(),
+        id: DeliveryId::generate(now),
+        org_id: org_id.clone(),
+        endpoint_id: endpoint_id.clone(),
+        event_id: event_id.clone(),
         event_type: event_type.to_string(),
         status: PENDING.to_string(),
         attempts: 0,

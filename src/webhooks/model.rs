@@ -3,12 +3,13 @@
 use diesel::prelude::*;
 
 use crate::platform::db::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_secrets};
+use crate::platform::ids::{AttemptId, DeliveryId, EventId, OrgId, WebhookId, WebhookSecretId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
 pub struct EndpointRow {
-    pub id: String,
-    pub org_id: String,
+    pub id: WebhookId,
+    pub org_id: OrgId,
     pub url: String,
     pub description: Option<String>,
     pub event_filter: String,
@@ -48,8 +49,8 @@ impl EndpointRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhook_secrets)]
 pub struct SecretRow {
-    pub id: String,
-    pub endpoint_id: String,
+    pub id: WebhookSecretId,
+    pub endpoint_id: WebhookId,
     pub seed: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -58,10 +59,10 @@ pub struct SecretRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhook_deliveries, treat_none_as_default_value = false)]
 pub struct DeliveryRow {
-    pub id: String,
-    pub org_id: String,
-    pub endpoint_id: String,
-    pub event_id: String,
+    pub id: DeliveryId,
+    pub org_id: OrgId,
+    pub endpoint_id: WebhookId,
+    pub event_id: EventId,
     pub event_type: String,
     pub status: String,
     pub attempts: i64,
@@ -76,10 +77,10 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webhook_attempts)]
 pub struct AttemptRow {
-    pub id: String,
-    pub delivery_id: String,
-    pub endpoint_id: String,
-    pub org_id: String,
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: WebhookId,
+    pub org_id: OrgId,
     pub attempt: i64,
     pub url: String,
     pub request_headers: String,

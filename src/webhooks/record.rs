@@ -21,7 +21,7 @@ use crate::events::PendingEvent;
 use crate::events::catalog;
 use crate::platform::bus::{AttemptEnvelope, BusMessage};
 use crate::platform::db::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints};
-use crate::platform::ids::{AttemptId, OrgId};
+use crate::platform::ids::{AttemptId, DeliveryId, OrgId};
 use crate::transaction;
 
 /// A success ends its endpoint's run of failures (no row is written when there is none). A macro,
@@ -39,7 +39,7 @@ macro_rules! clear_failing {
 
 /// A plain success waiting for its batch.
 pub struct Success {
-    delivery_id: String,
+    delivery_id: DeliveryId,
     /// The attempt count the delivery had when claimed: the write applies only if it still has.
     claimed_attempts: i64,
     attempt: AttemptRow,
@@ -88,7 +88,7 @@ pub(super) async fn record(
         );
     }
     let attempt = AttemptRow {
-        id: AttemptId::generate(now).to_string(),
+        id: AttemptId::generate(now),
         delivery_id: d.id.clone(),
         endpoint_id: d.endpoint_id.clone(),
         org_id: d.org_id.clone(),
@@ -104,7 +104,7 @@ pub(super) async fn record(
         error_message: outcome.error.clone(),
         created_at: now,
     };
-    let org: OrgId = d.org_id.parse().map_err(|_| Error::internal(anyhow::anyhow!("bad org id in a delivery")))?;
+    let org: OrgId = d.org_id.clone();
     let quiet = catalog::is_delivery_event(&d.event_type) || d.event_type == "webhook.endpoint.disabled";
     let delivery_data = |attempts: i64| {
         serde_json::json!({
@@ -160,7 +160,7 @@ pub(super) async fn record(
     let write = async || -> Result<(bool, Option<PendingEvent>)> {
         transaction!(app.db, c => {
             diesel::insert_into(webhook_attempts::table).values(&attempt).execute(c).await?;
-            let applied = diesel::update(still_claimed(&d.id, d.attempts))
+            let applied = diesel::update(still_claimed(d.id.as_str(), d.attempts))
             .set((
                 webhook_deliveries::status.eq(status),
                 webhook_deliveries::attempts.eq(done),
@@ -362,11 +362,11 @@ async fn write_successes_pg(app: &App, batch: &[Success]) -> Result<Vec<bool>> {
     let num = |f: fn(&Success) -> i64| batch.iter().map(f).collect::<Vec<i64>>();
     let opt = |f: fn(&Success) -> Option<String>| batch.iter().map(f).collect::<Vec<Option<String>>>();
     let updated: Vec<UpdatedRow> = diesel::sql_query(SQL)
-        .bind::<Array<Text>, _>(col(|s| s.delivery_id.clone()))
+        .bind::<Array<Text>, _>(col(|s| s.delivery_id.to_string()))
         .bind::<Array<BigInt>, _>(num(|s| s.claimed_attempts))
-        .bind::<Array<Text>, _>(col(|s| s.attempt.id.clone()))
-        .bind::<Array<Text>, _>(col(|s| s.attempt.endpoint_id.clone()))
-        .bind::<Array<Text>, _>(col(|s| s.attempt.org_id.clone()))
+        .bind::<Array<Text>, _>(col(|s| s.attempt.id.to_string()))
+        .bind::<Array<Text>, _>(col(|s| s.attempt.endpoint_id.to_string()))
+        .bind::<Array<Text>, _>(col(|s| s.attempt.org_id.to_string()))
         .bind::<Array<Text>, _>(col(|s| s.attempt.url.clone()))
         .bind::<Array<Text>, _>(col(|s| s.attempt.request_headers.clone()))
         .bind::<Array<Text>, _>(col(|s| s.attempt.request_body.clone()))
@@ -390,7 +390,7 @@ async fn write_successes_sqlite(app: &App, batch: &[Success]) -> Result<Vec<bool
         let mut applied = Vec::with_capacity(batch.len());
         for s in batch {
             diesel::insert_into(webhook_attempts::table).values(&s.attempt).execute(c).await?;
-            let n = diesel::update(still_claimed(&s.delivery_id, s.claimed_attempts))
+            let n = diesel::update(still_claimed(s.delivery_id.as_str(), s.claimed_attempts))
             .set((
                 webhook_deliveries::status.eq(SUCCEEDED),
                 webhook_deliveries::attempts.eq(s.attempt.attempt),
@@ -403,7 +403,7 @@ async fn write_successes_sqlite(app: &App, batch: &[Success]) -> Result<Vec<bool
             .execute(c).await?;
             applied.push(n == 1);
         }
-        let endpoints: Vec<String> = batch.iter().map(|s| s.attempt.endpoint_id.clone()).collect();
+        let endpoints: Vec<String> = batch.iter().map(|s| s.attempt.endpoint_id.to_string()).collect();
         clear_failing!(c, &endpoints);
         Ok::<_, Error>(applied)
     })

@@ -154,12 +154,12 @@ fn check_rate(r: i64) -> Result<i64> {
     Ok(r)
 }
 
-fn new_secret(app: &App, endpoint_id: &str, now: i64) -> (SecretRow, String) {
+fn new_secret(app: &App, endpoint_id: &WebhookId, now: i64) -> (SecretRow, String) {
     let seed = crypto::random_base62(32);
     let shown = SigningKey::derive(&app.secret, &seed).expose();
     let row = SecretRow {
-        id: WebhookSecretId::generate(now).to_string(),
-        endpoint_id: endpoint_id.to_string(),
+        id: WebhookSecretId::generate(now),
+        endpoint_id: endpoint_id.clone(),
         seed,
         created_at: now,
         expires_at: None,
@@ -171,10 +171,10 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
     principal.require_scope("webhooks:write")?;
     let url = check_url(app, input.url.as_deref().ok_or_else(|| Error::bad_input("url", "is required"))?).await?;
     let now = app.clock.now_ms();
-    let id = WebhookId::generate(now).to_string();
+    let id = WebhookId::generate(now);
     let row = EndpointRow {
         id: id.clone(),
-        org_id: principal.org_id.to_string(),
+        org_id: principal.org_id.clone(),
         url,
         description: input.description.into_value().as_deref().map(check_description).transpose()?,
         event_filter: check_filters(input.filters.as_deref().unwrap_or(&["*".to_string()]))?,
@@ -207,7 +207,7 @@ pub async fn create_endpoint(app: &App, principal: &Principal, input: EndpointIn
         let event = crate::outbox!(
             c,
             endpoint_event(app, principal, "webhook.created", &row, None),
-            NewAudit::by(app, principal, "webhook.created", "webhook_endpoint", &id, serde_json::json!({ "url": row.url }))
+            NewAudit::by(app, principal, "webhook.created", "webhook_endpoint", id.as_str(), serde_json::json!({ "url": row.url }))
         );
         Ok::<_, Error>((row, event))
     })?;
@@ -302,7 +302,7 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
         let event = crate::outbox!(
             c,
             endpoint_event(app, principal, "webhook.updated", &row, None),
-            NewAudit::by(app, principal, "webhook.updated", "webhook_endpoint", &row.id, serde_json::json!({}))
+            NewAudit::by(app, principal, "webhook.updated", "webhook_endpoint", row.id.as_str(), serde_json::json!({}))
         );
         Ok::<_, Error>((row, event))
     })?;
@@ -325,13 +325,13 @@ pub async fn delete_endpoint(app: &App, principal: &Principal, id: &str) -> Resu
         let event = crate::outbox!(
             c,
             endpoint_event(app, principal, "webhook.deleted", &existing, None),
-            NewAudit::by(app, principal, "webhook.deleted", "webhook_endpoint", &existing.id, serde_json::json!({ "url": existing.url }))
+            NewAudit::by(app, principal, "webhook.deleted", "webhook_endpoint", existing.id.as_str(), serde_json::json!({ "url": existing.url }))
         );
         Ok::<_, Error>(event)
     })?
     .publish(app)
     .await;
-    Ok(existing.id)
+    Ok(existing.id.to_string())
 }
 
 /// Issues a new secret; the current ones keep signing for `grace_secs` (default 24 h, at most 7
@@ -366,7 +366,7 @@ pub async fn rotate_secret(
         let event = crate::outbox!(
             c,
             endpoint_event(app, principal, "webhook.secret_rotated", &existing, Some(until)),
-            NewAudit::by(app, principal, "webhook.secret_rotated", "webhook_endpoint", &existing.id, serde_json::json!({ "graceSeconds": grace }))
+            NewAudit::by(app, principal, "webhook.secret_rotated", "webhook_endpoint", existing.id.as_str(), serde_json::json!({ "graceSeconds": grace }))
         );
         Ok::<_, Error>(event)
     })?
@@ -468,10 +468,10 @@ pub async fn retry_delivery(
 ) -> Result<DeliveryRow> {
     principal.require_scope("webhooks:write")?;
     let existing = get_delivery(app, principal, id).await?;
-    if endpoint_id.is_some_and(|e| e != existing.endpoint_id) {
+    if endpoint_id.is_some_and(|e| e != existing.endpoint_id.as_str()) {
         return Err(Error::NotFound("webhook delivery"));
     }
-    let endpoint = find_endpoint(app, principal, &existing.endpoint_id).await?;
+    let endpoint = find_endpoint(app, principal, existing.endpoint_id.as_str()).await?;
     if !endpoint.enabled {
         return Err(Error::Conflict("the endpoint is disabled; enable it before retrying its deliveries".into()));
     }
@@ -516,8 +516,7 @@ pub async fn send_test_event(
     let endpoint = find_endpoint(app, principal, endpoint_id).await?;
     let now = app.clock.now_ms();
     let event = crate::events::PendingEvent::new(app, &principal.org_id, event_type, sample);
-    let delivery =
-        super::dispatch::new_delivery(&endpoint.org_id, &endpoint.id, event.row.id.as_str(), event_type, now);
+    let delivery = super::dispatch::new_delivery(&endpoint.org_id, &endpoint.id, &event.row.id, event_type, now);
     transaction!(app.db, c => {
         use crate::platform::db::schema::events;
         diesel::insert_into(events::table).values(&event.row).execute(c).await?;

@@ -45,15 +45,15 @@ pub struct WebhookDelivery(pub DeliveryRow);
 impl WebhookDelivery {
     /// Global id (`msg_…`), sent as `webhook-id`.
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// The endpoint (`whk_…`).
     async fn endpoint_id(&self) -> ID {
-        ID(self.0.endpoint_id.clone())
+        ID(self.0.endpoint_id.to_string())
     }
     /// The event (`evt_…`).
     async fn event_id(&self) -> ID {
-        ID(self.0.event_id.clone())
+        ID(self.0.event_id.to_string())
     }
     /// The event's type.
     async fn event_type(&self) -> &str {
@@ -88,7 +88,7 @@ impl WebhookDelivery {
     }
     /// Every attempt, oldest first: request, response (bodies truncated to 4 KiB), latency, error.
     async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WebhookAttempt>> {
-        let rows = service::attempts_of(ctx.app(), &self.0.org_id, &self.0.id).await?;
+        let rows = service::attempts_of(ctx.app(), self.0.org_id.as_str(), self.0.id.as_str()).await?;
         Ok(rows.into_iter().map(WebhookAttempt).collect())
     }
 }
@@ -117,7 +117,7 @@ pub struct WebhookAttempt(pub AttemptRow);
 impl WebhookAttempt {
     /// Global id (`att_…`).
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// 1 for the first attempt of the delivery, then 2, 3, …
     async fn attempt(&self) -> i64 {

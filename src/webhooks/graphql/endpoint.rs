@@ -19,7 +19,7 @@ pub struct WebhookEndpoint(pub EndpointRow);
 impl WebhookEndpoint {
     /// Global id (`whk_…`).
     pub async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     /// Where events are POSTed.
     async fn url(&self) -> &str {
@@ -80,7 +80,7 @@ impl WebhookEndpoint {
     }
     /// Delivery counts by state and the success rate of the last 24 hours.
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<WebhookEndpointStats> {
-        let s = service::endpoint_stats(ctx.app(), &self.0.org_id, &self.0.id).await?;
+        let s = service::endpoint_stats(ctx.app(), self.0.org_id.as_str(), self.0.id.as_str()).await?;
         Ok(WebhookEndpointStats {
             succeeded: s.succeeded,
             pending: s.pending,
@@ -103,12 +103,12 @@ impl WebhookEndpoint {
     ) -> async_graphql::Result<Conn<WebhookDelivery>> {
         let page = PageRequest::from_args(first, after, last, before)?;
         let filter = DeliveryFilter {
-            endpoint_id: Some(self.0.id.clone()),
+            endpoint_id: Some(self.0.id.to_string()),
             status: status.map(|s| s.as_str()),
             ..Default::default()
         };
         let rows = service::list_deliveries(ctx.app(), ctx.principal()?, &filter, &page).await?;
-        Ok(connection(rows, |d| d.id.clone(), WebhookDelivery))
+        Ok(connection(rows, |d| d.id.to_string(), WebhookDelivery))
     }
 }
 

@@ -109,7 +109,7 @@ impl WebhooksQuery {
     ) -> async_graphql::Result<Conn<WebhookEndpoint>> {
         let page = PageRequest::from_args(first, after, last, before)?;
         let rows = service::list_endpoints(ctx.app(), ctx.principal()?, &page).await?;
-        Ok(connection(rows, |e| e.id.clone(), WebhookEndpoint))
+        Ok(connection(rows, |e| e.id.to_string(), WebhookEndpoint))
     }
 
     /// One webhook endpoint of the organization.
@@ -149,7 +149,7 @@ impl WebhooksQuery {
             until: until.map(|d| d.0),
         };
         let rows = service::list_deliveries(ctx.app(), ctx.principal()?, &filter, &page).await?;
-        Ok(connection(rows, |d| d.id.clone(), WebhookDelivery))
+        Ok(connection(rows, |d| d.id.to_string(), WebhookDelivery))
     }
 
     /// One delivery, with its attempts.

@@ -22,19 +22,19 @@ pub struct WebhookAttemptOutcome(AttemptEnvelope);
 impl WebhookAttemptOutcome {
     /// The attempt (`att_…`).
     async fn attempt_id(&self) -> ID {
-        ID(self.0.attempt_id.clone())
+        ID(self.0.attempt_id.to_string())
     }
     /// The delivery (`msg_…`).
     async fn delivery_id(&self) -> ID {
-        ID(self.0.delivery_id.clone())
+        ID(self.0.delivery_id.to_string())
     }
     /// The endpoint (`whk_…`).
     async fn endpoint_id(&self) -> ID {
-        ID(self.0.endpoint_id.clone())
+        ID(self.0.endpoint_id.to_string())
     }
     /// The event (`evt_…`).
     async fn event_id(&self) -> ID {
-        ID(self.0.event_id.clone())
+        ID(self.0.event_id.to_string())
     }
     /// The event's type.
     async fn event_type(&self) -> &str {
@@ -96,7 +96,8 @@ impl WebhooksSubscription {
             async move {
                 let msg = msg.ok()?;
                 let BusMessage::DeliveryAttempt(a) = &*msg else { return None };
-                (a.org_id == *org && a.endpoint_id == *id).then(|| WebhookAttemptOutcome(a.clone()))
+                (a.org_id.as_str() == org.as_str() && a.endpoint_id.as_str() == id.as_str())
+                    .then(|| WebhookAttemptOutcome(a.clone()))
             }
         }))
     }
