@@ -222,11 +222,8 @@ async fn publish(a: PublishArgs) {
     // reqwest is built without a TLS provider of its own (Gantry's choice); the publisher speaks
     // plain HTTP, but the builder wants one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(a.concurrency)
-        .http1_only()
-        .build()
-        .expect("HTTP client");
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).http1_only().build().expect("HTTP client");
     let next = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(parking_lot::Mutex::new(None::<String>));
