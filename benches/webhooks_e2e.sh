@@ -32,7 +32,7 @@ EVENT_TYPE="bench.e2e_ping"
 overrides=$(env | grep -E '^GANTRY_WEBHOOK_|^GANTRY_DATABASE_POOL_SIZE=|^GANTRY_LOG=' | sort | tr '\n' ' ' || true)
 
 cargo build --release --quiet --bin gantry --example webhook_receiver
-TARGET="${CARGO_TARGET_DIR:-target}/release"
+TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 work=$(mktemp -d)
 db="gantry_e2e_$(date +%s)_$$"
 prefix="gantry-e2e-$$"

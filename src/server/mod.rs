@@ -208,6 +208,11 @@ pub async fn run(
     let notices = crate::alerts::spawn(app.clone(), writer_stopped.clone());
     let writer = crate::usage::writer::spawn_writer(app.clone(), writer_stopped.clone());
     let webhooks = app.config.workers.then(|| crate::webhooks::delivery::spawn(app.clone(), writer_stopped));
+    // No Nagle delay: a WebSocket frame or a streamed body written after another must not wait
+    // for the peer's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -198,10 +198,25 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
     // Outgoing messages go through a channel: operations run as tasks, and the credential
     // watcher can close the socket.
     let (tx, mut rx) = mpsc::channel::<Message>(64);
+    // Messages already queued go out in one write (an operation's `next` and `complete`, the
+    // results of pipelined operations): one flush per batch, not one per message.
     let forward = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
+        'out: while let Some(mut msg) = rx.recv().await {
+            loop {
+                let closing = matches!(msg, Message::Close(_));
+                if sink.feed(msg).await.is_err() {
+                    break 'out;
+                }
+                if closing {
+                    let _ = sink.flush().await;
+                    break 'out;
+                }
+                match rx.try_recv() {
+                    Ok(next) => msg = next,
+                    Err(_) => break,
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
