@@ -23,7 +23,9 @@ macro_rules! audit {
     }};
 }
 
-#[derive(Debug, Insertable)]
+/// One audit-log entry: built with [`NewAudit::by`] or [`NewAudit::raw`] and written by
+/// [`audit!`](crate::audit); the same struct is what [`list_audit`] reads back.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 pub struct NewAudit {
     pub id: AuditId,
@@ -89,20 +91,8 @@ impl NewAudit {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = audit_log)]
-pub struct AuditRow {
-    pub id: AuditId,
-    pub org_id: OrgId,
-    pub actor_type: String,
-    pub actor_id: String,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-    pub ip: Option<String>,
-    pub data: String,
-    pub created_at: i64,
-}
+/// An entry read back from the audit log.
+pub type AuditRow = NewAudit;
 
 /// The organization's audit trail, newest first (`org:read`).
 pub async fn list_audit(

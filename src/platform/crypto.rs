@@ -59,14 +59,19 @@ impl ServerSecret {
 
 /// argon2id hash of a password in PHC format. CPU-heavy: call from a blocking task.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let hash =
-        argon2::Argon2::default().hash_password(password.as_bytes()).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    Ok(hash.to_string())
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"));
+    super::memory::release_thread_memory();
+    hash
 }
 
 /// Checks a password against a PHC hash. CPU-heavy: call from a blocking task.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    argon2::Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
+    let ok = argon2::Argon2::default().verify_password(password.as_bytes(), phc).is_ok();
+    super::memory::release_thread_memory();
+    ok
 }
 
 #[cfg(test)]

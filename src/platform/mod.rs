@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod db;
 pub mod group_commit;
 pub mod ids;
+pub mod memory;
 pub mod patch;

@@ -244,7 +244,13 @@ pub async fn write_batch(db: &Db, batch: Arc<Vec<UsageRecord>>) -> Result<()> {
         // statement per table reused for every row (parsing a multi-row statement costs more than
         // the insert itself).
         Conn::Sqlite(mut conn) => {
-            conn.spawn_blocking(move |c| sqlite::write(c, &batch)).await?;
+            conn.spawn_blocking(move |c| {
+                let written = sqlite::write(c, &batch);
+                drop(batch);
+                crate::platform::memory::release_thread_memory();
+                written
+            })
+            .await?;
             Ok(())
         }
         Conn::Pg(mut conn) => write_batch_pg(&mut conn, db, &batch).await,
