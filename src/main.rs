@@ -48,13 +48,15 @@ enum AdminCommand {
 }
 
 /// Allocator settings, set once at start (an explicit `MIMALLOC_*` variable still decides):
-/// - Freed memory goes back to the OS after 10 s unused rather than mimalloc's 1 s: under steady
-///   load the usage writer's batches otherwise return and re-fault the same pages every few seconds
-///   (profiled: page clearing in the kernel and first-touch faults, ~5 % of a request).
+/// - Freed memory goes back to the OS after 10 s unused rather than mimalloc's 1 s: the request
+///   path's worker threads otherwise return and re-fault the same pages every few seconds
+///   (profiled: page clearing in the kernel and first-touch faults, ~5 % of a request). The few
+///   jobs that allocate megabytes at once on a blocking thread give theirs back when they finish
+///   (`platform::memory`).
 /// - No transparent huge pages: with them every touched 2 MiB of the heap stays resident whole,
 ///   and a partly freed one is never returned — the resident set grew with the requests served
-///   (~95 MiB after 250k requests, ~190 MiB after 900k) while the memory in use stayed flat; without
-///   them it stays under 50 MiB, at no cost in throughput (measured by `benches/load.sh`).
+///   (~95 MiB after 250k requests, ~190 MiB after 900k) while the memory in use stayed flat; the
+///   resident set after load is in `BENCHMARKS.md` (measured by `benches/load.sh`).
 fn tune_allocator() {
     // Indexes in mimalloc.h's `mi_option_e` (libmimalloc-sys names no constants for them).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
