@@ -10,6 +10,8 @@
 use crate::alerts::Notices;
 use crate::auth::Credentials;
 use crate::config::Config;
+use crate::events::publish::PublishQueue;
+use crate::events::types::EventTypes;
 use crate::graphql::documents::Documents;
 use crate::keys::counters::KeyUsage;
 use crate::limits::limiter::Limiter;
@@ -37,6 +39,10 @@ pub struct App {
     pub limiter: Limiter,
     /// Plans by organization and the policies built from them, per node.
     pub plans: Plans,
+    /// Operator event types with their compiled schemas, per node.
+    pub event_types: EventTypes,
+    /// The group-commit writer of published operator events.
+    pub published: PublishQueue,
     /// Per-operation costs, reloaded when any node changes them.
     pub operation_costs: OperationCosts,
     /// Parsed GraphQL documents by query text.

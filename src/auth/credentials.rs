@@ -133,7 +133,10 @@ impl Credentials {
             BusMessage::InvalidateKeys { hashes } => hashes.iter().for_each(|h| self.forget_key(h)),
             BusMessage::InvalidateSession { token_hash } => self.forget_session(token_hash),
             BusMessage::Resync => self.forget_all(),
-            BusMessage::Event(_) | BusMessage::DeliveryAttempt(_) | BusMessage::InvalidatePlans => {}
+            BusMessage::Event(_)
+            | BusMessage::DeliveryAttempt(_)
+            | BusMessage::InvalidatePlans
+            | BusMessage::InvalidateEventTypes => {}
         }
     }
 }

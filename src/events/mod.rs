@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod filters;
 pub mod graphql;
 pub mod publish;
+pub mod types;
 
 pub use audit::{AuditRow, NewAudit, list_audit};
 

@@ -6,13 +6,21 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use super::PendingEvent;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+
 use super::catalog;
+use super::types::Publishable;
+use super::{NewEvent, PendingEvent};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
+use crate::platform::bus::BusMessage;
 use crate::platform::db::schema::{event_types, events, organizations};
+use crate::platform::group_commit::GroupCommit;
 use crate::platform::ids::{EventId, OrgId};
 use crate::{find_in_org, keyset_page, transaction, with_conn};
 
@@ -99,6 +107,25 @@ pub async fn find_type(app: &App, name: &str) -> Result<Option<CatalogEntry>> {
     Ok(row.map(Into::into))
 }
 
+/// A type with its compiled schema, from this node's cache or read and compiled once.
+async fn publishable(app: &App, name: &str) -> Result<Option<Arc<Publishable>>> {
+    if let Some(t) = app.event_types.get(name) {
+        return Ok(Some(t));
+    }
+    let generation = app.event_types.generation();
+    let Some(entry) = find_type(app, name).await? else { return Ok(None) };
+    let validator = compile(&entry.schema)?;
+    let t = Arc::new(Publishable { entry, validator });
+    app.event_types.store(generation, name, t.clone());
+    Ok(Some(t))
+}
+
+/// After a type changed: every node reads it again.
+async fn types_changed(app: &App) {
+    app.event_types.forget_all();
+    app.bus.publish(BusMessage::InvalidateEventTypes).await;
+}
+
 fn require_operator(principal: &Principal) -> Result<()> {
     principal.require_scope("events:publish")?;
     if principal.is_platform {
@@ -176,6 +203,7 @@ pub async fn create_type(app: &App, principal: &Principal, name: &str, input: Ty
     if inserted == 0 {
         return Err(Error::Conflict(format!("an event type named `{name}` exists")));
     }
+    types_changed(app).await;
     Ok(row.into())
 }
 
@@ -207,6 +235,7 @@ pub async fn update_type(app: &App, principal: &Principal, name: &str, input: Ty
         diesel::update(event_types::table.find(name)).set(&row).execute(c).await?;
         Ok::<_, Error>(row)
     })?;
+    types_changed(app).await;
     Ok(row.into())
 }
 
@@ -224,7 +253,9 @@ pub async fn archive_type(app: &App, principal: &Principal, name: &str) -> Resul
             .returning(TypeRow::as_returning())
             .get_result(c).await.optional()?
     });
-    row.map(Into::into).ok_or(Error::NotFound("event type"))
+    let row = row.ok_or(Error::NotFound("event type"))?;
+    types_changed(app).await;
+    Ok(row.into())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -277,9 +308,10 @@ pub async fn publish(app: &App, principal: &Principal, input: Publish) -> Result
     {
         return Err(Error::bad_input("idempotencyKey", "1 to 255 characters"));
     }
-    let entry = find_type(app, &input.event_type).await?.ok_or_else(|| {
+    let publishable = publishable(app, &input.event_type).await?.ok_or_else(|| {
         Error::bad_input("type", format!("`{}` is not an event type of the catalog", input.event_type))
     })?;
+    let entry = &publishable.entry;
     if entry.built_in {
         return Err(Error::bad_input(
             "type",
@@ -292,7 +324,7 @@ pub async fn publish(app: &App, principal: &Principal, input: Publish) -> Result
     if input.payload.to_string().len() > MAX_PAYLOAD_BYTES {
         return Err(Error::bad_input("payload", "at most 256 KiB"));
     }
-    check_against(&compile(&entry.schema)?, "payload", &input.payload)?;
+    check_against(&publishable.validator, "payload", &input.payload)?;
 
     let find_existing = async |key: &str| -> Result<Option<EventRow>> {
         Ok(with_conn!(app.db, c => {
@@ -318,18 +350,89 @@ pub async fn publish(app: &App, principal: &Principal, input: Publish) -> Result
         idempotency_key: event.row.idempotency_key.clone(),
         created_at: event.row.created_at,
     };
-    let inserted = with_conn!(app.db, c => {
-        diesel::insert_into(events::table).values(&event.row).on_conflict_do_nothing().execute(c).await?
-    });
-    if inserted == 0 {
+    let PendingEvent { row: new_row, envelope } = event;
+    let inserted = app
+        .published
+        .submit(new_row, |batch| write_published(app, batch))
+        .await
+        .map_err(|_| Error::internal(anyhow::anyhow!("a batch of published events was abandoned")))??;
+    if !inserted {
         // A concurrent publish with the same key won the race: return its event.
         let key = input.idempotency_key.as_deref().unwrap_or_default();
         let first =
             find_existing(key).await?.ok_or_else(|| Error::internal(anyhow::anyhow!("idempotent event vanished")))?;
         return Ok((first, true));
     }
-    event.publish(app).await;
+    app.bus.publish(BusMessage::Event(envelope)).await;
     Ok((row, false))
+}
+
+/// Published events waiting to be written together (group commit): one statement and one commit
+/// for every event published meanwhile, each publisher answered once its own row is written.
+pub type PublishQueue = GroupCommit<NewEvent, Result<bool>>;
+
+/// Rows per statement (six placeholders each, well under either backend's limit).
+const PUBLISH_CHUNK: usize = 500;
+
+/// Writes a batch of published events; per event, whether it was written (`false`: another
+/// publish with its idempotency key was first). A batch that fails is written again one event
+/// at a time, so one bad row fails alone.
+async fn write_published(app: &App, batch: Vec<NewEvent>) -> Vec<Result<bool>> {
+    let mut written = HashSet::new();
+    let mut failed = false;
+    for chunk in batch.chunks(PUBLISH_CHUNK) {
+        match insert_events(app, chunk).await {
+            Ok(ids) => written.extend(ids),
+            Err(e) if batch.len() == 1 => return vec![Err(e)],
+            Err(_) => failed = true,
+        }
+    }
+    if !failed {
+        return batch.iter().map(|e| Ok(written.contains(e.id.as_str()))).collect();
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for e in batch.chunks(1) {
+        out.push(if written.contains(e[0].id.as_str()) {
+            Ok(true)
+        } else {
+            insert_events(app, e).await.map(|ids| !ids.is_empty())
+        });
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct InsertedId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING id`: the ids of the rows written.
+async fn insert_events(app: &App, rows: &[NewEvent]) -> Result<Vec<String>> {
+    let mut sql =
+        String::from("INSERT INTO events (id, org_id, event_type, payload, idempotency_key, created_at) VALUES ");
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+    let sql = app.db.sql(&sql);
+    let ids: Vec<InsertedId> = with_conn!(app.db, c => {
+        let mut q = diesel::sql_query(&sql).into_boxed();
+        for r in rows {
+            q = q
+                .bind::<Text, _>(&r.id)
+                .bind::<Text, _>(&r.org_id)
+                .bind::<Text, _>(&r.event_type)
+                .bind::<Text, _>(&r.payload)
+                .bind::<Nullable<Text>, _>(&r.idempotency_key)
+                .bind::<BigInt, _>(r.created_at);
+        }
+        q.load(c).await?
+    });
+    Ok(ids.into_iter().map(|r| r.id).collect())
 }
 
 /// Filters for the organization's events.

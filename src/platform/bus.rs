@@ -55,6 +55,8 @@ pub enum BusMessage {
     InvalidateSession { token_hash: String },
     /// Plans or an organization's plan changed: drop every node's plan cache.
     InvalidatePlans,
+    /// An operator event type was created, changed or archived: drop every node's type cache.
+    InvalidateEventTypes,
     /// The outcome of one webhook delivery attempt (`webhookDelivered`).
     DeliveryAttempt(AttemptEnvelope),
     /// Local only: the Redis subscription was re-established and messages may have been missed

@@ -57,6 +57,8 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         key_usage: Default::default(),
         limiter,
         plans: Default::default(),
+        event_types: Default::default(),
+        published: Default::default(),
         operation_costs: Default::default(),
         documents: Default::default(),
         started_at_ms: clock.now_ms(),
@@ -101,6 +103,7 @@ fn spawn_bus_listener(app: &Arc<App>) {
             let Some(app) = weak.upgrade() else { return };
             app.credentials.on_bus(&msg);
             app.webhooks.on_bus(&msg);
+            app.event_types.on_bus(&msg);
             if app.plans.on_bus(&msg) {
                 reload_costs(&app);
             }

@@ -1,6 +1,7 @@
 //! The delivery engine: workers claim due deliveries (made by [`super::dispatch`]), POST them
 //! signed, record each attempt and schedule the next; [`spawn`] runs the dispatcher and the
-//! workers together.
+//! workers together. New deliveries for free request slots are leased to the node as they are
+//! fanned out and start at once, without a claim (retries and the rest are claimed).
 //!
 //! Claiming sets a delivery's lease (`leased_until`) to the endpoint's timeout plus a margin,
 //! longer than its request may take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes
@@ -36,6 +37,8 @@ const MIN_BACKOFF_AFTER_THROTTLE_MS: i64 = 60_000;
 const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
 /// While requests are in flight, free slots are gathered this long before claiming for them.
 pub const CLAIM_GATHER: Duration = Duration::from_millis(10);
+/// At most this many deliveries are claimed (or leased while fanned out) at once.
+const CLAIM_BATCH: usize = 256;
 /// Response bodies (and request bodies in the log) are kept up to this many bytes.
 pub const LOG_BODY_BYTES: usize = 4096;
 
@@ -56,8 +59,15 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
             let signalled = app.webhooks.events_pending.swap(false, std::sync::atomic::Ordering::AcqRel);
             if signalled || outbox_full || last_dispatch.elapsed() >= poll {
                 last_dispatch = Instant::now();
-                match super::dispatch::dispatch(&app).await {
-                    Ok(n) => outbox_full = n as i64 == super::dispatch::DISPATCH_BATCH,
+                // New deliveries for free request slots start at once, leased as they are made.
+                let free = app.webhooks.slots.available_permits().min(CLAIM_BATCH);
+                match super::dispatch::fan_out(&app, free).await {
+                    Ok((n, leased)) => {
+                        outbox_full = n as i64 == super::dispatch::DISPATCH_BATCH;
+                        if let Err(e) = start_leased(&app, leased).await {
+                            e.log();
+                        }
+                    }
                     Err(e) => {
                         outbox_full = false;
                         e.log()
@@ -145,7 +155,7 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(free.min(256) as i64)
+            .bind::<BigInt, _>(free.min(CLAIM_BATCH) as i64)
             .load(c).await.map_err(Error::from)
     })?;
     if claimed.is_empty() {
@@ -153,32 +163,48 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     }
     let endpoint_ids: HashSet<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     let event_ids: Vec<&str> = claimed.iter().map(|d| d.event_id.as_str()).collect();
-    let (endpoints, secrets, payloads) = with_conn!(app.db, c => {
+    let (endpoints, payloads) = with_conn!(app.db, c => {
         let endpoints: Vec<EndpointRow> = webhook_endpoints::table
             .filter(webhook_endpoints::id.eq_any(endpoint_ids.iter().copied()))
             .select(EndpointRow::as_select())
-            .load(c).await?;
-        let secrets: Vec<SecretRow> = webhook_secrets::table
-            .filter(webhook_secrets::endpoint_id.eq_any(endpoint_ids.iter().copied()))
-            .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(now)))
-            .order(webhook_secrets::id.desc())
-            .select(SecretRow::as_select())
             .load(c).await?;
         let payloads: Vec<(EventId, String, i64)> = events::table
             .filter(events::id.eq_any(&event_ids))
             .select((events::id, events::payload, events::created_at))
             .load(c).await?;
-        (endpoints, secrets, payloads)
+        (endpoints, payloads)
     });
-    let endpoints: HashMap<WebhookId, Arc<EndpointRow>> =
-        endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect();
+    let leased = super::dispatch::Leased {
+        deliveries: claimed,
+        endpoints: endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect(),
+        payloads: payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect(),
+        now,
+    };
+    start_leased(app, leased).await
+}
+
+/// Starts the first attempt of each leased delivery (claimed, or leased as it was made) with its
+/// endpoint's current signing keys. Returns how many it started.
+async fn start_leased(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<usize> {
+    let super::dispatch::Leased { deliveries, endpoints, payloads, now } = leased;
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    let endpoint_ids: Vec<&str> = endpoints.keys().map(|id| id.as_str()).collect();
+    let secrets: Vec<SecretRow> = with_conn!(app.db, c => {
+        webhook_secrets::table
+            .filter(webhook_secrets::endpoint_id.eq_any(&endpoint_ids))
+            .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(now)))
+            .order(webhook_secrets::id.desc())
+            .select(SecretRow::as_select())
+            .load(c).await?
+    });
     let mut keys: HashMap<WebhookId, Vec<SigningKey>> = HashMap::new();
     for s in secrets {
         keys.entry(s.endpoint_id).or_default().push(SigningKey::derive(&app.secret, &s.seed));
     }
-    let payloads: HashMap<EventId, (String, i64)> = payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect();
-    let started = claimed.len();
-    for d in claimed {
+    let started = deliveries.len();
+    for d in deliveries {
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
         if !endpoint.enabled {
             // Disabled since the delivery was made: it fails without a request (recoverable once

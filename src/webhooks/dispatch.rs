@@ -3,11 +3,13 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so two nodes never fan one event out twice).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 
+use super::delivery::Claimed;
 use super::model::*;
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -19,8 +21,8 @@ use crate::transaction;
 /// Events taken per dispatch; a full batch means there may be more.
 pub const DISPATCH_BATCH: i64 = 500;
 
-/// An enabled endpoint as the dispatcher sees it: id, filters, creation time.
-type Subscriber<'a> = (&'a WebhookId, Vec<String>, i64);
+/// An enabled endpoint as the dispatcher sees it: the row and its parsed filters.
+type Subscriber = (Arc<EndpointRow>, Vec<String>);
 
 #[derive(QueryableByName)]
 struct Undispatched {
@@ -30,19 +32,40 @@ struct Undispatched {
     org_id: OrgId,
     #[diesel(sql_type = Text)]
     event_type: String,
+    #[diesel(sql_type = Text)]
+    payload: String,
     #[diesel(sql_type = BigInt)]
     created_at: i64,
+}
+
+/// Deliveries made already leased to this node, with what their first attempts need: they start
+/// at once, without a claim and without reading their rows again.
+pub(super) struct Leased {
+    pub(super) deliveries: Vec<Claimed>,
+    pub(super) endpoints: HashMap<WebhookId, Arc<EndpointRow>>,
+    /// Event id → (payload, created_at).
+    pub(super) payloads: HashMap<EventId, (String, i64)>,
+    pub(super) now: i64,
 }
 
 /// Fans undispatched events out to the enabled endpoints whose filter matches, in one
 /// transaction with marking them dispatched. Returns how many events it took.
 pub async fn dispatch(app: &App) -> Result<usize> {
+    Ok(fan_out(app, 0).await?.0)
+}
+
+/// [`dispatch`], leasing up to `lease` of the new deliveries to this node as they are made (a
+/// lease like a claim's: if the node dies, they are due again when it ends). Returns how many
+/// events it took and the leased deliveries.
+pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased)> {
     let now = app.clock.now_ms();
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let select = app.db.sql(&format!(
-        "SELECT id, org_id, event_type, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
+        "SELECT id, org_id, event_type, payload, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
     ));
     let pg = app.db.is_postgres();
+    let margin_ms = app.config.webhook_lease_margin_secs * 1000;
+    let mut leased = Leased { deliveries: Vec::new(), endpoints: HashMap::new(), payloads: HashMap::new(), now };
     let (taken, created) = transaction!(app.db, c => {
         if pg {
             c.batch_execute(crate::platform::db::QUEUE_HEAD_PLAN).await?;
@@ -52,21 +75,27 @@ pub async fn dispatch(app: &App) -> Result<usize> {
             return Ok((0, 0));
         }
         let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
-        let endpoints: Vec<(WebhookId, OrgId, String, i64)> = webhook_endpoints::table
+        let endpoints: Vec<EndpointRow> = webhook_endpoints::table
             .filter(webhook_endpoints::org_id.eq_any(orgs.iter().copied()))
             .filter(webhook_endpoints::enabled.eq(true))
-            .select((webhook_endpoints::id, webhook_endpoints::org_id, webhook_endpoints::event_filter, webhook_endpoints::created_at))
+            .select(EndpointRow::as_select())
             .load(c).await?;
-        let mut by_org: HashMap<&str, Vec<Subscriber<'_>>> = HashMap::new();
-        for (id, org, filter, created_at) in &endpoints {
-            by_org.entry(org.as_str()).or_default().push((id, serde_json::from_str(filter).unwrap_or_default(), *created_at));
+        let mut by_org: HashMap<OrgId, Vec<Subscriber>> = HashMap::new();
+        for e in endpoints {
+            let filters = e.filters();
+            by_org.entry(e.org_id.clone()).or_default().push((Arc::new(e), filters));
         }
         let mut deliveries = Vec::new();
         for e in &rows {
-            for (endpoint, filters, created_at) in by_org.get(e.org_id.as_str()).map(Vec::as_slice).unwrap_or_default() {
+            for (endpoint, filters) in by_org.get(&e.org_id).map(Vec::as_slice).unwrap_or_default() {
                 // An endpoint gets what happens after it exists, even when dispatch runs late.
-                if *created_at <= e.created_at && catalog::filter_matches(filters, &e.event_type) {
-                    deliveries.push(new_delivery(&e.org_id, endpoint, &e.id, &e.event_type, now));
+                if endpoint.created_at <= e.created_at && catalog::filter_matches(filters, &e.event_type) {
+                    let mut d = new_delivery(&e.org_id, &endpoint.id, &e.id, &e.event_type, now);
+                    if deliveries.len() < lease {
+                        d.leased_until = Some(now + margin_ms + endpoint.timeout_ms);
+                        leased.endpoints.entry(endpoint.id.clone()).or_insert_with(|| endpoint.clone());
+                    }
+                    deliveries.push(d);
                 }
             }
         }
@@ -81,6 +110,7 @@ pub async fn dispatch(app: &App) -> Result<usize> {
                     .bind::<Text, _>(&d.event_id)
                     .bind::<Text, _>(&d.event_type)
                     .bind::<BigInt, _>(now)
+                    .bind::<Nullable<BigInt>, _>(d.leased_until)
                     .bind::<BigInt, _>(now)
                     .bind::<BigInt, _>(now);
             }
@@ -88,28 +118,44 @@ pub async fn dispatch(app: &App) -> Result<usize> {
         }
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         diesel::update(events::table.filter(events::id.eq_any(&ids))).set(events::dispatched_at.eq(now)).execute(c).await?;
-        Ok::<_, Error>((rows.len(), deliveries.len()))
+        let created = deliveries.len();
+        for d in deliveries.into_iter().take_while(|d| d.leased_until.is_some()) {
+            leased.deliveries.push(Claimed {
+                id: d.id,
+                org_id: d.org_id,
+                endpoint_id: d.endpoint_id,
+                event_id: d.event_id,
+                event_type: d.event_type,
+                attempts: 0,
+                last_error: None,
+            });
+        }
+        let wanted: HashSet<&EventId> = leased.deliveries.iter().map(|d| &d.event_id).collect();
+        for r in rows.iter().filter(|r| wanted.contains(&r.id)) {
+            leased.payloads.insert(r.id.clone(), (r.payload.clone(), r.created_at));
+        }
+        Ok::<_, Error>((rows.len(), created))
     })?;
     if created > 0 {
-        tracing::debug!(events = taken, deliveries = created, "dispatched events");
+        tracing::debug!(events = taken, deliveries = created, leased = leased.deliveries.len(), "dispatched events");
     }
-    Ok(taken)
+    Ok((taken, leased))
 }
 
 const INSERT_CHUNK: usize = 500;
 
-/// `INSERT` of `n` new pending deliveries, eight placeholders each (id, org, endpoint, event,
-/// type, and now three times: due, created, updated), in `?` style.
+/// `INSERT` of `n` new pending deliveries, nine placeholders each (id, org, endpoint, event,
+/// type, due, lease, created, updated), in `?` style.
 fn insert_deliveries_sql(n: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, event_type, status, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES ",
+         next_attempt_at, leased_until, created_at, updated_at) VALUES ",
     );
     for i in 0..n {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)");
+        sql.push_str("(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)");
     }
     sql
 }

@@ -471,6 +471,83 @@ async fn two_nodes_deliver_each_event_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_type_changed_on_one_node_is_enforced_by_the_next_publish_on_another() {
+    if !postgres_and_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, name) = create_pg_database().await;
+    let _database = crate::common::PgDatabase(name);
+    let prefix = unique("gantry-types-");
+    let a = start_node(&database_url, &prefix, dir.path());
+    let b = start_node(&database_url, &prefix, dir.path());
+    let http = crate::common::http_client();
+    let reg = gql_at(&http, &a, None, "mutation { register(input: {email: \"ops@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
+    let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
+    let lifted = gql_at(&http, &a, Some(&token), crate::common::LIFT_STARTER_LIMITS, json!({})).await;
+    assert_eq!(lifted["data"]["updatePlan"]["slug"], "starter");
+    let loose = json!({ "type": "object" });
+    let created = gql_at(
+        &http,
+        &a,
+        Some(&token),
+        "mutation($s: JSON!) { createEventType(input: {name: \"order.paid\", schema: $s}) { name } }",
+        json!({ "s": loose }),
+    )
+    .await;
+    assert_eq!(created["data"]["createEventType"]["name"], "order.paid", "{created}");
+    let publish = async |node: &Node, payload: serde_json::Value| {
+        gql_at(
+            &http,
+            node,
+            Some(&token),
+            "mutation($p: JSON!) { publishEvent(input: {type: \"order.paid\", payload: $p}) { event { id } } }",
+            json!({ "p": payload }),
+        )
+        .await
+    };
+    // Node B publishes (and so holds the type with its schema), then node A tightens the schema:
+    // B's very next publish is judged by the new one, and after the archive it is refused.
+    let r = publish(&b, json!({ "order": 1 })).await;
+    assert!(r["data"]["publishEvent"]["event"]["id"].is_string(), "{r}");
+    let strict = json!({ "type": "object", "required": ["amount_cents"] });
+    let updated = gql_at(
+        &http,
+        &a,
+        Some(&token),
+        "mutation($s: JSON!) { updateEventType(name: \"order.paid\", input: {schema: $s, sample: {amount_cents: 1}}) { name } }",
+        json!({ "s": strict }),
+    )
+    .await;
+    assert_eq!(updated["data"]["updateEventType"]["name"], "order.paid", "{updated}");
+    // The change reaches B over the bus; until it has, B may still answer from its cache.
+    let mut refused = serde_json::Value::Null;
+    for _ in 0..100 {
+        refused = publish(&b, json!({ "order": 2 })).await;
+        if refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "payload", "{refused}");
+    let r = publish(&b, json!({ "amount_cents": 5 })).await;
+    assert!(r["data"]["publishEvent"]["event"]["id"].is_string(), "{r}");
+    let archived =
+        gql_at(&http, &a, Some(&token), "mutation { archiveEventType(name: \"order.paid\") { name } }", json!({}))
+            .await;
+    assert_eq!(archived["data"]["archiveEventType"]["name"], "order.paid", "{archived}");
+    let mut refused = serde_json::Value::Null;
+    for _ in 0..100 {
+        refused = publish(&b, json!({ "amount_cents": 6 })).await;
+        if refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("archived"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_only_node_and_a_worker_process_split_the_work() {
     for backend in crate::common::backends() {
         let dir = tempfile::tempdir().unwrap();
