@@ -81,6 +81,13 @@ impl PendingEvent {
     }
 
     pub async fn publish(self, app: &App) {
-        app.bus.publish(BusMessage::Event(self.envelope)).await;
+        announce(app, self.envelope).await;
     }
+}
+
+/// Tells every node that an event was written: subscribers, and the dispatchers that fan it out
+/// (this node's at once, without waiting for its own message to come back from Redis).
+async fn announce(app: &App, envelope: EventEnvelope) {
+    app.webhooks.events_arrived();
+    app.bus.publish(BusMessage::Event(envelope)).await;
 }

@@ -363,7 +363,7 @@ pub async fn publish(app: &App, principal: &Principal, input: Publish) -> Result
             find_existing(key).await?.ok_or_else(|| Error::internal(anyhow::anyhow!("idempotent event vanished")))?;
         return Ok((first, true));
     }
-    app.bus.publish(BusMessage::Event(envelope)).await;
+    super::announce(app, envelope).await;
     Ok((row, false))
 }
 

@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -39,6 +40,8 @@ const MAX_RETRY_AFTER_MS: i64 = 24 * 3600 * 1000;
 pub const CLAIM_GATHER: Duration = Duration::from_millis(10);
 /// At most this many deliveries are claimed (or leased while fanned out) at once.
 const CLAIM_BATCH: usize = 256;
+/// Without a backlog, the database is asked for due deliveries at most this often.
+const MIN_CLAIM_INTERVAL: Duration = Duration::from_millis(50);
 /// Response bodies (and request bodies in the log) are kept up to this many bytes.
 pub const LOG_BODY_BYTES: usize = 4096;
 
@@ -59,12 +62,21 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
             let signalled = app.webhooks.events_pending.swap(false, std::sync::atomic::Ordering::AcqRel);
             if signalled || outbox_full || last_dispatch.elapsed() >= poll {
                 last_dispatch = Instant::now();
-                // New deliveries for free request slots start at once, leased as they are made.
-                let free = app.webhooks.slots.available_permits().min(CLAIM_BATCH);
-                match super::dispatch::fan_out(&app, free).await {
-                    Ok((n, leased)) => {
+                // New deliveries are leased to this node as they are made, as many as its ready
+                // queue has room for — unless due deliveries nobody holds wait in the database:
+                // those go first (claimed, oldest first), so no delivery waits behind newer ones.
+                let lease = if std::sync::atomic::AtomicBool::load(&app.webhooks.backlog, Ordering::Acquire) {
+                    0
+                } else {
+                    ready_room(&app)
+                };
+                match super::dispatch::fan_out(&app, lease).await {
+                    Ok((n, leased, unleased)) => {
                         outbox_full = n as i64 == super::dispatch::DISPATCH_BATCH;
-                        if let Err(e) = start_leased(&app, leased).await {
+                        if unleased {
+                            app.webhooks.backlog.store(true, Ordering::Release);
+                        }
+                        if let Err(e) = make_ready(&app, leased).await {
                             e.log();
                         }
                     }
@@ -96,7 +108,14 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
                 }
             }
         }
-        // Let attempts in flight finish and record their outcome.
+        // Deliveries leased but not started are due again at once (for any node), not when their
+        // lease ends; attempts in flight finish and record their outcome.
+        let unstarted: Vec<Ready> = app.webhooks.ready.lock().drain(..).collect();
+        for r in unstarted {
+            if let Err(e) = release(&app, &r.d, Some(app.clock.now_ms())).await {
+                e.log();
+            }
+        }
         let all = app.config.webhook_concurrency as u32;
         let _ = tokio::time::timeout(Duration::from_secs(35), app.webhooks.slots.acquire_many(all)).await;
     })
@@ -120,22 +139,53 @@ pub(super) struct Claimed {
     pub(super) last_error: Option<String>,
 }
 
-/// Claims due deliveries (as many as there are free request slots) and starts their attempts.
-/// Returns how many it started.
+/// A delivery leased to this node with everything its attempt needs, waiting for a request slot.
+pub(super) struct Ready {
+    d: Claimed,
+    endpoint: Arc<EndpointRow>,
+    keys: Vec<SigningKey>,
+    payload: Arc<str>,
+    event_created_at: i64,
+    leased_until: i64,
+}
+
+/// How many more leased deliveries this node's ready queue takes: four per request slot, so a
+/// slot that frees finds its next delivery in memory, and a lease (60 s beyond the endpoint's
+/// timeout by default) never ends before its delivery starts.
+fn ready_room(app: &App) -> usize {
+    let max = app.config.webhook_concurrency * 4;
+    max.saturating_sub(app.webhooks.ready.lock().len()).min(CLAIM_BATCH)
+}
+
+/// Starts ready deliveries (leased at fan-out or claimed) in free slots, then claims due ones from
+/// the database when slots are still free and the database may hold any: a backlog nobody holds,
+/// retries come due, deliveries another node left. Returns how many attempts it started.
 pub async fn work(app: &Arc<App>) -> Result<usize> {
+    let mut started = start_ready(app);
     let free = app.webhooks.slots.available_permits();
+    if free == 0 {
+        return Ok(started);
+    }
     let in_flight = app.config.webhook_concurrency.saturating_sub(free);
+    let since_last = app.webhooks.last_claim.lock().elapsed();
+    let backlog = std::sync::atomic::AtomicBool::load(&app.webhooks.backlog, Ordering::Acquire);
+    // Without a backlog, nothing new waits unheld (fan-out leases it): look for retries and other
+    // nodes' leftovers now and then, not after every finished request.
+    if !backlog && since_last < MIN_CLAIM_INTERVAL {
+        app.webhooks.gathering.store(true, Ordering::Relaxed);
+        return Ok(started);
+    }
     // Claim in batches: while requests are in flight, wait until half the slots are free (each
     // finishing request wakes the loop) or the last claim is `CLAIM_GATHER` old, so a claim is not
     // one statement per delivery, nor do requests hanging on a slow endpoint hold the rest back.
-    let since_last = app.webhooks.last_claim.lock().elapsed();
     let gathering = in_flight > 0 && free < app.config.webhook_concurrency / 2 && since_last < CLAIM_GATHER;
-    app.webhooks.gathering.store(gathering && free > 0, std::sync::atomic::Ordering::Relaxed);
-    if free == 0 || gathering {
-        return Ok(0);
+    app.webhooks.gathering.store(gathering, Ordering::Relaxed);
+    if gathering {
+        return Ok(started);
     }
     *app.webhooks.last_claim.lock() = Instant::now();
     let now = app.clock.now_ms();
+    let limit = (free + ready_room(app)).min(CLAIM_BATCH);
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let claim = app.db.sql(&format!(
         "UPDATE webhook_deliveries SET \
@@ -155,11 +205,13 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
             .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(free.min(CLAIM_BATCH) as i64)
+            .bind::<BigInt, _>(limit as i64)
             .load(c).await.map_err(Error::from)
     })?;
+    // A full claim may have left more behind.
+    app.webhooks.backlog.store(claimed.len() == limit, Ordering::Release);
     if claimed.is_empty() {
-        return Ok(0);
+        return Ok(started);
     }
     let endpoint_ids: HashSet<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     let event_ids: Vec<&str> = claimed.iter().map(|d| d.event_id.as_str()).collect();
@@ -177,18 +229,21 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     let leased = super::dispatch::Leased {
         deliveries: claimed,
         endpoints: endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect(),
-        payloads: payloads.into_iter().map(|(id, p, t)| (id, (p, t))).collect(),
+        payloads: payloads.into_iter().map(|(id, p, t)| (id, (p.into(), t))).collect(),
         now,
     };
-    start_leased(app, leased).await
+    make_ready(app, leased).await?;
+    started += start_ready(app);
+    Ok(started)
 }
 
-/// Starts the first attempt of each leased delivery (claimed, or leased as it was made) with its
-/// endpoint's current signing keys. Returns how many it started.
-async fn start_leased(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<usize> {
+/// Queues leased deliveries (claimed, or leased as they were made) with their endpoint's current
+/// signing keys; a delivery whose endpoint was disabled meanwhile fails without a request, one
+/// over its endpoint's own rate limit is given back for later.
+async fn make_ready(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<()> {
     let super::dispatch::Leased { deliveries, endpoints, payloads, now } = leased;
     if deliveries.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let endpoint_ids: Vec<&str> = endpoints.keys().map(|id| id.as_str()).collect();
     let secrets: Vec<SecretRow> = with_conn!(app.db, c => {
@@ -203,7 +258,8 @@ async fn start_leased(app: &Arc<App>, leased: super::dispatch::Leased) -> Result
     for s in secrets {
         keys.entry(s.endpoint_id).or_default().push(SigningKey::derive(&app.secret, &s.seed));
     }
-    let started = deliveries.len();
+    let margin_ms = app.config.webhook_lease_margin_secs * 1000;
+    let mut ready = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
         if !endpoint.enabled {
@@ -216,19 +272,37 @@ async fn start_leased(app: &Arc<App>, leased: super::dispatch::Leased) -> Result
             release(app, &d, Some(now + wait_ms)).await?;
             continue;
         }
-        let permit = app.webhooks.slots.clone().try_acquire_owned().ok();
+        let Some((payload, event_created_at)) = payloads.get(&d.event_id).cloned() else { continue };
         let keys = keys.get(&d.endpoint_id).cloned().unwrap_or_default();
-        let Some((payload, created_at)) = payloads.get(&d.event_id).cloned() else { continue };
+        let leased_until = now + margin_ms + endpoint.timeout_ms;
+        ready.push(Ready { d, endpoint, keys, payload, event_created_at, leased_until });
+    }
+    app.webhooks.ready.lock().extend(ready);
+    Ok(())
+}
+
+/// Starts ready deliveries, oldest first, while request slots are free. A delivery whose lease
+/// has too little left to outlast its request is left to end its lease and be claimed again.
+fn start_ready(app: &Arc<App>) -> usize {
+    let margin_ms = app.config.webhook_lease_margin_secs * 1000;
+    let mut started = 0;
+    loop {
+        let Ok(permit) = app.webhooks.slots.clone().try_acquire_owned() else { break };
+        let Some(r) = app.webhooks.ready.lock().pop_front() else { break };
+        if app.clock.now_ms() > r.leased_until - r.endpoint.timeout_ms - margin_ms / 2 {
+            continue;
+        }
+        started += 1;
         let app = app.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = attempt(&app, d, &endpoint, &keys, &payload, created_at).await {
+            if let Err(e) = attempt(&app, r.d, &r.endpoint, &r.keys, &r.payload, r.event_created_at).await {
                 e.log();
             }
             app.webhooks.wake();
         });
     }
-    Ok(started)
+    started
 }
 
 /// When an endpoint has its own rate limit and it is spent, how long to wait (the limiter's

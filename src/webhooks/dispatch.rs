@@ -44,7 +44,7 @@ pub(super) struct Leased {
     pub(super) deliveries: Vec<Claimed>,
     pub(super) endpoints: HashMap<WebhookId, Arc<EndpointRow>>,
     /// Event id → (payload, created_at).
-    pub(super) payloads: HashMap<EventId, (String, i64)>,
+    pub(super) payloads: HashMap<EventId, (Arc<str>, i64)>,
     pub(super) now: i64,
 }
 
@@ -56,8 +56,8 @@ pub async fn dispatch(app: &App) -> Result<usize> {
 
 /// [`dispatch`], leasing up to `lease` of the new deliveries to this node as they are made (a
 /// lease like a claim's: if the node dies, they are due again when it ends). Returns how many
-/// events it took and the leased deliveries.
-pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased)> {
+/// events it took, the leased deliveries, and whether some new ones were left unleased.
+pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased, bool)> {
     let now = app.clock.now_ms();
     let lock = if app.db.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
     let select = app.db.sql(&format!(
@@ -132,14 +132,15 @@ pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased)> 
         }
         let wanted: HashSet<&EventId> = leased.deliveries.iter().map(|d| &d.event_id).collect();
         for r in rows.iter().filter(|r| wanted.contains(&r.id)) {
-            leased.payloads.insert(r.id.clone(), (r.payload.clone(), r.created_at));
+            leased.payloads.insert(r.id.clone(), (Arc::from(r.payload.as_str()), r.created_at));
         }
         Ok::<_, Error>((rows.len(), created))
     })?;
     if created > 0 {
         tracing::debug!(events = taken, deliveries = created, leased = leased.deliveries.len(), "dispatched events");
     }
-    Ok((taken, leased))
+    let unleased = created > leased.deliveries.len();
+    Ok((taken, leased, unleased))
 }
 
 const INSERT_CHUNK: usize = 500;

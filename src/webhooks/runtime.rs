@@ -28,6 +28,11 @@ pub struct Webhooks {
     pub(super) last_claim: parking_lot::Mutex<Instant>,
     /// The last `work` held free slots back to gather more: look again after `CLAIM_GATHER`.
     pub(super) gathering: std::sync::atomic::AtomicBool,
+    /// Deliveries leased to this node and ready to start, oldest first (`delivery::work`).
+    pub(super) ready: parking_lot::Mutex<std::collections::VecDeque<super::delivery::Ready>>,
+    /// Set when due deliveries that no node holds may wait in the database (a fan-out left new
+    /// ones unleased, or a claim came back full): they are claimed before new ones are leased.
+    pub(super) backlog: std::sync::atomic::AtomicBool,
     /// Plain successes waiting to be written together.
     pub(super) successes: GroupCommit<Success, Written>,
     /// Attempts whose outcome the database refused at least once (each is tried again).
@@ -45,7 +50,8 @@ impl Webhooks {
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
             .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(32)
+            // One endpoint at full concurrency keeps its connections between bursts.
+            .pool_max_idle_per_host(config.webhook_concurrency)
             .build()
             .map_err(|e| anyhow::anyhow!("webhook HTTP client: {e}"))?;
         Ok(Self {
@@ -55,6 +61,9 @@ impl Webhooks {
             slots: Arc::new(tokio::sync::Semaphore::new(config.webhook_concurrency)),
             last_prune_ms: Default::default(),
             successes: GroupCommit::default(),
+            ready: Default::default(),
+            // Whatever a previous run left is claimed first.
+            backlog: std::sync::atomic::AtomicBool::new(true),
             record_failures: Default::default(),
             last_claim: parking_lot::Mutex::new(Instant::now()),
             gathering: Default::default(),
