@@ -2,14 +2,13 @@
 //! `publishEvent`, which validates a payload against its type's JSON Schema and writes it to the
 //! outbox once per idempotency key.
 
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-use serde_json::Value;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
 
 use super::catalog;
 use super::types::Publishable;
@@ -411,12 +410,7 @@ struct InsertedId {
 async fn insert_events(app: &App, rows: &[NewEvent]) -> Result<Vec<String>> {
     let mut sql =
         String::from("INSERT INTO events (id, org_id, event_type, payload, idempotency_key, created_at) VALUES ");
-    for i in 0..rows.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?)");
-    }
+    sql.push_str(&crate::platform::db::Db::rows(rows.len(), "(?, ?, ?, ?, ?, ?)"));
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
     let sql = app.db.sql(&sql);
     let ids: Vec<InsertedId> = with_conn!(app.db, c => {

@@ -1,7 +1,8 @@
 //! The delivery engine: workers claim due deliveries (made by [`super::dispatch`]), POST them
 //! signed, record each attempt and schedule the next; [`spawn`] runs the dispatcher and the
-//! workers together. New deliveries for free request slots are leased to the node as they are
-//! fanned out and start at once, without a claim (retries and the rest are claimed).
+//! workers together. New deliveries are leased to the node as they are fanned out, as many as its
+//! ready queue has room for, and start from memory as request slots free, without a claim;
+//! retries, a backlog and what other nodes left are claimed.
 //!
 //! Claiming sets a delivery's lease (`leased_until`) to the endpoint's timeout plus a margin,
 //! longer than its request may take (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several nodes
@@ -110,12 +111,8 @@ pub fn spawn(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) -> tok
         }
         // Deliveries leased but not started are due again at once (for any node), not when their
         // lease ends; attempts in flight finish and record their outcome.
-        let unstarted: Vec<Ready> = app.webhooks.ready.lock().drain(..).collect();
-        for r in unstarted {
-            if let Err(e) = release(&app, &r.d, Some(app.clock.now_ms())).await {
-                e.log();
-            }
-        }
+        let unstarted: Vec<Claimed> = app.webhooks.ready.lock().drain(..).map(|r| r.d).collect();
+        give_back(&app, &unstarted, app.clock.now_ms()).await;
         let all = app.config.webhook_concurrency as u32;
         let _ = tokio::time::timeout(Duration::from_secs(35), app.webhooks.slots.acquire_many(all)).await;
     })
@@ -147,6 +144,12 @@ pub(super) struct Ready {
     payload: Arc<str>,
     event_created_at: i64,
     leased_until: i64,
+}
+
+/// When a lease taken at `now` ends: the endpoint's timeout plus the lease margin, so a request
+/// started in time never outlives it (the claim's SQL computes the same).
+pub(super) fn lease_end(app: &App, endpoint: &EndpointRow, now: i64) -> i64 {
+    now + app.config.webhook_lease_margin_secs * 1000 + endpoint.timeout_ms
 }
 
 /// How many more leased deliveries this node's ready queue takes: four per request slot, so a
@@ -215,17 +218,26 @@ pub async fn work(app: &Arc<App>) -> Result<usize> {
     }
     let endpoint_ids: HashSet<&str> = claimed.iter().map(|d| d.endpoint_id.as_str()).collect();
     let event_ids: Vec<&str> = claimed.iter().map(|d| d.event_id.as_str()).collect();
-    let (endpoints, payloads) = with_conn!(app.db, c => {
-        let endpoints: Vec<EndpointRow> = webhook_endpoints::table
-            .filter(webhook_endpoints::id.eq_any(endpoint_ids.iter().copied()))
-            .select(EndpointRow::as_select())
-            .load(c).await?;
-        let payloads: Vec<(EventId, String, i64)> = events::table
-            .filter(events::id.eq_any(&event_ids))
-            .select((events::id, events::payload, events::created_at))
-            .load(c).await?;
-        (endpoints, payloads)
-    });
+    let read = async || -> Result<_> {
+        Ok(with_conn!(app.db, c => {
+            let endpoints: Vec<EndpointRow> = webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq_any(endpoint_ids.iter().copied()))
+                .select(EndpointRow::as_select())
+                .load(c).await?;
+            let payloads: Vec<(EventId, String, i64)> = events::table
+                .filter(events::id.eq_any(&event_ids))
+                .select((events::id, events::payload, events::created_at))
+                .load(c).await?;
+            (endpoints, payloads)
+        }))
+    };
+    let (endpoints, payloads) = match read().await {
+        Ok(v) => v,
+        Err(e) => {
+            give_back(app, &claimed, now).await;
+            return Err(e);
+        }
+    };
     let leased = super::dispatch::Leased {
         deliveries: claimed,
         endpoints: endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect(),
@@ -246,35 +258,48 @@ async fn make_ready(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<(
         return Ok(());
     }
     let endpoint_ids: Vec<&str> = endpoints.keys().map(|id| id.as_str()).collect();
-    let secrets: Vec<SecretRow> = with_conn!(app.db, c => {
-        webhook_secrets::table
-            .filter(webhook_secrets::endpoint_id.eq_any(&endpoint_ids))
-            .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(now)))
-            .order(webhook_secrets::id.desc())
-            .select(SecretRow::as_select())
-            .load(c).await?
-    });
+    let read = async || -> Result<Vec<SecretRow>> {
+        Ok(with_conn!(app.db, c => {
+            webhook_secrets::table
+                .filter(webhook_secrets::endpoint_id.eq_any(&endpoint_ids))
+                .filter(webhook_secrets::expires_at.is_null().or(webhook_secrets::expires_at.gt(now)))
+                .order(webhook_secrets::id.desc())
+                .select(SecretRow::as_select())
+                .load(c).await?
+        }))
+    };
+    let secrets = match read().await {
+        Ok(s) => s,
+        Err(e) => {
+            give_back(app, &deliveries, now).await;
+            return Err(e);
+        }
+    };
     let mut keys: HashMap<WebhookId, Vec<SigningKey>> = HashMap::new();
     for s in secrets {
         keys.entry(s.endpoint_id).or_default().push(SigningKey::derive(&app.secret, &s.seed));
     }
-    let margin_ms = app.config.webhook_lease_margin_secs * 1000;
     let mut ready = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         let Some(endpoint) = endpoints.get(&d.endpoint_id).cloned() else { continue };
+        // A release the database refuses leaves the delivery leased: due again when that ends.
         if !endpoint.enabled {
             // Disabled since the delivery was made: it fails without a request (recoverable once
             // the endpoint is enabled again).
-            release(app, &d, None).await?;
+            if let Err(e) = release(app, &d, None).await {
+                e.log();
+            }
             continue;
         }
         if let Some(wait_ms) = over_endpoint_limit(app, &endpoint, now).await {
-            release(app, &d, Some(now + wait_ms)).await?;
+            if let Err(e) = release(app, &d, Some(now + wait_ms)).await {
+                e.log();
+            }
             continue;
         }
         let Some((payload, event_created_at)) = payloads.get(&d.event_id).cloned() else { continue };
         let keys = keys.get(&d.endpoint_id).cloned().unwrap_or_default();
-        let leased_until = now + margin_ms + endpoint.timeout_ms;
+        let leased_until = lease_end(app, &endpoint, now);
         ready.push(Ready { d, endpoint, keys, payload, event_created_at, leased_until });
     }
     app.webhooks.ready.lock().extend(ready);
@@ -334,6 +359,16 @@ async fn release(app: &App, d: &Claimed, at: Option<i64>) -> Result<()> {
         .execute(c).await?
     });
     Ok(())
+}
+
+/// Leased deliveries this node will not start after all: due again at `now` (for any node), not
+/// when their lease ends. One the database refuses to give back waits for its lease to end.
+async fn give_back(app: &App, deliveries: &[Claimed], now: i64) {
+    for d in deliveries {
+        if let Err(e) = release(app, d, Some(now)).await {
+            e.log();
+        }
+    }
 }
 
 /// The body every attempt of an event sends, byte for byte: `{"type","timestamp","data"}`.

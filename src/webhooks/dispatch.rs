@@ -64,15 +64,14 @@ pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased, b
         "SELECT id, org_id, event_type, payload, created_at FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT ?{lock}"
     ));
     let pg = app.db.is_postgres();
-    let margin_ms = app.config.webhook_lease_margin_secs * 1000;
-    let mut leased = Leased { deliveries: Vec::new(), endpoints: HashMap::new(), payloads: HashMap::new(), now };
-    let (taken, created) = transaction!(app.db, c => {
+    let (taken, created, leased) = transaction!(app.db, c => {
+        let mut leased = Leased { deliveries: Vec::new(), endpoints: HashMap::new(), payloads: HashMap::new(), now };
         if pg {
             c.batch_execute(crate::platform::db::QUEUE_HEAD_PLAN).await?;
         }
         let rows: Vec<Undispatched> = diesel::sql_query(&select).bind::<BigInt, _>(DISPATCH_BATCH).load(c).await?;
         if rows.is_empty() {
-            return Ok((0, 0));
+            return Ok((0, 0, leased));
         }
         let orgs: HashSet<&str> = rows.iter().map(|r| r.org_id.as_str()).collect();
         let endpoints: Vec<EndpointRow> = webhook_endpoints::table
@@ -92,7 +91,7 @@ pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased, b
                 if endpoint.created_at <= e.created_at && catalog::filter_matches(filters, &e.event_type) {
                     let mut d = new_delivery(&e.org_id, &endpoint.id, &e.id, &e.event_type, now);
                     if deliveries.len() < lease {
-                        d.leased_until = Some(now + margin_ms + endpoint.timeout_ms);
+                        d.leased_until = Some(super::delivery::lease_end(app, endpoint, now));
                         leased.endpoints.entry(endpoint.id.clone()).or_insert_with(|| endpoint.clone());
                     }
                     deliveries.push(d);
@@ -134,7 +133,7 @@ pub(super) async fn fan_out(app: &App, lease: usize) -> Result<(usize, Leased, b
         for r in rows.iter().filter(|r| wanted.contains(&r.id)) {
             leased.payloads.insert(r.id.clone(), (Arc::from(r.payload.as_str()), r.created_at));
         }
-        Ok::<_, Error>((rows.len(), created))
+        Ok::<_, Error>((rows.len(), created, leased))
     })?;
     if created > 0 {
         tracing::debug!(events = taken, deliveries = created, leased = leased.deliveries.len(), "dispatched events");
@@ -152,12 +151,7 @@ fn insert_deliveries_sql(n: usize) -> String {
         "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, event_type, status, attempts, \
          next_attempt_at, leased_until, created_at, updated_at) VALUES ",
     );
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)");
-    }
+    sql.push_str(&crate::platform::db::Db::rows(n, "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)"));
     sql
 }
 

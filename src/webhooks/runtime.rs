@@ -26,7 +26,8 @@ pub struct Webhooks {
     pub(super) events_pending: std::sync::atomic::AtomicBool,
     /// When this node last claimed deliveries.
     pub(super) last_claim: parking_lot::Mutex<Instant>,
-    /// The last `work` held free slots back to gather more: look again after `CLAIM_GATHER`.
+    /// The last `work` left free slots unfilled for now (gathering more before a claim, or too
+    /// soon after the last one): look again after `CLAIM_GATHER`, not a whole poll interval.
     pub(super) gathering: std::sync::atomic::AtomicBool,
     /// Deliveries leased to this node and ready to start, oldest first (`delivery::work`).
     pub(super) ready: parking_lot::Mutex<std::collections::VecDeque<super::delivery::Ready>>,

@@ -318,13 +318,20 @@ async fn gql_at(
     req.send().await.unwrap().json().await.unwrap()
 }
 
-/// Registers the platform administrator on `node`, lifts the Starter plan's limits and creates a
-/// webhook endpoint for `key.created` at `url`. Returns the session token.
-async fn webhook_setup(http: &reqwest::Client, node: &Node, url: &str) -> String {
+/// Registers the platform administrator on `node` and lifts the Starter plan's limits. Returns
+/// the session token.
+async fn admin_at(http: &reqwest::Client, node: &Node) -> String {
     let reg = gql_at(http, node, None, "mutation { register(input: {email: \"ops@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
     let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
     let lifted = gql_at(http, node, Some(&token), crate::common::LIFT_STARTER_LIMITS, json!({})).await;
     assert_eq!(lifted["data"]["updatePlan"]["slug"], "starter");
+    token
+}
+
+/// Registers the platform administrator on `node`, lifts the Starter plan's limits and creates a
+/// webhook endpoint for `key.created` at `url`. Returns the session token.
+async fn webhook_setup(http: &reqwest::Client, node: &Node, url: &str) -> String {
+    let token = admin_at(http, node).await;
     let e = gql_at(
         http,
         node,
@@ -489,10 +496,7 @@ async fn an_event_type_changed_on_one_node_is_enforced_by_the_next_publish_on_an
     let a = start_node(&database_url, &prefix, dir.path());
     let b = start_node(&database_url, &prefix, dir.path());
     let http = crate::common::http_client();
-    let reg = gql_at(&http, &a, None, "mutation { register(input: {email: \"ops@example.com\", password: \"correct horse battery\"}) { session { token } } }", json!({})).await;
-    let token = reg["data"]["register"]["session"]["token"].as_str().unwrap().to_string();
-    let lifted = gql_at(&http, &a, Some(&token), crate::common::LIFT_STARTER_LIMITS, json!({})).await;
-    assert_eq!(lifted["data"]["updatePlan"]["slug"], "starter");
+    let token = admin_at(&http, &a).await;
     let loose = json!({ "type": "object" });
     let created = gql_at(
         &http,

@@ -166,6 +166,11 @@ impl Db {
         }
     }
 
+    /// `VALUES` rows of a multi-row insert: `row` (e.g. `(?, ?, ?)`) `n` times, comma-separated.
+    pub fn rows(n: usize, row: &str) -> String {
+        vec![row; n].join(", ")
+    }
+
     /// Connects to `url` (`postgres://…`, or a SQLite file path / `sqlite://PATH`).
     /// `timeout_secs` bounds each PostgreSQL statement and each wait for SQLite's write lock.
     pub async fn connect(url: &str, pool_size: usize, timeout_secs: u64) -> anyhow::Result<Db> {
