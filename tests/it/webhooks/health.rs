@@ -113,6 +113,15 @@ async fn a_failing_endpoint_is_reported_then_disabled_and_old_logs_are_pruned() 
         let disabled = watcher.wait_for_type(&app, "webhook.endpoint.disabled").await;
         let event: Value = serde_json::from_str(&disabled.body).unwrap();
         assert_eq!(event["data"]["endpointId"], failing.as_str(), "[{backend:?}] {event}");
+        // Before the jump, every notice raised so far (the exhausted one comes with a seventh
+        // attempt) is fanned out and delivered, so nothing published before it is still on its way.
+        gantry::webhooks::dispatch::dispatch(&app.app).await.unwrap();
+        let pending = "{ webhookDeliveries(status: PENDING) { totalCount } }";
+        until(&app, "no delivery is pending", async || {
+            let d = app.gql_ok(Some(&key), pending, json!({})).await;
+            (d["webhookDeliveries"]["totalCount"] == 0).then_some(())
+        })
+        .await;
 
         // 91 days on, the logs are gone: pruned by this call or, as the clock moved, by the worker's
         // own hourly pass first (so the outcome is checked, not what this call counted).
