@@ -3,7 +3,8 @@
 # (SQLite + in-process, the default shape) vs the bare async-graphql-axum baseline
 # (examples/bare_graphql.rs), both release builds, same machine, same run, same load generator
 # (wrk). Prints a Markdown table and, with --write, replaces the section in BENCHMARKS.md.
-# Usage: benches/load.sh [--write]   (env: DURATION=10s CONNECTIONS=32 THREADS=1 ROUNDS=3 IDLE_SECS=30)
+# Usage: benches/load.sh [--write]   (env: DURATION=10s CONNECTIONS=32 THREADS=1 ROUNDS=3 IDLE_SECS=30;
+# NO_BUILD=1 measures the release binaries already in the target directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
@@ -12,7 +13,7 @@ THREADS="${THREADS:-1}"
 ROUNDS="${ROUNDS:-3}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
-cargo build --release --quiet --bin gantry --example bare_graphql --example ws_load
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin gantry --example bare_graphql --example ws_load
 TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 work=$(mktemp -d)
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
