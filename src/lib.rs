@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod app;
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -170,6 +170,27 @@ fn ping_sample() -> Value {
     json!({ "message": "This is a test event from Gantry." })
 }
 
+fn app_schema() -> Value {
+    object(
+        json!({
+            "app": { "type": "object", "properties": {
+                "id": { "type": "string" }, "name": { "type": "string" }, "slug": { "type": "string" },
+                "status": { "enum": ["DRAFT", "PENDING", "APPROVED", "REJECTED", "ACTIVE", "DEPRECATED"] },
+                "version": { "type": "string" }, "ownerOrganizationId": { "type": "string" } },
+                "required": ["id", "name", "slug", "status", "version", "ownerOrganizationId"] },
+            "from": { "type": "string" }, "to": { "type": "string" }, "reason": { "type": ["string", "null"] },
+            "changes": { "type": "array", "items": { "type": "string" } }
+        }),
+        &["app"],
+    )
+}
+
+fn app_sample() -> Value {
+    json!({ "app": { "id": "app_01jdxq3z8m0000000000000000", "name": "Slack Integration", "slug": "slack-integration",
+        "status": "APPROVED", "version": "2.1.0", "ownerOrganizationId": "org_01jdxq3z8m0000000000000000" },
+        "from": "PENDING", "to": "APPROVED", "reason": null })
+}
+
 macro_rules! builtin {
     ($name:literal, $desc:literal, $schema:ident, $sample:ident) => {
         BuiltIn { name: $name, description: $desc, schema: $schema, sample: $sample }
@@ -247,6 +268,25 @@ pub static BUILT_IN: &[BuiltIn] = &[
         "A delivery succeeded after failed attempts.",
         delivery_schema,
         delivery_sample
+    ),
+    builtin!("app.created", "A marketplace app was created (in DRAFT).", app_schema, app_sample),
+    builtin!(
+        "app.updated",
+        "An app's listing or OAuth client settings changed (`changes` names them).",
+        app_schema,
+        app_sample
+    ),
+    builtin!("app.submitted", "An app was submitted for review.", app_schema, app_sample),
+    builtin!("app.approved", "A platform administrator approved an app.", app_schema, app_sample),
+    builtin!("app.rejected", "A platform administrator rejected an app (`reason` says why).", app_schema, app_sample),
+    builtin!("app.published", "An approved app was published to the marketplace.", app_schema, app_sample),
+    builtin!("app.deprecated", "An app was taken off the marketplace.", app_schema, app_sample),
+    builtin!("app.deleted", "An app was deleted.", app_schema, app_sample),
+    builtin!(
+        "app.secret_rotated",
+        "An app got a new client secret; the previous ones work until the rotation's expiry.",
+        app_schema,
+        app_sample
     ),
     builtin!("webhook.test", "A test event sent with sendTestEvent.", ping_schema, ping_sample),
 ];

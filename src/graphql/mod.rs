@@ -17,6 +17,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
+use crate::apps::graphql::{AppsMutation, AppsQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
@@ -34,6 +35,7 @@ pub struct Query(
     AuditQuery,
     CatalogQuery,
     WebhooksQuery,
+    AppsQuery,
     NodeQuery,
 );
 
@@ -46,6 +48,7 @@ pub struct Mutation(
     AlertsMutation,
     CatalogMutation,
     WebhooksMutation,
+    AppsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -5,13 +5,16 @@ use async_graphql::{Context, ID, Interface, Object};
 
 use crate::accounts::graphql::{Organization, User};
 use crate::alerts::graphql::Alert;
+use crate::apps::graphql::MarketplaceApp;
 use crate::error::{Error, Result};
 use crate::events::graphql::Event;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{Loaders, loader_error};
 use crate::keys::graphql::ApiKey;
 use crate::limits::graphql::Plan;
-use crate::platform::ids::{self, AlertId, AttemptId, DeliveryId, EventId, KeyId, OrgId, PlanId, UserId, WebhookId};
+use crate::platform::ids::{
+    self, AlertId, AppId, AttemptId, DeliveryId, EventId, KeyId, OrgId, PlanId, UserId, WebhookId,
+};
 use crate::webhooks::graphql::{WebhookAttempt, WebhookDelivery, WebhookEndpoint};
 
 /// An object with a global id.
@@ -19,7 +22,7 @@ use crate::webhooks::graphql::{WebhookAttempt, WebhookDelivery, WebhookEndpoint}
 #[graphql(field(
     name = "id",
     ty = "ID",
-    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`, `pln_…`, `evt_…`, `alr_…`, `whk_…`, `msg_…`, `att_…`)."
+    desc = "Global id, prefixed by type (`key_…`, `org_…`, `usr_…`, `pln_…`, `evt_…`, `alr_…`, `whk_…`, `msg_…`, `att_…`, `app_…`)."
 ))]
 pub enum Node {
     ApiKey(ApiKey),
@@ -31,6 +34,7 @@ pub enum Node {
     WebhookEndpoint(WebhookEndpoint),
     WebhookDelivery(WebhookDelivery),
     WebhookAttempt(WebhookAttempt),
+    App(MarketplaceApp),
 }
 
 /// Any "not found" of a lookup is the node's own NOT_FOUND, whatever the type.
@@ -87,6 +91,9 @@ async fn resolve(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Node> {
         }),
         Some(AttemptId::PREFIX) => {
             found(crate::webhooks::service::get_attempt(app, p, id).await, |a| Node::WebhookAttempt(WebhookAttempt(a)))
+        }
+        Some(AppId::PREFIX) => {
+            found(crate::apps::service::get_app(app, Some(p), id).await, |a| Node::App(MarketplaceApp(a)))
         }
         _ => Err(not_found().into()),
     }

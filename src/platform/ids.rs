@@ -139,6 +139,10 @@ id_type!(/// A webhook delivery: one event to one endpoint, over all its attempt
     DeliveryId, "msg");
 id_type!(/// One HTTP attempt of a delivery.
     AttemptId, "att");
+id_type!(/// A marketplace app (also its OAuth `client_id`).
+    AppId, "app");
+id_type!(/// A review of an app.
+    ReviewId, "rev");
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 mod accounts;
 mod admission;
 mod answers;
+mod apps;
 mod browser;
 mod common;
 mod conventions;

@@ -279,6 +279,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_secrets,
     webhook_deliveries,
     webhook_attempts,
+    apps,
+    app_clients,
+    app_secrets,
+    app_reviews,
+    app_review_votes,
 );
 
 diesel::table! {
@@ -367,3 +372,87 @@ diesel::table! {
 diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        slug -> Text,
+        description -> Text,
+        long_description -> Text,
+        category -> Text,
+        icon_url -> Nullable<Text>,
+        version -> Text,
+        pricing_model -> Text,
+        price_amount -> Nullable<BigInt>,
+        price_currency -> Text,
+        features -> Text,
+        scopes -> Text,
+        docs_url -> Nullable<Text>,
+        support_url -> Nullable<Text>,
+        status -> Text,
+        review_reason -> Nullable<Text>,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<BigInt>,
+        submitted_at -> Nullable<BigInt>,
+        published_at -> Nullable<BigInt>,
+        deprecated_at -> Nullable<BigInt>,
+        is_featured -> Bool,
+        install_count -> BigInt,
+        rating_count -> BigInt,
+        rating_sum -> BigInt,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_clients (app_id) {
+        app_id -> Text,
+        client_type -> Text,
+        redirect_uris -> Text,
+        access_token_ttl_secs -> BigInt,
+        refresh_token_ttl_secs -> BigInt,
+        rate_limit -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_secrets (secret_hash) {
+        secret_hash -> Text,
+        app_id -> Text,
+        last_four -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    app_reviews (id) {
+        id -> Text,
+        app_id -> Text,
+        user_id -> Text,
+        rating -> BigInt,
+        comment -> Nullable<Text>,
+        helpful_count -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_review_votes (review_id, user_id) {
+        review_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(apps -> organizations (org_id));
+diesel::joinable!(app_clients -> apps (app_id));
+diesel::joinable!(app_secrets -> apps (app_id));
+diesel::joinable!(app_reviews -> apps (app_id));
+diesel::joinable!(app_review_votes -> app_reviews (review_id));
