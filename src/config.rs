@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: SocketAddr,
+    /// The URL clients reach this server at (`https://api.example.com`): the OAuth issuer and the
+    /// base of the endpoints it advertises. Unset = `http://` and the bind address.
+    pub public_url: Option<String>,
     /// Where the embedded SQLite database lives.
     pub data_dir: PathBuf,
     /// `postgres://…` selects PostgreSQL; unset = SQLite in `data_dir`. A `sqlite://PATH` URL
@@ -109,6 +112,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".parse().expect("valid literal"),
+            public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
@@ -175,6 +179,19 @@ impl Config {
         }
         if !(1..=3600).contains(&self.database_timeout_secs) {
             anyhow::bail!("GANTRY_DATABASE_TIMEOUT_SECS must be between 1 and 3600");
+        }
+        if let Some(u) = &self.public_url {
+            let ok = url::Url::parse(u).is_ok_and(|p| {
+                matches!(p.scheme(), "http" | "https")
+                    && p.host().is_some()
+                    && p.query().is_none()
+                    && p.fragment().is_none()
+            });
+            if !ok {
+                anyhow::bail!(
+                    "GANTRY_PUBLIC_URL must be an absolute http(s) URL without query or fragment (got `{u}`)"
+                );
+            }
         }
         if self.database_pool_size == 0 {
             anyhow::bail!("GANTRY_DATABASE_POOL_SIZE must be at least 1");

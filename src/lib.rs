@@ -12,6 +12,7 @@ pub mod events;
 pub mod graphql;
 pub mod keys;
 pub mod limits;
+pub mod oauth;
 pub mod pagination;
 pub mod platform;
 pub mod rest;

@@ -150,6 +150,8 @@ pub enum CredentialKind {
     User,
     /// An API key.
     ApiKey,
+    /// A marketplace app's OAuth access token.
+    OauthApp,
 }
 
 /// The caller: who is asking, for which organization, with which scopes.
@@ -158,7 +160,8 @@ pub struct Viewer;
 /// The caller: who is asking, for which organization, with which scopes.
 #[Object]
 impl Viewer {
-    /// The id of the credential's owner: the user (`usr_…`) for a session, the key (`key_…`) for an API key.
+    /// The id of the credential's owner: the user (`usr_…`) for a session, the key (`key_…`) for an
+    /// API key, the app (`app_…`) for an OAuth access token.
     async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
         Ok(ID(ctx.principal()?.actor_id()))
     }
@@ -167,6 +170,7 @@ impl Viewer {
         Ok(match ctx.principal()?.actor {
             Actor::User { .. } => CredentialKind::User,
             Actor::ApiKey { .. } => CredentialKind::ApiKey,
+            Actor::OAuthApp { .. } => CredentialKind::OauthApp,
         })
     }
     /// The scopes the credential holds here (`*` = all).
@@ -190,13 +194,15 @@ impl Viewer {
             .ok_or(crate::error::Error::NotFound("organization"))?;
         Ok(Organization { row, role: p.role })
     }
-    /// The signed-in user, or the user who created the API key in use.
+    /// The signed-in user, the user who created the API key in use, or the user who authorized
+    /// the app in use.
     #[graphql(guard = "Scope(\"user:read\")")]
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let p = ctx.principal()?;
         let id = match &p.actor {
             Actor::User { user_id, .. } => Some(user_id.clone()),
             Actor::ApiKey { created_by, .. } => created_by.clone(),
+            Actor::OAuthApp { user_id, .. } => user_id.clone(),
         };
         let Some(id) = id else { return Ok(None) };
         Ok(ctx.data_unchecked::<Loaders>().get().load_one(id).await.map_err(loader_error)?.map(User))
@@ -210,6 +216,15 @@ impl Viewer {
         };
         let key = crate::keys::service::get_key(ctx.app(), p, key_id.as_str()).await?;
         Ok(Some(ApiKey(key)))
+    }
+    /// The marketplace app in use, when the credential is an OAuth access token.
+    async fn app(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::apps::graphql::MarketplaceApp>> {
+        let p = ctx.principal()?;
+        let Some(app_id) = p.app_id() else {
+            return Ok(None);
+        };
+        let row = crate::apps::service::app_by_id(ctx.app(), app_id).await?;
+        Ok(Some(crate::apps::graphql::MarketplaceApp(row)))
     }
 }
 

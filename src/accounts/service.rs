@@ -275,11 +275,12 @@ pub async fn load_users(app: &App, ids: &[UserId]) -> Result<Vec<UserRow>> {
     Ok(with_conn!(app.db, c => users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(c).await?))
 }
 
-/// The signed-in user, or the user who created the key in use.
+/// The signed-in user, the user who created the key in use, or who authorized the app in use.
 pub async fn viewer_user(app: &App, principal: &Principal) -> Result<Option<UserRow>> {
     let id = match &principal.actor {
         Actor::User { user_id, .. } => Some(user_id),
         Actor::ApiKey { created_by, .. } => created_by.as_ref(),
+        Actor::OAuthApp { user_id, .. } => user_id.as_ref(),
     };
     let Some(id) = id else { return Ok(None) };
     Ok(load_users(app, std::slice::from_ref(id)).await?.into_iter().next())

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{app_clients, app_secrets, apps, memberships};
+use crate::platform::db::schema::{app_clients, app_installations, app_secrets, apps, memberships, oauth_tokens};
 use crate::platform::ids::{AppId, UserId};
 use crate::platform::patch::Patch;
 use crate::{keyset_page, transaction, with_conn};
@@ -294,9 +294,11 @@ fn check_refresh_ttl(secs: i64) -> Result<i64> {
     check_ttl("refreshTokenLifetime", secs, 3600, 365 * 24 * 3600)
 }
 
+/// An app's own limits only tighten each installing organization's plan (never `above_plan`).
 fn check_rate_limit(o: &crate::limits::policy::Override) -> Result<Option<String>> {
     crate::limits::service::check_override(o)?;
-    Ok((!o.is_empty()).then(|| serde_json::to_string(o).ok()).flatten())
+    let o = crate::limits::policy::Override { above_plan: false, ..o.clone() };
+    Ok((!o.is_empty()).then(|| serde_json::to_string(&o).ok()).flatten())
 }
 
 fn is_admin(principal: &Principal) -> bool {
@@ -381,6 +383,11 @@ async fn load_app(app: &App, id: &str) -> Result<Option<AppRow>> {
     Ok(with_conn!(app.db, c => {
         apps::table.find(&id).select(AppRow::as_select()).first(c).await.optional()?
     }))
+}
+
+/// An app by id, whatever the caller may see (for the app behind a credential).
+pub async fn app_by_id(app: &App, id: &AppId) -> Result<AppRow> {
+    load_app(app, id.as_str()).await?.ok_or(Error::NotFound("app"))
 }
 
 /// An app as the principal may see it: listed ones (ACTIVE, DEPRECATED) by anyone who may read
@@ -721,6 +728,7 @@ async fn transition(app: &App, principal: &Principal, existing: AppRow, step: St
     let pg = app.db.is_postgres();
     let to = step.to;
     let reviewer: Option<UserId> = principal.user_id().cloned();
+    let mut revoked: Vec<String> = Vec::new();
     let result = transaction!(app.db, c => {
         crate::lock_row!(c, pg, "apps", existing.id.as_str());
         let cur: AppRow = apps::table.find(&existing.id).select(AppRow::as_select()).first(c).await?;
@@ -739,9 +747,19 @@ async fn transition(app: &App, principal: &Principal, existing: AppRow, step: St
             Status::Active => diesel::update(target)
                 .set((apps::status.eq(status), apps::published_at.eq(cur.published_at.unwrap_or(now)), apps::updated_at.eq(now)))
                 .returning(AppRow::as_returning()).get_result(c).await?,
-            Status::Deprecated => diesel::update(target)
-                .set((apps::status.eq(status), apps::deprecated_at.eq(now), apps::is_featured.eq(false), apps::updated_at.eq(now)))
-                .returning(AppRow::as_returning()).get_result(c).await?,
+            Status::Deprecated => {
+                // A deprecated app holds no grants: every installation ends and its tokens stop.
+                diesel::update(app_installations::table.filter(app_installations::app_id.eq(&existing.id)).filter(app_installations::uninstalled_at.is_null()))
+                    .set((app_installations::uninstalled_at.eq(now), app_installations::updated_at.eq(now)))
+                    .execute(c).await?;
+                revoked = diesel::update(oauth_tokens::table.filter(oauth_tokens::app_id.eq(&existing.id)).filter(oauth_tokens::revoked_at.is_null()))
+                    .set(oauth_tokens::revoked_at.eq(now))
+                    .returning(oauth_tokens::token_hash)
+                    .get_results(c).await?;
+                diesel::update(target)
+                    .set((apps::status.eq(status), apps::deprecated_at.eq(now), apps::is_featured.eq(false), apps::install_count.eq(0), apps::updated_at.eq(now)))
+                    .returning(AppRow::as_returning()).get_result(c).await?
+            }
             Status::Draft => return Err(illegal(cur.status(), to)),
         };
         let audit = serde_json::json!({ "from": cur.status.to_ascii_uppercase(), "to": row.status.to_ascii_uppercase(), "reason": step.reason });
@@ -750,6 +768,7 @@ async fn transition(app: &App, principal: &Principal, existing: AppRow, step: St
         Ok::<_, Error>((row, event))
     })?;
     let (row, event) = result;
+    crate::auth::forget_tokens(app, revoked).await;
     event.publish(app).await;
     Ok(row)
 }

@@ -1,5 +1,6 @@
 //! The one place a bearer token becomes a [`Principal`]. The token's prefix names its kind — an
-//! API key (`gk_live_…`, `gk_test_…`) or a session token (`gks_…`); a new kind of credential is a
+//! API key (`gk_live_…`, `gk_test_…`), a session token (`gks_…`) or an OAuth access token
+//! (`gko_at_…`); a new kind of credential is a
 //! new branch of [`authenticate`], and every surface (GraphQL over HTTP, REST, WebSocket) gets it
 //! at once because they all admit requests through `server::pipeline`.
 //!
@@ -10,7 +11,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::credentials::{KeyCredential, SessionCredential};
+use super::credentials::{KeyCredential, SessionCredential, TokenCredential};
 use super::principal::{Actor, Principal, Role};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -99,7 +100,12 @@ async fn resolve(app: &App, bearer: &Bearer<'_>, count: bool) -> Result<Principa
     if token.starts_with(SESSION_PREFIX) {
         return session_principal(app, token, bearer.ip, bearer.organization).await;
     }
-    Err(Error::unauthenticated("unrecognised credential: expected an API key (gk_live_…/gk_test_…) or a session token"))
+    if token.starts_with(crate::oauth::ACCESS_PREFIX) {
+        return token_principal(app, token, bearer).await;
+    }
+    Err(Error::unauthenticated(
+        "unrecognised credential: expected an API key (gk_live_…/gk_test_…), a session token or an OAuth access token (gko_at_…)",
+    ))
 }
 
 /// Why a key was refused (SPEC §2 reason codes). Rate-limit reasons come with the limiter.
@@ -225,6 +231,57 @@ async fn session_principal(app: &App, token: &str, ip: Option<IpAddr>, org_heade
         ip,
         rate_override: None,
     })
+}
+
+/// Resolves an OAuth access token (through the per-node cache) into the app's principal on the
+/// installing organization, with the granted scopes.
+async fn token_principal(app: &App, token: &str, bearer: &Bearer<'_>) -> Result<Principal> {
+    let invalid = || Error::unauthenticated("invalid, expired or revoked access token");
+    if token.len() > 200 {
+        return Err(invalid());
+    }
+    let hash = crate::oauth::installations::token_hash(app, token);
+    let cached: Option<Arc<TokenCredential>> = match app.credentials.token(&hash) {
+        Some(hit) => hit,
+        None => {
+            let epoch = app.credentials.epoch();
+            let loaded = crate::oauth::tokens::load_access_token(app, &hash).await?.map(Arc::new);
+            app.credentials.store_token(hash, loaded.clone(), epoch);
+            loaded
+        }
+    };
+    let Some(t) = cached else {
+        return Err(invalid());
+    };
+    if t.revoked || t.expires_at <= app.clock.now_ms() {
+        return Err(invalid());
+    }
+    if bearer.organization.is_some_and(|h| h != t.org_id.as_str()) {
+        return Err(Error::forbidden("an access token acts only for the organization that installed the app"));
+    }
+    Ok(Principal {
+        actor: Actor::OAuthApp {
+            app_id: t.app_id.clone(),
+            installation_id: t.installation_id.clone(),
+            user_id: t.user_id.clone(),
+        },
+        org_id: t.org_id.clone(),
+        role: None,
+        scopes: t.scopes.clone(),
+        is_platform: false,
+        ip: bearer.ip,
+        rate_override: t.rate_override.clone(),
+    })
+}
+
+/// Clears OAuth access tokens from every node's credential cache (revocation, uninstall).
+pub async fn forget_tokens(app: &App, hashes: Vec<String>) {
+    for h in &hashes {
+        app.credentials.forget_token(h);
+    }
+    if !hashes.is_empty() {
+        app.bus.publish(BusMessage::InvalidateTokens { hashes }).await;
+    }
 }
 
 /// Clears API key secrets from every node's credential cache (revoke, roll, update, delete).

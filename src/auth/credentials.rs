@@ -1,4 +1,5 @@
-//! What a bearer credential resolves to — [`KeyCredential`], [`SessionCredential`] — and the
+//! What a bearer credential resolves to — [`KeyCredential`], [`SessionCredential`],
+//! [`TokenCredential`] — and the
 //! per-node caches of them, by keyed hash. State only: filled by [`authenticate`](super::authenticate)
 //! after a database read, cleared by invalidations from any node (bus messages), never reading the
 //! database itself.
@@ -18,7 +19,7 @@ use super::principal::Role;
 use crate::limits::policy::Override;
 use crate::platform::bus::BusMessage;
 use crate::platform::cache::{FastCache, fast_cache};
-use crate::platform::ids::{KeyId, OrgId, SessionId, UserId};
+use crate::platform::ids::{AppId, InstallationId, KeyId, OrgId, SessionId, UserId};
 
 /// What an API key secret resolves to.
 #[derive(Debug, Clone)]
@@ -59,6 +60,23 @@ pub struct SessionCredential {
     pub memberships: Vec<(OrgId, Role, bool)>,
 }
 
+/// What an OAuth access token resolves to.
+#[derive(Debug, Clone)]
+pub struct TokenCredential {
+    pub app_id: AppId,
+    /// The installation (grant) behind it; `None` for client credentials.
+    pub installation_id: Option<InstallationId>,
+    pub org_id: OrgId,
+    /// The user who authorized the app; `None` for client credentials.
+    pub user_id: Option<UserId>,
+    pub scopes: Arc<Vec<String>>,
+    pub expires_at: i64,
+    /// Revoked, or its installation uninstalled.
+    pub revoked: bool,
+    /// The app's own limits, within the organization's plan.
+    pub rate_override: Option<Arc<Override>>,
+}
+
 /// A cached lookup: `None` inside means "no such credential" (negative results are cached too).
 pub type Cached<T> = Option<Arc<T>>;
 
@@ -66,6 +84,7 @@ pub type Cached<T> = Option<Arc<T>>;
 pub struct Credentials {
     keys: FastCache<String, Cached<KeyCredential>>,
     sessions: FastCache<String, Cached<SessionCredential>>,
+    tokens: FastCache<String, Cached<TokenCredential>>,
     epoch: AtomicU64,
 }
 
@@ -75,6 +94,7 @@ impl Credentials {
         Self {
             keys: fast_cache(100_000, Some(ttl)),
             sessions: fast_cache(100_000, Some(ttl)),
+            tokens: fast_cache(100_000, Some(ttl)),
             epoch: AtomicU64::new(0),
         }
     }
@@ -90,6 +110,22 @@ impl Credentials {
 
     pub fn session(&self, hash: &str) -> Option<Cached<SessionCredential>> {
         self.sessions.get(hash)
+    }
+
+    pub fn token(&self, hash: &str) -> Option<Cached<TokenCredential>> {
+        self.tokens.get(hash)
+    }
+
+    /// Stores an access-token lookup made after `epoch` was read, unless an invalidation came since.
+    pub fn store_token(&self, hash: String, value: Cached<TokenCredential>, epoch: u64) {
+        if self.epoch() == epoch {
+            self.tokens.insert(hash, value);
+        }
+    }
+
+    pub fn forget_token(&self, hash: &str) {
+        self.bump();
+        self.tokens.invalidate(hash);
     }
 
     /// Stores a key lookup made after `epoch` was read, unless an invalidation came since.
@@ -124,6 +160,7 @@ impl Credentials {
         self.bump();
         self.keys.invalidate_all();
         self.sessions.invalidate_all();
+        self.tokens.invalidate_all();
     }
 
     /// Applies a bus message from any node: invalidations, and a resync (messages may have been
@@ -132,6 +169,7 @@ impl Credentials {
         match msg {
             BusMessage::InvalidateKeys { hashes } => hashes.iter().for_each(|h| self.forget_key(h)),
             BusMessage::InvalidateSession { token_hash } => self.forget_session(token_hash),
+            BusMessage::InvalidateTokens { hashes } => hashes.iter().for_each(|h| self.forget_token(h)),
             BusMessage::Resync => self.forget_all(),
             BusMessage::Event(_)
             | BusMessage::DeliveryAttempt(_)

@@ -14,8 +14,8 @@ mod scopes;
 
 pub use authenticate::{
     Bearer, KeyFailure, KeyRefusal, REFRESH_PREFIX, SESSION_PREFIX, authenticate, check_key, forget_keys,
-    forget_session, key_hash, looks_like_key, parse_bearer, recheck, refresh_hash, session_hash,
+    forget_session, forget_tokens, key_hash, looks_like_key, parse_bearer, recheck, refresh_hash, session_hash,
 };
-pub use credentials::{Credentials, KeyCredential, SessionCredential};
+pub use credentials::{Credentials, KeyCredential, SessionCredential, TokenCredential};
 pub use principal::{Actor, Principal, Role};
 pub use scopes::{SCOPES, scopes_allow, validate_scopes};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::scopes::scopes_allow;
 use crate::error::{Error, Result};
-use crate::platform::ids::{KeyId, OrgId, SessionId, UserId};
+use crate::platform::ids::{AppId, InstallationId, KeyId, OrgId, SessionId, UserId};
 
 /// Membership roles (seed 003). Stored now; managed in a later capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -83,8 +83,21 @@ impl Role {
 /// The kind of credential behind a request.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    User { user_id: UserId, session_id: SessionId },
-    ApiKey { key_id: KeyId, created_by: Option<UserId> },
+    User {
+        user_id: UserId,
+        session_id: SessionId,
+    },
+    ApiKey {
+        key_id: KeyId,
+        created_by: Option<UserId>,
+    },
+    /// A marketplace app with an OAuth access token: installed in the organization (on behalf
+    /// of the user who authorized it), or acting as itself (client credentials, no user).
+    OAuthApp {
+        app_id: AppId,
+        installation_id: Option<InstallationId>,
+        user_id: Option<UserId>,
+    },
 }
 
 /// Who is asking, for which organization, with what rights.
@@ -118,22 +131,33 @@ impl Principal {
     pub fn key_id(&self) -> Option<&KeyId> {
         match &self.actor {
             Actor::ApiKey { key_id, .. } => Some(key_id),
-            Actor::User { .. } => None,
+            Actor::User { .. } | Actor::OAuthApp { .. } => None,
         }
     }
 
+    /// The signed-in user behind a session. (An app acting for a user is not that user: see
+    /// [`Principal::app_id`].)
     pub fn user_id(&self) -> Option<&UserId> {
         match &self.actor {
             Actor::User { user_id, .. } => Some(user_id),
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::OAuthApp { .. } => None,
         }
     }
 
-    /// `usr_…` or `key_…`: the id recorded as the actor in audit entries.
+    /// The marketplace app behind an OAuth access token.
+    pub fn app_id(&self) -> Option<&AppId> {
+        match &self.actor {
+            Actor::OAuthApp { app_id, .. } => Some(app_id),
+            Actor::User { .. } | Actor::ApiKey { .. } => None,
+        }
+    }
+
+    /// `usr_…`, `key_…` or `app_…`: the id recorded as the actor in audit entries.
     pub fn actor_id(&self) -> String {
         match &self.actor {
             Actor::User { user_id, .. } => user_id.to_string(),
             Actor::ApiKey { key_id, .. } => key_id.to_string(),
+            Actor::OAuthApp { app_id, .. } => app_id.to_string(),
         }
     }
 
@@ -141,6 +165,7 @@ impl Principal {
         match &self.actor {
             Actor::User { .. } => "user",
             Actor::ApiKey { .. } => "api_key",
+            Actor::OAuthApp { .. } => "oauth_app",
         }
     }
 }

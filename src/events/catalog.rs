@@ -191,6 +191,23 @@ fn app_sample() -> Value {
         "from": "PENDING", "to": "APPROVED", "reason": null })
 }
 
+fn install_schema() -> Value {
+    object(
+        json!({ "installation": { "type": "object", "properties": {
+            "id": { "type": "string" }, "appId": { "type": "string" }, "appName": { "type": "string" },
+            "organizationId": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string" } },
+            "uninstalledAt": { "type": ["string", "null"], "format": "date-time" } },
+            "required": ["id", "appId", "appName", "organizationId", "scopes"] } }),
+        &["installation"],
+    )
+}
+
+fn install_sample() -> Value {
+    json!({ "installation": { "id": "ins_01jdxq3z8m0000000000000000", "appId": "app_01jdxq3z8m0000000000000000",
+        "appName": "Slack Integration", "organizationId": "org_01jdxq3z8m0000000000000000",
+        "scopes": ["keys:read", "usage:read"], "uninstalledAt": null } })
+}
+
 macro_rules! builtin {
     ($name:literal, $desc:literal, $schema:ident, $sample:ident) => {
         BuiltIn { name: $name, description: $desc, schema: $schema, sample: $sample }
@@ -287,6 +304,24 @@ pub static BUILT_IN: &[BuiltIn] = &[
         "An app got a new client secret; the previous ones work until the rotation's expiry.",
         app_schema,
         app_sample
+    ),
+    builtin!(
+        "install.created",
+        "An app was installed in an organization (also sent to the app's owner).",
+        install_schema,
+        install_sample
+    ),
+    builtin!(
+        "install.updated",
+        "An installation's granted scopes grew after a new consent.",
+        install_schema,
+        install_sample
+    ),
+    builtin!(
+        "install.deleted",
+        "An app was uninstalled; every token of the installation stopped working.",
+        install_schema,
+        install_sample
     ),
     builtin!("webhook.test", "A test event sent with sendTestEvent.", ping_schema, ping_sample),
 ];

@@ -21,6 +21,7 @@ use crate::apps::graphql::{AppsMutation, AppsQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
+use crate::oauth::graphql::{OAuthMutation, OAuthQuery};
 use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscription};
 use node::NodeQuery;
@@ -36,6 +37,7 @@ pub struct Query(
     CatalogQuery,
     WebhooksQuery,
     AppsQuery,
+    OAuthQuery,
     NodeQuery,
 );
 
@@ -49,6 +51,7 @@ pub struct Mutation(
     CatalogMutation,
     WebhooksMutation,
     AppsMutation,
+    OAuthMutation,
 );
 
 #[derive(MergedSubscription, Default)]

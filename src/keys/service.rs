@@ -219,6 +219,7 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
     let created_by = match &principal.actor {
         crate::auth::Actor::User { user_id, .. } => Some(user_id.clone()),
         crate::auth::Actor::ApiKey { created_by, .. } => created_by.clone(),
+        crate::auth::Actor::OAuthApp { user_id, .. } => user_id.clone(),
     };
     let row = NewKey {
         id: &id,

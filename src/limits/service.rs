@@ -70,6 +70,10 @@ pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr
     let (rate, policy) = match &p.actor {
         Actor::ApiKey { key_id, .. } => (key_id.to_string(), policy_for(app, plan, p.rate_override.as_deref())),
         Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), policy_for(app, plan, None)),
+        // An app is limited per installing organization, by the plan and its own tighter limits.
+        Actor::OAuthApp { app_id, .. } => {
+            (format!("{app_id}:{}", p.org_id), policy_for(app, plan, p.rate_override.as_deref()))
+        }
     };
     Ok((Subject { rate, org: p.org_id.to_string() }, policy))
 }

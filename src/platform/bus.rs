@@ -53,6 +53,9 @@ pub enum BusMessage {
     InvalidateKeys { hashes: Vec<String> },
     /// Drop this session from every node's credential cache (logout, refresh).
     InvalidateSession { token_hash: String },
+    /// Drop these OAuth access-token hashes from every node's credential cache (revocation,
+    /// a revoked grant, an uninstall).
+    InvalidateTokens { hashes: Vec<String> },
     /// Plans or an organization's plan changed: drop every node's plan cache.
     InvalidatePlans,
     /// An operator event type was created, changed or archived: drop every node's type cache.

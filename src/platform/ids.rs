@@ -143,6 +143,10 @@ id_type!(/// A marketplace app (also its OAuth `client_id`).
     AppId, "app");
 id_type!(/// A review of an app.
     ReviewId, "rev");
+id_type!(/// An app installed in an organization: the organization's OAuth grant to the app.
+    InstallationId, "ins");
+id_type!(/// A family of OAuth tokens issued from one authorization code or client-credentials request.
+    GrantId, "grt");
 
 #[cfg(test)]
 mod tests {

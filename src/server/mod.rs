@@ -8,6 +8,7 @@ pub use compose::{build, flush, flush_before_exit};
 mod graphql_http;
 pub use graphql_http::tagged;
 mod health;
+mod oauth;
 mod observe;
 pub mod pipeline;
 mod playground;
@@ -99,6 +100,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(playground::routes())
+        .merge(oauth::routes())
         .nest("/api/v1", crate::rest::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -12,6 +12,7 @@ mod keys;
 mod limits;
 mod logs;
 mod multinode;
+mod oauth;
 mod rest;
 mod schema;
 mod subscriptions;

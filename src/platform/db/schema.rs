@@ -284,6 +284,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     app_reviews,
     app_review_votes,
+    app_installations,
+    oauth_codes,
+    oauth_tokens,
 );
 
 diesel::table! {
@@ -456,3 +459,54 @@ diesel::joinable!(app_clients -> apps (app_id));
 diesel::joinable!(app_secrets -> apps (app_id));
 diesel::joinable!(app_reviews -> apps (app_id));
 diesel::joinable!(app_review_votes -> app_reviews (review_id));
+
+diesel::table! {
+    app_installations (id) {
+        id -> Text,
+        app_id -> Text,
+        org_id -> Text,
+        scopes -> Text,
+        installed_by -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        uninstalled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        app_id -> Text,
+        installation_id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scopes -> Text,
+        code_challenge -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauth_tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        grant_id -> Text,
+        app_id -> Text,
+        installation_id -> Nullable<Text>,
+        org_id -> Text,
+        user_id -> Nullable<Text>,
+        scopes -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(app_installations -> apps (app_id));
+diesel::joinable!(oauth_tokens -> apps (app_id));
+diesel::joinable!(oauth_codes -> apps (app_id));
