@@ -270,6 +270,14 @@ pub(crate) async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// An organization's name (shown on the OAuth consent page as the app's developer).
+pub async fn org_name(app: &App, org_id: &OrgId) -> Result<String> {
+    let name: Option<String> = with_conn!(app.db, c => {
+        organizations::table.find(org_id).select(organizations::name).first(c).await.optional()?
+    });
+    name.ok_or(Error::NotFound("organization"))
+}
+
 /// Users by id, for the DataLoader. Only ids the caller may see are asked for by resolvers.
 pub async fn load_users(app: &App, ids: &[UserId]) -> Result<Vec<UserRow>> {
     Ok(with_conn!(app.db, c => users::table.filter(users::id.eq_any(ids)).select(UserRow::as_select()).load(c).await?))

@@ -18,4 +18,4 @@ pub use authenticate::{
 };
 pub use credentials::{Credentials, KeyCredential, SessionCredential, TokenCredential};
 pub use principal::{Actor, Principal, Role};
-pub use scopes::{SCOPES, scopes_allow, validate_scopes};
+pub use scopes::{SCOPES, describe_scope, scopes_allow, validate_scopes};

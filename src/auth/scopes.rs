@@ -52,3 +52,28 @@ pub fn scopes_allow(granted: &[String], wanted: &str) -> bool {
             || (wanted.ends_with(":read") && g.strip_suffix(":write") == wanted.strip_suffix(":read"))
     })
 }
+
+/// A scope in words, for consent screens.
+pub fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "keys:read" => "See your API keys (masked) and their usage",
+        "keys:write" => "Create, change and revoke your API keys",
+        "keys:verify" => "Verify API keys",
+        "apps:read" => "See your apps and installed apps",
+        "apps:write" => "Create and change your apps",
+        "webhooks:read" => "See your webhook endpoints and deliveries",
+        "webhooks:write" => "Create and change your webhook endpoints",
+        "events:publish" => "Publish events to your webhooks",
+        "usage:read" => "See your usage and analytics",
+        "usage:write" => "Report metered usage",
+        "billing:read" => "See your subscription and invoices",
+        "billing:write" => "Change your subscription and payment methods",
+        "org:read" => "See your organization",
+        "org:write" => "Change your organization's settings",
+        "user:read" => "See your profile",
+        "user:write" => "Change your profile",
+        "marketplace:read" => "Browse the marketplace",
+        "marketplace:write" => "Review apps in the marketplace",
+        _ => "Everything you can do",
+    }
+}

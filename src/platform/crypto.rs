@@ -58,6 +58,11 @@ impl ServerSecret {
 }
 
 /// argon2id hash of a password in PHC format. CPU-heavy: call from a blocking task.
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let hash = argon2::Argon2::default()
         .hash_password(password.as_bytes())

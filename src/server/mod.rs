@@ -3,6 +3,7 @@
 //! per-request timer (it cost ~7 % of throughput): slow work is bounded where it happens — the
 //! database statement timeout and SQLite busy timeout (`GANTRY_DATABASE_TIMEOUT_SECS`).
 
+mod authorize;
 mod compose;
 pub use compose::{build, flush, flush_before_exit};
 mod graphql_http;

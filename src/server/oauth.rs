@@ -136,7 +136,7 @@ fn client_credentials(
 
 /// The per-IP limits of an anonymous caller, for the token, revocation and introspection
 /// endpoints.
-async fn admit_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Option<Response> {
+pub(super) async fn admit_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Option<Response> {
     let ip = super::client_ip(app, headers, peer).0;
     let (subject, policy) = match crate::limits::service::resolve(app, None, ip).await {
         Ok(r) => r,
@@ -238,11 +238,12 @@ pub async fn introspect(
     }
 }
 
-/// The routes of the authorization server (the authorize pages come with `authorize`).
+/// The routes of the authorization server, its pages included.
 pub fn routes() -> axum::Router<ServerState> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/oauth/authorize", get(super::authorize::show).post(super::authorize::submit))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/introspect", post(introspect))

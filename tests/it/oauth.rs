@@ -566,3 +566,154 @@ async fn two_refreshes_of_one_token_at_once_never_leave_two_live_pairs() {
         }
     }
 }
+
+/// A browser's visit: cookies kept by hand, redirects not followed, forms posted as sent.
+struct Browser {
+    http: reqwest::Client,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn keep(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            assert!(v.contains("HttpOnly") && v.contains("SameSite=Lax"), "{v}");
+            let (k, val) = v.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.insert(k.to_string(), val.to_string());
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, url: &str) -> (u16, Option<String>, String) {
+        let resp = self.http.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
+        self.keep(&resp);
+        let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        (resp.status().as_u16(), location, resp.text().await.unwrap())
+    }
+
+    async fn post(&mut self, url: &str, form: &[(String, String)]) -> (u16, Option<String>, String) {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let resp = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&resp);
+        let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+        (resp.status().as_u16(), location, resp.text().await.unwrap())
+    }
+}
+
+/// The hidden and visible fields of the page's form, as a browser would submit them.
+fn form_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for tag in html.split('<').filter(|t| t.starts_with("input ")) {
+        let attr = |name: &str| {
+            tag.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(|v| v.replace("&#38;", "&").replace("&amp;", "&"))
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_and_consent_pages_work_the_way_a_browser_uses_them() {
+    for backend in backends() {
+        let f = fixture(backend, "CONFIDENTIAL").await;
+        let mut b = Browser::new();
+        let authorize = format!(
+            "{}?response_type=code&client_id={}&redirect_uri={}&scope=keys%3Aread&state=st%26ate",
+            f.app.url("/oauth/authorize"),
+            f.app_id,
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        );
+        // Unknown client and unregistered redirect URI: an error page, no redirect.
+        let (status, location, html) =
+            b.get(&f.app.url("/oauth/authorize?response_type=code&client_id=app_01jdxq3z8m0000000000000000")).await;
+        assert_eq!((status, location), (400, None), "[{backend:?}]");
+        assert!(html.contains("not known"), "{html}");
+        let (status, location, _) = b.get(&authorize.replace("app.example.com", "evil.example.com")).await;
+        assert_eq!((status, location), (400, None), "never redirected to an unregistered URI");
+
+        // No session: the login page, with a CSRF token matching its cookie.
+        let (status, _, html) = b.get(&authorize).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Sign in to continue to Reporter"), "{html}");
+        let mut form = form_fields(&html);
+        assert_eq!(
+            form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone()),
+            b.cookies.get("gantry_csrf").cloned()
+        );
+        // A forged form (no matching CSRF token) is refused.
+        let forged: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| if k == "csrf" { (k.clone(), "x".repeat(32)) } else { (k.clone(), v.clone()) })
+            .collect();
+        let (status, _, _) = b.post(&f.app.url("/oauth/authorize"), &forged).await;
+        assert_eq!(status, 400);
+        // A wrong password shows the login page again.
+        form.push(("email".into(), "user@example.com".into()));
+        let mut wrong = form.clone();
+        wrong.push(("password".into(), "not the password".into()));
+        let (status, _, html) = b.post(&f.app.url("/oauth/authorize"), &wrong).await;
+        assert_eq!(status, 401, "{html}");
+        assert!(html.contains("role=\"alert\""), "{html}");
+        form.push(("password".into(), "correct horse battery".into()));
+        let (status, location, _) = b.post(&f.app.url("/oauth/authorize"), &form).await;
+        assert_eq!(status, 303, "[{backend:?}]");
+        assert!(b.cookies.contains_key("gantry_oauth_session"));
+
+        // Signed in: the consent page names the app, its scopes in words and where to install it.
+        let (status, _, html) = b.get(&f.app.url(location.as_deref().unwrap())).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("Reporter wants access") && html.contains("See your API keys"), "{html}");
+        assert!(html.contains(&format!("value=\"{}\"", f.user.org_id)), "the user's organization is offered: {html}");
+        let mut consent = form_fields(&html);
+        consent.push(("organization_id".into(), f.user.org_id.clone()));
+        let mut deny = consent.clone();
+        deny.push(("action".into(), "deny".into()));
+        let (status, location, _) = b.post(&f.app.url("/oauth/authorize"), &deny).await;
+        assert_eq!(status, 303);
+        let back = query_of(location.as_deref().unwrap());
+        assert_eq!(
+            (back["error"].as_str(), back["state"].as_str()),
+            ("access_denied", "st&ate"),
+            "[{backend:?}] {back:?}"
+        );
+        consent.push(("action".into(), "approve".into()));
+        let (status, location, _) = b.post(&f.app.url("/oauth/authorize"), &consent).await;
+        assert_eq!(status, 303);
+        let location = location.unwrap();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        let back = query_of(&location);
+        assert_eq!(back["state"], "st&ate", "the state comes back unchanged");
+        let (status, _, body) = form_post(
+            &f.app,
+            "/oauth/token",
+            Some((&f.app_id, f.secret.as_deref().unwrap())),
+            &[("grant_type", "authorization_code"), ("code", &back["code"]), ("redirect_uri", REDIRECT)],
+        )
+        .await;
+        assert_eq!(status, 200, "[{backend:?}] {body}");
+        assert_eq!(body["scope"], "keys:read");
+    }
+}
