@@ -66,3 +66,80 @@ async fn the_playground_samples_match_the_schema() {
         stdout.trim().strip_prefix("samples: ").and_then(|s| s.strip_suffix(" valid")).unwrap().parse().unwrap();
     assert!(n >= 14, "{stdout}");
 }
+
+/// The OAuth authorization flow in a real headless Chromium: the login page, the consent page,
+/// Allow, and the landing on the app's redirect URI with a code that the token endpoint takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_login_and_consent_pages_complete_the_flow_in_chromium() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let playwright = format!("{root}/playground/node_modules/playwright-core");
+    if !(std::path::Path::new(&chromium).exists() && std::path::Path::new(&playwright).exists()) {
+        assert!(!in_ci(), "CI=true but Chromium ({chromium}) or playwright-core ({playwright}) is missing");
+        eprintln!("note: Chromium or playwright-core missing; browser test not run");
+        return;
+    }
+    let redirect = "http://localhost:9/callback";
+    let app = TestApp::new(Backend::SqliteMemory).await;
+    let admin = app.register("admin@example.com").await;
+    let dev = app.register("dev@example.com").await;
+    let r = app
+        .gql_ok(
+            Some(&dev.token),
+            "mutation($i: CreateAppInput!) { createApp(input: $i) { clientSecret app { id } } }",
+            json!({ "i": { "name": "Browser App", "description": "Signs in", "category": "AUTOMATION",
+                "requestedScopes": ["usage:read"], "redirectUris": [redirect] } }),
+        )
+        .await;
+    let id = r["createApp"]["app"]["id"].as_str().unwrap().to_string();
+    let secret = r["createApp"]["clientSecret"].as_str().unwrap().to_string();
+    for (who, m) in [(&dev, "submitApp"), (&admin, "approveApp"), (&dev, "publishApp")] {
+        app.gql_ok(
+            Some(&who.token),
+            &format!("mutation($id: ID!) {{ {m}(id: $id) {{ status }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    app.register("user@example.com").await;
+    let authorize = format!(
+        "http://{}/oauth/authorize?response_type=code&client_id={id}&redirect_uri={}&state=from-chromium",
+        app.addr,
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::process::Command::new("node")
+            .arg(format!("{root}/playground/e2e/oauth.mjs"))
+            .env("AUTHORIZE_URL", &authorize)
+            .env("REDIRECT_PREFIX", redirect)
+            .env("GANTRY_EMAIL", "user@example.com")
+            .env("GANTRY_PASSWORD", "correct horse battery")
+            .env("CHROMIUM_PATH", &chromium)
+            .output(),
+    )
+    .await
+    .expect("browser test finishes within 120 s")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "oauth e2e failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("consent page scopes: usage:read"), "{stdout}");
+    assert!(stdout.contains("STATE=from-chromium"), "{stdout}");
+    let code = stdout.lines().find_map(|l| l.strip_prefix("CODE=")).unwrap().to_string();
+    let resp = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["access_token"].as_str().unwrap().starts_with("gko_at_"), "{body}");
+}
