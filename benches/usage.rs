@@ -46,6 +46,7 @@ fn records(n: usize, now: i64, org: &OrgId) -> Vec<UsageRecord> {
             UsageRecord {
                 org_id: org.clone(),
                 api_key_id: Some(keys[(r >> 8) as usize % KEYS].clone()),
+                app_id: None,
                 source: Source::Graphql,
                 operation: ops[(r >> 16) as usize % OPERATIONS].clone(),
                 status,

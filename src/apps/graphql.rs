@@ -421,6 +421,31 @@ impl MarketplaceApp {
         }
         Ok(Some(OAuthClientConfig { row: service::client_of(ctx.app(), &self.0.id).await? }))
     }
+    /// Marketplace analytics over a period (its owner organization only).
+    async fn analytics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The period (default: the last 30 days).",
+            default_with = "crate::usage::graphql::UsagePeriod::Last30Days"
+        )]
+        period: crate::usage::graphql::UsagePeriod,
+    ) -> async_graphql::Result<AppAnalytics> {
+        let (start, end) = period.range(ctx.app().clock.now_ms());
+        let s = super::analytics::app_stats(ctx.app(), ctx.principal()?, self.0.id.as_str(), start, end).await?;
+        Ok(AppAnalytics {
+            start: DateTime(start),
+            end: DateTime(end),
+            installs: s.installs,
+            uninstalls: s.uninstalls,
+            active_installations: s.active_installations,
+            api_calls: s.api_calls,
+            api_errors: s.api_errors,
+            rating: s.rating,
+            review_count: s.review_count,
+            new_reviews: s.new_reviews,
+        })
+    }
     /// When it was created.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
@@ -429,6 +454,31 @@ impl MarketplaceApp {
     async fn updated_at(&self) -> DateTime {
         self.0.updated_at.into()
     }
+}
+
+/// An app's marketplace figures over a period.
+#[derive(SimpleObject)]
+pub struct AppAnalytics {
+    /// First instant covered.
+    pub start: DateTime,
+    /// First instant after the period.
+    pub end: DateTime,
+    /// Installations made in the period (a reinstall counts again).
+    pub installs: i64,
+    /// Uninstalls in the period (deprecating the app uninstalls it everywhere).
+    pub uninstalls: i64,
+    /// Organizations that have it installed now.
+    pub active_installations: i64,
+    /// Calls the app made with its access tokens, in every installing organization (whole UTC days from the period's first).
+    pub api_calls: i64,
+    /// Those calls answered with an error (4xx or 5xx).
+    pub api_errors: i64,
+    /// Average rating now (null before the first review).
+    pub rating: Option<f64>,
+    /// Reviews now.
+    pub review_count: i64,
+    /// Reviews written in the period.
+    pub new_reviews: i64,
 }
 
 impl MarketplaceApp {

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{app_clients, app_installations, app_secrets, apps, memberships, oauth_tokens};
+use crate::platform::db::schema::{
+    app_clients, app_install_log, app_installations, app_secrets, apps, memberships, oauth_tokens,
+};
 use crate::platform::ids::{AppId, UserId};
 use crate::platform::patch::Patch;
 use crate::{keyset_page, transaction, with_conn};
@@ -749,9 +751,15 @@ async fn transition(app: &App, principal: &Principal, existing: AppRow, step: St
                 .returning(AppRow::as_returning()).get_result(c).await?,
             Status::Deprecated => {
                 // A deprecated app holds no grants: every installation ends and its tokens stop.
-                diesel::update(app_installations::table.filter(app_installations::app_id.eq(&existing.id)).filter(app_installations::uninstalled_at.is_null()))
+                let ended: Vec<crate::platform::ids::OrgId> = diesel::update(app_installations::table.filter(app_installations::app_id.eq(&existing.id)).filter(app_installations::uninstalled_at.is_null()))
                     .set((app_installations::uninstalled_at.eq(now), app_installations::updated_at.eq(now)))
-                    .execute(c).await?;
+                    .returning(app_installations::org_id)
+                    .get_results(c).await?;
+                for org in &ended {
+                    diesel::insert_into(app_install_log::table)
+                        .values((app_install_log::app_id.eq(&existing.id), app_install_log::org_id.eq(org), app_install_log::kind.eq("uninstall"), app_install_log::at.eq(now)))
+                        .execute(c).await?;
+                }
                 revoked = diesel::update(oauth_tokens::table.filter(oauth_tokens::app_id.eq(&existing.id)).filter(oauth_tokens::revoked_at.is_null()))
                     .set(oauth_tokens::revoked_at.eq(now))
                     .returning(oauth_tokens::token_hash)

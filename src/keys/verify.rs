@@ -87,6 +87,7 @@ fn meter_verification(app: &App, verdict: &Verdict, started: std::time::Instant)
     app.meter.record(crate::usage::meter::UsageRecord {
         org_id: key.org_id.clone(),
         api_key_id: Some(key.key_id.clone()),
+        app_id: None,
         source: crate::usage::meter::Source::Verify,
         operation: OPERATION.clone(),
         status,

@@ -15,7 +15,7 @@ use crate::auth::{Principal, Role, scopes_allow};
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::platform::crypto;
-use crate::platform::db::schema::{app_installations, apps, memberships, oauth_codes, oauth_tokens};
+use crate::platform::db::schema::{app_install_log, app_installations, apps, memberships, oauth_codes, oauth_tokens};
 use crate::platform::ids::{AppId, InstallationId, OrgId, UserId};
 use crate::{transaction, with_conn};
 
@@ -307,6 +307,11 @@ pub async fn approve(
                 (row, "install.created")
             }
         };
+        if action == "install.created" {
+            diesel::insert_into(app_install_log::table)
+                .values((app_install_log::app_id.eq(&app_id), app_install_log::org_id.eq(org), app_install_log::kind.eq("install"), app_install_log::at.eq(now)))
+                .execute(c).await?;
+        }
         diesel::insert_into(oauth_codes::table)
             .values(CodeRow {
                 code_hash: hash.clone(),
@@ -404,6 +409,9 @@ pub async fn uninstall(app: &App, principal: &Principal, id: &str) -> Result<Ins
             .set(oauth_tokens::revoked_at.eq(now))
             .returning(oauth_tokens::token_hash)
             .get_results(c).await?;
+        diesel::insert_into(app_install_log::table)
+            .values((app_install_log::app_id.eq(&row.app_id), app_install_log::org_id.eq(&org), app_install_log::kind.eq("uninstall"), app_install_log::at.eq(now)))
+            .execute(c).await?;
         let target: AppRow = diesel::update(apps::table.find(&row.app_id))
             .set(apps::install_count.eq(apps::install_count - 1))
             .returning(AppRow::as_returning())

@@ -118,6 +118,7 @@ pub async fn admit(
     let mut usage = principal.as_ref().map(|p| UsageTag {
         org_id: p.org_id.clone(),
         api_key_id: p.key_id().cloned(),
+        app_id: p.app_id().cloned(),
         source: entrance.source,
         operation: entrance.route.cloned().unwrap_or_else(|| operation.label.clone()),
         cost_units: 0,

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, Notify, mpsc};
 use super::writer::write_batch;
 use crate::error::Result;
 use crate::platform::db::Db;
-use crate::platform::ids::{KeyId, OrgId};
+use crate::platform::ids::{AppId, KeyId, OrgId};
 
 /// The roll-up key and operation that stand for "all of them".
 pub const ALL: &str = "*";
@@ -46,6 +46,8 @@ impl Source {
 pub struct UsageRecord {
     pub org_id: OrgId,
     pub api_key_id: Option<KeyId>,
+    /// The marketplace app behind an OAuth access token.
+    pub app_id: Option<AppId>,
     pub source: Source,
     pub operation: Arc<str>,
     pub status: u16,
@@ -59,12 +61,25 @@ pub struct UsageRecord {
     pub at_ms: i64,
 }
 
+impl UsageRecord {
+    /// The credential dimension of roll-ups and raw records: the key (`key_…`), the app
+    /// (`app_…`) of an OAuth token, or `""` for a session.
+    pub fn credential(&self) -> &str {
+        match (&self.api_key_id, &self.app_id) {
+            (Some(k), _) => k.as_str(),
+            (None, Some(a)) => a.as_str(),
+            (None, None) => "",
+        }
+    }
+}
+
 /// What a handler knows about a call (who, which operation, what it cost); the HTTP layer adds
 /// what only it knows (status, latency, sizes) and meters it. Carried in response extensions.
 #[derive(Debug, Clone)]
 pub struct UsageTag {
     pub org_id: OrgId,
     pub api_key_id: Option<KeyId>,
+    pub app_id: Option<AppId>,
     pub source: Source,
     pub operation: Arc<str>,
     pub cost_units: u64,
@@ -86,6 +101,7 @@ impl UsageTag {
         UsageRecord {
             org_id: self.org_id,
             api_key_id: self.api_key_id,
+            app_id: self.app_id,
             source: self.source,
             operation: self.operation,
             status: self.status.unwrap_or(status),

@@ -115,7 +115,7 @@ fn aggregate(batch: &[UsageRecord]) -> Aggregate<'_> {
     let mut fine: FastMap<Fine<'_>, Sums> = HashMap::default();
     let mut fine_bins: FastMap<Fine<'_>, i64> = HashMap::default();
     for r in batch {
-        let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
+        let key = r.credential();
         let hour = r.at_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let s = fine.entry((r.org_id.as_str(), hour, key, &r.operation, r.status as i32)).or_default();
         s.calls += 1;
@@ -164,7 +164,7 @@ fn aggregate(batch: &[UsageRecord]) -> Aggregate<'_> {
                 if i > 0 {
                     json.push(b',');
                 }
-                let key = r.api_key_id.as_ref().map(|k| k.as_str()).unwrap_or("");
+                let key = r.credential();
                 let row = (
                     key,
                     r.source.as_str(),

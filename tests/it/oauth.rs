@@ -717,3 +717,129 @@ async fn the_login_and_consent_pages_work_the_way_a_browser_uses_them() {
         assert_eq!(body["scope"], "keys:read");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_with_an_access_token_are_metered_as_the_app_and_its_owner_sees_the_analytics() {
+    for backend in backends() {
+        let f = fixture(backend, "CONFIDENTIAL").await;
+        let secret = f.secret.clone().unwrap();
+        let m = "mutation($i: AuthorizeAppInput!) { authorizeApp(input: $i) { redirectTo installation { id } } }";
+        let r = f.app.gql_ok(Some(&f.user.token), m, json!({ "i": { "clientId": f.app_id } })).await;
+        let installation = r["authorizeApp"]["installation"]["id"].as_str().unwrap().to_string();
+        let grant_code = query_of(r["authorizeApp"]["redirectTo"].as_str().unwrap())["code"].clone();
+        let (_, _, tokens) = form_post(
+            &f.app,
+            "/oauth/token",
+            Some((&f.app_id, &secret)),
+            &[("grant_type", "authorization_code"), ("code", &grant_code), ("redirect_uri", REDIRECT)],
+        )
+        .await;
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        for _ in 0..4 {
+            f.app.gql_ok(Some(&access), "{ apiKeys { totalCount } }", json!({})).await;
+        }
+        let r = f.app.gql(Some(&access), "{ webhookEndpoints { totalCount } }", json!({})).await;
+        assert_eq!(code(&r), "FORBIDDEN", "not granted: {r}");
+        let (status, _) = f.app.rest("GET", "/keys", Some(&access), None).await;
+        assert_eq!(status, 200);
+        // Over WebSocket too, as the app.
+        let mut socket = crate::common::ws::connect_authed(&f.app.ws_url(), &access).await;
+        crate::common::ws::send(
+            &mut socket,
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ viewer { kind } }" } }),
+        )
+        .await;
+        let next = crate::common::ws::next(&mut socket).await.unwrap();
+        assert_eq!(next["payload"]["data"]["viewer"]["kind"], "OAUTH_APP", "[{backend:?}] {next}");
+        drop(socket);
+        gantry::server::flush(&f.app.app).await;
+
+        // In the installing organization: usage per app, and not among the keys.
+        let r = f
+            .app
+            .gql_ok(
+                Some(&f.user.token),
+                "{ usageByApp { appId stats { calls errors } } usageByKey { keyId } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(r["usageByApp"][0]["appId"], f.app_id.as_str(), "[{backend:?}] {r}");
+        assert_eq!(r["usageByApp"][0]["stats"]["calls"], 7, "[{backend:?}] 4 + 1 refused + 1 REST + 1 WebSocket: {r}");
+        assert_eq!(r["usageByApp"][0]["stats"]["errors"], 1);
+        assert!(!r["usageByKey"].to_string().contains(&f.app_id), "{r}");
+
+        // The owner's analytics; nobody else's to read.
+        let q = "query($id: ID!) { app(id: $id) { analytics { installs uninstalls activeInstallations apiCalls apiErrors newReviews } } }";
+        let r = f.app.gql_ok(Some(&f.dev.token), q, json!({ "id": f.app_id })).await;
+        assert_eq!(
+            r["app"]["analytics"],
+            json!({ "installs": 1, "uninstalls": 0, "activeInstallations": 1, "apiCalls": 7, "apiErrors": 1, "newReviews": 0 }),
+            "[{backend:?}]"
+        );
+        let r = f.app.gql(Some(&f.user.token), q, json!({ "id": f.app_id })).await;
+        assert_eq!(code(&r), "FORBIDDEN", "{r}");
+        f.app
+            .gql_ok(
+                Some(&f.user.token),
+                "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }",
+                json!({ "id": installation }),
+            )
+            .await;
+        let r = f.app.gql_ok(Some(&f.dev.token), q, json!({ "id": f.app_id })).await;
+        assert_eq!(r["app"]["analytics"]["uninstalls"], 1);
+        assert_eq!(r["app"]["analytics"]["activeInstallations"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_own_limit_tightens_the_plan_and_deprecation_ends_every_installation() {
+    for backend in backends() {
+        let f = fixture(backend, "CONFIDENTIAL").await;
+        let secret = f.secret.clone().unwrap();
+        f.app
+            .gql_ok(
+                Some(&f.dev.token),
+                "mutation($id: ID!) { updateApp(id: $id, input: {rateLimit: {perSecond: 2, burst: 0}}) { id } }",
+                json!({ "id": f.app_id }),
+            )
+            .await;
+        let (_, _, tokens) =
+            form_post(&f.app, "/oauth/token", Some((&f.app_id, &secret)), &[("grant_type", "client_credentials")])
+                .await;
+        let cc = tokens["access_token"].as_str().unwrap().to_string();
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(f.app.gql_status(Some(&cc), "{ viewer { id } }", json!({})).await.0);
+        }
+        assert!(statuses.contains(&429), "[{backend:?}] the app's 2/s holds: {statuses:?}");
+
+        let m = "mutation($i: AuthorizeAppInput!) { authorizeApp(input: $i) { redirectTo } }";
+        let r = f.app.gql_ok(Some(&f.user.token), m, json!({ "i": { "clientId": f.app_id } })).await;
+        let grant_code = query_of(r["authorizeApp"]["redirectTo"].as_str().unwrap())["code"].clone();
+        let (_, _, tokens) = form_post(
+            &f.app,
+            "/oauth/token",
+            Some((&f.app_id, &secret)),
+            &[("grant_type", "authorization_code"), ("code", &grant_code), ("redirect_uri", REDIRECT)],
+        )
+        .await;
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        f.app.clock.advance_ms(2_000);
+        f.app.gql_ok(Some(&access), "{ viewer { id } }", json!({})).await;
+        f.app
+            .gql_ok(
+                Some(&f.dev.token),
+                "mutation($id: ID!) { deprecateApp(id: $id) { status } }",
+                json!({ "id": f.app_id }),
+            )
+            .await;
+        let r = f.app.gql(Some(&access), "{ viewer { id } }", json!({})).await;
+        assert_eq!(code(&r), "UNAUTHENTICATED", "[{backend:?}] {r}");
+        let r = f.app.gql_ok(Some(&f.user.token), "{ installedApps { id } }", json!({})).await;
+        assert_eq!(r["installedApps"], json!([]));
+        let (status, _, body) =
+            form_post(&f.app, "/oauth/token", Some((&f.app_id, &secret)), &[("grant_type", "client_credentials")])
+                .await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+    }
+}

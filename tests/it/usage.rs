@@ -170,6 +170,7 @@ fn record(app: &TestApp, org: &str, latency_us: u64, status: u16, at_ms: i64) ->
     UsageRecord {
         org_id: org.parse().unwrap(),
         api_key_id: None,
+        app_id: None,
         source: Source::Graphql,
         operation: Arc::from("query synthetic"),
         status,

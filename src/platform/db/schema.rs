@@ -287,6 +287,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_installations,
     oauth_codes,
     oauth_tokens,
+    app_install_log,
 );
 
 diesel::table! {
@@ -510,3 +511,12 @@ diesel::table! {
 diesel::joinable!(app_installations -> apps (app_id));
 diesel::joinable!(oauth_tokens -> apps (app_id));
 diesel::joinable!(oauth_codes -> apps (app_id));
+
+diesel::table! {
+    app_install_log (app_id, org_id, at) {
+        app_id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        at -> BigInt,
+    }
+}

@@ -160,6 +160,24 @@ pub struct UsagePoint {
     pub stats: UsageStats,
 }
 
+/// Calls made in this organization by one installed marketplace app (its OAuth access tokens).
+#[derive(async_graphql::SimpleObject)]
+#[graphql(complex)]
+pub struct AppUsage {
+    /// The app's id.
+    pub app_id: ID,
+    #[graphql(skip)]
+    stats: Stats,
+}
+
+#[async_graphql::ComplexObject]
+impl AppUsage {
+    /// The figures.
+    async fn stats(&self) -> UsageStats {
+        UsageStats(self.stats.clone())
+    }
+}
+
 /// Usage of one API key (or of signed-in users, without a key).
 pub struct KeyUsage {
     key_id: Option<String>,
@@ -350,7 +368,26 @@ impl UsageQuery {
         let s = scope(ctx, start, end, None, Granularity::Hour).await?;
         let mut rows = analytics::grouped(ctx.app(), &s, Dim::Key).await?;
         rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+        // The credential column also holds apps (`app_…`): those are `usageByApp`'s.
+        rows.retain(|(k, _)| !k.starts_with(crate::platform::ids::AppId::PREFIX));
         Ok(rows.into_iter().map(|(k, stats)| KeyUsage { key_id: (!k.is_empty()).then_some(k), stats }).collect())
+    }
+
+    /// Usage per installed marketplace app (calls made with its access tokens) over a period,
+    /// busiest first.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn usage_by_app(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (default: the current month).", default_with = "UsagePeriod::CurrentMonth")]
+        period: UsagePeriod,
+    ) -> async_graphql::Result<Vec<AppUsage>> {
+        let (start, end) = period.range(ctx.app().clock.now_ms());
+        let s = scope(ctx, start, end, None, Granularity::Hour).await?;
+        let mut rows = analytics::grouped(ctx.app(), &s, Dim::Key).await?;
+        rows.retain(|(k, _)| k.starts_with(crate::platform::ids::AppId::PREFIX));
+        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+        Ok(rows.into_iter().map(|(k, stats)| AppUsage { app_id: ID(k), stats }).collect())
     }
 
     /// Usage per operation or route over a period, busiest first (optionally one key's).
