@@ -257,7 +257,8 @@ async fn handle_inner(
         return with_limit_headers(StatusCode::NO_CONTENT.into_response(), &decision, now);
     }
     let data = response.data.into_json().unwrap_or(Value::Null);
-    let payload = data.get(route.field).cloned().unwrap_or(Value::Null);
+    // `app.reviews`: a field below the root one.
+    let payload = route.field.split('.').fold(data, |v, f| v.get(f).cloned().unwrap_or(Value::Null));
     let mut meta = meta(&trace);
     meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
     let payload = match route.shape {

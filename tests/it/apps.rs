@@ -533,3 +533,85 @@ async fn reviews_are_one_per_user_and_the_average_stays_exact_under_concurrent_w
         assert_eq!(code(&r), "FORBIDDEN", "{r}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_routes_of_apps_are_rows_over_the_same_resolvers() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let (admin, dev) = admin_and_dev(&app).await;
+        let (status, body) = app
+            .rest(
+                "POST",
+                "/apps",
+                Some(&dev.token),
+                Some(json!({ "name": "Rest App", "description": "Made over REST", "category": "STORAGE",
+                    "requested_scopes": ["keys:read"], "redirect_uris": ["https://rest.example.com/cb"] })),
+            )
+            .await;
+        assert_eq!(status, 201, "[{backend:?}] {body}");
+        let id = body["data"]["app"]["id"].as_str().unwrap().to_string();
+        assert!(body["data"]["client_secret"].as_str().unwrap().starts_with("gko_cs_"), "{body}");
+        let (status, body) = app.rest("POST", "/apps", Some(&dev.token), Some(json!({ "name": "" }))).await;
+        assert_eq!(status, 422, "{body}");
+
+        let (status, body) =
+            app.rest("PUT", &format!("/apps/{id}"), Some(&dev.token), Some(json!({ "version": "2.0.0" }))).await;
+        assert_eq!((status, body["data"]["version"].as_str()), (200, Some("2.0.0")), "{body}");
+        let (status, body) = app.rest("GET", &format!("/apps/{id}/oauth/config"), Some(&dev.token), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["redirect_uris"], json!(["https://rest.example.com/cb"]), "{body}");
+
+        app.gql_ok(Some(&dev.token), "mutation($id: ID!) { submitApp(id: $id) { status } }", json!({ "id": id })).await;
+        let (status, body) = app.rest("GET", "/admin/apps/pending", Some(&dev.token), None).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = app.rest("GET", "/admin/apps/pending", Some(&admin.token), None).await;
+        assert_eq!((status, body["data"][0]["id"].as_str()), (200, Some(id.as_str())), "{body}");
+        let (status, body) = app
+            .rest(
+                "POST",
+                &format!("/admin/apps/{id}/reject"),
+                Some(&admin.token),
+                Some(json!({ "reason": "Needs an icon" })),
+            )
+            .await;
+        assert_eq!((status, body["data"]["status"].as_str()), (200, Some("REJECTED")), "{body}");
+        app.gql_ok(Some(&dev.token), "mutation($id: ID!) { submitApp(id: $id) { status } }", json!({ "id": id })).await;
+        let (status, _) = app.rest("POST", &format!("/admin/apps/{id}/approve"), Some(&admin.token), None).await;
+        assert_eq!(status, 200);
+        app.gql_ok(Some(&dev.token), "mutation($id: ID!) { publishApp(id: $id) { status } }", json!({ "id": id }))
+            .await;
+
+        let (status, body) = app.rest("GET", "/apps?search=rest&sort=newest", None, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"][0]["id"], id.as_str(), "{body}");
+        let (status, body) = app.rest("GET", &format!("/apps/{id}"), None, None).await;
+        assert_eq!((status, body["data"]["status"].as_str()), (200, Some("ACTIVE")), "{body}");
+
+        let user = app.register("user@example.com").await;
+        let (status, body) = app
+            .rest(
+                "POST",
+                &format!("/apps/{id}/reviews"),
+                Some(&user.token),
+                Some(json!({ "rating": 4, "comment": "Good" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = app.rest("GET", &format!("/apps/{id}/reviews"), None, None).await;
+        assert_eq!((status, body["data"][0]["rating"].as_i64()), (200, Some(4)), "{body}");
+
+        let (status, body) =
+            app.rest("POST", "/apps/install", Some(&user.token), Some(json!({ "client_id": id, "state": "s" }))).await;
+        assert_eq!(status, 201, "[{backend:?}] {body}");
+        assert!(body["data"]["redirect_to"].as_str().unwrap().contains("code="), "{body}");
+        let install = body["data"]["installation"]["id"].as_str().unwrap().to_string();
+        let (status, body) = app.rest("DELETE", &format!("/apps/{install}/uninstall"), Some(&user.token), None).await;
+        assert_eq!(status, 204, "{body}");
+
+        let (status, _) =
+            app.rest("POST", &format!("/apps/{id}/reviews"), Some(&user.token), Some(json!({ "rating": 9 }))).await;
+        assert_eq!(status, 422);
+        let (status, body) = app.rest("DELETE", &format!("/apps/{id}"), Some(&dev.token), None).await;
+        assert_eq!(status, 409, "an ACTIVE app: {body}");
+    }
+}

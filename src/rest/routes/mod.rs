@@ -4,6 +4,7 @@
 //! (`accounts`, `keys`, `usage`, `webhooks`, `events`); the selections they share are here.
 
 mod accounts;
+mod apps;
 mod events;
 mod keys;
 mod usage;
@@ -21,7 +22,7 @@ pub struct Route {
     pub path: &'static str,
     pub summary: &'static str,
     pub document: &'static str,
-    /// The root field whose value is the payload.
+    /// The root field whose value is the payload (`app.reviews`: a field below it).
     pub field: &'static str,
     /// Status of a success (204 sends no body).
     pub status: u16,
@@ -101,7 +102,7 @@ pub(super) fn r(
 
 /// Every route.
 pub fn table() -> Vec<Route> {
-    [accounts::routes(), keys::routes(), usage::routes(), webhooks::routes(), events::routes()]
+    [accounts::routes(), apps::routes(), keys::routes(), usage::routes(), webhooks::routes(), events::routes()]
         .into_iter()
         .flatten()
         .collect()
