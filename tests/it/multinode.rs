@@ -635,3 +635,111 @@ async fn an_api_only_node_and_a_worker_process_split_the_work() {
         let _ = worker.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_tokens_are_revoked_on_every_node_and_a_refresh_raced_across_nodes_leaves_no_live_pair() {
+    if !postgres_and_redis() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, name) = create_pg_database().await;
+    let _database = crate::common::PgDatabase(name);
+    let prefix = unique("gantry-multinode-");
+    let a = start_node(&database_url, &prefix, dir.path());
+    let b = start_node(&database_url, &prefix, dir.path());
+    let http = crate::common::http_client();
+    let gql = async |node: &Node, token: Option<&str>, query: &str, vars: serde_json::Value| -> serde_json::Value {
+        let mut req = http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    };
+    let token_post = async |node: &Node, client: &str, secret: &str, form: &[(&str, &str)]| -> (u16, serde_json::Value) {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let resp = http
+            .post(format!("http://{}/oauth/token", node.addr))
+            .basic_auth(client, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    };
+    let register = "mutation($e: String!) { register(input: {email: $e, password: \"correct horse battery\"}) { session { token } } }";
+    let owner = gql(&a, None, register, json!({ "e": "owner@example.com" })).await["data"]["register"]["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = gql(&b, None, register, json!({ "e": "user@example.com" })).await["data"]["register"]["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = gql(
+        &a,
+        Some(&owner),
+        "mutation { createApp(input: {name: \"Two Nodes\", description: \"d\", category: ANALYTICS, requestedScopes: [\"keys:read\"], redirectUris: [\"https://x.example.com/cb\"]}) { clientSecret app { id } } }",
+        json!({}),
+    )
+    .await;
+    let client = created["data"]["createApp"]["app"]["id"].as_str().unwrap().to_string();
+    let secret = created["data"]["createApp"]["clientSecret"].as_str().unwrap().to_string();
+    for m in ["submitApp", "approveApp", "publishApp"] {
+        let r = gql(&a, Some(&owner), &format!("mutation($id: ID!) {{ {m}(id: $id) {{ status }} }}"), json!({ "id": client })).await;
+        assert!(r.get("errors").is_none(), "{m}: {r}");
+    }
+    let issue = async || -> (serde_json::Value, String) {
+        let r = gql(
+            &b,
+            Some(&user),
+            "mutation($i: AuthorizeAppInput!) { authorizeApp(input: $i) { redirectTo installation { id } } }",
+            json!({ "i": { "clientId": client } }),
+        )
+        .await;
+        let to = url::Url::parse(r["data"]["authorizeApp"]["redirectTo"].as_str().unwrap()).unwrap();
+        let code = to.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+        let (status, tokens) = token_post(
+            &a,
+            &client,
+            &secret,
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://x.example.com/cb")],
+        )
+        .await;
+        assert_eq!(status, 200, "{tokens}");
+        (tokens, r["data"]["authorizeApp"]["installation"]["id"].as_str().unwrap().to_string())
+    };
+
+    // Two refreshes of one token at the same instant, one on each node.
+    let (tokens, installation) = issue().await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let (x, y) = tokio::join!(token_post(&a, &client, &secret, &form), token_post(&b, &client, &secret, &form));
+    let outcomes = [x, y];
+    assert!(outcomes.iter().all(|(s, _)| *s == 200 || *s == 400), "never a 500: {outcomes:?}");
+    assert!(outcomes.iter().filter(|(s, _)| *s == 200).count() <= 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|(s, b)| *s == 400 && b["error"] == "invalid_grant"), "{outcomes:?}");
+    for (_, body) in outcomes.iter().filter(|(s, _)| *s == 200) {
+        let r = gql(&b, body["access_token"].as_str(), "{ viewer { id } }", json!({})).await;
+        assert_eq!(r["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "no live pair survives the race: {r}");
+    }
+
+    // An access token cached on node B stops there when node A uninstalls the app.
+    let (tokens, _) = issue().await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let ok = gql(&b, Some(&access), "{ viewer { kind } }", json!({})).await;
+    assert_eq!(ok["data"]["viewer"]["kind"], "OAUTH_APP", "{ok}");
+    let r = gql(&a, Some(&user), "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }", json!({ "id": installation })).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    // The invalidation travels over Redis; poll B briefly for it to land (bounded).
+    let mut refused = false;
+    for _ in 0..50 {
+        let r = gql(&b, Some(&access), "{ viewer { id } }", json!({})).await;
+        if r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "node B still serves a token uninstalled on node A");
+}
