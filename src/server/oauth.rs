@@ -1,8 +1,9 @@
 //! The OAuth 2.0 authorization server's HTTP face: RFC 8414 metadata, and the token (RFC 6749
 //! §3.2), revocation (RFC 7009) and introspection (RFC 7662) endpoints. Form-encoded requests,
 //! JSON answers with `Cache-Control: no-store`, errors in the RFC's shape (401 with
-//! `WWW-Authenticate: Basic` for `invalid_client`). Each request is admitted like an anonymous
-//! caller from its address (the per-IP limits), so guessing client secrets is rate limited.
+//! `WWW-Authenticate: Basic` for `invalid_client`). A request whose client authenticates is
+//! admitted under the app owner's plan (one subject per app); one whose client does not is
+//! charged to the per-IP limits of anonymous callers, so guessing client secrets is rate limited.
 //!
 //! The rules live in `crate::oauth`; this module only reads requests and writes answers.
 
@@ -144,15 +145,61 @@ pub(super) async fn admit_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -
     };
     let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
     decision.refusal.as_ref()?;
-    let secs = (decision.retry_after_ms.max(0) + 999) / 1000;
+    Some(slow_down(decision.retry_after_ms))
+}
+
+/// Authenticates the client and admits the request: under the app owner's plan when it
+/// authenticates, under the caller's per-IP limits when it does not.
+async fn admit_client(
+    app: &App,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    creds: &ClientCredentials,
+) -> Result<tokens::Client, Response> {
+    match tokens::authenticate_client(app, creds).await {
+        Ok(client) => {
+            let principal = crate::auth::Principal {
+                actor: crate::auth::Actor::OAuthApp {
+                    app_id: client.app.id.clone(),
+                    installation_id: None,
+                    user_id: None,
+                },
+                org_id: client.app.org_id.clone(),
+                role: None,
+                scopes: std::sync::Arc::new(Vec::new()),
+                is_platform: false,
+                ip: super::client_ip(app, headers, peer).0,
+                rate_override: None,
+            };
+            let (subject, policy) = match crate::limits::service::resolve(app, Some(&principal), principal.ip).await {
+                Ok(r) => r,
+                Err(e) => return Err(error(e.into())),
+            };
+            // Its own subject, apart from the app's API calls, and outside the monthly quota.
+            let subject = crate::limits::limiter::Subject {
+                rate: format!("{}:oauth", subject.rate),
+                org: format!("{}:oauth", subject.org),
+            };
+            let (decision, _permit) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
+            match decision.refusal {
+                None => Ok(client),
+                Some(_) => Err(slow_down(decision.retry_after_ms)),
+            }
+        }
+        Err(e) => Err(admit_ip(app, headers, peer).await.unwrap_or_else(|| error(e))),
+    }
+}
+
+fn slow_down(retry_after_ms: i64) -> Response {
+    let secs = (retry_after_ms.max(0) + 999) / 1000;
     let mut r = no_store(
         StatusCode::TOO_MANY_REQUESTS,
-        serde_json::json!({ "error": "slow_down", "error_description": format!("too many requests from this address; retry in {secs} s") }),
+        serde_json::json!({ "error": "slow_down", "error_description": format!("too many requests; retry in {} s", secs.max(1)) }),
     );
     if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    Some(r)
+    r
 }
 
 /// `POST /oauth/token`.
@@ -162,15 +209,15 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = admit_ip(&s.app, &headers, peer).await {
-        return refused;
-    }
     let app = &s.app;
     let result = async {
         let form = form(&headers, &body)?;
         let creds = client_credentials(&headers, &form)?;
         let grant_type = form.get("grant_type").map(String::as_str);
-        let client = tokens::authenticate_client(app, &creds).await?;
+        let client = match admit_client(app, &headers, peer, &creds).await {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
         let get = |k: &str| form.get(k).map(String::as_str);
         match grant_type {
             Some("authorization_code") => {
@@ -184,10 +231,12 @@ pub async fn token(
                 format!("`{other}` is not supported: authorization_code, refresh_token or client_credentials"),
             )),
         }
+        .map(Ok)
     }
     .await;
     match result {
-        Ok(t) => no_store(StatusCode::OK, serde_json::to_value(t).unwrap_or_default()),
+        Ok(Ok(t)) => no_store(StatusCode::OK, serde_json::to_value(t).unwrap_or_default()),
+        Ok(Err(refused)) => refused,
         Err(e) => error(e),
     }
 }
@@ -199,18 +248,19 @@ pub async fn revoke(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = admit_ip(&s.app, &headers, peer).await {
-        return refused;
-    }
     let app = &s.app;
     let result = async {
         let form = form(&headers, &body)?;
-        let client = tokens::authenticate_client(app, &client_credentials(&headers, &form)?).await?;
-        tokens::revoke(app, &client, form.get("token").map(String::as_str)).await
+        let client = match admit_client(app, &headers, peer, &client_credentials(&headers, &form)?).await {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        tokens::revoke(app, &client, form.get("token").map(String::as_str)).await.map(Ok)
     }
     .await;
     match result {
-        Ok(()) => no_store(StatusCode::OK, serde_json::json!({})),
+        Ok(Ok(())) => no_store(StatusCode::OK, serde_json::json!({})),
+        Ok(Err(refused)) => refused,
         Err(e) => error(e),
     }
 }
@@ -222,18 +272,19 @@ pub async fn introspect(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(refused) = admit_ip(&s.app, &headers, peer).await {
-        return refused;
-    }
     let app = &s.app;
     let result = async {
         let form = form(&headers, &body)?;
-        let client = tokens::authenticate_client(app, &client_credentials(&headers, &form)?).await?;
-        tokens::introspect(app, &client, form.get("token").map(String::as_str)).await
+        let client = match admit_client(app, &headers, peer, &client_credentials(&headers, &form)?).await {
+            Ok(c) => c,
+            Err(r) => return Ok(Err(r)),
+        };
+        tokens::introspect(app, &client, form.get("token").map(String::as_str)).await.map(Ok)
     }
     .await;
     match result {
-        Ok(v) => no_store(StatusCode::OK, v),
+        Ok(Ok(v)) => no_store(StatusCode::OK, v),
+        Ok(Err(refused)) => refused,
         Err(e) => error(e),
     }
 }

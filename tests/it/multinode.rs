@@ -649,33 +649,37 @@ async fn oauth_tokens_are_revoked_on_every_node_and_a_refresh_raced_across_nodes
     let b = start_node(&database_url, &prefix, dir.path());
     let http = crate::common::http_client();
     let gql = async |node: &Node, token: Option<&str>, query: &str, vars: serde_json::Value| -> serde_json::Value {
-        let mut req = http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
+        let mut req =
+            http.post(format!("http://{}/graphql", node.addr)).json(&json!({ "query": query, "variables": vars }));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         req.send().await.unwrap().json().await.unwrap()
     };
-    let token_post = async |node: &Node, client: &str, secret: &str, form: &[(&str, &str)]| -> (u16, serde_json::Value) {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let resp = http
-            .post(format!("http://{}/oauth/token", node.addr))
-            .basic_auth(client, Some(secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap())
-    };
+    let token_post =
+        async |node: &Node, client: &str, secret: &str, form: &[(&str, &str)]| -> (u16, serde_json::Value) {
+            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+            let resp = http
+                .post(format!("http://{}/oauth/token", node.addr))
+                .basic_auth(client, Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json().await.unwrap())
+        };
     let register = "mutation($e: String!) { register(input: {email: $e, password: \"correct horse battery\"}) { session { token } } }";
-    let owner = gql(&a, None, register, json!({ "e": "owner@example.com" })).await["data"]["register"]["session"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let user = gql(&b, None, register, json!({ "e": "user@example.com" })).await["data"]["register"]["session"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let owner =
+        gql(&a, None, register, json!({ "e": "owner@example.com" })).await["data"]["register"]["session"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let user =
+        gql(&b, None, register, json!({ "e": "user@example.com" })).await["data"]["register"]["session"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let created = gql(
         &a,
         Some(&owner),
@@ -686,7 +690,13 @@ async fn oauth_tokens_are_revoked_on_every_node_and_a_refresh_raced_across_nodes
     let client = created["data"]["createApp"]["app"]["id"].as_str().unwrap().to_string();
     let secret = created["data"]["createApp"]["clientSecret"].as_str().unwrap().to_string();
     for m in ["submitApp", "approveApp", "publishApp"] {
-        let r = gql(&a, Some(&owner), &format!("mutation($id: ID!) {{ {m}(id: $id) {{ status }} }}"), json!({ "id": client })).await;
+        let r = gql(
+            &a,
+            Some(&owner),
+            &format!("mutation($id: ID!) {{ {m}(id: $id) {{ status }} }}"),
+            json!({ "id": client }),
+        )
+        .await;
         assert!(r.get("errors").is_none(), "{m}: {r}");
     }
     let issue = async || -> (serde_json::Value, String) {
@@ -729,7 +739,13 @@ async fn oauth_tokens_are_revoked_on_every_node_and_a_refresh_raced_across_nodes
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let ok = gql(&b, Some(&access), "{ viewer { kind } }", json!({})).await;
     assert_eq!(ok["data"]["viewer"]["kind"], "OAUTH_APP", "{ok}");
-    let r = gql(&a, Some(&user), "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }", json!({ "id": installation })).await;
+    let r = gql(
+        &a,
+        Some(&user),
+        "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }",
+        json!({ "id": installation }),
+    )
+    .await;
     assert!(r.get("errors").is_none(), "{r}");
     // The invalidation travels over Redis; poll B briefly for it to land (bounded).
     let mut refused = false;

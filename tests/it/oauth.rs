@@ -843,3 +843,33 @@ async fn an_apps_own_limit_tightens_the_plan_and_deprecation_ends_every_installa
         assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_a_client_secret_is_rate_limited_per_address() {
+    for backend in backends() {
+        let f = fixture(backend, "CONFIDENTIAL").await;
+        let mut statuses = Vec::new();
+        for i in 0..40 {
+            let guess = format!("gko_cs_guess{i}");
+            let (status, headers, body) =
+                form_post(&f.app, "/oauth/token", Some((&f.app_id, &guess)), &[("grant_type", "client_credentials")])
+                    .await;
+            if status == 429 {
+                assert_eq!(body["error"], "slow_down", "{body}");
+                assert!(headers.contains_key("retry-after"));
+            }
+            statuses.push(status);
+        }
+        assert_eq!(statuses[0], 401);
+        assert_eq!(*statuses.last().unwrap(), 429, "[{backend:?}] {statuses:?}");
+        // The right secret is still served: its client is limited under its owner's plan, not the address's.
+        let (status, _, body) = form_post(
+            &f.app,
+            "/oauth/token",
+            Some((&f.app_id, f.secret.as_deref().unwrap())),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        assert_eq!(status, 200, "[{backend:?}] {body}");
+    }
+}
