@@ -873,3 +873,43 @@ async fn guessing_a_client_secret_is_rate_limited_per_address() {
         assert_eq!(status, 200, "[{backend:?}] {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_approval_only_the_owner_organization_can_authorize_its_app() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let admin = app.register("admin@example.com").await;
+        app.lift_starter_limits(&admin.token).await;
+        let dev = app.register("dev@example.com").await;
+        let other = app.register("other@example.com").await;
+        let r = app
+            .gql_ok(
+                Some(&dev.token),
+                "mutation($i: CreateAppInput!) { createApp(input: $i) { clientSecret app { id } } }",
+                json!({ "i": { "name": "In Review", "description": "Not yet listed", "category": "SECURITY",
+                    "requestedScopes": ["keys:read"], "redirectUris": [REDIRECT] } }),
+            )
+            .await;
+        let id = r["createApp"]["app"]["id"].as_str().unwrap().to_string();
+        let secret = r["createApp"]["clientSecret"].as_str().unwrap().to_string();
+        app.gql_ok(Some(&dev.token), "mutation($id: ID!) { submitApp(id: $id) { status } }", json!({ "id": id })).await;
+        let m = "mutation($i: AuthorizeAppInput!) { authorizeApp(input: $i) { redirectTo installation { organizationId } } }";
+        // Another organization cannot install an app that is not in the marketplace.
+        let r = app.gql(Some(&other.token), m, json!({ "i": { "clientId": id } })).await;
+        assert_eq!(code(&r), "FORBIDDEN", "[{backend:?}] {r}");
+        // Its own organization can, to build against it while it waits for review.
+        let r = app.gql_ok(Some(&dev.token), m, json!({ "i": { "clientId": id } })).await;
+        assert_eq!(r["authorizeApp"]["installation"]["organizationId"], dev.org_id.as_str());
+        let code_value = query_of(r["authorizeApp"]["redirectTo"].as_str().unwrap())["code"].clone();
+        let (status, _, body) = form_post(
+            &app,
+            "/oauth/token",
+            Some((&id, &secret)),
+            &[("grant_type", "authorization_code"), ("code", &code_value), ("redirect_uri", REDIRECT)],
+        )
+        .await;
+        assert_eq!(status, 200, "[{backend:?}] {body}");
+        let r = app.gql_ok(Some(body["access_token"].as_str().unwrap()), "{ viewer { kind } }", json!({})).await;
+        assert_eq!(r["viewer"]["kind"], "OAUTH_APP");
+    }
+}
