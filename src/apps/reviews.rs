@@ -30,6 +30,9 @@ pub async fn submit_review(
     rating: i64,
     comment: Option<String>,
 ) -> Result<(ReviewRow, bool)> {
+    principal.require_scope("marketplace:write")?;
+    // The app first: an unknown or hidden app is NOT_FOUND whoever asks.
+    let target = get_app(app, Some(principal), app_id).await?;
     let user = reviewer(principal)?.clone();
     if !(1..=5).contains(&rating) {
         return Err(Error::bad_input("rating", "must be a whole number from 1 to 5"));
@@ -41,7 +44,6 @@ pub async fn submit_review(
         Some("") | None => None,
         Some(c) => Some(c.to_string()),
     };
-    let target = get_app(app, Some(principal), app_id).await?;
     if target.status() != Status::Active {
         return Err(Error::Conflict("only an app in the marketplace (ACTIVE) can be reviewed".into()));
     }
