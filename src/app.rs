@@ -55,6 +55,8 @@ pub struct App {
     pub notices: Notices,
     /// The webhook HTTP client, SSRF guard and worker wake-up.
     pub webhooks: Webhooks,
+    /// When this node last pruned expired OAuth codes and tokens (epoch ms).
+    pub oauth_pruned_at_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Options that tests (and embedders) set beside the configuration.

@@ -11,6 +11,7 @@
 pub mod graphql;
 pub mod installations;
 pub mod model;
+pub mod retention;
 pub mod tokens;
 
 pub const ACCESS_PREFIX: &str = "gko_at_";

@@ -66,6 +66,7 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         recorder: crate::usage::recorder::Recorder::start(db.clone()),
         notices: Default::default(),
         webhooks: crate::webhooks::runtime::Webhooks::new(&config)?,
+        oauth_pruned_at_ms: std::sync::atomic::AtomicI64::new(0),
         config,
         db,
         bus,
@@ -121,7 +122,8 @@ fn reload_costs(app: &Arc<App>) {
     });
 }
 
-/// Writes what components buffer (key counters, usage records, alert triggers); on a timer.
+/// Writes what components buffer (key counters, usage records, alert triggers) and, hourly,
+/// prunes expired OAuth codes and tokens; on a timer.
 pub async fn flush(app: &App) {
     if let Err(e) = crate::keys::usage::flush(app).await {
         e.log();
@@ -132,6 +134,7 @@ pub async fn flush(app: &App) {
     if let Err(e) = crate::alerts::drain(app).await {
         e.log();
     }
+    crate::oauth::retention::maybe_prune(app).await;
     app.limiter.sweep(app.clock.now_ms());
 }
 

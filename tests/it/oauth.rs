@@ -913,3 +913,45 @@ async fn before_approval_only_the_owner_organization_can_authorize_its_app() {
         assert_eq!(r["viewer"]["kind"], "OAUTH_APP");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_expired_tokens_but_keeps_what_reuse_detection_needs() {
+    for backend in backends() {
+        let f = fixture(backend, "CONFIDENTIAL").await;
+        let secret = f.secret.clone().unwrap();
+        let m = "mutation($i: AuthorizeAppInput!) { authorizeApp(input: $i) { redirectTo } }";
+        let r = f.app.gql_ok(Some(&f.user.token), m, json!({ "i": { "clientId": f.app_id } })).await;
+        let grant_code = query_of(r["authorizeApp"]["redirectTo"].as_str().unwrap())["code"].clone();
+        let auth = Some((f.app_id.as_str(), secret.as_str()));
+        let (_, _, first) = form_post(
+            &f.app,
+            "/oauth/token",
+            auth,
+            &[("grant_type", "authorization_code"), ("code", &grant_code), ("redirect_uri", REDIRECT)],
+        )
+        .await;
+        let used = first["refresh_token"].as_str().unwrap().to_string();
+        let (_, _, second) =
+            form_post(&f.app, "/oauth/token", auth, &[("grant_type", "refresh_token"), ("refresh_token", &used)]).await;
+        let live = second["refresh_token"].as_str().unwrap().to_string();
+
+        // Two days on: both access tokens are gone; the refresh tokens (30 days) and the code stay.
+        f.app.clock.advance_ms(2 * 86_400_000);
+        use gantry::platform::clock::Clock;
+        let (codes, tokens) = gantry::oauth::retention::prune(&f.app.app, f.app.clock.now_ms()).await.unwrap();
+        assert_eq!((codes, tokens), (0, 2), "[{backend:?}]");
+        // So the used refresh token is still recognised as reuse, and revokes the live one.
+        let (status, _, body) =
+            form_post(&f.app, "/oauth/token", auth, &[("grant_type", "refresh_token"), ("refresh_token", &used)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        assert!(body["error_description"].as_str().unwrap().contains("already used"), "{body}");
+        let (status, _, _) =
+            form_post(&f.app, "/oauth/token", auth, &[("grant_type", "refresh_token"), ("refresh_token", &live)]).await;
+        assert_eq!(status, 400);
+
+        // Past the longest refresh lifetime, everything of the grant is gone.
+        f.app.clock.advance_ms(400 * 86_400_000);
+        let (codes, tokens) = gantry::oauth::retention::prune(&f.app.app, f.app.clock.now_ms()).await.unwrap();
+        assert_eq!((codes, tokens), (1, 2), "[{backend:?}]");
+    }
+}
