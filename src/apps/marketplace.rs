@@ -50,7 +50,13 @@ impl Sort {
         match self {
             Sort::Popular => row.install_count,
             Sort::Newest => row.published_at.unwrap_or(0),
-            Sort::Rating => (row.rating_count > 0).then(|| row.rating_sum * 1000 / row.rating_count).unwrap_or(0),
+            Sort::Rating => {
+                if row.rating_count > 0 {
+                    row.rating_sum * 1000 / row.rating_count
+                } else {
+                    0
+                }
+            }
         }
     }
 }

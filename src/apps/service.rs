@@ -275,7 +275,7 @@ fn check_pricing(p: &Pricing) -> Result<(String, Option<i64>, String)> {
     match (p.model, p.amount) {
         (PricingModel::Free, None | Some(0)) => Ok((p.model.as_str().into(), None, currency)),
         (PricingModel::Free, Some(_)) => Err(Error::bad_input("pricing.amount", "a FREE app has no price")),
-        (_, Some(a)) if (1..=100_000_000_00).contains(&a) => Ok((p.model.as_str().into(), Some(a), currency)),
+        (_, Some(a)) if (1..=10_000_000_000).contains(&a) => Ok((p.model.as_str().into(), Some(a), currency)),
         (_, Some(_)) => Err(Error::bad_input("pricing.amount", "must be between 1 and 10000000000 minor units")),
         (_, None) => Err(Error::bad_input("pricing.amount", "a priced app needs its price in minor units")),
     }
