@@ -270,6 +270,18 @@ pub(crate) async fn org_exists(app: &App, org_id: &OrgId) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// The user's role in the organization, if they are a member.
+pub async fn role_in(app: &App, user: &UserId, org: &OrgId) -> Result<Option<Role>> {
+    let role: Option<String> = with_conn!(app.db, c => {
+        memberships::table
+            .filter(memberships::user_id.eq(user))
+            .filter(memberships::org_id.eq(org))
+            .select(memberships::role)
+            .first(c).await.optional()?
+    });
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
 /// An organization's name (shown on the OAuth consent page as the app's developer).
 pub async fn org_name(app: &App, org_id: &OrgId) -> Result<String> {
     let name: Option<String> = with_conn!(app.db, c => {

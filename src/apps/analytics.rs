@@ -46,7 +46,7 @@ const CALLS_SQL: &str = "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls
 pub async fn app_stats(app: &App, principal: &Principal, id: &str, start: i64, end: i64) -> Result<AppStats> {
     principal.require_scope("apps:read")?;
     let row = get_app(app, Some(principal), id).await?;
-    let is_admin = principal.is_platform && principal.user_id().is_some();
+    let is_admin = principal.is_platform_admin();
     if row.org_id != principal.org_id && !is_admin {
         return Err(Error::forbidden("only the app's owner organization sees its analytics"));
     }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::model::{AppRow, ReviewRow, VoteRow};
-use super::service::{Status, get_app, is_member};
+use super::service::{Status, get_app};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -47,7 +47,7 @@ pub async fn submit_review(
     if target.status() != Status::Active {
         return Err(Error::Conflict("only an app in the marketplace (ACTIVE) can be reviewed".into()));
     }
-    if is_member(app, &user, &target.org_id).await? {
+    if crate::accounts::service::role_in(app, &user, &target.org_id).await?.is_some() {
         return Err(Error::forbidden("members of an app's owner organization cannot review it"));
     }
     let now = app.clock.now_ms();
@@ -101,7 +101,7 @@ async fn find_review(app: &App, id: &str) -> Result<ReviewRow> {
 /// Deletes a review: its author, or a platform administrator (moderation).
 pub async fn delete_review(app: &App, principal: &Principal, id: &str) -> Result<ReviewId> {
     let review = find_review(app, id).await?;
-    let is_admin = principal.is_platform && principal.user_id().is_some();
+    let is_admin = principal.is_platform_admin();
     if !is_admin {
         let user = reviewer(principal)?;
         if *user != review.user_id {

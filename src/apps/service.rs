@@ -14,9 +14,7 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{
-    app_clients, app_install_log, app_installations, app_secrets, apps, memberships, oauth_tokens,
-};
+use crate::platform::db::schema::{app_clients, app_install_log, app_installations, app_secrets, apps, oauth_tokens};
 use crate::platform::ids::{AppId, UserId};
 use crate::platform::patch::Patch;
 use crate::{keyset_page, transaction, with_conn};
@@ -303,12 +301,8 @@ fn check_rate_limit(o: &crate::limits::policy::Override) -> Result<Option<String
     Ok((!o.is_empty()).then(|| serde_json::to_string(&o).ok()).flatten())
 }
 
-fn is_admin(principal: &Principal) -> bool {
-    principal.is_platform && principal.user_id().is_some()
-}
-
 fn require_admin(principal: &Principal, what: &str) -> Result<()> {
-    if is_admin(principal) {
+    if principal.is_platform_admin() {
         Ok(())
     } else {
         Err(Error::forbidden(format!("only a platform administrator may {what}")))
@@ -375,7 +369,7 @@ fn app_change(
 /// Whether the principal sees the app whatever its status: its owner organization (`apps:read`)
 /// or a platform administrator.
 fn is_owner(principal: Option<&Principal>, row: &AppRow) -> bool {
-    principal.is_some_and(|p| (p.org_id == row.org_id && p.has_scope("apps:read")) || is_admin(p))
+    principal.is_some_and(|p| (p.org_id == row.org_id && p.has_scope("apps:read")) || p.is_platform_admin())
 }
 
 async fn load_app(app: &App, id: &str) -> Result<Option<AppRow>> {
@@ -832,7 +826,7 @@ pub async fn publish_app(app: &App, principal: &Principal, id: &str) -> Result<A
 
 /// Takes an app off the marketplace for good (its owner, or a platform administrator).
 pub async fn deprecate_app(app: &App, principal: &Principal, id: &str, reason: Option<&str>) -> Result<AppRow> {
-    let existing = if is_admin(principal) {
+    let existing = if principal.is_platform_admin() {
         load_app(app, id).await?.ok_or(Error::NotFound("app"))?
     } else {
         own_app(app, principal, id).await?
@@ -925,12 +919,4 @@ pub async fn rotate_client_secret(
     })?;
     event.publish(app).await;
     Ok((existing, secret, old_expires))
-}
-
-/// Whether the user is a member of the organization (reviews of one's own app are refused).
-pub(crate) async fn is_member(app: &App, user: &UserId, org: &crate::platform::ids::OrgId) -> Result<bool> {
-    let n: i64 = with_conn!(app.db, c => {
-        memberships::table.filter(memberships::user_id.eq(user)).filter(memberships::org_id.eq(org)).count().get_result(c).await?
-    });
-    Ok(n > 0)
 }

@@ -119,6 +119,11 @@ impl Principal {
         scopes_allow(&self.scopes, scope)
     }
 
+    /// A signed-in platform administrator (a service key is platform-wide too, but is not one).
+    pub fn is_platform_admin(&self) -> bool {
+        self.is_platform && self.user_id().is_some()
+    }
+
     pub fn require_scope(&self, scope: &str) -> Result<()> {
         if self.has_scope(scope) {
             Ok(())

@@ -95,7 +95,7 @@ pub async fn check_key_use(app: &App, key: &crate::auth::KeyCredential) -> Resul
 }
 
 fn require_admin(principal: &Principal) -> Result<()> {
-    if principal.is_platform && principal.user_id().is_some() {
+    if principal.is_platform_admin() {
         Ok(())
     } else {
         Err(Error::forbidden("only a platform administrator may change plans"))
@@ -282,7 +282,7 @@ pub async fn set_operation_cost(
     operation: &str,
     cost: i64,
 ) -> Result<Vec<(String, u64)>> {
-    if !(principal.is_platform && principal.user_id().is_some()) {
+    if !(principal.is_platform_admin()) {
         return Err(Error::forbidden("only a platform administrator may change operation costs"));
     }
     if !super::operation_costs::valid_operation(operation) {

@@ -216,17 +216,6 @@ pub async fn installable_orgs(app: &App, user: &UserId, target: &AppRow) -> Resu
         .collect())
 }
 
-async fn role_in(app: &App, user: &UserId, org: &OrgId) -> Result<Option<Role>> {
-    let role: Option<String> = with_conn!(app.db, c => {
-        memberships::table
-            .filter(memberships::user_id.eq(user))
-            .filter(memberships::org_id.eq(org))
-            .select(memberships::role)
-            .first(c).await.optional()?
-    });
-    Ok(role.as_deref().and_then(Role::parse))
-}
-
 /// The user's consent: installs the app in `org` with the requested scopes the user may grant
 /// (or updates the installation, adding scopes), and issues a code for the redirect. Returns the
 /// redirect location and the installation.
@@ -237,7 +226,7 @@ pub async fn approve(
     org: &OrgId,
     req: &AuthorizeRequest,
 ) -> Result<(String, InstallationRow)> {
-    let role = role_in(app, user, org).await?.ok_or(Error::NotFound("organization"))?;
+    let role = crate::accounts::service::role_in(app, user, org).await?.ok_or(Error::NotFound("organization"))?;
     if !matches!(role, Role::Owner | Role::Admin) {
         return Err(Error::forbidden("only an OWNER or ADMIN of the organization may install apps"));
     }
