@@ -39,6 +39,8 @@ fn policy() -> Arc<Policy> {
         query_cost_restore_rate: 1_000_000_000,
         created_at: 0,
         updated_at: 0,
+        quota_mode: "hard".into(),
+        overage_tiers: "[]".into(),
     })))
 }
 

@@ -57,6 +57,10 @@ pub struct App {
     pub webhooks: Webhooks,
     /// When this node last pruned expired OAuth codes and tokens (epoch ms).
     pub oauth_pruned_at_ms: std::sync::atomic::AtomicI64,
+    /// The payment provider (the built-in test provider).
+    pub payments: std::sync::Arc<dyn crate::billing::provider::PaymentProvider>,
+    /// When this node last closed billing periods and charged due invoices (epoch ms).
+    pub billing_ran_at_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Options that tests (and embedders) set beside the configuration.

@@ -85,6 +85,37 @@ pub struct Config {
     pub webhook_lease_margin_secs: i64,
     /// Days webhook attempts, final deliveries and dispatched events are kept.
     pub webhook_retention_days: i64,
+    /// Days between the failed charge of an invoice and the next automatic attempt, one entry per
+    /// retry; after the last retry fails the subscription is SUSPENDED.
+    #[serde(deserialize_with = "day_list")]
+    pub billing_retry_days: Vec<i64>,
+}
+
+/// A list of day counts from a list or a comma-separated string (environment variables).
+fn day_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Days {
+        One(String),
+        Many(Vec<i64>),
+    }
+    let list = match Days::deserialize(d)? {
+        Days::Many(v) => v,
+        Days::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    serde::de::Error::custom(format!("`{s}` is not a number of days (billing_retry_days)"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if list.iter().any(|d| !(1..=60).contains(d)) || list.len() > 10 {
+        return Err(serde::de::Error::custom("billing_retry_days: up to 10 retries, each 1 to 60 days"));
+    }
+    Ok(list)
 }
 
 /// A list of networks from a list or a comma-separated string (environment variables).
@@ -143,6 +174,7 @@ impl Default for Config {
             webhook_disable_after_failures: 0,
             webhook_lease_margin_secs: 60,
             webhook_retention_days: 90,
+            billing_retry_days: vec![3, 5, 7],
         }
     }
 }

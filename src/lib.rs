@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod app;
 pub mod apps;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod error;
 pub mod events;

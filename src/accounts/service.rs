@@ -139,6 +139,7 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
         diesel::insert_into(organizations::table)
             .values(NewOrg { id: &org_id, name: &org_name, slug: &slug, is_personal: true, is_platform: claimed, created_at: now, updated_at: now })
             .execute(c).await?;
+        crate::insert_default_subscription!(c, &org_id, now);
         let user = diesel::insert_into(users::table)
             .values(NewUser { id: &user_id, email: &email, name: &name, password_hash: &hash, is_platform_admin: claimed, personal_org_id: &org_id, created_at: now, updated_at: now })
             .returning(UserRow::as_returning())
@@ -399,6 +400,7 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
             .values(NewOrg { id: &org_id, name, slug: &slug, is_personal: false, is_platform: false, created_at: now, updated_at: now })
             .returning(OrgRow::as_returning())
             .get_result(c).await?;
+        crate::insert_default_subscription!(c, &org_id, now);
         diesel::insert_into(memberships::table)
             .values(MembershipRow { org_id: org_id.clone(), user_id: user_id.clone(), role: Role::Owner.as_str().into(), created_at: now })
             .execute(c).await?;

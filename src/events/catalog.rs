@@ -208,6 +208,59 @@ fn install_sample() -> Value {
         "scopes": ["keys:read", "usage:read"], "uninstalledAt": null } })
 }
 
+fn subscription_schema() -> Value {
+    object(
+        json!({
+            "subscription": { "type": "object", "properties": {
+                "id": { "type": "string" }, "organizationId": { "type": "string" }, "planId": { "type": "string" },
+                "status": { "enum": ["ACTIVE", "PAST_DUE", "CANCELED", "SUSPENDED"] },
+                "billingCycle": { "enum": ["MONTHLY", "ANNUAL"] },
+                "currentPeriodStart": { "type": "string", "format": "date-time" },
+                "currentPeriodEnd": { "type": "string", "format": "date-time" },
+                "cancelAtPeriodEnd": { "type": "boolean" }, "scheduledPlanId": { "type": ["string", "null"] } },
+                "required": ["id", "organizationId", "planId", "status", "billingCycle", "currentPeriodStart", "currentPeriodEnd", "cancelAtPeriodEnd"] },
+            "action": { "type": "string" },
+            "previousPlanId": { "type": "string" }, "invoiceId": { "type": "string" }
+        }),
+        &["subscription", "action"],
+    )
+}
+
+fn subscription_sample() -> Value {
+    json!({ "subscription": { "id": "sub_01jdxq3z8m0000000000000000", "organizationId": "org_01jdxq3z8m0000000000000000",
+        "planId": "pln_00000000000000000000000pro", "status": "ACTIVE", "billingCycle": "MONTHLY",
+        "currentPeriodStart": "2026-12-01T00:00:00.000Z", "currentPeriodEnd": "2027-01-01T00:00:00.000Z",
+        "cancelAtPeriodEnd": false, "scheduledPlanId": null },
+        "action": "subscription.upgraded", "previousPlanId": "pln_0000000000000000000starter",
+        "invoiceId": "inv_01jdxq3z8m0000000000000000" })
+}
+
+fn invoice_schema() -> Value {
+    object(
+        json!({
+            "invoice": { "type": "object", "properties": {
+                "id": { "type": "string" }, "organizationId": { "type": "string" }, "number": { "type": ["string", "null"] },
+                "status": { "enum": ["DRAFT", "OPEN", "PAID", "VOID", "UNCOLLECTIBLE"] },
+                "total": { "type": "integer" }, "amountPaid": { "type": "integer" }, "currency": { "type": "string" },
+                "periodStart": { "type": "string", "format": "date-time" }, "periodEnd": { "type": "string", "format": "date-time" },
+                "attemptCount": { "type": "integer" }, "nextPaymentAttempt": { "type": ["string", "null"], "format": "date-time" } },
+                "required": ["id", "organizationId", "status", "total", "amountPaid", "currency", "periodStart", "periodEnd"] },
+            "payment": { "type": "object", "properties": {
+                "id": { "type": "string" }, "status": { "enum": ["SUCCEEDED", "FAILED"] }, "amount": { "type": "integer" },
+                "failureCode": { "type": ["string", "null"] } }, "required": ["id", "status", "amount"] }
+        }),
+        &["invoice"],
+    )
+}
+
+fn invoice_sample() -> Value {
+    json!({ "invoice": { "id": "inv_01jdxq3z8m0000000000000000", "organizationId": "org_01jdxq3z8m0000000000000000",
+        "number": "INV-000042", "status": "OPEN", "total": 19900, "amountPaid": 0, "currency": "USD",
+        "periodStart": "2026-11-01T00:00:00.000Z", "periodEnd": "2026-12-01T00:00:00.000Z",
+        "attemptCount": 1, "nextPaymentAttempt": "2026-12-04T00:05:00.000Z" },
+        "payment": { "id": "pay_01jdxq3z8m0000000000000000", "status": "FAILED", "amount": 19900, "failureCode": "card_declined" } })
+}
+
 macro_rules! builtin {
     ($name:literal, $desc:literal, $schema:ident, $sample:ident) => {
         BuiltIn { name: $name, description: $desc, schema: $schema, sample: $sample }
@@ -322,6 +375,25 @@ pub static BUILT_IN: &[BuiltIn] = &[
         "An app was uninstalled; every token of the installation stopped working.",
         install_schema,
         install_sample
+    ),
+    builtin!(
+        "billing.subscription_updated",
+        "A subscription changed: upgraded, a downgrade or cancellation scheduled or undone, renewed onto another plan, past due, suspended or restored (`action` says which).",
+        subscription_schema,
+        subscription_sample
+    ),
+    builtin!(
+        "billing.invoice_finalized",
+        "An invoice was finalized and numbered (a month's close or an upgrade's proration).",
+        invoice_schema,
+        invoice_sample
+    ),
+    builtin!("billing.invoice_paid", "An invoice was paid in full.", invoice_schema, invoice_sample),
+    builtin!(
+        "billing.payment_failed",
+        "A charge of an invoice failed; `nextPaymentAttempt` says when it is retried (null: no retry left).",
+        invoice_schema,
+        invoice_sample
     ),
     builtin!("webhook.test", "A test event sent with sendTestEvent.", ping_schema, ping_sample),
 ];

@@ -18,6 +18,7 @@ use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::apps::graphql::{AppsMutation, AppsQuery};
+use crate::billing::graphql::{BillingMutation, BillingQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
@@ -38,6 +39,7 @@ pub struct Query(
     WebhooksQuery,
     AppsQuery,
     OAuthQuery,
+    BillingQuery,
     NodeQuery,
 );
 
@@ -52,6 +54,7 @@ pub struct Mutation(
     WebhooksMutation,
     AppsMutation,
     OAuthMutation,
+    BillingMutation,
 );
 
 #[derive(MergedSubscription, Default)]

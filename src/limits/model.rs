@@ -31,4 +31,8 @@ pub struct PlanRow {
     pub query_cost_restore_rate: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `hard` (refused past the monthly quota) or `overage` (served past it and billed by the tiers).
+    pub quota_mode: String,
+    /// The graduated overage tiers as JSON (`billing::money::Tier`).
+    pub overage_tiers: String,
 }

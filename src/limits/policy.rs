@@ -61,6 +61,9 @@ pub struct Policy {
     pub source: Source,
     pub windows: Vec<Window>,
     pub monthly_quota: Option<u64>,
+    /// Whether a request past the monthly quota is refused (a `hard` plan) or served and billed
+    /// as overage (an `overage` plan). The quota is counted either way.
+    pub quota_hard: bool,
     pub concurrency: Option<u64>,
     pub plan: Option<Arc<PlanRow>>,
     /// The `RateLimit-Policy` header value, rendered once.
@@ -117,6 +120,7 @@ impl Policy {
             header: header(&windows, monthly_quota),
             windows,
             monthly_quota,
+            quota_hard: plan.quota_mode != "overage",
             concurrency: positive(plan.concurrency),
             plan: Some(plan),
         }
@@ -144,6 +148,7 @@ impl Policy {
             header: header(&windows, base.monthly_quota),
             windows,
             monthly_quota: base.monthly_quota,
+            quota_hard: base.quota_hard,
             concurrency: tighten(o.concurrency, base.concurrency, up),
             plan: Some(plan),
         }
@@ -158,6 +163,7 @@ impl Policy {
             header: header(&windows, None),
             windows,
             monthly_quota: None,
+            quota_hard: true,
             concurrency: None,
             plan: None,
         }
@@ -172,6 +178,7 @@ impl Policy {
             header: header(&windows, None),
             windows,
             monthly_quota: None,
+            quota_hard: true,
             concurrency: Some(50),
             plan: None,
         }
@@ -207,6 +214,8 @@ mod tests {
             query_cost_restore_rate: 50,
             created_at: 0,
             updated_at: 0,
+            quota_mode: "hard".into(),
+            overage_tiers: "[]".into(),
         })
     }
 

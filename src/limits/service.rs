@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::{Actor, Principal};
 use crate::error::{Error, Result};
 use crate::platform::bus::BusMessage;
-use crate::platform::db::schema::{operation_costs, organizations, plans};
+use crate::platform::db::schema::{operation_costs, organizations, plans, subscriptions};
 use crate::platform::ids::{OrgId, PlanId};
 use crate::platform::patch::Patch;
 use crate::{transaction, with_conn};
@@ -122,6 +122,10 @@ pub async fn set_org_plan(app: &App, principal: &Principal, org: &str, plan: &st
         if n == 0 {
             return Err(Error::NotFound("organization"));
         }
+        // An administrator's plan is what the organization pays for too (no proration: a grant).
+        diesel::update(subscriptions::table.filter(subscriptions::org_id.eq(org)))
+            .set((subscriptions::plan_id.eq(plan), subscriptions::scheduled_plan_id.eq(None::<String>), subscriptions::scheduled_cycle.eq(None::<String>), subscriptions::updated_at.eq(now)))
+            .execute(c).await?;
         Ok::<_, Error>(())
     })?;
     clear_plan_caches(app).await;

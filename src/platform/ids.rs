@@ -147,6 +147,14 @@ id_type!(/// An app installed in an organization: the organization's OAuth grant
     InstallationId, "ins");
 id_type!(/// A family of OAuth tokens issued from one authorization code or client-credentials request.
     GrantId, "grt");
+id_type!(/// An organization's subscription to a plan.
+    SubscriptionId, "sub");
+id_type!(/// An invoice.
+    InvoiceId, "inv");
+id_type!(/// A payment method (a card, shown by brand, last four digits and expiry).
+    PaymentMethodId, "pm");
+id_type!(/// One charge attempt of an invoice.
+    PaymentId, "pay");
 
 #[cfg(test)]
 mod tests {

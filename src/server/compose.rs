@@ -67,6 +67,8 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         notices: Default::default(),
         webhooks: crate::webhooks::runtime::Webhooks::new(&config)?,
         oauth_pruned_at_ms: std::sync::atomic::AtomicI64::new(0),
+        payments: Arc::new(crate::billing::provider::TestProvider::default()),
+        billing_ran_at_ms: std::sync::atomic::AtomicI64::new(0),
         config,
         db,
         bus,
@@ -122,8 +124,9 @@ fn reload_costs(app: &Arc<App>) {
     });
 }
 
-/// Writes what components buffer (key counters, usage records, alert triggers) and, hourly,
-/// prunes expired OAuth codes and tokens; on a timer.
+/// Writes what components buffer (key counters, usage records, alert triggers), hourly prunes
+/// expired OAuth codes and tokens, and each minute closes ended billing months and charges due
+/// invoices; on a timer.
 pub async fn flush(app: &App) {
     if let Err(e) = crate::keys::usage::flush(app).await {
         e.log();
@@ -135,6 +138,7 @@ pub async fn flush(app: &App) {
         e.log();
     }
     crate::oauth::retention::maybe_prune(app).await;
+    crate::billing::maybe_run(app).await;
     app.limiter.sweep(app.clock.now_ms());
 }
 

@@ -220,6 +220,14 @@ impl TestApp {
         Self::start(self.backend, self.config.clone(), self.clock.clone(), pg_database, dir).await
     }
 
+    /// Another node on the same database, Redis prefix and clock (not serving HTTP): for jobs
+    /// that any node may run at once.
+    pub async fn second_node(&self) -> Arc<App> {
+        gantry::server::build(self.config.clone(), AppOptions { clock: Some(self.clock.clone()) })
+            .await
+            .expect("app builds")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -4,6 +4,7 @@ mod accounts;
 mod admission;
 mod answers;
 mod apps;
+mod billing;
 mod browser;
 mod common;
 mod conventions;

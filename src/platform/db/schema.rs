@@ -60,6 +60,8 @@ diesel::table! {
         query_cost_restore_rate -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        quota_mode -> Text,
+        overage_tiers -> Text,
     }
 }
 
@@ -520,3 +522,105 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        org_id -> Text,
+        plan_id -> Text,
+        status -> Text,
+        billing_cycle -> Text,
+        current_period_start -> BigInt,
+        current_period_end -> BigInt,
+        cancel_at_period_end -> Bool,
+        scheduled_plan_id -> Nullable<Text>,
+        scheduled_cycle -> Nullable<Text>,
+        billed_through -> BigInt,
+        canceled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        org_id -> Text,
+        subscription_id -> Text,
+        number -> Nullable<BigInt>,
+        kind -> Text,
+        status -> Text,
+        currency -> Text,
+        period_key -> Nullable<Text>,
+        period_start -> BigInt,
+        period_end -> BigInt,
+        total_cents -> BigInt,
+        amount_paid_cents -> BigInt,
+        due_at -> Nullable<BigInt>,
+        attempt_count -> BigInt,
+        next_attempt_at -> Nullable<BigInt>,
+        claimed_until -> Nullable<BigInt>,
+        finalized_at -> Nullable<BigInt>,
+        paid_at -> Nullable<BigInt>,
+        voided_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoice_lines (invoice_id, position) {
+        invoice_id -> Text,
+        position -> BigInt,
+        kind -> Text,
+        description -> Text,
+        period_start -> BigInt,
+        period_end -> BigInt,
+        quantity -> BigInt,
+        unit_price_micros -> BigInt,
+        amount_cents -> BigInt,
+        plan_id -> Nullable<Text>,
+        app_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    billing_counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    payment_methods (id) {
+        id -> Text,
+        org_id -> Text,
+        brand -> Text,
+        last4 -> Text,
+        exp_month -> BigInt,
+        exp_year -> BigInt,
+        provider_ref -> Text,
+        is_default -> Bool,
+        created_at -> BigInt,
+        removed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        org_id -> Text,
+        invoice_id -> Text,
+        payment_method_id -> Nullable<Text>,
+        amount_cents -> BigInt,
+        currency -> Text,
+        status -> Text,
+        failure_code -> Nullable<Text>,
+        idempotency_key -> Text,
+        provider_ref -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
+diesel::allow_tables_to_appear_in_same_query!(subscriptions, invoices, invoice_lines, payment_methods, payments);
