@@ -108,6 +108,37 @@ impl Plan {
     async fn max_apps(&self) -> Option<i64> {
         self.0.max_apps
     }
+    /// What happens past the monthly quota: refused (HARD) or served and billed (OVERAGE).
+    async fn quota_mode(&self) -> QuotaMode {
+        if self.0.quota_mode == "overage" { QuotaMode::Overage } else { QuotaMode::Hard }
+    }
+    /// The graduated price of requests past the included quota, by the month's total (OVERAGE).
+    async fn overage_tiers(&self) -> Vec<OverageTier> {
+        serde_json::from_str::<Vec<crate::billing::money::Tier>>(&self.0.overage_tiers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| OverageTier { up_to: t.up_to, unit_price_micros: t.unit_price_micros })
+            .collect()
+    }
+}
+
+/// What happens past a plan's monthly quota.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum QuotaMode {
+    /// Requests past it are refused with QUOTA_EXCEEDED.
+    Hard,
+    /// The quota is included; requests past it are served and billed by the overage tiers.
+    Overage,
+}
+
+/// One tier of the overage price: the month's requests up to `upTo` (null: all the rest).
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "OverageTierInput")]
+pub struct OverageTier {
+    /// The month's request count this tier ends at (null for the last tier).
+    pub up_to: Option<i64>,
+    /// Price of each request in the tier, in micro-units (100 = 0.10 per 1,000).
+    pub unit_price_micros: i64,
 }
 
 /// Where the limits of a request come from.
@@ -288,6 +319,10 @@ pub struct UpdatePlanInput {
     pub query_cost_bucket: Option<i64>,
     /// Points restored to the bucket each second.
     pub query_cost_restore_rate: Option<i64>,
+    /// Refuse past the monthly quota (HARD) or serve and bill the overage (OVERAGE).
+    pub quota_mode: Option<QuotaMode>,
+    /// The overage tiers, in order (every tier but the last with `upTo`).
+    pub overage_tiers: Option<Vec<OverageTier>>,
 }
 
 /// An operation that counts as more than one request.
@@ -381,6 +416,14 @@ impl LimitsMutation {
             query_cost_max: input.query_cost_max,
             query_cost_bucket: input.query_cost_bucket,
             query_cost_restore_rate: input.query_cost_restore_rate,
+            quota_mode: input
+                .quota_mode
+                .map(|m| if m == QuotaMode::Overage { "overage".into() } else { "hard".into() }),
+            overage_tiers: input.overage_tiers.map(|t| {
+                t.into_iter()
+                    .map(|t| crate::billing::money::Tier { up_to: t.up_to, unit_price_micros: t.unit_price_micros })
+                    .collect()
+            }),
         };
         Ok(Plan(Arc::new(service::update_plan(ctx.app(), ctx.principal()?, &id, patch).await?)))
     }

@@ -148,6 +148,9 @@ pub struct PlanPatch {
     pub query_cost_max: Option<i64>,
     pub query_cost_bucket: Option<i64>,
     pub query_cost_restore_rate: Option<i64>,
+    /// `hard` or `overage`.
+    pub quota_mode: Option<String>,
+    pub overage_tiers: Option<Vec<crate::billing::money::Tier>>,
 }
 
 pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: PlanPatch) -> Result<PlanRow> {
@@ -174,6 +177,10 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
             return Err(Error::bad_input(field, "must be at least 1"));
         }
     }
+    if let Some(t) = &patch.overage_tiers {
+        crate::billing::money::validate_tiers(t).map_err(|m| Error::bad_input("overageTiers", m))?;
+    }
+    let tiers = patch.overage_tiers.as_ref().map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()));
     if patch.burst.is_some_and(|b| b < 0) {
         return Err(Error::bad_input("burst", "must not be negative"));
     }
@@ -197,6 +204,8 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
         if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
         if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }
+        if let Some(v) = &patch.quota_mode { plan.quota_mode = v.clone(); }
+        if let Some(v) = &tiers { plan.overage_tiers = v.clone(); }
         // Also the plan's version in the policy cache: it must change on every edit.
         plan.updated_at = now.max(plan.updated_at + 1);
         diesel::update(plans::table.find(id)).set(&plan).execute(c).await?;

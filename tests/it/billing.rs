@@ -409,3 +409,60 @@ async fn failed_charges_are_retried_then_suspend_and_paying_restores_the_plan() 
         assert_eq!(code(&r), "NOT_FOUND");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overage_plan_serves_past_its_quota_and_bills_exactly_what_the_limiter_counted() {
+    for backend in backends() {
+        let t = app_at(backend, "2027-03-16T12:00:00Z").await;
+        let admin = t.register("admin@billing.test").await;
+        let dev = t.register("metered@billing.test").await;
+        // The operator's tiers: requests 4–5 at 0.10 each, the rest at 0.05; 3 included.
+        let edit = "mutation($i: UpdatePlanInput!) { updatePlan(id: \"pln_00000000000000000000000pro\", input: $i) { quotaMode monthlyQuota overageTiers { upTo unitPriceMicros } } }";
+        let bad = t.gql(Some(&admin.token), edit, json!({ "i": { "overageTiers": [{ "upTo": null, "unitPriceMicros": 1 }, { "upTo": 5, "unitPriceMicros": 1 }] } })).await;
+        assert_eq!(code(&bad), "BAD_USER_INPUT", "[{backend:?}] {bad}");
+        assert_eq!(bad["errors"][0]["extensions"]["field"], "overageTiers");
+        let tiers = json!([{ "upTo": 5, "unitPriceMicros": 100_000 }, { "upTo": null, "unitPriceMicros": 50_000 }]);
+        let r = t
+            .gql_ok(
+                Some(&admin.token),
+                edit,
+                json!({ "i": { "monthlyQuota": 3, "quotaMode": "OVERAGE", "overageTiers": tiers } }),
+            )
+            .await;
+        assert_eq!(r["updatePlan"]["quotaMode"], "OVERAGE");
+        assert_eq!(r["updatePlan"]["overageTiers"], tiers);
+        t.gql_ok(Some(&admin.token), "mutation($o: ID!) { setOrganizationPlan(organizationId: $o, planId: \"pln_00000000000000000000000pro\") { slug } }", json!({ "o": dev.org_id })).await;
+
+        // Past the included 3 requests the plan keeps serving.
+        for _ in 0..6 {
+            t.gql_ok(Some(&dev.token), "{ viewer { kind } }", json!({})).await;
+        }
+        let s = t
+            .gql_ok(
+                Some(&dev.token),
+                "{ rateLimitStatus { monthlyQuota { limit used } } subscription { plan { slug } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            s["subscription"]["plan"]["slug"], "pro",
+            "[{backend:?}] an administrator's plan is the subscription's"
+        );
+        let used = s["rateLimitStatus"]["monthlyQuota"]["used"].as_i64().unwrap();
+        assert!(used > 6, "[{backend:?}] {s}");
+        gantry::server::flush(&t.app).await;
+
+        t.clock.set_ms(ms("2027-04-01T00:10:00Z"));
+        gantry::billing::invoices::close_periods(&t.app).await.unwrap();
+        let inv = invoices(&t, &dev.token).await;
+        let march = inv.iter().find(|i| i["periodStart"] == "2027-03-01T00:00:00.000Z").expect("March");
+        let overage: Vec<(i64, i64)> = march["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["kind"] == "OVERAGE")
+            .map(|l| (l["quantity"].as_i64().unwrap(), l["amount"]["amount"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(overage, vec![(2, 20), (used - 5, (used - 5) * 5)], "[{backend:?}] {used} requests: {march}");
+    }
+}
