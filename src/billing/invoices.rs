@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 
 use super::model::{InvoiceRow, LineRow, SubscriptionRow};
 use super::money::{self, Tier, line_amount};
-use super::subscriptions::{self as subs, ANNUAL, CANCELED, MONTHLY, SUSPENDED, cycle_label, period_for, price_of};
+use super::subscriptions::{self as subs, CANCELED, MONTHLY, SUSPENDED, cycle_label, period_for, price_of};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ use crate::events::PendingEvent;
 use crate::limits::model::PlanRow;
 use crate::pagination::{Page, PageRequest};
 use crate::platform::clock::{month_of, month_start, rfc3339};
-use crate::platform::db::schema::{invoice_lines, invoices, organizations, plans, subscriptions};
+use crate::platform::db::schema::{invoice_lines, invoices, organizations, subscriptions};
 use crate::platform::ids::{InvoiceId, SubscriptionId};
 use crate::{keyset_page, transaction, with_conn};
 
@@ -262,10 +262,9 @@ pub fn fee_line(plan: &PlanRow, cycle: &str, period: (i64, i64)) -> Option<Draft
 /// Closes every month of one subscription that ended before `cutoff` (a month start), one
 /// invoice per month, in one transaction that re-reads the subscription under its lock: two
 /// nodes closing the same subscription make one invoice, and a crash leaves nothing half done.
-/// Returns the invoices made.
-pub async fn close_subscription(app: &App, id: &SubscriptionId, cutoff: i64) -> Result<usize> {
+/// `plan_list` is every plan (read once per run). Returns the invoices made.
+pub async fn close_subscription(app: &App, plan_list: &[PlanRow], id: &SubscriptionId, cutoff: i64) -> Result<usize> {
     let pg = app.db.is_postgres();
-    let plan_list: Vec<PlanRow> = with_conn!(app.db, c => plans::table.select(PlanRow::as_select()).load(c).await?);
     let plan_of = |id: &str| plan_list.iter().find(|p| p.id == id).cloned().ok_or(Error::NotFound("plan"));
     let default_plan = plan_list.iter().find(|p| p.is_default).cloned();
     let used_sql = app.db.sql(USED_SQL);
@@ -351,7 +350,7 @@ pub async fn close_subscription(app: &App, id: &SubscriptionId, cutoff: i64) -> 
         Ok::<_, Error>((made, plan_moved, events))
     })?;
     if plan_moved {
-        subs::plans_changed(app).await;
+        crate::limits::service::clear_plan_caches(app).await;
     }
     for e in events {
         e.publish(app).await;
@@ -365,6 +364,7 @@ pub async fn close_periods(app: &App) -> Result<usize> {
     let now = app.clock.now_ms();
     let cutoff = month_start(now - CLOSE_GRACE_MS, 0);
     backfill(app).await?;
+    let plans = crate::limits::service::list_plans(app).await?;
     let mut made = 0;
     let mut after = String::new();
     loop {
@@ -380,7 +380,7 @@ pub async fn close_periods(app: &App) -> Result<usize> {
         let Some(last) = batch.last() else { break };
         after = last.to_string();
         for id in &batch {
-            made += close_subscription(app, id, cutoff).await?;
+            made += close_subscription(app, &plans, id, cutoff).await?;
         }
     }
     Ok(made)
@@ -447,9 +447,4 @@ pub async fn list(
     }
     let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), invoices::id, InvoiceRow, page));
     Ok(Page::from_rows(rows, page, total))
-}
-
-/// Whether a cycle is one of the two.
-pub fn is_cycle(s: &str) -> bool {
-    s == MONTHLY || s == ANNUAL
 }

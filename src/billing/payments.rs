@@ -282,7 +282,7 @@ async fn charge(app: &App, invoice_id: &InvoiceId, attempt: Attempt<'_>) -> Resu
         Ok::<_, Error>((inv, payment, events, moved))
     })?;
     if moved {
-        subs::plans_changed(app).await;
+        crate::limits::service::clear_plan_caches(app).await;
     }
     for e in events {
         e.publish(app).await;

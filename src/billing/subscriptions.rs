@@ -14,7 +14,6 @@ use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::limits::model::PlanRow;
-use crate::platform::bus::BusMessage;
 use crate::platform::clock::{month_start, rfc3339};
 use crate::platform::db::schema::{organizations, plans, subscriptions};
 use crate::platform::ids::{InvoiceId, OrgId, PlanId, SubscriptionId};
@@ -122,16 +121,11 @@ pub async fn get(app: &App, principal: &Principal) -> Result<SubscriptionRow> {
     let sub = ensure(app, &principal.org_id).await?;
     // A period that ended but is not closed yet is closed first, so what is shown is current.
     if sub.current_period_end <= app.clock.now_ms() {
-        invoices::close_subscription(app, &sub.id, month_start(app.clock.now_ms(), 0)).await?;
+        let plans = crate::limits::service::list_plans(app).await?;
+        invoices::close_subscription(app, &plans, &sub.id, month_start(app.clock.now_ms(), 0)).await?;
         return ensure(app, &principal.org_id).await;
     }
     Ok(sub)
-}
-
-/// Clears every node's plan cache after an organization's served plan changed.
-pub async fn plans_changed(app: &App) {
-    app.plans.forget_all();
-    app.bus.publish(BusMessage::InvalidatePlans).await;
 }
 
 /// What a change would do.
@@ -363,7 +357,7 @@ pub async fn change(
                     return Err(e);
                 }
             };
-            plans_changed(app).await;
+            crate::limits::service::clear_plan_caches(app).await;
             for e in events {
                 e.publish(app).await;
             }

@@ -102,7 +102,8 @@ fn require_admin(principal: &Principal) -> Result<()> {
     }
 }
 
-async fn clear_plan_caches(app: &App) {
+/// Clears every node's plan caches after a plan or an organization's served plan changed.
+pub(crate) async fn clear_plan_caches(app: &App) {
     app.plans.forget_all();
     app.bus.publish(BusMessage::InvalidatePlans).await;
 }
