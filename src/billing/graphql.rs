@@ -89,6 +89,12 @@ pub enum InvoiceLineKind {
     ProrationCharge,
     /// Requests past the plan's included quota, in arrears, by graduated tiers.
     Overage,
+    /// A billable metric over the usage the operator reported, in arrears, by the plan's price.
+    Metered,
+    /// A marketplace app's monthly price, for the time it was installed.
+    AppFee,
+    /// A marketplace app's price per call made with its tokens.
+    AppUsage,
 }
 
 /// The outcome of a charge.
@@ -190,6 +196,11 @@ impl BillingSubscription {
             None => Ok(None),
         }
     }
+    /// The most the organization pays for request overage in a month (null = no cap): reaching
+    /// it stops requests as a hard quota does.
+    async fn spend_cap(&self) -> Option<Money> {
+        self.0.spend_cap_cents.map(|c| Money { amount: c, currency: "USD".into() })
+    }
     /// When it was canceled (null = not canceled).
     async fn canceled_at(&self) -> Option<DateTime> {
         self.0.canceled_at.map(DateTime)
@@ -203,8 +214,20 @@ impl BillingSubscription {
 /// One line of an invoice: amounts in minor units, unit prices in micro-units (millionths of the
 /// currency's unit) where a fraction of a cent is needed; each line is rounded once, half up.
 pub struct InvoiceLine {
-    row: LineRow,
-    currency: String,
+    pub(super) row: LineRow,
+    pub(super) currency: String,
+}
+
+impl InvoiceLine {
+    /// The lines of an invoice not written (a preview or the upcoming invoice).
+    pub(super) fn drafts(lines: &[Draft], currency: &str) -> Vec<InvoiceLine> {
+        let placeholder = InvoiceId::generate(0);
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| InvoiceLine { row: l.to_row(&placeholder, i as i64), currency: currency.to_string() })
+            .collect()
+    }
 }
 
 /// One line of an invoice: amounts in minor units, unit prices in micro-units (millionths of the
@@ -217,6 +240,9 @@ impl InvoiceLine {
             "proration_credit" => InvoiceLineKind::ProrationCredit,
             "proration_charge" => InvoiceLineKind::ProrationCharge,
             "overage" => InvoiceLineKind::Overage,
+            "metered" => InvoiceLineKind::Metered,
+            "app_fee" => InvoiceLineKind::AppFee,
+            "app_usage" => InvoiceLineKind::AppUsage,
             _ => InvoiceLineKind::PlanFee,
         }
     }
@@ -250,6 +276,10 @@ impl InvoiceLine {
             Some(p) => Ok(Some(plan(ctx, p).await?)),
             None => Ok(None),
         }
+    }
+    /// The marketplace app the line is for (`app_…`; null for the plan's own lines).
+    async fn app_id(&self) -> Option<ID> {
+        self.row.app_id.clone().map(ID)
     }
 }
 
@@ -463,17 +493,8 @@ impl SubscriptionChangePreview {
     }
     /// The proration lines an upgrade invoices now (none for a downgrade).
     async fn lines(&self) -> Vec<InvoiceLine> {
-        let currency = self.0.plan.currency.clone();
-        let placeholder = InvoiceId::generate(0);
         match &self.0.change {
-            Change::Immediate { lines, .. } => lines
-                .iter()
-                .enumerate()
-                .map(|(i, l): (usize, &Draft)| InvoiceLine {
-                    row: l.to_row(&placeholder, i as i64),
-                    currency: currency.clone(),
-                })
-                .collect(),
+            Change::Immediate { lines, .. } => InvoiceLine::drafts(lines, &self.0.plan.currency),
             _ => Vec::new(),
         }
     }
@@ -616,6 +637,17 @@ impl BillingMutation {
     #[graphql(guard = "Scope(\"billing:write\")")]
     async fn resume_subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingSubscription> {
         Ok(BillingSubscription(subscriptions::resume(ctx.app(), ctx.principal()?).await?))
+    }
+
+    /// Sets the most the organization pays for request overage in a month (null removes the
+    /// cap). Past it, an overage plan refuses requests with QUOTA_EXCEEDED on every node.
+    #[graphql(guard = "Scope(\"billing:write\")")]
+    async fn set_spend_cap(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Minor units of the plan's currency (null = no cap).")] amount: Option<i64>,
+    ) -> async_graphql::Result<BillingSubscription> {
+        Ok(BillingSubscription(subscriptions::set_spend_cap(ctx.app(), ctx.principal()?, amount).await?))
     }
 
     /// Attaches a card through the payment provider.

@@ -7,7 +7,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::model::{InvoiceRow, LineRow, SubscriptionRow};
+use super::metered;
+use super::model::{ChargeRow, InvoiceRow, LineRow, MetricRow, SubscriptionRow};
 use super::money::{self, Tier, line_amount};
 use super::subscriptions::{self as subs, CANCELED, MONTHLY, SUSPENDED, cycle_label, period_for, price_of};
 use crate::app::App;
@@ -18,7 +19,7 @@ use crate::limits::model::PlanRow;
 use crate::pagination::{Page, PageRequest};
 use crate::platform::clock::{month_of, month_start, rfc3339};
 use crate::platform::db::schema::{invoice_lines, invoices, organizations, subscriptions};
-use crate::platform::ids::{InvoiceId, SubscriptionId};
+use crate::platform::ids::{InvoiceId, OrgId, SubscriptionId};
 use crate::{keyset_page, transaction, with_conn};
 
 /// How long after a month ends its invoices are made: usage of the month's last seconds is in
@@ -34,6 +35,9 @@ pub enum LineKind {
     ProrationCredit,
     ProrationCharge,
     Overage,
+    Metered,
+    AppFee,
+    AppUsage,
 }
 
 impl LineKind {
@@ -43,6 +47,9 @@ impl LineKind {
             LineKind::ProrationCredit => "proration_credit",
             LineKind::ProrationCharge => "proration_charge",
             LineKind::Overage => "overage",
+            LineKind::Metered => "metered",
+            LineKind::AppFee => "app_fee",
+            LineKind::AppUsage => "app_usage",
         }
     }
 }
@@ -57,6 +64,7 @@ pub struct Draft {
     pub unit_price_micros: i64,
     pub amount_cents: i64,
     pub plan_id: Option<String>,
+    pub app_id: Option<String>,
 }
 
 impl Draft {
@@ -72,7 +80,7 @@ impl Draft {
             unit_price_micros: self.unit_price_micros,
             amount_cents: self.amount_cents,
             plan_id: self.plan_id.clone(),
-            app_id: None,
+            app_id: self.app_id.clone(),
         }
     }
 }
@@ -200,6 +208,7 @@ macro_rules! write_invoice {
             .await?;
         }
         if settled {
+            $crate::record_earnings!($c, &row, now);
             events.push($crate::outbox!(
                 $c,
                 $crate::events::PendingEvent::new(app, &row.org_id, "billing.invoice_paid", data.clone()),
@@ -240,6 +249,7 @@ pub fn overage_lines(plan: &PlanRow, used: i64, month: (i64, i64)) -> Vec<Draft>
                 unit_price_micros: s.unit_price_micros,
                 amount_cents: s.amount_cents,
                 plan_id: Some(plan.id.clone()),
+                app_id: None,
             }
         })
         .collect()
@@ -256,15 +266,46 @@ pub fn fee_line(plan: &PlanRow, cycle: &str, period: (i64, i64)) -> Option<Draft
         unit_price_micros: price * money::MICROS_PER_CENT,
         amount_cents: line_amount(1, price * money::MICROS_PER_CENT),
         plan_id: Some(plan.id.clone()),
+        app_id: None,
     })
+}
+
+/// What prices a month: every plan, billable metric and metric price (read once per run).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub plans: Vec<PlanRow>,
+    pub metrics: Vec<MetricRow>,
+    pub charges: Vec<ChargeRow>,
+}
+
+impl Catalog {
+    pub async fn load(app: &App) -> Result<Self> {
+        Ok(Catalog {
+            plans: crate::limits::service::list_plans(app).await?,
+            metrics: metered::list_metrics(app).await?,
+            charges: metered::all_charges(app).await?,
+        })
+    }
 }
 
 /// Closes every month of one subscription that ended before `cutoff` (a month start), one
 /// invoice per month, in one transaction that re-reads the subscription under its lock: two
 /// nodes closing the same subscription make one invoice, and a crash leaves nothing half done.
-/// `plan_list` is every plan (read once per run). Returns the invoices made.
-pub async fn close_subscription(app: &App, plan_list: &[PlanRow], id: &SubscriptionId, cutoff: i64) -> Result<usize> {
+/// The usage of each month (metrics, apps) is read first: months that ended do not change.
+/// Returns the invoices made.
+pub async fn close_subscription(app: &App, catalog: &Catalog, id: &SubscriptionId, cutoff: i64) -> Result<usize> {
+    let plan_list = &catalog.plans;
     let pg = app.db.is_postgres();
+    let (org, from): (OrgId, i64) = with_conn!(app.db, c => {
+        subscriptions::table.find(id).select((subscriptions::org_id, subscriptions::billed_through)).first(c).await?
+    });
+    let mut usage = std::collections::HashMap::new();
+    let mut m = from;
+    while m < cutoff {
+        let next = month_start(m, -1);
+        usage.insert(m, metered::month_usage(app, &org, m, next, &catalog.metrics, &catalog.charges).await?);
+        m = next;
+    }
     let plan_of = |id: &str| plan_list.iter().find(|p| p.id == id).cloned().ok_or(Error::NotFound("plan"));
     let default_plan = plan_list.iter().find(|p| p.is_default).cloned();
     let used_sql = app.db.sql(USED_SQL);
@@ -284,6 +325,9 @@ pub async fn close_subscription(app: &App, plan_list: &[PlanRow], id: &Subscript
                 .get_result::<Used>(c).await?.used;
             let plan = plan_of(&sub.plan_id)?;
             let mut lines = overage_lines(&plan, used, (m, next));
+            if let Some(u) = usage.get(&m) {
+                lines.extend(metered::usage_lines(&plan, &catalog.charges, u, (m, next)));
+            }
             let mut action = None;
             if next >= sub.current_period_end {
                 // The period ends: apply what was scheduled, then renew.
@@ -364,7 +408,7 @@ pub async fn close_periods(app: &App) -> Result<usize> {
     let now = app.clock.now_ms();
     let cutoff = month_start(now - CLOSE_GRACE_MS, 0);
     backfill(app).await?;
-    let plans = crate::limits::service::list_plans(app).await?;
+    let catalog = Catalog::load(app).await?;
     let mut made = 0;
     let mut after = String::new();
     loop {
@@ -380,7 +424,7 @@ pub async fn close_periods(app: &App) -> Result<usize> {
         let Some(last) = batch.last() else { break };
         after = last.to_string();
         for id in &batch {
-            made += close_subscription(app, &plans, id, cutoff).await?;
+            made += close_subscription(app, &catalog, id, cutoff).await?;
         }
     }
     Ok(made)
@@ -447,4 +491,107 @@ pub async fn list(
     }
     let (rows, total) = with_conn!(app.db, c => keyset_page!(c, base!(), invoices::id, InvoiceRow, page));
     Ok(Page::from_rows(rows, page, total))
+}
+
+/// The running month's invoice so far and where it is heading.
+pub struct Upcoming {
+    pub period: (i64, i64),
+    pub currency: String,
+    /// What the month's invoice holds if it closed now (with the fee of a period that begins at
+    /// its end).
+    pub lines: Vec<Draft>,
+    /// The same at the pace of the month so far, projected to its end.
+    pub forecast: Vec<Draft>,
+}
+
+/// The caller's organization's running month (`billing:read`): its lines so far — request
+/// overage, metrics, apps, the next period's fee — and the forecast at the pace so far.
+pub async fn upcoming(app: &App, principal: &Principal) -> Result<Upcoming> {
+    let sub = subs::get(app, principal).await?;
+    let catalog = Catalog::load(app).await?;
+    let now = app.clock.now_ms();
+    let (m, next) = (month_start(now, 0), month_start(now, -1));
+    let plan = catalog.plans.iter().find(|p| p.id == sub.plan_id).cloned().ok_or(Error::NotFound("plan"))?;
+    let used_sql = app.db.sql(USED_SQL);
+    let used = with_conn!(app.db, c => {
+        diesel::sql_query(used_sql.as_str())
+            .bind::<diesel::sql_types::Text, _>(sub.org_id.as_str())
+            .bind::<diesel::sql_types::BigInt, _>(m)
+            .bind::<diesel::sql_types::BigInt, _>(next)
+            .get_result::<Used>(c).await?.used
+    });
+    let usage = metered::month_usage(app, &sub.org_id, m, now.max(m + 1), &catalog.metrics, &catalog.charges).await?;
+    // Linear at the pace so far (at least an hour of it); MAX and UNIQUE_COUNT stay as they are;
+    // an app installed now stays installed to the month end.
+    let (elapsed, total) = ((now - m).max(3_600_000) as i128, (next - m) as i128);
+    let project = |n: i64| ((n as i128 * total) / elapsed).min(i64::MAX as i128) as i64;
+    let mut projected = usage.clone();
+    for (metric, value) in &mut projected.metrics {
+        if matches!(metric.aggregation.as_str(), "count" | "sum") {
+            *value = project(*value);
+        }
+    }
+    for a in &mut projected.apps {
+        a.calls = project(a.calls);
+        if a.installed_at_end {
+            a.installed_ms = (a.installed_ms + (next - now)).min(next - m);
+        }
+    }
+    let fee = if next >= sub.current_period_end && !sub.cancel_at_period_end {
+        let renew = sub.scheduled_plan_id.as_deref().unwrap_or(&sub.plan_id);
+        let cycle = sub.scheduled_cycle.as_deref().unwrap_or(&sub.billing_cycle);
+        catalog.plans.iter().find(|p| p.id == renew).and_then(|p| fee_line(p, cycle, period_for(cycle, next)))
+    } else {
+        None
+    };
+    let mut lines = overage_lines(&plan, used, (m, next));
+    lines.extend(metered::usage_lines(&plan, &catalog.charges, &usage, (m, next)));
+    lines.extend(fee.clone());
+    let mut forecast = overage_lines(&plan, project(used), (m, next));
+    forecast.extend(metered::usage_lines(&plan, &catalog.charges, &projected, (m, next)));
+    forecast.extend(fee);
+    Ok(Upcoming { period: (m, next), currency: plan.currency.clone(), lines, forecast })
+}
+
+pub const VOID: &str = "void";
+pub const UNCOLLECTIBLE: &str = "uncollectible";
+
+/// Ends an OPEN invoice without payment (platform administrators): VOID forgives it — the
+/// subscription is in good standing again once nothing else is open — and UNCOLLECTIBLE stops
+/// its retries and leaves the subscription as it stands. Either is final and audited.
+pub async fn close_unpaid(app: &App, principal: &Principal, id: &str, status: &'static str) -> Result<InvoiceRow> {
+    if !principal.is_platform_admin() {
+        return Err(Error::forbidden("only a platform administrator may void an invoice or mark it uncollectible"));
+    }
+    let id: InvoiceId = id.parse().map_err(|_| Error::NotFound("invoice"))?;
+    let now = app.clock.now_ms();
+    let pg = app.db.is_postgres();
+    let (inv, moved) = transaction!(app.db, c => {
+        crate::lock_row!(c, pg, "invoices", id.as_str());
+        let cur: InvoiceRow = invoices::table.find(&id).select(InvoiceRow::as_select()).first(c).await.optional()?
+            .ok_or(Error::NotFound("invoice"))?;
+        if cur.status != OPEN {
+            return Err(Error::Conflict(format!("the invoice is {}: only an OPEN invoice can be closed unpaid", cur.status.to_ascii_uppercase())));
+        }
+        let inv: InvoiceRow = diesel::update(invoices::table.find(&id))
+            .set((invoices::status.eq(status), invoices::next_attempt_at.eq(None::<i64>), invoices::claimed_until.eq(None::<i64>), invoices::voided_at.eq(Some(now)), invoices::updated_at.eq(now)))
+            .returning(InvoiceRow::as_returning()).get_result(c).await?;
+        let data = event_data(&inv);
+        crate::audit!(c, crate::events::NewAudit::raw(app, &inv.org_id, principal.actor_type(), &principal.actor_id(), principal.ip, &format!("invoice.{status}"), "invoice", inv.id.as_str(), data));
+        let mut moved = false;
+        if status == VOID {
+            let open: i64 = invoices::table.filter(invoices::org_id.eq(&inv.org_id)).filter(invoices::status.eq(OPEN)).count().get_result(c).await?;
+            let sub: SubscriptionRow = subscriptions::table.find(&inv.subscription_id).select(SubscriptionRow::as_select()).first(c).await?;
+            if open == 0 && matches!(sub.status.as_str(), subs::PAST_DUE | SUSPENDED) {
+                diesel::update(subscriptions::table.find(&sub.id)).set((subscriptions::status.eq(subs::ACTIVE), subscriptions::updated_at.eq(now))).execute(c).await?;
+                diesel::update(organizations::table.find(&sub.org_id)).set(organizations::plan_id.eq(Some(&sub.plan_id))).execute(c).await?;
+                moved = true;
+            }
+        }
+        Ok::<_, Error>((inv, moved))
+    })?;
+    if moved {
+        crate::limits::service::clear_plan_caches(app).await;
+    }
+    Ok(inv)
 }

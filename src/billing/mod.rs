@@ -2,17 +2,30 @@
 //! provider interface and dunning. The plan row that drives the limiter drives the invoice: the
 //! monthly quota the limiter counts is the usage the invoice bills.
 
+pub mod earnings;
 pub mod graphql;
+pub mod html;
 pub mod invoices;
+pub mod metered;
 pub mod model;
 pub mod money;
 pub mod payments;
 pub mod provider;
 pub mod subscriptions;
+pub mod usage_graphql;
 
 use std::sync::atomic::Ordering;
 
 use crate::app::App;
+use crate::limits::model::PlanRow;
+
+/// The monthly request count at which a spend cap of `cap_cents` stops an overage plan: its
+/// included quota plus the requests whose overage the cap pays for.
+pub fn overage_stop(plan: &PlanRow, cap_cents: i64) -> Option<u64> {
+    let quota = plan.monthly_quota?;
+    let tiers: Vec<money::Tier> = serde_json::from_str(&plan.overage_tiers).unwrap_or_default();
+    money::max_units_within(&tiers, quota, cap_cents).map(|n| n as u64)
+}
 
 /// Closes ended months and charges due invoices, at most once a minute per node (every node may:
 /// each month of each subscription is closed once, each invoice charged by the node that claims it).

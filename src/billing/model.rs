@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use crate::platform::db::schema::{invoice_lines, invoices, payment_methods, payments, subscriptions};
+use crate::platform::db::schema::{
+    app_earnings, billable_metrics, invoice_lines, invoices, payment_methods, payments, plan_charges, subscriptions,
+};
 use crate::platform::ids::{InvoiceId, OrgId, PaymentId, PaymentMethodId, SubscriptionId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
@@ -22,6 +24,7 @@ pub struct SubscriptionRow {
     pub canceled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub spend_cap_cents: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]
@@ -94,5 +97,45 @@ pub struct PaymentRow {
     pub failure_code: Option<String>,
     pub idempotency_key: String,
     pub provider_ref: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = billable_metrics)]
+pub struct MetricRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub aggregation: String,
+    pub field_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = plan_charges)]
+pub struct ChargeRow {
+    pub plan_id: String,
+    pub metric_id: String,
+    pub model: String,
+    pub tiers: String,
+    pub package_size: i64,
+    pub free_units: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = app_earnings)]
+pub struct EarningRow {
+    pub invoice_id: InvoiceId,
+    pub app_id: String,
+    pub developer_org_id: String,
+    pub org_id: String,
+    pub gross_cents: i64,
+    pub developer_cents: i64,
+    pub platform_cents: i64,
+    pub currency: String,
     pub created_at: i64,
 }

@@ -156,6 +156,30 @@ pub fn price(model: TierModel, tiers: &[Tier], package_size: i64, included: i64,
     }
 }
 
+/// The most units (from 0) whose graduated price past `included` stays within `cap_cents`, or
+/// `None` when any number does (the tiers end free).
+pub fn max_units_within(tiers: &[Tier], included: i64, cap_cents: i64) -> Option<i64> {
+    const LIMIT: i64 = 1 << 50;
+    let cost = |q: i64| total(&graduated(tiers, included, q));
+    let included = included.max(0);
+    // Grow the step until the cap is passed, then halve back to the last unit within it.
+    let (mut lo, mut step) = (included, 1i64);
+    while cost(lo + step) <= cap_cents {
+        lo += step;
+        step = step.saturating_mul(2);
+        if lo > LIMIT {
+            return None;
+        }
+    }
+    while step > 1 {
+        step /= 2;
+        if cost(lo + step) <= cap_cents {
+            lo += step;
+        }
+    }
+    Some(lo)
+}
+
 pub fn total(slices: &[Slice]) -> i64 {
     slices.iter().map(|s| s.amount_cents).sum()
 }
@@ -278,7 +302,25 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_spend_cap_affords_a_whole_number_of_requests() {
+        let t = seed_tiers();
+        // 10 USD of overage at 0.10 per 1,000 = 100,000 requests past 10M.
+        assert_eq!(max_units_within(&t, 10_000_000, 1_000), Some(10_100_049));
+        assert_eq!(max_units_within(&t, 10_000_000, 0), Some(10_000_049));
+        let free = vec![Tier { up_to: None, unit_price_micros: 0 }];
+        assert_eq!(max_units_within(&free, 10, 5), None);
+    }
+
     proptest! {
+        #[test]
+        fn the_spend_stop_is_the_last_request_within_the_cap(included in 0i64..20_000_000, cap in 0i64..1_000_000) {
+            let t = seed_tiers();
+            let q = max_units_within(&t, included, cap).unwrap();
+            prop_assert!(total(&graduated(&t, included, q)) <= cap);
+            prop_assert!(total(&graduated(&t, included, q + 1)) > cap);
+        }
+
         #[test]
         fn a_credit_never_exceeds_what_was_paid(paid in 0i64..10_000_000, (start, end, now) in period()) {
             let (credit, _) = change_lines(paid, 0, start, end, now);

@@ -235,6 +235,7 @@ async fn charge(app: &App, invoice_id: &InvoiceId, attempt: Attempt<'_>) -> Resu
             let inv: InvoiceRow = diesel::update(invoices::table.find(&cur.id))
                 .set((invoices::status.eq(PAID), invoices::amount_paid_cents.eq(cur.total_cents), invoices::paid_at.eq(now), invoices::next_attempt_at.eq(None::<i64>), invoices::claimed_until.eq(None::<i64>), invoices::updated_at.eq(now)))
                 .returning(InvoiceRow::as_returning()).get_result(c).await?;
+            crate::record_earnings!(c, &inv, now);
             let mut data = invoice_svc::event_data(&inv);
             data["payment"] = payment_data(&payment);
             events.push(crate::outbox!(c, PendingEvent::new(app, &inv.org_id, "billing.invoice_paid", data.clone()), audit("invoice.paid", &data)));

@@ -65,6 +65,7 @@ pub fn new_row(org: &OrgId, plan_id: &str, now: i64) -> SubscriptionRow {
         canceled_at: None,
         created_at: now,
         updated_at: now,
+        spend_cap_cents: None,
     }
 }
 
@@ -121,8 +122,8 @@ pub async fn get(app: &App, principal: &Principal) -> Result<SubscriptionRow> {
     let sub = ensure(app, &principal.org_id).await?;
     // A period that ended but is not closed yet is closed first, so what is shown is current.
     if sub.current_period_end <= app.clock.now_ms() {
-        let plans = crate::limits::service::list_plans(app).await?;
-        invoices::close_subscription(app, &plans, &sub.id, month_start(app.clock.now_ms(), 0)).await?;
+        let catalog = invoices::Catalog::load(app).await?;
+        invoices::close_subscription(app, &catalog, &sub.id, month_start(app.clock.now_ms(), 0)).await?;
         return ensure(app, &principal.org_id).await;
     }
     Ok(sub)
@@ -229,6 +230,7 @@ fn plan_change(sub: &SubscriptionRow, cur: &PlanRow, plan: PlanRow, cycle: &str,
             unit_price_micros: credit,
             amount_cents: line_amount(1, credit),
             plan_id: Some(cur.id.clone()),
+            app_id: None,
         });
     }
     lines.push(Draft {
@@ -239,6 +241,7 @@ fn plan_change(sub: &SubscriptionRow, cur: &PlanRow, plan: PlanRow, cycle: &str,
         unit_price_micros: charge,
         amount_cents: line_amount(1, charge),
         plan_id: Some(plan.id.clone()),
+        app_id: None,
     });
     Ok(Preview { from: sub.clone(), plan, cycle: cycle.into(), change: Change::Immediate { lines, period } })
 }
@@ -410,6 +413,31 @@ async fn set_schedule(
     Ok(sub)
 }
 
+/// Sets (or with `None` removes) the most the organization pays for request overage in a month,
+/// in minor units (`billing:write`). Reaching it stops an overage plan's requests as a hard quota
+/// does, on every node at once; a hard plan is not affected.
+pub async fn set_spend_cap(app: &App, principal: &Principal, cap: Option<i64>) -> Result<SubscriptionRow> {
+    principal.require_scope("billing:write")?;
+    if cap.is_some_and(|c| c < 0) {
+        return Err(Error::bad_input("amount", "a spend cap must not be negative"));
+    }
+    let sub = get(app, principal).await?;
+    let now = app.clock.now_ms();
+    let pg = app.db.is_postgres();
+    let (sub, event) = transaction!(app.db, c => {
+        crate::lock_row!(c, pg, "subscriptions", sub.id.as_str());
+        let sub: SubscriptionRow = diesel::update(subscriptions::table.find(&sub.id))
+            .set((subscriptions::spend_cap_cents.eq(cap), subscriptions::updated_at.eq(now)))
+            .returning(SubscriptionRow::as_returning()).get_result(c).await?;
+        let action = if cap.is_some() { "subscription.spend_cap_set" } else { "subscription.spend_cap_removed" };
+        let (event, entry) = subscription_change(app, Some(principal), &sub, "billing.subscription_updated", action, serde_json::json!({}));
+        Ok::<_, Error>((sub, crate::outbox!(c, event, entry)))
+    })?;
+    crate::limits::service::clear_plan_caches(app).await;
+    event.publish(app).await;
+    Ok(sub)
+}
+
 /// The payload of `billing.subscription_*` events.
 pub fn event_data(sub: &SubscriptionRow) -> serde_json::Value {
     serde_json::json!({ "subscription": {
@@ -417,6 +445,7 @@ pub fn event_data(sub: &SubscriptionRow) -> serde_json::Value {
         "status": sub.status.to_ascii_uppercase(), "billingCycle": sub.billing_cycle.to_ascii_uppercase(),
         "currentPeriodStart": rfc3339(sub.current_period_start), "currentPeriodEnd": rfc3339(sub.current_period_end),
         "cancelAtPeriodEnd": sub.cancel_at_period_end, "scheduledPlanId": sub.scheduled_plan_id,
+        "spendCap": sub.spend_cap_cents,
     } })
 }
 

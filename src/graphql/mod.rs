@@ -19,6 +19,7 @@ use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::apps::graphql::{AppsMutation, AppsQuery};
 use crate::billing::graphql::{BillingMutation, BillingQuery};
+use crate::billing::usage_graphql::{UsageBillingMutation, UsageBillingQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
@@ -40,6 +41,7 @@ pub struct Query(
     AppsQuery,
     OAuthQuery,
     BillingQuery,
+    UsageBillingQuery,
     NodeQuery,
 );
 
@@ -55,6 +57,7 @@ pub struct Mutation(
     AppsMutation,
     OAuthMutation,
     BillingMutation,
+    UsageBillingMutation,
 );
 
 #[derive(MergedSubscription, Default)]

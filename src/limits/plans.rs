@@ -32,7 +32,9 @@ impl std::hash::Hash for PlanVersion {
 
 pub struct Plans {
     by_org: FastCache<String, Arc<PlanRow>>,
-    policies: FastCache<(PlanVersion, Option<Override>), Arc<Policy>>,
+    /// Each organization on an overage plan: the monthly count its spend cap affords (-1: no cap).
+    stops: FastCache<String, i64>,
+    policies: FastCache<(PlanVersion, Option<Override>, Option<u64>), Arc<Policy>>,
     /// The policy of unauthenticated callers (per IP).
     pub anonymous: Arc<Policy>,
 }
@@ -41,6 +43,7 @@ impl Default for Plans {
     fn default() -> Self {
         Self {
             by_org: fast_cache(100_000, Some(Duration::from_secs(60))),
+            stops: fast_cache(100_000, Some(Duration::from_secs(60))),
             policies: fast_cache(10_000, None),
             anonymous: Arc::new(Policy::anonymous()),
         }
@@ -56,18 +59,31 @@ impl Plans {
         self.by_org.insert(org, plan);
     }
 
-    pub fn forget_all(&self) {
-        self.by_org.invalidate_all();
+    pub fn stop_of(&self, org: &str) -> Option<Option<u64>> {
+        self.stops.get(org).map(|s| u64::try_from(s).ok())
     }
 
-    /// The policy of a plan with an optional key override, built once per plan version.
-    pub fn policy(&self, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
-        let key = (PlanVersion(plan.clone()), o.cloned());
+    pub fn store_stop(&self, org: String, stop: Option<u64>) {
+        self.stops.insert(org, stop.map_or(-1, |s| s as i64));
+    }
+
+    pub fn forget_all(&self) {
+        self.by_org.invalidate_all();
+        self.stops.invalidate_all();
+    }
+
+    /// The policy of a plan with an optional key override and spend stop, built once per plan
+    /// version.
+    pub fn policy(&self, plan: Arc<PlanRow>, o: Option<&Override>, stop: Option<u64>) -> Arc<Policy> {
+        let key = (PlanVersion(plan.clone()), o.cloned(), stop);
         self.policies.get_with(key, || {
-            Arc::new(match o {
-                Some(o) => Policy::with_override(plan, o),
-                None => Policy::from_plan(plan),
-            })
+            Arc::new(
+                match o {
+                    Some(o) => Policy::with_override(plan, o),
+                    None => Policy::from_plan(plan),
+                }
+                .with_stop(stop),
+            )
         })
     }
 

@@ -61,9 +61,10 @@ pub struct Policy {
     pub source: Source,
     pub windows: Vec<Window>,
     pub monthly_quota: Option<u64>,
-    /// Whether a request past the monthly quota is refused (a `hard` plan) or served and billed
-    /// as overage (an `overage` plan). The quota is counted either way.
-    pub quota_hard: bool,
+    /// The monthly count past which requests are refused: the quota of a `hard` plan; for an
+    /// `overage` plan (served past its quota and billed), none, or the count the organization's
+    /// spend cap affords. The quota is counted either way.
+    pub quota_stop: Option<u64>,
     pub concurrency: Option<u64>,
     pub plan: Option<Arc<PlanRow>>,
     /// The `RateLimit-Policy` header value, rendered once.
@@ -120,7 +121,7 @@ impl Policy {
             header: header(&windows, monthly_quota),
             windows,
             monthly_quota,
-            quota_hard: plan.quota_mode != "overage",
+            quota_stop: if plan.quota_mode == "overage" { None } else { monthly_quota },
             concurrency: positive(plan.concurrency),
             plan: Some(plan),
         }
@@ -148,10 +149,19 @@ impl Policy {
             header: header(&windows, base.monthly_quota),
             windows,
             monthly_quota: base.monthly_quota,
-            quota_hard: base.quota_hard,
+            quota_stop: base.quota_stop,
             concurrency: tighten(o.concurrency, base.concurrency, up),
             plan: Some(plan),
         }
+    }
+
+    /// The policy with an organization's spend stop: an overage plan refuses past `stop` requests
+    /// in the month (a hard plan keeps its quota).
+    pub fn with_stop(mut self, stop: Option<u64>) -> Self {
+        if self.plan.as_ref().is_some_and(|p| p.quota_mode == "overage") {
+            self.quota_stop = stop;
+        }
+        self
     }
 
     /// A webhook endpoint's own limit: `per_second` requests a second, no burst beyond it.
@@ -163,7 +173,7 @@ impl Policy {
             header: header(&windows, None),
             windows,
             monthly_quota: None,
-            quota_hard: true,
+            quota_stop: None,
             concurrency: None,
             plan: None,
         }
@@ -178,7 +188,7 @@ impl Policy {
             header: header(&windows, None),
             windows,
             monthly_quota: None,
-            quota_hard: true,
+            quota_stop: None,
             concurrency: Some(50),
             plan: None,
         }

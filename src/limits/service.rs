@@ -67,26 +67,46 @@ pub async fn resolve(app: &App, principal: Option<&Principal>, ip: Option<IpAddr
         return Ok((Subject { rate: format!("ip:{ip}"), org: format!("anonymous:{ip}") }, app.plans.anonymous.clone()));
     };
     let plan = plan_for_org(app, &p.org_id).await?;
+    let stop = spend_stop(app, &p.org_id, &plan).await?;
     let (rate, policy) = match &p.actor {
-        Actor::ApiKey { key_id, .. } => (key_id.to_string(), policy_for(app, plan, p.rate_override.as_deref())),
-        Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), policy_for(app, plan, None)),
+        Actor::ApiKey { key_id, .. } => (key_id.to_string(), policy_for(app, plan, p.rate_override.as_deref(), stop)),
+        Actor::User { user_id, .. } => (format!("{user_id}:{}", p.org_id), policy_for(app, plan, None, stop)),
         // An app is limited per installing organization, by the plan and its own tighter limits.
         Actor::OAuthApp { app_id, .. } => {
-            (format!("{app_id}:{}", p.org_id), policy_for(app, plan, p.rate_override.as_deref()))
+            (format!("{app_id}:{}", p.org_id), policy_for(app, plan, p.rate_override.as_deref(), stop))
         }
     };
     Ok((Subject { rate, org: p.org_id.to_string() }, policy))
 }
 
-/// The policy of a plan with an optional key override, from the per-node policy cache.
-pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>) -> Arc<Policy> {
-    app.plans.policy(plan, o)
+/// The policy of a plan with an optional key override and spend stop, from the per-node cache.
+pub fn policy_for(app: &App, plan: Arc<PlanRow>, o: Option<&Override>, stop: Option<u64>) -> Arc<Policy> {
+    app.plans.policy(plan, o, stop)
+}
+
+/// The monthly request count at which an organization on an overage plan is stopped by its spend
+/// cap (none without a cap, and never for a hard plan: no read on their request path). Cached
+/// per node with the plans, cleared with them.
+pub async fn spend_stop(app: &App, org: &OrgId, plan: &PlanRow) -> Result<Option<u64>> {
+    if plan.quota_mode != "overage" {
+        return Ok(None);
+    }
+    if let Some(s) = app.plans.stop_of(org.as_str()) {
+        return Ok(s);
+    }
+    let cap: Option<i64> = with_conn!(app.db, c => {
+        subscriptions::table.filter(subscriptions::org_id.eq(org)).select(subscriptions::spend_cap_cents).first::<Option<i64>>(c).await.optional()?.flatten()
+    });
+    let stop = cap.and_then(|cap| crate::billing::overage_stop(plan, cap));
+    app.plans.store_stop(org.to_string(), stop);
+    Ok(stop)
 }
 
 /// Decides one use of a key presented to `verifyApiKey`, against that key's own limits.
 pub async fn check_key_use(app: &App, key: &crate::auth::KeyCredential) -> Result<Decision> {
     let plan = plan_for_org(app, &key.org_id).await?;
-    let policy = policy_for(app, plan, key.rate_override.as_deref());
+    let stop = spend_stop(app, &key.org_id, &plan).await?;
+    let policy = policy_for(app, plan, key.rate_override.as_deref(), stop);
     let subject = Subject { rate: key.key_id.to_string(), org: key.org_id.to_string() };
     // A verification is one request of the key; its concurrency slot ends with the verification.
     let now = app.clock.now_ms();

@@ -155,6 +155,8 @@ id_type!(/// A payment method (a card, shown by brand, last four digits and expi
     PaymentMethodId, "pm");
 id_type!(/// One charge attempt of an invoice.
     PaymentId, "pay");
+id_type!(/// A billable metric over the usage reported with `recordUsage`.
+    MetricId, "bm");
 
 #[cfg(test)]
 mod tests {

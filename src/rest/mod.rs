@@ -262,6 +262,7 @@ async fn handle_inner(
     let mut meta = meta(&trace);
     meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
     let payload = match route.shape {
+        Shape::Html(render) => return with_limit_headers(html_page(render(&payload)), &decision, now),
         Shape::AsIs => payload,
         Shape::List => {
             let nodes: Vec<Value> = payload["edges"]
@@ -289,6 +290,32 @@ async fn handle_inner(
     with_limit_headers(resp, &decision, now)
 }
 
+/// A printable page: no caching, no framing, no scripts.
+fn html_page(html: std::result::Result<String, askama::Error>) -> Response {
+    let (status, body) = match html {
+        Ok(b) => (StatusCode::OK, b),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<!doctype html><title>Error</title><p>The page could not be shown.</p>".to_string(),
+            )
+        }
+    };
+    let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert("x-api-version", HeaderValue::from_static("v1"));
+    r
+}
+
 fn with_limit_headers(mut resp: Response, d: &crate::limits::limiter::Decision, now_ms: i64) -> Response {
     crate::limits::headers::apply(resp.headers_mut(), d, now_ms);
     resp
@@ -308,6 +335,8 @@ pub fn openapi() -> Value {
         let mut responses = serde_json::Map::new();
         let ok = if route.status == 204 {
             json!({ "description": "Success (no body)" })
+        } else if matches!(route.shape, Shape::Html(_)) {
+            json!({ "description": "Success: a printable page", "content": { "text/html": { "schema": { "type": "string" } } } })
         } else {
             json!({ "description": "Success", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Envelope" } } } })
         };

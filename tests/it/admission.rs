@@ -130,7 +130,7 @@ async fn the_quota_and_the_concurrency_cap_hold_across_http_and_websocket_togeth
         app.gql_ok(Some(&admin.token), m, json!({})).await;
         let org: gantry::platform::ids::OrgId = s.org_id.parse().unwrap();
         let plan = gantry::limits::service::plan_for_org(&app.app, &org).await.unwrap();
-        let policy = gantry::limits::service::policy_for(&app.app, plan, None);
+        let policy = gantry::limits::service::policy_for(&app.app, plan, None, None);
         let subject = gantry::limits::limiter::Subject { rate: key_id.clone(), org: s.org_id.clone() };
         let mut held = Vec::new();
         for _ in 0..5 {

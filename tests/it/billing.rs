@@ -6,18 +6,18 @@ use serde_json::{Value, json};
 
 use crate::common::{TestApp, backends, code, refuse_inserts};
 
-const PRO: &str = "pln_00000000000000000000000pro";
+pub(crate) const PRO: &str = "pln_00000000000000000000000pro";
 const STARTER: &str = "pln_0000000000000000000starter";
 const DAY: i64 = 86_400_000;
 
-fn ms(rfc: &str) -> i64 {
+pub(crate) fn ms(rfc: &str) -> i64 {
     gantry::platform::clock::parse_rfc3339(rfc).unwrap()
 }
 
 /// A server whose clock stands at `at`, with sessions that outlive the months a test walks. Only
 /// the test's own flushes write the calls' usage (and the test runs billing itself): a timer flush
 /// would add the test's requests to the usage a close bills, or close a month mid-test.
-async fn app_at(backend: crate::common::Backend, at: &str) -> TestApp {
+pub(crate) async fn app_at(backend: crate::common::Backend, at: &str) -> TestApp {
     let t = TestApp::with_config(backend, |c| {
         c.session_ttl_secs = 400 * 86_400;
         c.usage_flush_interval_ms = 3_600_000;
@@ -35,7 +35,7 @@ const INVOICE_FIELDS: &str = "id number status kind total { amount currency } am
     attemptCount nextPaymentAttempt lines { kind description quantity unitPriceMicros amount { amount } periodStart periodEnd plan { slug } } \
     payments { status failureCode amount { amount } }";
 
-async fn add_card(t: &TestApp, token: &str, number: &str, make_default: bool) -> Value {
+pub(crate) async fn add_card(t: &TestApp, token: &str, number: &str, make_default: bool) -> Value {
     let q = "mutation($i: AddPaymentMethodInput!) { addPaymentMethod(input: $i) { id brand last4 expMonth expYear isDefault } }";
     let i = json!({ "number": number, "expMonth": 12, "expYear": 2030, "cvc": "123", "makeDefault": make_default });
     t.gql_ok(Some(token), q, json!({ "i": i })).await["addPaymentMethod"].clone()

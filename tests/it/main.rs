@@ -5,6 +5,8 @@ mod admission;
 mod answers;
 mod apps;
 mod billing;
+mod billing_rest;
+mod billing_usage;
 mod browser;
 mod common;
 mod conventions;

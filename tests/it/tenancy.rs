@@ -19,6 +19,9 @@ struct Owned {
     /// A DRAFT app (visible only to its organization) and an installation of it there.
     app: String,
     installation: String,
+    /// A card and the invoice of an upgrade to Pro, charged to it.
+    payment_method: String,
+    invoice: String,
 }
 
 async fn owned(app: &TestApp, token: &str, org: &str) -> Owned {
@@ -60,7 +63,23 @@ async fn owned(app: &TestApp, token: &str, org: &str) -> Owned {
         )
         .await;
     let installation = r["authorizeApp"]["installation"]["id"].as_str().unwrap().to_string();
-    Owned { key, endpoint, delivery, event, org: org.to_string(), app: app_id, installation }
+    let r = app
+        .gql_ok(
+            Some(token),
+            "mutation { addPaymentMethod(input: {number: \"4242 4242 4242 4242\", expMonth: 12, expYear: 2040, cvc: \"123\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let payment_method = r["addPaymentMethod"]["id"].as_str().unwrap().to_string();
+    let r = app
+        .gql_ok(
+            Some(token),
+            "mutation { changeSubscription(planId: \"pln_00000000000000000000000pro\") { invoice { id } } }",
+            json!({}),
+        )
+        .await;
+    let invoice = r["changeSubscription"]["invoice"]["id"].as_str().unwrap().to_string();
+    Owned { key, endpoint, delivery, event, org: org.to_string(), app: app_id, installation, payment_method, invoice }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,6 +88,10 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
         let app = TestApp::with_config(backend, |c| c.webhook_poll_interval_ms = 50).await;
         let admin = app.register("admin@example.com").await;
         app.lift_starter_limits(&admin.token).await;
+        // Both organizations upgrade to Pro (for an invoice): lift its limits too.
+        let lift_pro = crate::common::LIFT_STARTER_LIMITS
+            .replace("pln_0000000000000000000starter", "pln_00000000000000000000000pro");
+        app.gql_ok(Some(&admin.token), &lift_pro, json!({})).await;
         let a = app.register("a@example.com").await;
         let b = app.register("b@example.com").await;
         let theirs = owned(&app, &a.token, &a.org_id).await;
@@ -126,6 +149,10 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
             ("mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }", |o| json!({ "id": o.endpoint })),
             ("mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", |o| json!({ "id": o.key })),
             ("mutation($id: ID!) { deleteApp(id: $id) { deletedId } }", |o| json!({ "id": o.app })),
+            ("query($id: ID!) { invoice(id: $id) { id } }", |o| json!({ "id": o.invoice })),
+            ("mutation($id: ID!) { payInvoice(invoiceId: $id) { payment { id } } }", |o| json!({ "id": o.invoice })),
+            ("mutation($id: ID!) { setDefaultPaymentMethod(id: $id) { id } }", |o| json!({ "id": o.payment_method })),
+            ("mutation($id: ID!) { removePaymentMethod(id: $id) }", |o| json!({ "id": o.payment_method })),
         ];
         use gantry::platform::clock::Clock;
         let since = gantry::platform::clock::rfc3339(app.clock.now_ms() - 3_600_000);
@@ -174,7 +201,9 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 .replace("/events/{id}", &format!("/events/{}", theirs.event))
                 .replace("{did}", &theirs.delivery)
                 .replace("/apps/{id}", &format!("/apps/{}", theirs.app))
-                .replace("{installId}", &theirs.installation);
+                .replace("{installId}", &theirs.installation)
+                .replace("/invoices/{id}", &format!("/invoices/{}", theirs.invoice))
+                .replace("/payment-methods/{id}", &format!("/payment-methods/{}", theirs.payment_method));
             assert!(!path.contains('{'), "a route this test does not know how to fill: {}", route.path);
             let body = match (route.method.as_str(), route.path.ends_with("/recover")) {
                 (_, true) => Some(json!({ "since": since })),
@@ -187,13 +216,7 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
             assert_eq!(resp["error"]["type"], "not_found", "{resp}");
         }
         // …and every route that filters by a key.
-        for path in [
-            "/analytics/usage",
-            "/analytics/costs",
-            "/analytics/endpoints",
-            "/analytics/errors",
-            "/analytics/performance",
-        ] {
+        for path in ["/analytics/usage", "/analytics/endpoints", "/analytics/errors", "/analytics/performance"] {
             let (status, resp) = app.rest("GET", &format!("{path}?key_id={}", theirs.key), Some(&b_key), None).await;
             assert_eq!(status, 404, "[{backend:?}] {path}: {resp}");
             let (status, _) = app.rest("GET", &format!("{path}?key_id={b_key_id}"), Some(&b_key), None).await;

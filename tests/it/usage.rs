@@ -150,9 +150,12 @@ async fn every_call_is_metered_and_analytics_answer_what_was_sent() {
         let (status, body) = app.rest("GET", "/analytics/performance?period=last_24_hours", Some(&s.token), None).await;
         assert_eq!(status, 200);
         assert!(body["data"][0]["stats"]["p95_latency_ms"].is_number(), "{body}");
-        let (status, body) = app.rest("GET", "/analytics/costs", Some(&s.token), None).await;
+        let (status, body) = app.rest("GET", "/analytics/endpoints?period=last_24_hours", Some(&s.token), None).await;
         assert_eq!(status, 200);
         assert!(body["data"].as_array().unwrap().iter().any(|e| e["stats"]["cost_units"].as_i64() > Some(0)), "{body}");
+        // Costs in money are the running month's invoice so far: Starter is free.
+        let (status, body) = app.rest("GET", "/analytics/costs", Some(&s.token), None).await;
+        assert_eq!((status, &body["data"]["total"]), (200, &json!({"amount": 0, "currency": "USD"})), "{body}");
         let (status, body) = app.rest("GET", "/analytics/endpoints?period=yesterday", Some(&s.token), None).await;
         assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("period")), "{body}");
 

@@ -68,7 +68,7 @@ impl MemoryLimiter {
             if policy.concurrency.is_some() { s.inflight.get(&subject.rate).copied().unwrap_or(0) } else { 0 };
         let refusal = if !outcome.allowed {
             Some(Refusal::Rate(outcome.binding))
-        } else if policy.quota_hard && policy.monthly_quota.is_some_and(|q| used + cost > q) {
+        } else if policy.quota_stop.is_some_and(|q| used + cost > q) {
             Some(Refusal::Quota)
         } else if policy.concurrency.is_some_and(|c| inflight + 1 > c) {
             Some(Refusal::Concurrency)

@@ -12,8 +12,8 @@ use crate::platform::clock::{month_of, month_reset_ms};
 
 /// KEYS: 1 arrival times (hash, field per window), 2 the month's quota counter, 3 in-flight count.
 /// ARGV: now_us, cost, n, then interval_us, capacity and charge per window, quota (-1 = none),
-/// quota TTL ms, concurrency (-1 = none), in-flight TTL ms, whether the quota refuses (1) or only
-/// counts (0: an overage plan).
+/// quota TTL ms, concurrency (-1 = none), in-flight TTL ms, the count past which the quota
+/// refuses (-1 = none: an overage plan only counts).
 /// Returns: allowed, refusal (0 none, 1 rate, 2 quota, 3 concurrency), binding (1-based),
 /// retry_after_us, quota used, then the arrival time of each window after the decision.
 const SCRIPT: &str = r#"
@@ -54,8 +54,8 @@ local quota_ttl = tonumber(ARGV[5 + 3 * n])
 local conc = tonumber(ARGV[6 + 3 * n])
 local conc_ttl = tonumber(ARGV[7 + 3 * n])
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-local hard = tonumber(ARGV[8 + 3 * n])
-if allowed == 1 and quota >= 0 and hard == 1 and used + cost > quota then allowed = 0; refusal = 2 end
+local stop = tonumber(ARGV[8 + 3 * n])
+if allowed == 1 and stop >= 0 and used + cost > stop then allowed = 0; refusal = 2 end
 if allowed == 1 and conc >= 0 then
   local inflight = tonumber(redis.call('GET', KEYS[3]) or '0')
   if inflight + 1 > conc then allowed = 0; refusal = 3 end
@@ -292,7 +292,7 @@ impl RedisLimiter {
             .arg(month_left + 7 * 86_400_000)
             .arg(policy.concurrency.map(|c| c as i64).unwrap_or(-1))
             .arg(300_000)
-            .arg(i64::from(policy.quota_hard));
+            .arg(policy.quota_stop.map(|q| q as i64).unwrap_or(-1));
         let mut conn = self.conn.clone();
         let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
         let int = |i: usize| -> i64 {

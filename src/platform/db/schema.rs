@@ -539,6 +539,7 @@ diesel::table! {
         canceled_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        spend_cap_cents -> Nullable<BigInt>,
     }
 }
 
@@ -624,3 +625,46 @@ diesel::table! {
 
 diesel::joinable!(invoice_lines -> invoices (invoice_id));
 diesel::allow_tables_to_appear_in_same_query!(subscriptions, invoices, invoice_lines, payment_methods, payments);
+
+diesel::table! {
+    billable_metrics (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        description -> Text,
+        aggregation -> Text,
+        field_name -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    plan_charges (plan_id, metric_id) {
+        plan_id -> Text,
+        metric_id -> Text,
+        model -> Text,
+        tiers -> Text,
+        package_size -> BigInt,
+        free_units -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_earnings (invoice_id, app_id) {
+        invoice_id -> Text,
+        app_id -> Text,
+        developer_org_id -> Text,
+        org_id -> Text,
+        gross_cents -> BigInt,
+        developer_cents -> BigInt,
+        platform_cents -> BigInt,
+        currency -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(plan_charges -> billable_metrics (metric_id));
+diesel::allow_tables_to_appear_in_same_query!(billable_metrics, plan_charges);

@@ -1,10 +1,11 @@
 //! The v1 route table: each row is a GraphQL operation on the same schema, how the request maps
 //! to its variables, which field is the payload and which status a success returns. Adding a
 //! REST route means adding a row, never a second implementation. The rows live with their domain
-//! (`accounts`, `keys`, `usage`, `webhooks`, `events`); the selections they share are here.
+//! (`accounts`, `apps`, `billing`, `keys`, `usage`, `webhooks`, `events`); the selections they share are here.
 
 mod accounts;
 mod apps;
+mod billing;
 mod events;
 mod keys;
 mod usage;
@@ -38,6 +39,8 @@ pub enum Shape {
     AsIs,
     /// A Relay connection: `data` is the list of nodes, `meta.pagination` the page info.
     List,
+    /// A page for people: the payload rendered as HTML (errors stay JSON envelopes).
+    Html(fn(&Value) -> std::result::Result<String, askama::Error>),
 }
 
 pub(super) const USER: &str = "id email name isPlatformAdmin personalOrganizationId";
@@ -102,10 +105,18 @@ pub(super) fn r(
 
 /// Every route.
 pub fn table() -> Vec<Route> {
-    [accounts::routes(), apps::routes(), keys::routes(), usage::routes(), webhooks::routes(), events::routes()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        accounts::routes(),
+        apps::routes(),
+        billing::routes(),
+        keys::routes(),
+        usage::routes(),
+        webhooks::routes(),
+        events::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Route documents are built once at start-up and live for the process.

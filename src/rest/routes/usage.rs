@@ -80,11 +80,11 @@ pub(super) fn routes() -> Vec<Route> {
         r(
             M::GET,
             "/analytics/costs",
-            "Cost units and quota use per operation and route",
-            "query($period: UsagePeriod!, $keyId: ID) { usageByEndpoint(period: $period, keyId: $keyId) { operation stats { calls costUnits quotaUnits } } }",
-            "usageByEndpoint",
+            "What the running month costs so far and its forecast to the month's end (the numbers the invoice bills)",
+            "{ upcomingInvoice { periodStart periodEnd lines { kind description quantity unitPriceMicros amount { amount currency } appId } total { amount currency } forecastLines { kind description quantity unitPriceMicros amount { amount currency } appId } forecastTotal { amount currency } } }",
+            "upcomingInvoice",
             200,
-            analytics,
+            no_vars,
             Shape::AsIs,
         ),
     ]
