@@ -14,6 +14,34 @@ pub mod provider;
 pub mod subscriptions;
 pub mod usage_graphql;
 
+/// The root fields that manage an organization's billing. An operation of only these is admitted
+/// past a hard quota or a spend cap, so an organization that is stopped can always see what it
+/// owes, raise its plan, lift its cap or pay; it is not counted in the quota nor billed. The rate
+/// windows still apply.
+const OUTSIDE_QUOTA: [&str; 16] = [
+    "Query.plans",
+    "Query.subscription",
+    "Query.previewSubscriptionChange",
+    "Query.invoices",
+    "Query.invoice",
+    "Query.paymentMethods",
+    "Query.upcomingInvoice",
+    "Query.billableUsage",
+    "Mutation.changeSubscription",
+    "Mutation.cancelSubscription",
+    "Mutation.resumeSubscription",
+    "Mutation.setSpendCap",
+    "Mutation.addPaymentMethod",
+    "Mutation.setDefaultPaymentMethod",
+    "Mutation.removePaymentMethod",
+    "Mutation.payInvoice",
+];
+
+/// Whether an operation with these root fields (`Query.invoices`) is billing management only.
+pub fn outside_quota(roots: &[String]) -> bool {
+    !roots.is_empty() && roots.iter().all(|r| OUTSIDE_QUOTA.contains(&r.as_str()))
+}
+
 use std::sync::atomic::Ordering;
 
 use crate::app::App;

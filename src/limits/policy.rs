@@ -164,6 +164,15 @@ impl Policy {
         self
     }
 
+    /// The same limits without the monthly quota: nothing counted, nothing refused by it.
+    pub fn without_quota(&self) -> Self {
+        let mut p = self.clone();
+        p.monthly_quota = None;
+        p.quota_stop = None;
+        p.header = header(&p.windows, None);
+        p
+    }
+
     /// A webhook endpoint's own limit: `per_second` requests a second, no burst beyond it.
     pub fn webhook(per_second: u64) -> Self {
         let windows = windows([Some(per_second), None, None, None], 0);

@@ -138,6 +138,10 @@ pub async fn admit(
         Ok(resolved) => resolved,
         Err(e) => return Err(Refused::new(Stage::Internal, e)),
     };
+    // Billing management is admitted past the quota, and neither counted in it nor billed.
+    let outside_quota = crate::billing::outside_quota(&operation.roots);
+    let policy =
+        if outside_quota && policy.monthly_quota.is_some() { Arc::new(policy.without_quota()) } else { policy };
     let now = app.clock.now_ms();
     let (decision, permit) = Box::pin(app.limiter.acquire(&subject, policy, units, points, now)).await;
     if let Some(p) = &principal {
@@ -152,7 +156,7 @@ pub async fn admit(
     }
     if let Some(t) = &mut usage {
         t.cost_units = points;
-        t.quota_units = units;
+        t.quota_units = if outside_quota { 0 } else { units };
     }
     if let Some(error) = screen_error {
         if let Some(t) = &mut usage {

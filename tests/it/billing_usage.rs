@@ -70,8 +70,18 @@ async fn a_spend_cap_turns_overage_into_a_hard_stop() {
         }
         let refused = refused.unwrap_or_else(|| panic!("[{backend:?}] the cap never stopped the requests"));
         assert_eq!(code(&refused), "QUOTA_EXCEEDED", "[{backend:?}] {refused}");
-        // The stop counts every request of the month: the two cap calls and three more make 5.
-        assert_eq!(served, 3, "[{backend:?}] a stop at 5 requests");
+        // Billing calls are not counted: five requests are served, the sixth refused.
+        assert_eq!(served, 5, "[{backend:?}] a stop at 5 requests");
+        // Stopped, the organization can still see what it owes and lift the cap; then it is served.
+        let q = "{ subscription { spendCap { amount } } upcomingInvoice { total { amount } } }";
+        let seen = t.gql_ok(Some(&capped.token), q, json!({})).await;
+        assert_eq!(seen["subscription"]["spendCap"]["amount"], 25, "[{backend:?}] {seen}");
+        // A billing field beside any other is an ordinary request, refused while stopped.
+        let mixed = t.gql(Some(&capped.token), "{ subscription { id } viewer { kind } }", json!({})).await;
+        assert_eq!(code(&mixed), "QUOTA_EXCEEDED", "[{backend:?}] {mixed}");
+        let r = t.gql_ok(Some(&capped.token), set, json!({ "a": null })).await;
+        assert_eq!(r["setSpendCap"]["spendCap"], Value::Null);
+        t.gql_ok(Some(&capped.token), "{ viewer { kind } }", json!({})).await;
         // Without a cap the same plan keeps serving past its quota.
         for _ in 0..8 {
             t.gql_ok(Some(&open.token), "{ viewer { kind } }", json!({})).await;
