@@ -186,6 +186,9 @@ pub struct BillableUsage {
 /// The running month's invoice: its lines if it closed now, and the forecast to month end.
 #[derive(SimpleObject)]
 pub struct UpcomingInvoice {
+    /// Always DRAFT: the invoice is still being assembled; it is numbered and finalized (OPEN)
+    /// when the month closes.
+    pub status: super::graphql::InvoiceStatus,
     /// Start of the month (UTC).
     pub period_start: DateTime,
     /// End of the month: when it is invoiced.
@@ -343,6 +346,7 @@ impl UsageBillingQuery {
             currency: u.currency.clone(),
         };
         Ok(UpcomingInvoice {
+            status: super::graphql::InvoiceStatus::Draft,
             period_start: DateTime(u.period.0),
             period_end: DateTime(u.period.1),
             total: sum(&u.lines),

@@ -177,10 +177,11 @@ async fn metrics_and_paid_apps_are_billed_previewed_and_shared_with_the_app_owne
             .collect();
         assert_eq!(got, vec![("active_users".into(), 6, 1000), ("storage_gb".into(), 15, 500)], "[{backend:?}] {u}");
         let q = format!(
-            "{{ upcomingInvoice {{ periodStart periodEnd total {{ amount }} forecastTotal {{ amount }} {LINES} forecastLines {{ kind amount {{ amount }} }} }} }}"
+            "{{ upcomingInvoice {{ status periodStart periodEnd total {{ amount }} forecastTotal {{ amount }} {LINES} forecastLines {{ kind amount {{ amount }} }} }} }}"
         );
         let up = t.gql_ok(Some(&dev.token), &q, json!({})).await["upcomingInvoice"].clone();
         assert_eq!(up["periodEnd"], "2027-04-01T00:00:00.000Z");
+        assert_eq!(up["status"], "DRAFT", "the running month's invoice is a draft until the close");
         // 4 of 31 days of 30.00 = 3.87; the fee of April in advance.
         assert_eq!(
             kinds_and_amounts(&up["lines"]),
