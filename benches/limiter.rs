@@ -41,6 +41,8 @@ fn policy() -> Arc<Policy> {
         updated_at: 0,
         quota_mode: "hard".into(),
         overage_tiers: "[]".into(),
+        max_members: None,
+        max_api_keys: None,
     })))
 }
 

@@ -119,6 +119,7 @@ async fn run(label: &'static str, database_url: String, n: usize, backlog: usize
             email: format!("bench-{}@example.com", std::process::id()),
             password: "correct horse battery".into(),
             name: None,
+            invitation_token: None,
         },
         None,
     )

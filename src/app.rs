@@ -61,6 +61,19 @@ pub struct App {
     pub payments: std::sync::Arc<dyn crate::billing::provider::PaymentProvider>,
     /// When this node last closed billing periods and charged due invoices (epoch ms).
     pub billing_ran_at_ms: std::sync::atomic::AtomicI64,
+    /// Outgoing mail: SMTP, or `.eml` files in the data directory.
+    pub mailer: crate::platform::mail::Mailer,
+}
+
+impl App {
+    /// The URL clients reach this server at, without a trailing slash (`GANTRY_PUBLIC_URL`, else
+    /// `http://` and the bind address): the OAuth issuer and the base of links in mail.
+    pub fn public_url(&self) -> String {
+        match &self.config.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.config.bind),
+        }
+    }
 }
 
 /// Options that tests (and embedders) set beside the configuration.

@@ -89,6 +89,14 @@ pub struct Config {
     /// retry; after the last retry fails the subscription is SUSPENDED.
     #[serde(deserialize_with = "day_list")]
     pub billing_retry_days: Vec<i64>,
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS) or `smtps://host`
+    /// (TLS), with `user:password@` when the server wants them. Unset: mail is written as `.eml`
+    /// files under `<data_dir>/mail`.
+    pub smtp_url: Option<String>,
+    /// The sender of Gantry's mail (`Name <address>` or an address).
+    pub mail_from: String,
+    /// How long an invitation's link works.
+    pub invitation_ttl_days: i64,
 }
 
 /// A list of day counts from a list or a comma-separated string (environment variables).
@@ -175,6 +183,9 @@ impl Default for Config {
             webhook_lease_margin_secs: 60,
             webhook_retention_days: 90,
             billing_retry_days: vec![3, 5, 7],
+            smtp_url: None,
+            mail_from: "Gantry <gantry@localhost>".into(),
+            invitation_ttl_days: 7,
         }
     }
 }
@@ -264,6 +275,17 @@ impl Config {
         }
         if let Some(secret) = &self.secret {
             decode_secret(secret)?;
+        }
+        if let Some(u) = &self.smtp_url
+            && !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host().is_some())
+        {
+            anyhow::bail!("GANTRY_SMTP_URL must be smtp://host[:port] or smtps://host[:port] (got a {} URL)", scheme(u));
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            anyhow::bail!("GANTRY_MAIL_FROM must be a mail address, optionally with a name (`Gantry <gantry@example.com>`)");
+        }
+        if !(1..=90).contains(&self.invitation_ttl_days) {
+            anyhow::bail!("GANTRY_INVITATION_TTL_DAYS must be between 1 and 90");
         }
         Ok(())
     }

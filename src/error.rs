@@ -92,6 +92,12 @@ pub enum Error {
     },
     Conflict(String),
     PayloadTooLarge(String),
+    /// `FORBIDDEN` for a standing reason a client can act on, named in `extensions.reason`
+    /// (`USER_SUSPENDED`, `ORGANIZATION_SUSPENDED`, `ORGANIZATION_DELETED`).
+    Denied {
+        reason: &'static str,
+        message: String,
+    },
     /// A rate limit, quota or concurrency refusal (`RATE_LIMITED` or `QUOTA_EXCEEDED`).
     Limited {
         code: Code,
@@ -111,7 +117,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Unauthenticated(_) => Code::Unauthenticated,
-            Error::Forbidden(_) => Code::Forbidden,
+            Error::Forbidden(_) | Error::Denied { .. } => Code::Forbidden,
             Error::NotFound(_) => Code::NotFound,
             Error::BadInput { .. } => Code::BadUserInput,
             Error::Conflict(_) => Code::Conflict,
@@ -144,7 +150,16 @@ impl Error {
             Error::Limited { retry_after_secs, window, .. } => {
                 serde_json::json!({ "retryAfter": retry_after_secs, "window": window })
             }
+            Error::Denied { reason, .. } => serde_json::json!({ "reason": reason }),
             _ => serde_json::json!({}),
+        }
+    }
+
+    /// The standing reason of a `FORBIDDEN` ([`Error::Denied`]).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Error::Denied { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 
@@ -159,9 +174,11 @@ impl Error {
     /// The message safe to show a client: never the cause of an internal error.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Unauthenticated(m) | Error::Forbidden(m) | Error::Conflict(m) | Error::PayloadTooLarge(m) => {
-                m.clone()
-            }
+            Error::Unauthenticated(m)
+            | Error::Forbidden(m)
+            | Error::Conflict(m)
+            | Error::PayloadTooLarge(m)
+            | Error::Denied { message: m, .. } => m.clone(),
             Error::NotFound(what) => format!("{what} not found"),
             Error::Limited { message, .. } => message.clone(),
             Error::BadInput { field, message } => format!("{field}: {message}"),

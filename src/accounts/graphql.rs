@@ -33,6 +33,11 @@ impl User {
     async fn is_platform_admin(&self) -> bool {
         self.0.is_platform_admin
     }
+    /// Whether the user confirmed their email address (the link mailed at sign-up, or an
+    /// invitation accepted).
+    async fn email_verified(&self) -> bool {
+        self.0.email_verified_at.is_some()
+    }
     /// When the account was created.
     async fn created_at(&self) -> DateTime {
         self.0.created_at.into()
@@ -129,6 +134,8 @@ pub struct UserView {
     pub is_platform_admin: bool,
     /// The organization created for the user at sign-up.
     pub personal_organization_id: ID,
+    /// Whether the user confirmed their email address.
+    pub email_verified: bool,
 }
 
 impl From<UserRow> for UserView {
@@ -139,6 +146,7 @@ impl From<UserRow> for UserView {
             name: u.name,
             is_platform_admin: u.is_platform_admin,
             personal_organization_id: u.personal_org_id.into(),
+            email_verified: u.email_verified_at.is_some(),
         }
     }
 }
@@ -237,6 +245,9 @@ pub struct RegisterInput {
     pub password: String,
     /// Display name (default: the part of the email before `@`).
     pub name: Option<String>,
+    /// The token of an invitation mailed to this address (`gki_…`): the new account joins the
+    /// inviting organization with the invitation's role, and the address counts as confirmed.
+    pub invitation_token: Option<String>,
 }
 
 /// Sign-in details.
@@ -295,7 +306,12 @@ impl AccountsMutation {
         let ip = ctx.client_ip();
         let (user, session) = service::register(
             ctx.app(),
-            ServiceRegister { email: input.email, password: input.password, name: input.name },
+            ServiceRegister {
+                email: input.email,
+                password: input.password,
+                name: input.name,
+                invitation_token: input.invitation_token,
+            },
             ip,
         )
         .await?;

@@ -1,5 +1,11 @@
-//! Accounts: users, organizations, memberships and login sessions.
+//! Accounts: users, organizations, memberships, invitations, login sessions and the tokens mailed
+//! to users (address confirmation, password reset).
 
+pub mod email;
 pub mod graphql;
+pub mod invitations;
+pub mod mails;
+pub mod members;
 pub mod model;
 pub mod service;
+pub mod team_graphql;

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use crate::platform::db::schema::{memberships, organizations, sessions, users};
-use crate::platform::ids::{OrgId, SessionId, UserId};
+use crate::platform::db::schema::{invitations, memberships, organizations, sessions, user_tokens, users};
+use crate::platform::ids::{InvitationId, OrgId, SessionId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -16,6 +16,10 @@ pub struct UserRow {
     pub personal_org_id: OrgId,
     pub created_at: i64,
     pub updated_at: i64,
+    pub email_verified_at: Option<i64>,
+    pub suspended_at: Option<i64>,
+    pub suspended_reason: Option<String>,
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -42,6 +46,11 @@ pub struct OrgRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub plan_id: Option<String>,
+    pub suspended_at: Option<i64>,
+    pub suspended_reason: Option<String>,
+    pub deleted_at: Option<i64>,
+    pub purge_after: Option<i64>,
+    pub purged_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -88,4 +97,62 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     pub refresh_expires_at: i64,
     pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct InvitationRow {
+    pub id: InvitationId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: String,
+    pub token_hash: String,
+    /// `user`, `api_key` or `oauth_app`: who invited.
+    pub invited_by_type: String,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub sent_count: i64,
+    pub last_sent_at: i64,
+    pub accepted_at: Option<i64>,
+    pub accepted_by: Option<UserId>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationState {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl InvitationRow {
+    pub fn state(&self, now: i64) -> InvitationState {
+        if self.accepted_at.is_some() {
+            InvitationState::Accepted
+        } else if self.revoked_at.is_some() {
+            InvitationState::Revoked
+        } else if self.expires_at <= now {
+            InvitationState::Expired
+        } else {
+            InvitationState::Pending
+        }
+    }
+}
+
+/// A single-use token mailed to a user (email verification, password reset).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = user_tokens)]
+pub struct UserTokenRow {
+    pub token_hash: String,
+    pub user_id: UserId,
+    /// `verify_email` or `reset_password`.
+    pub purpose: String,
+    /// The address the token was sent to.
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
 }

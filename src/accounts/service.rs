@@ -31,9 +31,11 @@ pub struct RegisterInput {
     pub email: String,
     pub password: String,
     pub name: Option<String>,
+    /// An invitation token (`gki_…`) sent to this address: the new account joins its organization.
+    pub invitation_token: Option<String>,
 }
 
-fn normalise_email(email: &str) -> Result<String> {
+pub(crate) fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -47,7 +49,7 @@ fn normalise_email(email: &str) -> Result<String> {
     Ok(email)
 }
 
-fn check_password(password: &str) -> Result<()> {
+pub(crate) fn check_password(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < 8 {
         return Err(Error::bad_input("password", "must be at least 8 characters"));
@@ -64,7 +66,7 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
 });
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     let _permit = HASHING.acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }
@@ -115,6 +117,11 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
         Some(n) => n.to_string(),
         None => email.split('@').next().unwrap_or("user").to_string(),
     };
+    let invitation = input
+        .invitation_token
+        .as_deref()
+        .map(|t| super::invitations::hash_for_accept(app, t))
+        .transpose()?;
     let password = input.password;
     let hash = blocking(move || crypto::hash_password(&password)).await?.map_err(Error::internal)?;
 
@@ -125,7 +132,7 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
     let org_name = format!("{name}'s organization");
     let (issued, hashes) = mint_session(app, now);
 
-    let (user, is_admin, event) = transaction!(app.db, c => {
+    let (user, is_admin, event, joined) = transaction!(app.db, c => {
         let taken: i64 = users::table.filter(users::email.eq(&email)).count().get_result(c).await?;
         if taken > 0 {
             return Err(Error::Conflict("an account with this email already exists".into()));
@@ -140,7 +147,7 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
             .values(NewOrg { id: &org_id, name: &org_name, slug: &slug, is_personal: true, is_platform: claimed, created_at: now, updated_at: now })
             .execute(c).await?;
         crate::insert_default_subscription!(c, &org_id, now);
-        let user = diesel::insert_into(users::table)
+        let mut user = diesel::insert_into(users::table)
             .values(NewUser { id: &user_id, email: &email, name: &name, password_hash: &hash, is_platform_admin: claimed, personal_org_id: &org_id, created_at: now, updated_at: now })
             .returning(UserRow::as_returning())
             .get_result(c).await?;
@@ -150,12 +157,28 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
         diesel::insert_into(sessions::table).values(new_session_row(app, &user_id, &issued.id, &hashes, now)).execute(c).await?;
         crate::audit!(c, NewAudit::raw(app, &org_id, "user", user_id.as_str(), ip, "user.registered", "user", user_id.as_str(), serde_json::json!({})));
         let event = crate::outbox!(c, PendingEvent::new(app, &org_id, "user.created", serde_json::json!({ "user": { "id": user_id, "email": email } })));
-        Ok::<_, Error>((user, claimed, event))
+        // Signing up through an invitation: the new account joins its organization, and the
+        // address is confirmed (the token was mailed to it).
+        let joined = match &invitation {
+            Some(h) => {
+                let (_, joined) = crate::take_invitation!(c, app, h, &user, now)?;
+                user.email_verified_at = Some(now);
+                Some(joined)
+            }
+            None => None,
+        };
+        Ok::<_, Error>((user, claimed, event, joined))
     })?;
     if is_admin {
-        tracing::info!(user = %user.id, "first registered user is the platform administrator");
+        tracing::info!(user = %user.id, email = %user.email, "the first registered user is the platform administrator");
     }
     event.publish(app).await;
+    match joined {
+        Some(e) => e.publish(app).await,
+        None => {
+            super::email::send_verification(app, &user).await?;
+        }
+    }
     Ok((user, issued))
 }
 
@@ -173,9 +196,15 @@ pub async fn login(app: &App, email: &str, password: &str, ip: Option<IpAddr>) -
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
     let ok = blocking(move || crypto::verify_password(&password, phc.as_deref().unwrap_or(&DUMMY_HASH))).await?;
-    let Some(user) = user.filter(|_| ok) else {
+    let Some(user) = user.filter(|u| ok && u.deleted_at.is_none()) else {
         return Err(Error::unauthenticated("invalid email or password"));
     };
+    if user.suspended_at.is_some() {
+        return Err(Error::Denied {
+            reason: "USER_SUSPENDED",
+            message: "this account is suspended by a platform administrator; sign-in is refused".into(),
+        });
+    }
     let now = app.clock.now_ms();
     let (issued, hashes) = mint_session(app, now);
     transaction!(app.db, c => {
@@ -395,7 +424,7 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
     let suffix = &org_id.as_str()[org_id.as_str().len() - 6..];
     let slug =
         if base.is_empty() { format!("org-{suffix}") } else { format!("{}-{suffix}", &base[..base.len().min(40)]) };
-    let (org, hashes, event) = transaction!(app.db, c => {
+    let (org, event) = transaction!(app.db, c => {
         let org: OrgRow = diesel::insert_into(organizations::table)
             .values(NewOrg { id: &org_id, name, slug: &slug, is_personal: false, is_platform: false, created_at: now, updated_at: now })
             .returning(OrgRow::as_returning())
@@ -406,17 +435,29 @@ pub async fn create_org(app: &App, principal: &Principal, name: &str) -> Result<
             .execute(c).await?;
         crate::audit!(c, NewAudit::raw(app, &org_id, "user", user_id.as_str(), principal.ip, "org.created", "organization", org_id.as_str(), serde_json::json!({ "name": name })));
         let event = crate::outbox!(c, PendingEvent::new(app, &org_id, "org.created", serde_json::json!({ "organization": { "id": org_id, "name": name } })));
-        let hashes: Vec<String> = sessions::table
-            .filter(sessions::user_id.eq(&user_id))
-            .filter(sessions::revoked_at.is_null())
-            .select(sessions::token_hash)
-            .load(c).await?;
-        Ok::<_, Error>((org, hashes, event))
+        Ok::<_, Error>((org, event))
     })?;
     // Cached sessions hold the user's memberships: drop them on every node.
+    forget_user_sessions(app, std::slice::from_ref(&user_id)).await?;
+    event.publish(app).await;
+    Ok(org)
+}
+
+/// Drops the live sessions of these users from every node's credential cache, so the next request
+/// reads their memberships (and state) again. Call after the change has committed.
+pub async fn forget_user_sessions(app: &App, users: &[UserId]) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<String> = with_conn!(app.db, c => {
+        sessions::table
+            .filter(sessions::user_id.eq_any(users))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::token_hash)
+            .load(c).await?
+    });
     for token_hash in hashes {
         crate::auth::forget_session(app, token_hash).await;
     }
-    event.publish(app).await;
-    Ok(org)
+    Ok(())
 }

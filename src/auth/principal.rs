@@ -9,18 +9,29 @@ use super::scopes::scopes_allow;
 use crate::error::{Error, Result};
 use crate::platform::ids::{AppId, InstallationId, KeyId, OrgId, SessionId, UserId};
 
-/// Membership roles (seed 003). Stored now; managed in a later capability.
+/// Membership roles. What each may do is the matrix below, in the scope vocabulary; services
+/// check the scopes, and the few rules that depend on the role itself (managing owners, deleting
+/// the organization, transferring ownership) check [`Principal::is_owner`].
+///
+/// | | OWNER | ADMIN | MEMBER | BILLING | VIEWER |
+/// |---|---|---|---|---|---|
+/// | manage members and roles, invite (`org:write`) | ✅ | ✅ (not owners) | ✗ | ✗ | ✗ |
+/// | manage API keys, webhooks, apps, installs | ✅ | ✅ | ✅ | ✗ | ✗ |
+/// | view and manage billing (`billing:*`) | ✅ | ✅ | ✗ | ✅ | ✗ |
+/// | read keys (masked), usage, events, deliveries | ✅ | ✅ | ✅ | ✅ | ✅ |
+/// | delete the organization, transfer ownership | ✅ | ✗ | ✗ | ✗ | ✗ |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum Role {
-    /// Full control, including deleting the organization and managing owners.
+    /// Everything, including deleting the organization, managing owners and transferring
+    /// ownership.
     Owner,
-    /// Manages members, keys, apps and webhooks.
+    /// Members (not owners), invitations, keys, webhooks, apps, installs and billing.
     Admin,
-    /// Builds: keys, apps, webhooks, usage.
+    /// Builds: keys, webhooks, apps and installs; reads usage, events and deliveries.
     Member,
-    /// Sees and pays the bill.
+    /// Sees and pays the bill; reads keys (masked), usage, events and deliveries.
     Billing,
-    /// Reads everything, changes nothing.
+    /// Reads keys (masked), usage, events and deliveries; changes nothing.
     Viewer,
 }
 
@@ -46,7 +57,7 @@ impl Role {
         })
     }
 
-    /// What a signed-in user with this role may do, in the scope vocabulary.
+    /// What a signed-in user with this role may do, in the scope vocabulary (the matrix above).
     pub fn scopes(self) -> Vec<String> {
         let list: &[&str] = match self {
             Role::Owner | Role::Admin => &["*"],
@@ -57,23 +68,31 @@ impl Role {
                 "webhooks:write",
                 "events:publish",
                 "usage:write",
-                "billing:read",
                 "org:read",
                 "user:write",
                 "marketplace:write",
+                "features:read",
             ],
-            Role::Billing => {
-                &["billing:write", "usage:read", "org:read", "user:write", "keys:read", "marketplace:read"]
-            }
+            Role::Billing => &[
+                "billing:write",
+                "keys:read",
+                "apps:read",
+                "webhooks:read",
+                "usage:read",
+                "org:read",
+                "user:write",
+                "marketplace:read",
+                "features:read",
+            ],
             Role::Viewer => &[
                 "keys:read",
                 "apps:read",
                 "webhooks:read",
                 "usage:read",
-                "billing:read",
                 "org:read",
                 "user:write",
                 "marketplace:read",
+                "features:read",
             ],
         };
         list.iter().map(|s| s.to_string()).collect()
@@ -122,6 +141,17 @@ impl Principal {
     /// A signed-in platform administrator (a service key is platform-wide too, but is not one).
     pub fn is_platform_admin(&self) -> bool {
         self.is_platform && self.user_id().is_some()
+    }
+
+    /// A signed-in OWNER of the organization: the only one who may manage owners, transfer
+    /// ownership or delete the organization (never a key or an app, whatever their scopes).
+    pub fn is_owner(&self) -> bool {
+        self.role == Some(Role::Owner) && self.user_id().is_some()
+    }
+
+    /// Refuses anyone but a signed-in OWNER, saying what needs one.
+    pub fn require_owner(&self, what: &str) -> Result<()> {
+        if self.is_owner() { Ok(()) } else { Err(Error::forbidden(format!("only an OWNER of the organization may {what}"))) }
     }
 
     pub fn require_scope(&self, scope: &str) -> Result<()> {

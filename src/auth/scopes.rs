@@ -24,6 +24,8 @@ pub const SCOPES: &[&str] = &[
     "user:write",
     "marketplace:read",
     "marketplace:write",
+    "features:read",
+    "features:write",
 ];
 
 /// Checks a requested scope list: each entry known (or `*`), no duplicates. Returns it sorted.
@@ -74,6 +76,8 @@ pub fn describe_scope(scope: &str) -> &'static str {
         "user:write" => "Change your profile",
         "marketplace:read" => "Browse the marketplace",
         "marketplace:write" => "Review apps in the marketplace",
+        "features:read" => "See which features are enabled for your organization",
+        "features:write" => "Manage feature flags",
         _ => "Everything you can do",
     }
 }

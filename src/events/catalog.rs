@@ -151,6 +151,42 @@ fn user_sample() -> Value {
     json!({ "user": { "id": "usr_01jdxq3z8m0000000000000000", "email": "ada@example.com" } })
 }
 
+fn member_schema() -> Value {
+    object(
+        json!({
+            "member": { "type": "object", "properties": {
+                "userId": { "type": "string" }, "email": { "type": "string" },
+                "role": { "enum": ["OWNER", "ADMIN", "MEMBER", "BILLING", "VIEWER"] } },
+                "required": ["userId", "email", "role"] },
+            "previousRole": { "enum": ["OWNER", "ADMIN", "MEMBER", "BILLING", "VIEWER"] },
+            "left": { "type": "boolean" },
+            "invitationId": { "type": "string" }
+        }),
+        &["member"],
+    )
+}
+
+fn member_sample() -> Value {
+    json!({ "member": { "userId": "usr_01jdxq3z8m0000000000000000", "email": "ada@example.com", "role": "ADMIN" },
+        "previousRole": "MEMBER" })
+}
+
+fn invitation_schema() -> Value {
+    object(
+        json!({ "invitation": { "type": "object", "properties": {
+            "id": { "type": "string" }, "email": { "type": "string" },
+            "role": { "enum": ["OWNER", "ADMIN", "MEMBER", "BILLING", "VIEWER"] },
+            "expiresAt": { "type": "string", "format": "date-time" } },
+            "required": ["id", "email", "role", "expiresAt"] } }),
+        &["invitation"],
+    )
+}
+
+fn invitation_sample() -> Value {
+    json!({ "invitation": { "id": "ivt_01jdxq3z8m0000000000000000", "email": "grace@example.com", "role": "MEMBER",
+        "expiresAt": "2026-12-14T10:00:00.000Z" } })
+}
+
 fn org_schema() -> Value {
     object(
         json!({ "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } }),
@@ -291,6 +327,43 @@ pub static BUILT_IN: &[BuiltIn] = &[
         key_ip_sample
     ),
     builtin!("user.created", "A user registered.", user_schema, user_sample),
+    builtin!(
+        "user.email_verified",
+        "A user confirmed their email address with the link mailed to it.",
+        user_schema,
+        user_sample
+    ),
+    builtin!(
+        "user.password_reset",
+        "A user set a new password with a reset link; every session of the account ended.",
+        user_schema,
+        user_sample
+    ),
+    builtin!(
+        "member.invited",
+        "An address was invited to join the organization with a role.",
+        invitation_schema,
+        invitation_sample
+    ),
+    builtin!(
+        "member.invitation_revoked",
+        "A pending invitation was revoked; its link no longer works.",
+        invitation_schema,
+        invitation_sample
+    ),
+    builtin!("member.joined", "A user accepted an invitation and joined the organization.", member_schema, member_sample),
+    builtin!(
+        "member.role_changed",
+        "A member's role changed (`previousRole` says from what), also by a transfer of ownership.",
+        member_schema,
+        member_sample
+    ),
+    builtin!(
+        "member.removed",
+        "A member was removed from the organization, or left it (`left`).",
+        member_schema,
+        member_sample
+    ),
     builtin!("org.created", "An organization was created.", org_schema, org_sample),
     builtin!(
         "quota.threshold_reached",
@@ -426,6 +499,14 @@ mod tests {
         for b in BUILT_IN {
             assert!(crate::events::filters::check_filter("type", b.name).is_ok(), "{}", b.name);
             assert!(b.schema().is_object() && b.sample().is_object());
+        }
+    }
+
+    #[test]
+    fn every_sample_is_valid_against_its_schema() {
+        for b in BUILT_IN {
+            let validator = jsonschema::validator_for(&b.schema()).expect("a valid JSON Schema");
+            assert!(validator.is_valid(&b.sample()), "the sample of {} does not match its schema", b.name);
         }
     }
 

@@ -39,6 +39,7 @@ pub fn to_graphql(e: &Error) -> async_graphql::Error {
     e.log();
     let code = e.code();
     let field = e.field().map(str::to_string);
+    let reason = e.reason();
     let limited = match e {
         Error::Limited { retry_after_secs, window, .. } => Some((*retry_after_secs, window.clone())),
         _ => None,
@@ -47,6 +48,9 @@ pub fn to_graphql(e: &Error) -> async_graphql::Error {
         ext.set("code", code.as_str());
         if let Some(field) = &field {
             ext.set("field", field.as_str());
+        }
+        if let Some(reason) = reason {
+            ext.set("reason", reason);
         }
         if let Some((retry, window)) = &limited {
             ext.set("retryAfter", *retry);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::accounts::team_graphql::{TeamMutation, TeamQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::apps::graphql::{AppsMutation, AppsQuery};
@@ -31,6 +32,7 @@ use node::NodeQuery;
 #[derive(MergedObject, Default)]
 pub struct Query(
     AccountsQuery,
+    TeamQuery,
     KeysQuery,
     LimitsQuery,
     UsageQuery,
@@ -48,6 +50,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountsMutation,
+    TeamMutation,
     KeysMutation,
     LimitsMutation,
     UsageMutation,

@@ -238,7 +238,20 @@ pub async fn create_key(app: &App, principal: &Principal, input: CreateKey) -> R
         created_at: now,
         updated_at: now,
     };
+    let max_keys = crate::limits::service::plan_for_org(app, &principal.org_id).await?.max_api_keys;
+    let pg = app.db.is_postgres();
     let (key, event) = transaction!(app.db, c => {
+        if let Some(max) = max_keys {
+            // Keys of one organization are created one at a time, so the cap holds under races.
+            crate::lock_row!(c, pg, "organizations", principal.org_id.as_str());
+            let active: i64 = api_keys::table
+                .filter(api_keys::org_id.eq(&principal.org_id))
+                .filter(api_keys::revoked_at.is_null())
+                .count().get_result(c).await?;
+            if active >= max {
+                return Err(Error::forbidden(format!("your plan allows {max} active API keys; revoke one or change plans")));
+            }
+        }
         let key: KeyRow = diesel::insert_into(api_keys::table).values(&row).returning(KeyRow::as_returning()).get_result(c).await?;
         diesel::insert_into(api_key_secrets::table)
             .values(SecretRow { key_hash: hash.clone(), key_id: id.clone(), created_at: now, expires_at: None })

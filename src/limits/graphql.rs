@@ -87,6 +87,14 @@ impl Plan {
     async fn max_webhook_endpoints(&self) -> Option<i64> {
         self.0.max_webhook_endpoints
     }
+    /// Members an organization may have, pending invitations included (null = unlimited).
+    async fn max_members(&self) -> Option<i64> {
+        self.0.max_members
+    }
+    /// Active (unrevoked) API keys an organization may have (null = unlimited).
+    async fn max_api_keys(&self) -> Option<i64> {
+        self.0.max_api_keys
+    }
     /// GraphQL subscriptions a key (or a user in an organization) may hold open at once, across
     /// every node (null = no cap).
     async fn max_subscriptions(&self) -> Option<i64> {
@@ -311,6 +319,10 @@ pub struct UpdatePlanInput {
     pub concurrency: MaybeUndefined<i64>,
     /// Webhook endpoints per organization (null = unlimited).
     pub max_webhook_endpoints: MaybeUndefined<i64>,
+    /// Members per organization, pending invitations included (null = unlimited).
+    pub max_members: MaybeUndefined<i64>,
+    /// Active API keys per organization (null = unlimited).
+    pub max_api_keys: MaybeUndefined<i64>,
     /// Subscriptions a key or user may hold open at once (null = no cap).
     pub max_subscriptions: MaybeUndefined<i64>,
     /// Largest cost one GraphQL query may have.
@@ -412,6 +424,8 @@ impl LimitsMutation {
             monthly_quota: crate::graphql::patch(input.monthly_quota, |v| v),
             concurrency: crate::graphql::patch(input.concurrency, |v| v),
             max_webhook_endpoints: crate::graphql::patch(input.max_webhook_endpoints, |v| v),
+            max_members: crate::graphql::patch(input.max_members, |v| v),
+            max_api_keys: crate::graphql::patch(input.max_api_keys, |v| v),
             max_subscriptions: crate::graphql::patch(input.max_subscriptions, |v| v),
             query_cost_max: input.query_cost_max,
             query_cost_bucket: input.query_cost_bucket,

@@ -35,4 +35,8 @@ pub struct PlanRow {
     pub quota_mode: String,
     /// The graduated overage tiers as JSON (`billing::money::Tier`).
     pub overage_tiers: String,
+    /// Members (memberships plus pending invitations) per organization; `None`: no cap.
+    pub max_members: Option<i64>,
+    /// Active (unrevoked) API keys per organization; `None`: no cap.
+    pub max_api_keys: Option<i64>,
 }

@@ -235,6 +235,8 @@ mod tests {
             updated_at: 0,
             quota_mode: "hard".into(),
             overage_tiers: "[]".into(),
+            max_members: None,
+            max_api_keys: None,
         })
     }
 

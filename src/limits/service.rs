@@ -165,6 +165,8 @@ pub struct PlanPatch {
     pub monthly_quota: Patch<i64>,
     pub concurrency: Patch<i64>,
     pub max_webhook_endpoints: Patch<i64>,
+    pub max_members: Patch<i64>,
+    pub max_api_keys: Patch<i64>,
     pub max_subscriptions: Patch<i64>,
     pub query_cost_max: Option<i64>,
     pub query_cost_bucket: Option<i64>,
@@ -189,6 +191,8 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
     let concurrency = check("concurrency", patch.concurrency)?;
     let max_webhook_endpoints = check("maxWebhookEndpoints", patch.max_webhook_endpoints)?;
     let max_subscriptions = check("maxSubscriptions", patch.max_subscriptions)?;
+    let max_members = check("maxMembers", patch.max_members)?;
+    let max_api_keys = check("maxApiKeys", patch.max_api_keys)?;
     for (field, v) in [
         ("queryCostMax", patch.query_cost_max),
         ("queryCostBucket", patch.query_cost_bucket),
@@ -222,6 +226,8 @@ pub async fn update_plan(app: &App, principal: &Principal, id: &str, patch: Plan
         plan.concurrency = concurrency.clone().apply(plan.concurrency);
         plan.max_webhook_endpoints = max_webhook_endpoints.clone().apply(plan.max_webhook_endpoints);
         plan.max_subscriptions = max_subscriptions.clone().apply(plan.max_subscriptions);
+        plan.max_members = max_members.clone().apply(plan.max_members);
+        plan.max_api_keys = max_api_keys.clone().apply(plan.max_api_keys);
         if let Some(v) = patch.query_cost_max { plan.query_cost_max = v; }
         if let Some(v) = patch.query_cost_bucket { plan.query_cost_bucket = v; }
         if let Some(v) = patch.query_cost_restore_rate { plan.query_cost_restore_rate = v; }

@@ -70,7 +70,7 @@ pub struct AuthorizeAppInput {
     pub code_challenge: Option<String>,
     /// PKCE `code_challenge_method`: `S256` (`plain` is refused).
     pub code_challenge_method: Option<String>,
-    /// Where to install it (default: the organization of this request); you must be its OWNER or ADMIN.
+    /// Where to install it (default: the organization of this request); your role there must manage installs (OWNER, ADMIN, MEMBER).
     pub organization_id: Option<ID>,
     /// False to deny the request (the app gets `error=access_denied`).
     #[graphql(default = true)]

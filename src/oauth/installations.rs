@@ -1,5 +1,5 @@
 //! The authorization request (RFC 6749 §4.1.1) and the consent it ends in: an installation of
-//! the app in an organization (OWNER or ADMIN of it) holding the granted scopes, and a single-use
+//! the app in an organization (by a member whose role manages installs: OWNER, ADMIN, MEMBER) holding the granted scopes, and a single-use
 //! authorization code for the redirect. Also listing and uninstalling installations; an
 //! uninstall revokes every token of the installation on every node.
 
@@ -196,8 +196,8 @@ pub async fn load_client(app: &App, id: &AppId) -> Result<Option<(AppRow, Client
     }))
 }
 
-/// The organizations where the user may install the app: those where they are OWNER or ADMIN
-/// (and, while the app is not in the marketplace, only its owner organization).
+/// The organizations where the user may install the app: those where their role manages installs
+/// (OWNER, ADMIN, MEMBER; and, while the app is not in the marketplace, only its owner organization).
 pub async fn installable_orgs(app: &App, user: &UserId, target: &AppRow) -> Result<Vec<(OrgId, String)>> {
     use crate::platform::db::schema::organizations;
     let rows: Vec<(OrgId, String, String)> = with_conn!(app.db, c => {
@@ -210,10 +210,15 @@ pub async fn installable_orgs(app: &App, user: &UserId, target: &AppRow) -> Resu
     });
     Ok(rows
         .into_iter()
-        .filter(|(_, _, role)| matches!(Role::parse(role), Some(Role::Owner | Role::Admin)))
+        .filter(|(_, _, role)| Role::parse(role).is_some_and(may_install))
         .filter(|(org, _, _)| target.status() == Status::Active || *org == target.org_id)
         .map(|(org, name, _)| (org, name))
         .collect())
+}
+
+/// Whether a role manages installations (the teams matrix: OWNER, ADMIN, MEMBER).
+fn may_install(role: Role) -> bool {
+    scopes_allow(&role.scopes(), "apps:write")
 }
 
 /// The user's consent: installs the app in `org` with the requested scopes the user may grant
@@ -227,8 +232,8 @@ pub async fn approve(
     req: &AuthorizeRequest,
 ) -> Result<(String, InstallationRow)> {
     let role = crate::accounts::service::role_in(app, user, org).await?.ok_or(Error::NotFound("organization"))?;
-    if !matches!(role, Role::Owner | Role::Admin) {
-        return Err(Error::forbidden("only an OWNER or ADMIN of the organization may install apps"));
+    if !may_install(role) {
+        return Err(Error::forbidden("your role in this organization does not manage app installations"));
     }
     if req.app.status() != Status::Active && req.app.org_id != *org {
         return Err(Error::forbidden(
@@ -374,11 +379,6 @@ pub async fn list_installations(app: &App, principal: &Principal) -> Result<Vec<
 /// installation stops working on every node at once.
 pub async fn uninstall(app: &App, principal: &Principal, id: &str) -> Result<InstallationRow> {
     principal.require_scope("apps:write")?;
-    if let Some(role) = principal.role
-        && !matches!(role, Role::Owner | Role::Admin)
-    {
-        return Err(Error::forbidden("only an OWNER or ADMIN of the organization may uninstall apps"));
-    }
     let id: InstallationId = id.parse().map_err(|_| Error::NotFound("installation"))?;
     let now = app.clock.now_ms();
     let org = principal.org_id.clone();

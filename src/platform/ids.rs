@@ -157,6 +157,8 @@ id_type!(/// One charge attempt of an invoice.
     PaymentId, "pay");
 id_type!(/// A billable metric over the usage reported with `recordUsage`.
     MetricId, "bm");
+id_type!(/// An invitation to join an organization.
+    InvitationId, "ivt");
 
 #[cfg(test)]
 mod tests {

@@ -7,5 +7,6 @@ pub mod crypto;
 pub mod db;
 pub mod group_commit;
 pub mod ids;
+pub mod mail;
 pub mod memory;
 pub mod patch;

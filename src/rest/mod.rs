@@ -126,7 +126,11 @@ fn envelope_error(trace_id: &str, status: StatusCode, kind: &str, message: &str,
 fn from_error(trace_id: &str, e: &Error) -> Response {
     e.log();
     let code = e.code();
-    let details = e.field().map(|f| json!({ "field": case::to_snake(f) }));
+    let details = match (e.field(), e.reason()) {
+        (Some(f), _) => Some(json!({ "field": case::to_snake(f) })),
+        (None, Some(reason)) => Some(json!({ "reason": reason })),
+        (None, None) => None,
+    };
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut resp = envelope_error(trace_id, status, code.rest_type(), &e.public_message(), details);
     if code == Code::Unauthenticated {
@@ -249,8 +253,16 @@ async fn handle_inner(
         let field = ext
             .and_then(|e| e.get("field"))
             .and_then(|v| if let async_graphql::Value::String(s) = v { Some(case::to_snake(s)) } else { None });
+        let reason = ext
+            .and_then(|e| e.get("reason"))
+            .and_then(|v| if let async_graphql::Value::String(s) = v { Some(s.clone()) } else { None });
+        let details = match (field, reason) {
+            (Some(f), _) => Some(json!({ "field": f })),
+            (None, Some(r)) => Some(json!({ "reason": r })),
+            (None, None) => None,
+        };
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let resp = envelope_error(&trace, status, code.rest_type(), &err.message, field.map(|f| json!({ "field": f })));
+        let resp = envelope_error(&trace, status, code.rest_type(), &err.message, details);
         return with_limit_headers(resp, &decision, now);
     }
     if route.status == 204 {

@@ -188,7 +188,7 @@ async fn consent_or_login(
     if orgs.is_empty() {
         return error_page(
             StatusCode::FORBIDDEN,
-            "You are not an OWNER or ADMIN of an organization where this application can be installed.",
+            "Your role does not manage app installations in any organization where this application can be installed.",
         );
     }
     let developer = match crate::accounts::service::org_name(app, &req.app.org_id).await {

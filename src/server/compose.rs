@@ -52,7 +52,11 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         )),
         None => crate::limits::limiter::Limiter::Memory(Default::default()),
     };
+    let mailer =
+        crate::platform::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, config.data_dir.join("mail"))?;
+    tracing::info!(to = %mailer.destination, "mail ready");
     let app = Arc::new(App {
+        mailer,
         credentials: crate::auth::Credentials::new(Duration::from_secs(config.key_cache_ttl_secs)),
         key_usage: Default::default(),
         limiter,

@@ -11,6 +11,7 @@ pub use graphql_http::tagged;
 mod health;
 mod oauth;
 mod observe;
+pub mod pages;
 pub mod pipeline;
 mod playground;
 mod ws;
@@ -102,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(playground::routes())
         .merge(oauth::routes())
+        .merge(pages::routes())
         .nest("/api/v1", crate::rest::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

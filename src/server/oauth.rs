@@ -23,10 +23,7 @@ use crate::oauth::tokens::{self, ClientCredentials};
 
 /// The issuer: `GANTRY_PUBLIC_URL`, or `http://` and the bind address.
 pub fn issuer(app: &App) -> String {
-    match &app.config.public_url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => format!("http://{}", app.config.bind),
-    }
+    app.public_url()
 }
 
 /// `GET /.well-known/oauth-authorization-server`.

@@ -22,9 +22,12 @@ struct Owned {
     /// A card and the invoice of an upgrade to Pro, charged to it.
     payment_method: String,
     invoice: String,
+    /// The organization's owner (a member of no other organization) and an invitation it sent.
+    user: String,
+    invitation: String,
 }
 
-async fn owned(app: &TestApp, token: &str, org: &str) -> Owned {
+async fn owned(app: &TestApp, token: &str, org: &str, user: &str) -> Owned {
     let (_, key) = app.create_key(token, &["*"]).await;
     // `.invalid` never resolves: the endpoint is accepted, its deliveries fail to connect.
     let r = app
@@ -79,7 +82,27 @@ async fn owned(app: &TestApp, token: &str, org: &str) -> Owned {
         )
         .await;
     let invoice = r["changeSubscription"]["invoice"]["id"].as_str().unwrap().to_string();
-    Owned { key, endpoint, delivery, event, org: org.to_string(), app: app_id, installation, payment_method, invoice }
+    let r = app
+        .gql_ok(
+            Some(token),
+            "mutation($e: String!) { inviteMember(input: {email: $e, role: MEMBER}) { invitation { id } } }",
+            json!({ "e": format!("invitee-{org}@example.com") }),
+        )
+        .await;
+    let invitation = r["inviteMember"]["invitation"]["id"].as_str().unwrap().to_string();
+    Owned {
+        key,
+        endpoint,
+        delivery,
+        event,
+        org: org.to_string(),
+        app: app_id,
+        installation,
+        payment_method,
+        invoice,
+        user: user.to_string(),
+        invitation,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,8 +117,8 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
         app.gql_ok(Some(&admin.token), &lift_pro, json!({})).await;
         let a = app.register("a@example.com").await;
         let b = app.register("b@example.com").await;
-        let theirs = owned(&app, &a.token, &a.org_id).await;
-        let mine = owned(&app, &b.token, &b.org_id).await;
+        let theirs = owned(&app, &a.token, &a.org_id, &a.user_id).await;
+        let mine = owned(&app, &b.token, &b.org_id, &b.user_id).await;
         let (b_key, b_key_id) = app.create_key(&b.token, &["*"]).await;
 
         // GraphQL: each field with each id-taking argument, with A's ids from B — and, as a
@@ -145,7 +168,14 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }",
                 |o| json!({ "id": o.installation }),
             ),
+            (
+                "mutation($id: ID!) { changeMemberRole(userId: $id, role: VIEWER) { role } }",
+                |o| json!({ "id": o.user }),
+            ),
+            ("mutation($id: ID!) { resendInvitation(id: $id) { mailSent } }", |o| json!({ "id": o.invitation })),
             ("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", |o| json!({ "id": o.key })),
+            ("mutation($id: ID!) { removeMember(userId: $id) }", |o| json!({ "id": o.user })),
+            ("mutation($id: ID!) { revokeInvitation(id: $id) { id } }", |o| json!({ "id": o.invitation })),
             ("mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }", |o| json!({ "id": o.endpoint })),
             ("mutation($id: ID!) { deleteApiKey(id: $id) { deletedId } }", |o| json!({ "id": o.key })),
             ("mutation($id: ID!) { deleteApp(id: $id) { deletedId } }", |o| json!({ "id": o.app })),
@@ -203,11 +233,14 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 .replace("/apps/{id}", &format!("/apps/{}", theirs.app))
                 .replace("{installId}", &theirs.installation)
                 .replace("/invoices/{id}", &format!("/invoices/{}", theirs.invoice))
-                .replace("/payment-methods/{id}", &format!("/payment-methods/{}", theirs.payment_method));
+                .replace("/payment-methods/{id}", &format!("/payment-methods/{}", theirs.payment_method))
+                .replace("/members/{userId}", &format!("/members/{}", theirs.user))
+                .replace("/invitations/{id}", &format!("/invitations/{}", theirs.invitation));
             assert!(!path.contains('{'), "a route this test does not know how to fill: {}", route.path);
             let body = match (route.method.as_str(), route.path.ends_with("/recover")) {
                 (_, true) => Some(json!({ "since": since })),
                 ("POST", false) if route.path.ends_with("/reviews") => Some(json!({ "rating": 5 })),
+                ("PATCH", false) if route.path.contains("/members/") => Some(json!({ "role": "VIEWER" })),
                 ("POST" | "PUT", false) => Some(json!({})),
                 _ => None,
             };

@@ -19,6 +19,10 @@ diesel::table! {
         personal_org_id -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_verified_at -> Nullable<BigInt>,
+        suspended_at -> Nullable<BigInt>,
+        suspended_reason -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -32,6 +36,11 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         plan_id -> Nullable<Text>,
+        suspended_at -> Nullable<BigInt>,
+        suspended_reason -> Nullable<Text>,
+        deleted_at -> Nullable<BigInt>,
+        purge_after -> Nullable<BigInt>,
+        purged_at -> Nullable<BigInt>,
     }
 }
 
@@ -62,6 +71,39 @@ diesel::table! {
         updated_at -> BigInt,
         quota_mode -> Text,
         overage_tiers -> Text,
+        max_members -> Nullable<BigInt>,
+        max_api_keys -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        invited_by_type -> Text,
+        invited_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        sent_count -> BigInt,
+        last_sent_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        accepted_by -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    user_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -249,6 +291,8 @@ diesel::table! {
 }
 
 diesel::joinable!(memberships -> organizations (org_id));
+diesel::joinable!(invitations -> organizations (org_id));
+diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_keys -> organizations (org_id));
@@ -259,6 +303,8 @@ diesel::joinable!(api_key_ips -> api_keys (key_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
+    invitations,
+    user_tokens,
     plans,
     users,
     organizations,

@@ -1,0 +1,13 @@
+DROP TABLE user_tokens;
+DROP TABLE invitations;
+ALTER TABLE plans DROP COLUMN max_api_keys;
+ALTER TABLE plans DROP COLUMN max_members;
+ALTER TABLE organizations DROP COLUMN purged_at;
+ALTER TABLE organizations DROP COLUMN purge_after;
+ALTER TABLE organizations DROP COLUMN deleted_at;
+ALTER TABLE organizations DROP COLUMN suspended_reason;
+ALTER TABLE organizations DROP COLUMN suspended_at;
+ALTER TABLE users DROP COLUMN deleted_at;
+ALTER TABLE users DROP COLUMN suspended_reason;
+ALTER TABLE users DROP COLUMN suspended_at;
+ALTER TABLE users DROP COLUMN email_verified_at;
