@@ -63,6 +63,8 @@ pub struct App {
     pub billing_ran_at_ms: std::sync::atomic::AtomicI64,
     /// Outgoing mail: SMTP, or `.eml` files in the data directory.
     pub mailer: crate::platform::mail::Mailer,
+    /// Every feature flag with its overrides, per node.
+    pub features: crate::features::cache::FeatureFlags,
 }
 
 impl App {

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod features;
 pub mod graphql;
 pub mod keys;
 pub mod limits;

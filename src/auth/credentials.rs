@@ -174,7 +174,8 @@ impl Credentials {
             BusMessage::Event(_)
             | BusMessage::DeliveryAttempt(_)
             | BusMessage::InvalidatePlans
-            | BusMessage::InvalidateEventTypes => {}
+            | BusMessage::InvalidateEventTypes
+            | BusMessage::InvalidateFeatureFlags => {}
         }
     }
 }

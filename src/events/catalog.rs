@@ -187,6 +187,26 @@ fn invitation_sample() -> Value {
         "expiresAt": "2026-12-14T10:00:00.000Z" } })
 }
 
+fn feature_schema() -> Value {
+    object(
+        json!({
+            "feature": { "type": "object", "properties": {
+                "id": { "type": "string" }, "key": { "type": "string" }, "enabled": { "type": "boolean" },
+                "rolloutPercentage": { "type": ["integer", "null"], "minimum": 0, "maximum": 100 } },
+                "required": ["id", "key", "enabled"] },
+            "previous": { "type": "object" },
+            "override": { "type": "object", "properties": {
+                "organizationId": { "type": "string" }, "enabled": { "type": ["boolean", "null"] } } }
+        }),
+        &["feature"],
+    )
+}
+
+fn feature_sample() -> Value {
+    json!({ "feature": { "id": "ff_01jdxq3z8m0000000000000000", "key": "new-dashboard", "enabled": true, "rolloutPercentage": 25 },
+        "override": { "organizationId": "org_01jdxq3z8m0000000000000000", "enabled": true } })
+}
+
 fn org_schema() -> Value {
     object(
         json!({ "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } }),
@@ -468,6 +488,14 @@ pub static BUILT_IN: &[BuiltIn] = &[
         invoice_schema,
         invoice_sample
     ),
+    builtin!("feature.created", "A platform administrator created a feature flag.", feature_schema, feature_sample),
+    builtin!(
+        "feature.updated",
+        "A feature flag changed: its default (a toggle), rollout, description or metadata (`previous` has the flag before), or an organization's override (`override`).",
+        feature_schema,
+        feature_sample
+    ),
+    builtin!("feature.deleted", "A feature flag was deleted.", feature_schema, feature_sample),
     builtin!("webhook.test", "A test event sent with sendTestEvent.", ping_schema, ping_sample),
 ];
 

@@ -22,6 +22,7 @@ use crate::apps::graphql::{AppsMutation, AppsQuery};
 use crate::billing::graphql::{BillingMutation, BillingQuery};
 use crate::billing::usage_graphql::{UsageBillingMutation, UsageBillingQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
+use crate::features::graphql::{FeaturesMutation, FeaturesQuery};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
 use crate::oauth::graphql::{OAuthMutation, OAuthQuery};
@@ -44,6 +45,7 @@ pub struct Query(
     OAuthQuery,
     BillingQuery,
     UsageBillingQuery,
+    FeaturesQuery,
     NodeQuery,
 );
 
@@ -61,6 +63,7 @@ pub struct Mutation(
     OAuthMutation,
     BillingMutation,
     UsageBillingMutation,
+    FeaturesMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -60,6 +60,8 @@ pub enum BusMessage {
     InvalidatePlans,
     /// An operator event type was created, changed or archived: drop every node's type cache.
     InvalidateEventTypes,
+    /// A feature flag or an override changed: drop every node's flags.
+    InvalidateFeatureFlags,
     /// The outcome of one webhook delivery attempt (`webhookDelivered`).
     DeliveryAttempt(AttemptEnvelope),
     /// Local only: the Redis subscription was re-established and messages may have been missed

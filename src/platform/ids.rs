@@ -159,6 +159,8 @@ id_type!(/// A billable metric over the usage reported with `recordUsage`.
     MetricId, "bm");
 id_type!(/// An invitation to join an organization.
     InvitationId, "ivt");
+id_type!(/// A feature flag.
+    FlagId, "ff");
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,7 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
     tracing::info!(to = %mailer.destination, "mail ready");
     let app = Arc::new(App {
         mailer,
+        features: Default::default(),
         credentials: crate::auth::Credentials::new(Duration::from_secs(config.key_cache_ttl_secs)),
         key_usage: Default::default(),
         limiter,
@@ -111,6 +112,7 @@ fn spawn_bus_listener(app: &Arc<App>) {
             app.credentials.on_bus(&msg);
             app.webhooks.on_bus(&msg);
             app.event_types.on_bus(&msg);
+            app.features.on_bus(&msg);
             if app.plans.on_bus(&msg) {
                 reload_costs(&app);
             }

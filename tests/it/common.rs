@@ -26,10 +26,10 @@ fn reachable(addr: &str) -> bool {
 
 /// An HTTP client for tests. reqwest is built without a default TLS provider (Gantry picks ring),
 /// so one is installed first.
-/// Lifts every rate window, the monthly quota and the query-cost bucket of the Starter plan (the
-/// first user registered is the platform administrator, who may). For tests that make many calls,
-/// or poll under a standing clock (whose rate windows never reset).
-pub const LIFT_STARTER_LIMITS: &str = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }";
+/// Lifts every rate window, the monthly quota, the query-cost bucket and the caps on API keys of
+/// the Starter plan (the first user registered is the platform administrator, who may). For tests
+/// that make many calls, or poll under a standing clock (whose rate windows never reset).
+pub const LIFT_STARTER_LIMITS: &str = "mutation { updatePlan(id: \"pln_0000000000000000000starter\", input: {perSecond: null, perMinute: null, perHour: null, perDay: null, monthlyQuota: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000, maxApiKeys: null}) { slug } }";
 
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -11,6 +11,7 @@ mod browser;
 mod common;
 mod conventions;
 mod events;
+mod features;
 mod keys;
 mod limits;
 mod logs;

@@ -96,6 +96,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    feature_flags (id) {
+        id -> Text,
+        key -> Text,
+        description -> Text,
+        enabled -> Bool,
+        rollout_percent -> Nullable<BigInt>,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feature_flag_overrides (flag_id, org_id) {
+        flag_id -> Text,
+        org_id -> Text,
+        enabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     user_tokens (token_hash) {
         token_hash -> Text,
         user_id -> Text,
@@ -292,6 +314,7 @@ diesel::table! {
 
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(invitations -> organizations (org_id));
+diesel::joinable!(feature_flag_overrides -> feature_flags (flag_id));
 diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -305,6 +328,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     settings,
     invitations,
     user_tokens,
+    feature_flags,
+    feature_flag_overrides,
     plans,
     users,
     organizations,

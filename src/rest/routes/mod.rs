@@ -1,12 +1,13 @@
 //! The v1 route table: each row is a GraphQL operation on the same schema, how the request maps
 //! to its variables, which field is the payload and which status a success returns. Adding a
 //! REST route means adding a row, never a second implementation. The rows live with their domain
-//! (`accounts`, `apps`, `billing`, `keys`, `team`, `usage`, `webhooks`, `events`); the selections they share are here.
+//! (`accounts`, `apps`, `billing`, `keys`, `team`, `usage`, `webhooks`, `events`, `features`); the selections they share are here.
 
 mod accounts;
 mod apps;
 mod billing;
 mod events;
+mod features;
 mod keys;
 mod team;
 mod usage;
@@ -115,6 +116,7 @@ pub fn table() -> Vec<Route> {
         usage::routes(),
         webhooks::routes(),
         events::routes(),
+        features::routes(),
     ]
     .into_iter()
     .flatten()
