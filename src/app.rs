@@ -57,12 +57,16 @@ pub struct App {
     pub webhooks: Webhooks,
     /// When this node last pruned expired OAuth codes and tokens (epoch ms).
     pub oauth_pruned_at_ms: std::sync::atomic::AtomicI64,
+    /// When this node last purged deleted organizations past their export window (epoch ms).
+    pub orgs_purged_at_ms: std::sync::atomic::AtomicI64,
     /// The payment provider (the built-in test provider).
     pub payments: std::sync::Arc<dyn crate::billing::provider::PaymentProvider>,
     /// When this node last closed billing periods and charged due invoices (epoch ms).
     pub billing_ran_at_ms: std::sync::atomic::AtomicI64,
     /// Outgoing mail: SMTP, or `.eml` files in the data directory.
     pub mailer: crate::platform::mail::Mailer,
+    /// Organizations that may not act (suspended, deleted), per node.
+    pub org_states: crate::accounts::org_states::OrgStates,
     /// Every feature flag with its overrides, per node.
     pub features: crate::features::cache::FeatureFlags,
 }

@@ -97,6 +97,8 @@ pub struct Config {
     pub mail_from: String,
     /// How long an invitation's link works.
     pub invitation_ttl_days: i64,
+    /// Days a deleted organization's data is kept (the export window) before it is purged.
+    pub org_purge_after_days: i64,
 }
 
 /// A list of day counts from a list or a comma-separated string (environment variables).
@@ -186,6 +188,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Gantry <gantry@localhost>".into(),
             invitation_ttl_days: 7,
+            org_purge_after_days: 30,
         }
     }
 }
@@ -279,10 +282,18 @@ impl Config {
         if let Some(u) = &self.smtp_url
             && !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "smtp" | "smtps") && p.host().is_some())
         {
-            anyhow::bail!("GANTRY_SMTP_URL must be smtp://host[:port] or smtps://host[:port] (got a {} URL)", scheme(u));
+            anyhow::bail!(
+                "GANTRY_SMTP_URL must be smtp://host[:port] or smtps://host[:port] (got a {} URL)",
+                scheme(u)
+            );
         }
         if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            anyhow::bail!("GANTRY_MAIL_FROM must be a mail address, optionally with a name (`Gantry <gantry@example.com>`)");
+            anyhow::bail!(
+                "GANTRY_MAIL_FROM must be a mail address, optionally with a name (`Gantry <gantry@example.com>`)"
+            );
+        }
+        if !(0..=3650).contains(&self.org_purge_after_days) {
+            anyhow::bail!("GANTRY_ORG_PURGE_AFTER_DAYS must be between 0 and 3650");
         }
         if !(1..=90).contains(&self.invitation_ttl_days) {
             anyhow::bail!("GANTRY_INVITATION_TTL_DAYS must be between 1 and 90");

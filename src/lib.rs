@@ -2,6 +2,7 @@
 //! webhooks, OAuth apps and billing behind one GraphQL schema. See docs/ARCHITECTURE.md.
 
 pub mod accounts;
+pub mod admin;
 pub mod alerts;
 pub mod app;
 pub mod apps;

@@ -1,4 +1,4 @@
-//! The `gantry` command: `serve` (default), `worker`, `migrate`, `schema`, `admin grant EMAIL`.
+//! The `gantry` command: `serve` (default), `worker`, `migrate`, `schema`, `admin grant|revoke EMAIL`.
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +42,11 @@ enum Command {
 enum AdminCommand {
     /// Make a registered user a platform administrator.
     Grant {
+        /// The user's email address.
+        email: String,
+    },
+    /// End a user's platform administration (the last administrator keeps it).
+    Revoke {
         /// The user's email address.
         email: String,
     },
@@ -121,12 +126,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Grant { email } } => {
+        Command::Admin { command } => {
+            let (email, grant) = match command {
+                AdminCommand::Grant { email } => (email, true),
+                AdminCommand::Revoke { email } => (email, false),
+            };
             let app = gantry::server::build(config, AppOptions::default()).await?;
-            let user = gantry::accounts::service::grant_admin(&app, &email)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
-            println!("{} ({}) is now a platform administrator", user.email, user.id);
+            let fail = |e: gantry::error::Error| anyhow::anyhow!("{}", e.public_message());
+            let user = gantry::admin::service::user_by_email(&app, &email).await.map_err(fail)?;
+            let user = gantry::admin::service::set_platform_admin(&app, None, &user, grant).await.map_err(fail)?;
+            let done = if grant { "is now a platform administrator" } else { "is no longer a platform administrator" };
+            println!("{} ({}) {done}", user.email, user.id);
             Ok(())
         }
         Command::Schema => Ok(()),

@@ -83,7 +83,8 @@ macro_rules! take {
         .get_result($c)
         .await
         .optional()?;
-        let row = row.ok_or_else(|| Error::bad_input("token", "this link is unknown, used or expired; ask for a new one"))?;
+        let row =
+            row.ok_or_else(|| Error::bad_input("token", "this link is unknown, used or expired; ask for a new one"))?;
         let user: UserRow = users::table.find(&row.user_id).select(UserRow::as_select()).first($c).await?;
         (row, user)
     }};

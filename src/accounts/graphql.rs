@@ -78,6 +78,23 @@ impl Organization {
     async fn viewer_role(&self) -> Option<Role> {
         self.role
     }
+    /// When a platform administrator suspended it (null: not suspended). Its credentials are
+    /// refused and its webhooks wait while it is.
+    async fn suspended_at(&self) -> Option<DateTime> {
+        self.row.suspended_at.map(Into::into)
+    }
+    /// Why it is suspended.
+    async fn suspended_reason(&self) -> Option<&str> {
+        self.row.suspended_reason.as_deref()
+    }
+    /// When it was deleted (null: it was not).
+    async fn deleted_at(&self) -> Option<DateTime> {
+        self.row.deleted_at.map(Into::into)
+    }
+    /// When a deleted organization's data is (or was) purged.
+    async fn purge_after(&self) -> Option<DateTime> {
+        self.row.purge_after.map(Into::into)
+    }
     /// When the organization was created.
     async fn created_at(&self) -> DateTime {
         self.row.created_at.into()

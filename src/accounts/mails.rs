@@ -50,7 +50,15 @@ fn render(t: impl Template) -> String {
 }
 
 /// The invitation to join `organization`, with the link to `/invitations/accept`.
-pub fn invitation(app: &App, to: &str, inviter: &str, organization: &str, role: &str, token: &str, expires_ms: i64) -> Mail {
+pub fn invitation(
+    app: &App,
+    to: &str,
+    inviter: &str,
+    organization: &str,
+    role: &str,
+    token: &str,
+    expires_ms: i64,
+) -> Mail {
     let link = link(app, "/invitations/accept", token);
     Mail {
         to: to.to_string(),

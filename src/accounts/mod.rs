@@ -4,8 +4,10 @@
 pub mod email;
 pub mod graphql;
 pub mod invitations;
+pub mod lifecycle;
 pub mod mails;
 pub mod members;
 pub mod model;
+pub mod org_states;
 pub mod service;
 pub mod team_graphql;

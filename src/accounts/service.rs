@@ -117,11 +117,8 @@ pub async fn register(app: &App, input: RegisterInput, ip: Option<IpAddr>) -> Re
         Some(n) => n.to_string(),
         None => email.split('@').next().unwrap_or("user").to_string(),
     };
-    let invitation = input
-        .invitation_token
-        .as_deref()
-        .map(|t| super::invitations::hash_for_accept(app, t))
-        .transpose()?;
+    let invitation =
+        input.invitation_token.as_deref().map(|t| super::invitations::hash_for_accept(app, t)).transpose()?;
     let password = input.password;
     let hash = blocking(move || crypto::hash_password(&password)).await?.map_err(Error::internal)?;
 
@@ -345,6 +342,7 @@ pub async fn list_orgs(app: &App, principal: &Principal) -> Result<Vec<(OrgRow, 
                 organizations::table
                     .inner_join(memberships::table)
                     .filter(memberships::user_id.eq(user_id))
+                    .filter(organizations::deleted_at.is_null())
                     .order(organizations::id.asc())
                     .select((OrgRow::as_select(), memberships::role))
                     .load(c).await?
@@ -386,19 +384,6 @@ pub async fn load_orgs(app: &App, ids: &[OrgId]) -> Result<Vec<OrgRow>> {
     Ok(
         with_conn!(app.db, c => organizations::table.filter(organizations::id.eq_any(ids)).select(OrgRow::as_select()).load(c).await?),
     )
-}
-
-/// Grants platform administration to a user (the `gantry admin grant` command).
-pub async fn grant_admin(app: &App, email: &str) -> Result<UserRow> {
-    let email = email.trim().to_lowercase();
-    let now = app.clock.now_ms();
-    transaction!(app.db, c => {
-        let user: UserRow = users::table.filter(users::email.eq(&email)).select(UserRow::as_select()).first(c).await.optional()?
-            .ok_or(Error::NotFound("user"))?;
-        diesel::update(users::table.find(&user.id)).set((users::is_platform_admin.eq(true), users::updated_at.eq(now))).execute(c).await?;
-        diesel::update(organizations::table.find(&user.personal_org_id)).set(organizations::is_platform.eq(true)).execute(c).await?;
-        Ok::<_, Error>(user)
-    })
 }
 
 /// Creates an organization with the signed-in user as its OWNER. Their sessions see it at once.
@@ -460,4 +445,28 @@ pub async fn forget_user_sessions(app: &App, users: &[UserId]) -> Result<()> {
         crate::auth::forget_session(app, token_hash).await;
     }
     Ok(())
+}
+
+/// Reads the organizations that may not act (suspended, or deleted — purged ones included) into
+/// the per-node list.
+pub async fn load_org_states(app: &App) -> Result<()> {
+    use super::org_states::Denial;
+    let rows: Vec<(OrgId, Option<i64>, Option<i64>)> = with_conn!(app.db, c => {
+        organizations::table
+            .filter(organizations::suspended_at.is_not_null().or(organizations::deleted_at.is_not_null()))
+            .select((organizations::id, organizations::suspended_at, organizations::deleted_at))
+            .load(c).await?
+    });
+    let all = rows
+        .into_iter()
+        .map(|(id, _, deleted)| (id.to_string(), if deleted.is_some() { Denial::Deleted } else { Denial::Suspended }))
+        .collect();
+    app.org_states.replace_all(all);
+    Ok(())
+}
+
+/// Records an organization's new state on this node at once, then on every other node.
+pub async fn publish_org_state(app: &App, org: &OrgId, state: Option<super::org_states::Denial>) {
+    app.org_states.set(org.as_str(), state);
+    app.bus.publish(crate::platform::bus::BusMessage::OrgStateChanged { org_id: org.to_string(), state }).await;
 }

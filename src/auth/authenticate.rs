@@ -78,6 +78,18 @@ pub async fn recheck(app: &App, bearer: &Bearer<'_>) -> Result<Principal> {
 }
 
 async fn resolve(app: &App, bearer: &Bearer<'_>, count: bool) -> Result<Principal> {
+    let principal = resolve_credential(app, bearer, count).await?;
+    // A suspended or deleted organization's credentials are refused (a platform administrator may
+    // still look at it).
+    if let Some(denial) = app.org_states.denial(principal.org_id.as_str())
+        && !principal.is_platform_admin()
+    {
+        return Err(denial.error());
+    }
+    Ok(principal)
+}
+
+async fn resolve_credential(app: &App, bearer: &Bearer<'_>, count: bool) -> Result<Principal> {
     let token = bearer.token;
     if looks_like_key(token) {
         let key = check_key(app, token, bearer.ip).await.map_err(|f| f.into_error())?;

@@ -175,7 +175,8 @@ impl Credentials {
             | BusMessage::DeliveryAttempt(_)
             | BusMessage::InvalidatePlans
             | BusMessage::InvalidateEventTypes
-            | BusMessage::InvalidateFeatureFlags => {}
+            | BusMessage::InvalidateFeatureFlags
+            | BusMessage::OrgStateChanged { .. } => {}
         }
     }
 }

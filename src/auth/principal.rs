@@ -151,7 +151,11 @@ impl Principal {
 
     /// Refuses anyone but a signed-in OWNER, saying what needs one.
     pub fn require_owner(&self, what: &str) -> Result<()> {
-        if self.is_owner() { Ok(()) } else { Err(Error::forbidden(format!("only an OWNER of the organization may {what}"))) }
+        if self.is_owner() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("only an OWNER of the organization may {what}")))
+        }
     }
 
     pub fn require_scope(&self, scope: &str) -> Result<()> {

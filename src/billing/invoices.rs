@@ -415,6 +415,10 @@ pub async fn close_periods(app: &App) -> Result<usize> {
         let batch: Vec<SubscriptionId> = with_conn!(app.db, c => {
             subscriptions::table
                 .filter(subscriptions::billed_through.lt(cutoff))
+                // A deleted organization's subscription ends canceled after its last month.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "(status <> 'canceled' OR org_id NOT IN (SELECT id FROM organizations WHERE deleted_at IS NOT NULL))",
+                ))
                 .filter(subscriptions::id.gt(&after))
                 .order(subscriptions::id.asc())
                 .select(subscriptions::id)

@@ -371,7 +371,12 @@ pub static BUILT_IN: &[BuiltIn] = &[
         invitation_schema,
         invitation_sample
     ),
-    builtin!("member.joined", "A user accepted an invitation and joined the organization.", member_schema, member_sample),
+    builtin!(
+        "member.joined",
+        "A user accepted an invitation and joined the organization.",
+        member_schema,
+        member_sample
+    ),
     builtin!(
         "member.role_changed",
         "A member's role changed (`previousRole` says from what), also by a transfer of ownership.",
@@ -385,6 +390,37 @@ pub static BUILT_IN: &[BuiltIn] = &[
         member_sample
     ),
     builtin!("org.created", "An organization was created.", org_schema, org_sample),
+    builtin!(
+        "org.suspended",
+        "A platform administrator suspended the organization (`reason`): its credentials are refused and its webhooks wait.",
+        org_schema,
+        org_sample
+    ),
+    builtin!(
+        "org.unsuspended",
+        "A platform administrator lifted the organization's suspension.",
+        org_schema,
+        org_sample
+    ),
+    builtin!(
+        "org.deleted",
+        "The organization was deleted (`by` its owner or a platform administrator); its data is purged at `purgeAfter`.",
+        org_schema,
+        org_sample
+    ),
+    builtin!(
+        "user.suspended",
+        "A platform administrator suspended the user (`reason`): sessions ended, sign-in refused.",
+        user_schema,
+        user_sample
+    ),
+    builtin!("user.unsuspended", "A platform administrator lifted the user's suspension.", user_schema, user_sample),
+    builtin!(
+        "user.deleted",
+        "A platform administrator erased a user's account (raised in the administrator's organization).",
+        user_schema,
+        user_sample
+    ),
     builtin!(
         "quota.threshold_reached",
         "The organization used 80, 90 or 100 % of its monthly quota.",

@@ -41,7 +41,8 @@ impl Flag {
 /// organization in at p % stays in at any larger p.
 pub fn bucket(key: &str, org: &str) -> u64 {
     use sha2::Digest;
-    let digest = sha2::Sha256::new().chain_update(key.as_bytes()).chain_update(b"\0").chain_update(org.as_bytes()).finalize();
+    let digest =
+        sha2::Sha256::new().chain_update(key.as_bytes()).chain_update(b"\0").chain_update(org.as_bytes()).finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(first) % 100

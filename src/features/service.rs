@@ -264,7 +264,13 @@ pub async fn delete(app: &App, principal: &Principal, id: &str) -> Result<FlagRo
 }
 
 /// Sets (`Some`) or clears (`None`) an organization's override of a flag.
-pub async fn set_override(app: &App, principal: &Principal, id: &str, org: &str, enabled: Option<bool>) -> Result<FlagRow> {
+pub async fn set_override(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    org: &str,
+    enabled: Option<bool>,
+) -> Result<FlagRow> {
     require_manager(principal)?;
     let flag = find_row(app, id).await?;
     let org: OrgId = org.parse().map_err(|_| Error::NotFound("organization"))?;

@@ -16,6 +16,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
 use crate::accounts::team_graphql::{TeamMutation, TeamQuery};
+use crate::admin::graphql::{AdminMutation, AdminQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::apps::graphql::{AppsMutation, AppsQuery};
@@ -46,6 +47,7 @@ pub struct Query(
     BillingQuery,
     UsageBillingQuery,
     FeaturesQuery,
+    AdminQuery,
     NodeQuery,
 );
 
@@ -64,6 +66,7 @@ pub struct Mutation(
     BillingMutation,
     UsageBillingMutation,
     FeaturesMutation,
+    AdminMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -73,6 +73,10 @@ pub async fn authenticate_client(app: &App, creds: &ClientCredentials) -> OResul
             }
         }
     }
+    // The app's owner organization is suspended or deleted: its client credentials are refused.
+    if app.org_states.denial(row.org_id.as_str()).is_some() {
+        return Err(OAuthError::invalid_client("the organization that owns this client is suspended or deleted"));
+    }
     Ok(Client { app: row, settings })
 }
 

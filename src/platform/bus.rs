@@ -62,6 +62,9 @@ pub enum BusMessage {
     InvalidateEventTypes,
     /// A feature flag or an override changed: drop every node's flags.
     InvalidateFeatureFlags,
+    /// An organization was suspended, unsuspended or deleted: every node refuses (or admits) its
+    /// credentials and pauses (or resumes) its webhooks.
+    OrgStateChanged { org_id: String, state: Option<crate::accounts::org_states::Denial> },
     /// The outcome of one webhook delivery attempt (`webhookDelivered`).
     DeliveryAttempt(AttemptEnvelope),
     /// Local only: the Redis subscription was re-established and messages may have been missed

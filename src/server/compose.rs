@@ -52,12 +52,16 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         )),
         None => crate::limits::limiter::Limiter::Memory(Default::default()),
     };
-    let mailer =
-        crate::platform::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from, config.data_dir.join("mail"))?;
+    let mailer = crate::platform::mail::Mailer::new(
+        config.smtp_url.as_deref(),
+        &config.mail_from,
+        config.data_dir.join("mail"),
+    )?;
     tracing::info!(to = %mailer.destination, "mail ready");
     let app = Arc::new(App {
         mailer,
         features: Default::default(),
+        org_states: Default::default(),
         credentials: crate::auth::Credentials::new(Duration::from_secs(config.key_cache_ttl_secs)),
         key_usage: Default::default(),
         limiter,
@@ -72,6 +76,7 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         notices: Default::default(),
         webhooks: crate::webhooks::runtime::Webhooks::new(&config)?,
         oauth_pruned_at_ms: std::sync::atomic::AtomicI64::new(0),
+        orgs_purged_at_ms: std::sync::atomic::AtomicI64::new(0),
         payments: Arc::new(crate::billing::provider::TestProvider::default()),
         billing_ran_at_ms: std::sync::atomic::AtomicI64::new(0),
         config,
@@ -81,6 +86,10 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         secret,
     });
     spawn_bus_listener(&app);
+    crate::accounts::service::load_org_states(&app).await.map_err(|e| {
+        e.log();
+        anyhow::anyhow!("could not load the suspended and deleted organizations")
+    })?;
     crate::limits::service::reload_operation_costs(&app).await.map_err(|e| {
         e.log();
         anyhow::anyhow!("could not load operation costs")
@@ -113,9 +122,37 @@ fn spawn_bus_listener(app: &Arc<App>) {
             app.webhooks.on_bus(&msg);
             app.event_types.on_bus(&msg);
             app.features.on_bus(&msg);
+            app.org_states.on_bus(&msg);
+            if matches!(*msg, BusMessage::Resync) {
+                reload_org_states(&app);
+            }
             if app.plans.on_bus(&msg) {
                 reload_costs(&app);
             }
+        }
+    });
+}
+
+/// Hourly: purges the data of organizations deleted longer ago than the export window.
+async fn maybe_purge_organizations(app: &App) {
+    use std::sync::atomic::Ordering;
+    let now = app.clock.now_ms();
+    if now - std::sync::atomic::AtomicI64::load(&app.orgs_purged_at_ms, Ordering::Relaxed) < 3_600_000 {
+        return;
+    }
+    app.orgs_purged_at_ms.store(now, Ordering::Relaxed);
+    if let Err(e) = crate::accounts::lifecycle::purge_due(app).await {
+        e.log();
+    }
+}
+
+/// Reads the suspended and deleted organizations again in the background (after a bus resync,
+/// when changes may have been missed).
+fn reload_org_states(app: &Arc<App>) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::accounts::service::load_org_states(&app).await {
+            e.log();
         }
     });
 }
@@ -144,6 +181,7 @@ pub async fn flush(app: &App) {
         e.log();
     }
     crate::oauth::retention::maybe_prune(app).await;
+    maybe_purge_organizations(app).await;
     crate::billing::maybe_run(app).await;
     app.limiter.sweep(app.clock.now_ms());
 }

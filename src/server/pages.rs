@@ -304,9 +304,10 @@ pub async fn reset(
             e.log();
             done(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Try again in a moment.")
         }
-        Err(e) if e.field() == Some("password") => {
-            html(StatusCode::UNPROCESSABLE_ENTITY, ResetPage { token: &token, error: Some(&e.public_message()) }.render())
-        }
+        Err(e) if e.field() == Some("password") => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ResetPage { token: &token, error: Some(&e.public_message()) }.render(),
+        ),
         Err(_) => done(
             StatusCode::BAD_REQUEST,
             "This link cannot be used",

@@ -114,6 +114,16 @@ pub async fn admit(
         None => None,
     };
     let (mut request, operation) = app.documents.prepare(request);
+    // A platform administrator acting in an organization they are not a member of is audited there.
+    if let Some(p) = &principal
+        && p.is_platform_admin()
+        && p.role.is_none()
+    {
+        let what = entrance.route.map_or_else(|| operation.label.to_string(), |r| r.to_string());
+        if let Err(e) = crate::admin::service::record_access(app, p, &what, entrance.source.as_str()).await {
+            return Err(Refused::new(Stage::Internal, e));
+        }
+    }
     let units = app.operation_costs.units(&operation.roots, entrance.route.map(|r| &**r));
     let mut usage = principal.as_ref().map(|p| UsageTag {
         org_id: p.org_id.clone(),

@@ -475,7 +475,11 @@ async fn watch_credential(conn: Arc<Connection>) -> (u16, String) {
     loop {
         let recheck = tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(m) => !matches!(&*m, BusMessage::Event(_) | BusMessage::DeliveryAttempt(_)),
+                Ok(m) => {
+                    // Applied here too, so this recheck cannot run before the bus listener's.
+                    app.org_states.on_bus(&m);
+                    !matches!(&*m, BusMessage::Event(_) | BusMessage::DeliveryAttempt(_))
+                }
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return std::future::pending().await,
             },

@@ -291,6 +291,14 @@ async fn make_ready(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<(
             }
             continue;
         }
+        // A suspended (or deleted) organization's deliveries wait, without an attempt; lifting
+        // the suspension makes them due at once.
+        if app.org_states.denial(endpoint.org_id.as_str()).is_some() {
+            if let Err(e) = release(app, &d, Some(now + PAUSED_RECHECK_MS)).await {
+                e.log();
+            }
+            continue;
+        }
         if let Some(wait_ms) = over_endpoint_limit(app, &endpoint, now).await {
             if let Err(e) = release(app, &d, Some(now + wait_ms)).await {
                 e.log();
@@ -305,6 +313,9 @@ async fn make_ready(app: &Arc<App>, leased: super::dispatch::Leased) -> Result<(
     app.webhooks.ready.lock().extend(ready);
     Ok(())
 }
+
+/// How long a delivery of a suspended organization waits before it is looked at again.
+pub const PAUSED_RECHECK_MS: i64 = 60_000;
 
 /// Starts ready deliveries, oldest first, while request slots are free. A delivery whose lease
 /// has too little left to outlast its request is left to end its lease and be claimed again.

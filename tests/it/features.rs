@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::common::{Backend, TestApp, backends, code};
 
-const CREATE: &str = "mutation($i: CreateFeatureFlagInput!) { createFeatureFlag(input: $i) { id key enabled rolloutPercentage } }";
+const CREATE: &str =
+    "mutation($i: CreateFeatureFlagInput!) { createFeatureFlag(input: $i) { id key enabled rolloutPercentage } }";
 const CHECK: &str = "query($k: String!, $o: ID) { isFeatureEnabled(key: $k, organizationId: $o) }";
 
 async fn check(t: &TestApp, token: &str, key: &str, org: Option<&str>) -> Value {
@@ -42,12 +43,22 @@ async fn administrators_manage_flags_and_each_organization_gets_its_answer() {
             (json!({ "key": "ok", "metadata": [1] }), "metadata"),
         ] {
             let r = t.gql(Some(&admin.token), CREATE, json!({ "i": bad })).await;
-            assert_eq!((code(&r), r["errors"][0]["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some(field)), "{r}");
+            assert_eq!(
+                (code(&r), r["errors"][0]["extensions"]["field"].as_str()),
+                ("BAD_USER_INPUT", Some(field)),
+                "{r}"
+            );
         }
 
         // Off; toggled on for everyone; a 0 % rollout takes it away; an override gives it back.
         assert!(!is_on(&t, &dev.token, "new-dashboard").await);
-        let r = t.gql_ok(Some(&admin.token), "mutation($id: ID!) { toggleFeatureFlag(id: $id) { enabled } }", json!({ "id": id })).await;
+        let r = t
+            .gql_ok(
+                Some(&admin.token),
+                "mutation($id: ID!) { toggleFeatureFlag(id: $id) { enabled } }",
+                json!({ "id": id }),
+            )
+            .await;
         assert_eq!(r["toggleFeatureFlag"]["enabled"], true);
         assert!(is_on(&t, &dev.token, "new-dashboard").await && is_on(&t, &other.token, "new-dashboard").await);
         t.gql_ok(
@@ -72,24 +83,34 @@ async fn administrators_manage_flags_and_each_organization_gets_its_answer() {
         let (service_key, _) = t.create_key(&admin.token, &["features:read"]).await;
         let r = check(&t, &service_key, "new-dashboard", Some(&other.org_id)).await;
         assert_eq!(r["data"]["isFeatureEnabled"], false, "{r}");
-        assert_eq!(code(&check(&t, &service_key, "new-dashboard", Some("org_00000000000000000000000000")).await), "NOT_FOUND");
+        assert_eq!(
+            code(&check(&t, &service_key, "new-dashboard", Some("org_00000000000000000000000000")).await),
+            "NOT_FOUND"
+        );
         // An unknown flag is off, not an error.
         assert!(!is_on(&t, &dev.token, "no-such-flag").await);
 
         // REST: the seed's routes over the same resolvers.
         let (status, body) = t.rest("GET", "/features/check/new-dashboard", Some(&dev.token), None).await;
         assert_eq!((status, body["data"].clone()), (200, json!(true)), "{body}");
-        let (status, body) =
-            t.rest("POST", "/features", Some(&admin.token), Some(json!({ "key": "beta-export", "enabled": true }))).await;
+        let (status, body) = t
+            .rest("POST", "/features", Some(&admin.token), Some(json!({ "key": "beta-export", "enabled": true })))
+            .await;
         assert_eq!(status, 201, "{body}");
         let beta = body["data"]["id"].as_str().unwrap().to_string();
-        let (status, body) =
-            t.rest("PATCH", &format!("/features/{beta}"), Some(&admin.token), Some(json!({ "rollout_percentage": 100 }))).await;
+        let (status, body) = t
+            .rest("PATCH", &format!("/features/{beta}"), Some(&admin.token), Some(json!({ "rollout_percentage": 100 })))
+            .await;
         assert_eq!((status, body["data"]["rollout_percentage"].clone()), (200, json!(100)), "{body}");
         let (status, body) = t.rest("POST", &format!("/features/{beta}/toggle"), Some(&admin.token), None).await;
         assert_eq!((status, body["data"]["enabled"].clone()), (200, json!(false)), "{body}");
         let (status, body) = t
-            .rest("PUT", &format!("/features/{beta}/overrides/{}", other.org_id), Some(&admin.token), Some(json!({ "enabled": true })))
+            .rest(
+                "PUT",
+                &format!("/features/{beta}/overrides/{}", other.org_id),
+                Some(&admin.token),
+                Some(json!({ "enabled": true })),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let (_, body) = t.rest("GET", "/features/check/beta-export", Some(&other.token), None).await;
@@ -107,9 +128,16 @@ async fn administrators_manage_flags_and_each_organization_gets_its_answer() {
 
         // Every change is an event and an audit entry of the administrator's organization.
         let r = t.gql_ok(Some(&admin.token), "{ events(first: 50, types: [\"feature.*\"]) { edges { node { type } } } auditLog(first: 50) { edges { node { action } } } }", json!({})).await;
-        let types: Vec<&str> = r["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
-        assert!(types.contains(&"feature.created") && types.contains(&"feature.updated") && types.contains(&"feature.deleted"), "{types:?}");
-        let actions: Vec<&str> = r["auditLog"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["action"].as_str().unwrap()).collect();
+        let types: Vec<&str> =
+            r["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
+        assert!(
+            types.contains(&"feature.created")
+                && types.contains(&"feature.updated")
+                && types.contains(&"feature.deleted"),
+            "{types:?}"
+        );
+        let actions: Vec<&str> =
+            r["auditLog"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["action"].as_str().unwrap()).collect();
         for a in ["feature.created", "feature.toggled", "feature.updated", "feature.override_set", "feature.deleted"] {
             assert!(actions.contains(&a), "[{backend:?}] {a} missing from {actions:?}");
         }
@@ -118,7 +146,10 @@ async fn administrators_manage_flags_and_each_organization_gets_its_answer() {
 
 fn principal_of(org: &str) -> gantry::auth::Principal {
     gantry::auth::Principal {
-        actor: gantry::auth::Actor::ApiKey { key_id: "key_01jdxq3z8m0000000000000000".parse().unwrap(), created_by: None },
+        actor: gantry::auth::Actor::ApiKey {
+            key_id: "key_01jdxq3z8m0000000000000000".parse().unwrap(),
+            created_by: None,
+        },
         org_id: org.parse().unwrap(),
         role: None,
         scopes: Arc::new(vec!["*".into()]),
@@ -153,7 +184,12 @@ async fn checks_read_no_database_and_a_change_on_one_node_reaches_every_node() {
         let p = principal_of(&dev.org_id);
         assert!(!gantry::features::service::is_enabled(&b, &p, "fast", None).await.unwrap());
         assert_eq!(b.features.loads(), 1);
-        t.gql_ok(Some(&admin.token), "mutation($id: ID!) { toggleFeatureFlag(id: $id) { enabled } }", json!({ "id": id })).await;
+        t.gql_ok(
+            Some(&admin.token),
+            "mutation($id: ID!) { toggleFeatureFlag(id: $id) { enabled } }",
+            json!({ "id": id }),
+        )
+        .await;
         let mut seen = false;
         for _ in 0..500 {
             if gantry::features::service::is_enabled(&b, &p, "fast", None).await.unwrap() {

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over real HTTP and WebSocket, on every reachable backend.
 
 mod accounts;
+mod admin;
 mod admission;
 mod answers;
 mod apps;

@@ -21,11 +21,7 @@ pub struct Mail {
 impl Mail {
     /// The `Subject` header.
     pub fn subject(&self) -> String {
-        self.raw
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .map(str::to_string)
-            .unwrap_or_default()
+        self.raw.lines().find_map(|l| l.strip_prefix("Subject: ")).map(str::to_string).unwrap_or_default()
     }
 
     /// The body, with quoted-printable soft breaks and escapes decoded.
@@ -123,7 +119,10 @@ impl SmtpServer {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("no message {n} to {to} within 10 s; got {:?}", self.to(to).iter().map(Mail::subject).collect::<Vec<_>>());
+        panic!(
+            "no message {n} to {to} within 10 s; got {:?}",
+            self.to(to).iter().map(Mail::subject).collect::<Vec<_>>()
+        );
     }
 }
 

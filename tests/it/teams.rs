@@ -30,7 +30,8 @@ pub(crate) async fn gql_in(t: &TestApp, token: &str, org: &str, query: &str, var
 /// A REST call acting in `org`; returns (status, body or Null).
 async fn rest_in(t: &TestApp, method: &str, path: &str, token: &str, org: &str, body: Option<Value>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = t.http.request(method, t.url(&format!("/api/v1{path}"))).bearer_auth(token).header("x-organization-id", org);
+    let mut req =
+        t.http.request(method, t.url(&format!("/api/v1{path}"))).bearer_auth(token).header("x-organization-id", org);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -165,7 +166,9 @@ async fn an_invitation_is_mailed_accepted_once_through_its_link_and_expires() {
         let (status, html) =
             post_form(&t, "/invitations/accept", &[("token", &token), ("action", "signin"), ("password", "x")]).await;
         assert_eq!(status, 404, "{html}");
-        let r = t.gql(Some(&nova), "mutation($t: String!) { acceptInvitation(token: $t) { id } }", json!({ "t": token })).await;
+        let r = t
+            .gql(Some(&nova), "mutation($t: String!) { acceptInvitation(token: $t) { id } }", json!({ "t": token }))
+            .await;
         assert_eq!(code(&r), "NOT_FOUND", "{r}");
         let types = event_types(&t, &owner.token, &org).await;
         assert!(types.contains(&"member.invited".into()) && types.contains(&"member.joined".into()), "{types:?}");
@@ -180,21 +183,43 @@ async fn an_invitation_is_mailed_accepted_once_through_its_link_and_expires() {
 
         // Resent: a new link; the first one is dead.
         let first = smtp.nth("late@example.com", 1).await.token();
-        let list = gql_in(&t, &owner.token, &org, "{ invitations(status: PENDING) { totalCount edges { node { id email } } } }", json!({})).await;
+        let list = gql_in(
+            &t,
+            &owner.token,
+            &org,
+            "{ invitations(status: PENDING) { totalCount edges { node { id email } } } }",
+            json!({}),
+        )
+        .await;
         let late_id = list["data"]["invitations"]["edges"][0]["node"]["id"].as_str().unwrap().to_string();
         assert_eq!(list["data"]["invitations"]["totalCount"], 1, "{list}");
-        let r = gql_in(&t, &owner.token, &org, "mutation($id: ID!) { resendInvitation(id: $id) { mailSent invitation { sentCount } } }", json!({ "id": late_id })).await;
+        let r = gql_in(
+            &t,
+            &owner.token,
+            &org,
+            "mutation($id: ID!) { resendInvitation(id: $id) { mailSent invitation { sentCount } } }",
+            json!({ "id": late_id }),
+        )
+        .await;
         assert_eq!(r["data"]["resendInvitation"], json!({ "mailSent": true, "invitation": { "sentCount": 2 } }), "{r}");
         let second = smtp.nth("late@example.com", 2).await.token();
         assert_ne!(first, second);
-        let preview = "query($t: String!) { invitationPreview(token: $t) { organizationName role email accountExists } }";
+        let preview =
+            "query($t: String!) { invitationPreview(token: $t) { organizationName role email accountExists } }";
         assert_eq!(code(&t.gql(None, preview, json!({ "t": first })).await), "NOT_FOUND");
         let r = t.gql_ok(None, preview, json!({ "t": second })).await;
         assert_eq!(r["invitationPreview"]["role"], "VIEWER");
         assert_eq!(r["invitationPreview"]["accountExists"], false);
 
         // Revoked: the link is dead, the list says so.
-        let r = gql_in(&t, &owner.token, &org, "mutation($id: ID!) { revokeInvitation(id: $id) { status } }", json!({ "id": late_id })).await;
+        let r = gql_in(
+            &t,
+            &owner.token,
+            &org,
+            "mutation($id: ID!) { revokeInvitation(id: $id) { status } }",
+            json!({ "id": late_id }),
+        )
+        .await;
         assert_eq!(r["data"]["revokeInvitation"]["status"], "REVOKED", "{r}");
         assert_eq!(code(&t.gql(None, preview, json!({ "t": second })).await), "NOT_FOUND");
 
@@ -222,7 +247,9 @@ async fn an_invitation_is_mailed_accepted_once_through_its_link_and_expires() {
         let owner = Session { token: r["data"]["login"]["session"]["token"].as_str().unwrap().into(), ..owner };
         let r = login(&t, "admin@example.com", "correct horse battery").await;
         let admin = Session { token: r["data"]["login"]["session"]["token"].as_str().unwrap().into(), ..admin };
-        let r = gql_in(&t, &owner.token, &org, "{ invitations(status: EXPIRED) { edges { node { email } } } }", json!({})).await;
+        let r =
+            gql_in(&t, &owner.token, &org, "{ invitations(status: EXPIRED) { edges { node { email } } } }", json!({}))
+                .await;
         assert_eq!(r["data"]["invitations"]["edges"][0]["node"]["email"], "slow@example.com", "{r}");
         invite(&t, &owner.token, &org, "slow@example.com", "VIEWER").await;
 
@@ -259,7 +286,11 @@ async fn addresses_are_confirmed_and_passwords_reset_through_mailed_links() {
         let (status, _, html) = page(&t, &mail.link_path()).await;
         assert_eq!(status, 200);
         assert!(html.contains("Confirm my address"), "{html}");
-        assert_eq!(t.gql_ok(Some(&dev.token), verified, json!({})).await["viewer"]["user"]["emailVerified"], false, "a GET confirms nothing");
+        assert_eq!(
+            t.gql_ok(Some(&dev.token), verified, json!({})).await["viewer"]["user"]["emailVerified"],
+            false,
+            "a GET confirms nothing"
+        );
         let (status, html) = post_form(&t, "/auth/verify-email", &[("token", &mail.token())]).await;
         assert_eq!(status, 200, "{html}");
         assert_eq!(t.gql_ok(Some(&dev.token), verified, json!({})).await["viewer"]["user"]["emailVerified"], true);
@@ -271,9 +302,11 @@ async fn addresses_are_confirmed_and_passwords_reset_through_mailed_links() {
         // A reset mails a link; the same answer for an unknown address, which gets nothing.
         let second = login(&t, "dev@example.com", "correct horse battery").await;
         let second = second["data"]["login"]["session"]["token"].as_str().unwrap().to_string();
-        let (status, _) = t.rest("POST", "/auth/forgot-password", None, Some(json!({ "email": "dev@example.com" }))).await;
+        let (status, _) =
+            t.rest("POST", "/auth/forgot-password", None, Some(json!({ "email": "dev@example.com" }))).await;
         assert_eq!(status, 202);
-        let (status, _) = t.rest("POST", "/auth/forgot-password", None, Some(json!({ "email": "nobody@example.com" }))).await;
+        let (status, _) =
+            t.rest("POST", "/auth/forgot-password", None, Some(json!({ "email": "nobody@example.com" }))).await;
         assert_eq!(status, 202);
         let mail = smtp.nth("dev@example.com", 2).await;
         assert!(mail.subject().contains("Reset your Gantry password"), "{}", mail.subject());
@@ -287,7 +320,12 @@ async fn addresses_are_confirmed_and_passwords_reset_through_mailed_links() {
             t.rest("POST", "/auth/reset-password", None, Some(json!({ "token": token, "password": "short" }))).await;
         assert_eq!((status, body["error"]["details"]["field"].clone()), (422, json!("password")), "{body}");
         let (status, body) = t
-            .rest("POST", "/auth/reset-password", None, Some(json!({ "token": token, "password": "a brand new passphrase" })))
+            .rest(
+                "POST",
+                "/auth/reset-password",
+                None,
+                Some(json!({ "token": token, "password": "a brand new passphrase" })),
+            )
             .await;
         assert_eq!(status, 204, "[{backend:?}] {body}");
         // Every session ended; the old password no longer works, the new one does.
@@ -298,13 +336,17 @@ async fn addresses_are_confirmed_and_passwords_reset_through_mailed_links() {
         assert_eq!(code(&login(&t, "dev@example.com", "correct horse battery").await), "UNAUTHENTICATED");
         let r = login(&t, "dev@example.com", "a brand new passphrase").await;
         assert!(r["data"]["login"]["session"]["token"].is_string(), "{r}");
-        let (status, body) =
-            t.rest("POST", "/auth/reset-password", None, Some(json!({ "token": token, "password": "yet another one!" }))).await;
+        let (status, body) = t
+            .rest("POST", "/auth/reset-password", None, Some(json!({ "token": token, "password": "yet another one!" })))
+            .await;
         assert_eq!((status, body["error"]["details"]["field"].clone()), (422, json!("token")), "used once: {body}");
         assert_eq!(smtp.to("dev@example.com").len(), 2, "no mail for the request within a minute");
         let new = r["data"]["login"]["session"]["token"].as_str().unwrap();
         let types = event_types(&t, new, &dev.org_id).await;
-        assert!(types.contains(&"user.email_verified".into()) && types.contains(&"user.password_reset".into()), "{types:?}");
+        assert!(
+            types.contains(&"user.email_verified".into()) && types.contains(&"user.password_reset".into()),
+            "{types:?}"
+        );
     }
 }
 
@@ -339,9 +381,23 @@ async fn the_last_owner_stays_and_ownership_is_transferred() {
         let role = "mutation($u: ID!, $r: Role!) { changeMemberRole(userId: $u, role: $r) { role } }";
         let r = gql_in(&t, &second.token, &org, role, json!({ "u": owner.user_id, "r": "MEMBER" })).await;
         assert_eq!(code(&r), "FORBIDDEN", "{r}");
-        let r = gql_in(&t, &second.token, &org, "mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": owner.user_id })).await;
+        let r = gql_in(
+            &t,
+            &second.token,
+            &org,
+            "mutation($u: ID!) { removeMember(userId: $u) }",
+            json!({ "u": owner.user_id }),
+        )
+        .await;
         assert_eq!(code(&r), "FORBIDDEN", "{r}");
-        let r = gql_in(&t, &second.token, &org, "mutation { inviteMember(input: {email: \"o2@example.com\", role: OWNER}) { mailSent } }", json!({})).await;
+        let r = gql_in(
+            &t,
+            &second.token,
+            &org,
+            "mutation { inviteMember(input: {email: \"o2@example.com\", role: OWNER}) { mailSent } }",
+            json!({}),
+        )
+        .await;
         assert_eq!(code(&r), "FORBIDDEN", "{r}");
         let r = gql_in(&t, &second.token, &org, role, json!({ "u": viewer.user_id, "r": "BILLING" })).await;
         assert_eq!(r["data"]["changeMemberRole"]["role"], "BILLING", "{r}");
@@ -358,9 +414,24 @@ async fn the_last_owner_stays_and_ownership_is_transferred() {
         assert!(r["errors"][0]["message"].as_str().unwrap().contains("last OWNER"), "{r}");
 
         // Transfer: the other becomes OWNER, the caller ADMIN.
-        let r = gql_in(&t, &second.token, &org, "mutation($u: ID!) { transferOwnership(userId: $u) }", json!({ "u": second.user_id })).await;
+        let r = gql_in(
+            &t,
+            &second.token,
+            &org,
+            "mutation($u: ID!) { transferOwnership(userId: $u) }",
+            json!({ "u": second.user_id }),
+        )
+        .await;
         assert_eq!(code(&r), "FORBIDDEN", "only an OWNER transfers: {r}");
-        let (status, body) = rest_in(&t, "POST", "/organization/transfer", &owner.token, &org, Some(json!({ "user_id": second.user_id }))).await;
+        let (status, body) = rest_in(
+            &t,
+            "POST",
+            "/organization/transfer",
+            &owner.token,
+            &org,
+            Some(json!({ "user_id": second.user_id })),
+        )
+        .await;
         assert_eq!(status, 204, "[{backend:?}] {body}");
         let mut got = members(&t, &owner.token, &org).await;
         got.sort();
@@ -373,18 +444,34 @@ async fn the_last_owner_stays_and_ownership_is_transferred() {
             ]
         );
         // The new OWNER removes the old one; a member leaves by themselves.
-        let (status, _) = rest_in(&t, "DELETE", &format!("/organization/members/{}", owner.user_id), &second.token, &org, None).await;
+        let (status, _) =
+            rest_in(&t, "DELETE", &format!("/organization/members/{}", owner.user_id), &second.token, &org, None).await;
         assert_eq!(status, 204);
         let r = gql_in(&t, &owner.token, &org, "{ viewer { role } }", json!({})).await;
         assert_eq!(code(&r), "NOT_FOUND", "no longer a member: {r}");
         let r = gql_in(&t, &viewer.token, &org, "mutation { leaveOrganization }", json!({})).await;
         assert_eq!(r["data"]["leaveOrganization"], true, "{r}");
-        assert_eq!(members(&t, &second.token, &org).await, vec![("second@example.com".to_string(), "OWNER".to_string())]);
+        assert_eq!(
+            members(&t, &second.token, &org).await,
+            vec![("second@example.com".to_string(), "OWNER".to_string())]
+        );
 
-        let r = gql_in(&t, &second.token, &org, "{ auditLog(first: 50) { edges { node { action } } } }", json!({})).await;
-        let actions: Vec<&str> =
-            r["data"]["auditLog"]["edges"].as_array().unwrap_or_else(|| panic!("{r}")).iter().map(|e| e["node"]["action"].as_str().unwrap()).collect();
-        for a in ["org.ownership_transferred", "member.role_changed", "member.removed", "member.left", "member.joined", "member.invited"] {
+        let r =
+            gql_in(&t, &second.token, &org, "{ auditLog(first: 50) { edges { node { action } } } }", json!({})).await;
+        let actions: Vec<&str> = r["data"]["auditLog"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|e| e["node"]["action"].as_str().unwrap())
+            .collect();
+        for a in [
+            "org.ownership_transferred",
+            "member.role_changed",
+            "member.removed",
+            "member.left",
+            "member.joined",
+            "member.invited",
+        ] {
             assert!(actions.contains(&a), "[{backend:?}] {a} missing from {actions:?}");
         }
     }
@@ -409,7 +496,8 @@ async fn the_plan_caps_active_api_keys() {
         let r = t.gql(Some(&dev.token), q, json!({})).await;
         assert_eq!(code(&r), "FORBIDDEN", "{r}");
         assert!(r["errors"][0]["message"].as_str().unwrap().contains("2 active API keys"), "{r}");
-        t.gql_ok(Some(&dev.token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": second })).await;
+        t.gql_ok(Some(&dev.token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": second }))
+            .await;
         t.gql_ok(Some(&dev.token), q, json!({})).await;
     }
 }
@@ -456,7 +544,9 @@ fn graphql_probe(op: Op, owner_email: &str) -> String {
         Op::ManageMembers => {
             format!("mutation {{ inviteMember(input: {{email: \"{owner_email}\", role: VIEWER}}) {{ mailSent }} }}")
         }
-        Op::ManageKeys => "mutation { createApiKey(input: {name: \"probe\", scopes: [\"keys:read\"]}) { apiKey { id } } }".into(),
+        Op::ManageKeys => {
+            "mutation { createApiKey(input: {name: \"probe\", scopes: [\"keys:read\"]}) { apiKey { id } } }".into()
+        }
         Op::ManageInstalls => {
             "mutation { uninstallApp(id: \"ins_00000000000000000000000000\") { installation { id } } }".into()
         }
@@ -479,12 +569,9 @@ fn allowed_code(op: Op) -> Option<&'static str> {
 /// (method, path, body, status when allowed) of the REST route for a probe.
 fn rest_probe(op: Op, owner_email: &str) -> (&'static str, String, Option<Value>, u16) {
     match op {
-        Op::ManageMembers => (
-            "POST",
-            "/organization/invitations".into(),
-            Some(json!({ "email": owner_email, "role": "VIEWER" })),
-            409,
-        ),
+        Op::ManageMembers => {
+            ("POST", "/organization/invitations".into(), Some(json!({ "email": owner_email, "role": "VIEWER" })), 409)
+        }
         Op::ManageKeys => ("POST", "/keys".into(), Some(json!({ "name": "probe", "scopes": ["keys:read"] })), 201),
         Op::ManageInstalls => ("DELETE", "/apps/ins_00000000000000000000000000/uninstall".into(), None, 404),
         Op::ViewBilling => ("GET", "/billing/current".into(), None, 200),
@@ -543,7 +630,8 @@ async fn the_role_matrix_holds_for_every_operation_on_every_surface() {
             .await;
             assert_eq!(ws::next(&mut sock).await.unwrap()["type"], "connection_ack");
             for (n, op) in OPS.iter().enumerate() {
-                let expect = if allowed(role, *op) { allowed_code(*op).map(str::to_string) } else { Some("FORBIDDEN".into()) };
+                let expect =
+                    if allowed(role, *op) { allowed_code(*op).map(str::to_string) } else { Some("FORBIDDEN".into()) };
                 let q = graphql_probe(*op, "owner@example.com");
                 let http = outcome(&gql_in(&t, &s.token, &org, &q, json!({})).await);
                 assert_eq!(http, expect, "[{backend:?}] {role} {op:?} over GraphQL/HTTP");

@@ -21,7 +21,9 @@ fn update(i: &RestInput) -> Result<Value> {
 
 fn set_override(i: &RestInput) -> Result<Value> {
     let body = i.body_object()?;
-    Ok(json!({ "id": i.path("id"), "org": i.path("orgId"), "enabled": body.get("enabled").cloned().unwrap_or(Value::Null) }))
+    Ok(
+        json!({ "id": i.path("id"), "org": i.path("orgId"), "enabled": body.get("enabled").cloned().unwrap_or(Value::Null) }),
+    )
 }
 
 fn clear_override(i: &RestInput) -> Result<Value> {

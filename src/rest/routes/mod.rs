@@ -1,9 +1,10 @@
 //! The v1 route table: each row is a GraphQL operation on the same schema, how the request maps
 //! to its variables, which field is the payload and which status a success returns. Adding a
 //! REST route means adding a row, never a second implementation. The rows live with their domain
-//! (`accounts`, `apps`, `billing`, `keys`, `team`, `usage`, `webhooks`, `events`, `features`); the selections they share are here.
+//! (`accounts`, `admin`, `apps`, `billing`, `keys`, `team`, `usage`, `webhooks`, `events`, `features`); the selections they share are here.
 
 mod accounts;
+mod admin;
 mod apps;
 mod billing;
 mod events;
@@ -109,6 +110,7 @@ pub(super) fn r(
 pub fn table() -> Vec<Route> {
     [
         accounts::routes(),
+        admin::routes(),
         apps::routes(),
         billing::routes(),
         keys::routes(),

@@ -47,6 +47,11 @@ fn email(i: &RestInput) -> Result<Value> {
     Ok(json!({ "email": field(&body, "email", "email")? }))
 }
 
+fn confirm(i: &RestInput) -> Result<Value> {
+    let body = i.body_object()?;
+    Ok(json!({ "confirm": field(&body, "confirm", "confirm")? }))
+}
+
 fn reset(i: &RestInput) -> Result<Value> {
     let body = i.body_object()?;
     Ok(json!({ "token": field(&body, "token", "token")?, "password": field(&body, "password", "password")? }))
@@ -85,6 +90,16 @@ pub(super) fn routes() -> Vec<Route> {
             "removeMember",
             204,
             user_path,
+            Shape::AsIs,
+        ),
+        r(
+            M::DELETE,
+            "/organization",
+            "Delete the organization (OWNER; `{\"confirm\": \"<slug>\"}`); its data is purged after the export window",
+            "mutation($confirm: String!) { deleteOrganization(confirm: $confirm) { id purgeAfter } }",
+            "deleteOrganization",
+            200,
+            confirm,
             Shape::AsIs,
         ),
         r(
