@@ -59,6 +59,10 @@ pub struct App {
     pub oauth_pruned_at_ms: std::sync::atomic::AtomicI64,
     /// When this node last purged deleted organizations past their export window (epoch ms).
     pub orgs_purged_at_ms: std::sync::atomic::AtomicI64,
+    /// Whether this node is writing an organization export now.
+    pub exports_running: std::sync::atomic::AtomicBool,
+    /// When this node last looked for waiting or abandoned exports (epoch ms).
+    pub exports_checked_at_ms: std::sync::atomic::AtomicI64,
     /// The payment provider (the built-in test provider).
     pub payments: std::sync::Arc<dyn crate::billing::provider::PaymentProvider>,
     /// When this node last closed billing periods and charged due invoices (epoch ms).

@@ -11,6 +11,7 @@ pub mod billing;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod exports;
 pub mod features;
 pub mod graphql;
 pub mod keys;

@@ -207,6 +207,20 @@ fn feature_sample() -> Value {
         "override": { "organizationId": "org_01jdxq3z8m0000000000000000", "enabled": true } })
 }
 
+fn export_schema() -> Value {
+    object(
+        json!({ "export": { "type": "object", "properties": {
+            "id": { "type": "string" }, "bytes": { "type": "integer" },
+            "expiresAt": { "type": "string", "format": "date-time" } },
+            "required": ["id", "bytes", "expiresAt"] } }),
+        &["export"],
+    )
+}
+
+fn export_sample() -> Value {
+    json!({ "export": { "id": "exp_01jdxq3z8m0000000000000000", "bytes": 48213, "expiresAt": "2026-12-08T10:00:00.000Z" } })
+}
+
 fn org_schema() -> Value {
     object(
         json!({ "organization": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" } } } }),
@@ -407,6 +421,12 @@ pub static BUILT_IN: &[BuiltIn] = &[
         "The organization was deleted (`by` its owner or a platform administrator); its data is purged at `purgeAfter`.",
         org_schema,
         org_sample
+    ),
+    builtin!(
+        "org.export_ready",
+        "An export of the organization's data is ready; read its download link with organizationExport(id).",
+        export_schema,
+        export_sample
     ),
     builtin!(
         "user.suspended",

@@ -23,6 +23,7 @@ use crate::apps::graphql::{AppsMutation, AppsQuery};
 use crate::billing::graphql::{BillingMutation, BillingQuery};
 use crate::billing::usage_graphql::{UsageBillingMutation, UsageBillingQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
+use crate::exports::graphql::{ExportsMutation, ExportsQuery};
 use crate::features::graphql::{FeaturesMutation, FeaturesQuery};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
@@ -48,6 +49,7 @@ pub struct Query(
     UsageBillingQuery,
     FeaturesQuery,
     AdminQuery,
+    ExportsQuery,
     NodeQuery,
 );
 
@@ -67,6 +69,7 @@ pub struct Mutation(
     UsageBillingMutation,
     FeaturesMutation,
     AdminMutation,
+    ExportsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

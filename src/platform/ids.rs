@@ -161,6 +161,8 @@ id_type!(/// An invitation to join an organization.
     InvitationId, "ivt");
 id_type!(/// A feature flag.
     FlagId, "ff");
+id_type!(/// An export of an organization's data.
+    ExportId, "exp");
 
 #[cfg(test)]
 mod tests {

@@ -77,6 +77,8 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         webhooks: crate::webhooks::runtime::Webhooks::new(&config)?,
         oauth_pruned_at_ms: std::sync::atomic::AtomicI64::new(0),
         orgs_purged_at_ms: std::sync::atomic::AtomicI64::new(0),
+        exports_running: std::sync::atomic::AtomicBool::new(false),
+        exports_checked_at_ms: std::sync::atomic::AtomicI64::new(0),
         payments: Arc::new(crate::billing::provider::TestProvider::default()),
         billing_ran_at_ms: std::sync::atomic::AtomicI64::new(0),
         config,
@@ -142,6 +144,9 @@ async fn maybe_purge_organizations(app: &App) {
     }
     app.orgs_purged_at_ms.store(now, Ordering::Relaxed);
     if let Err(e) = crate::accounts::lifecycle::purge_due(app).await {
+        e.log();
+    }
+    if let Err(e) = crate::exports::service::expire(app).await {
         e.log();
     }
 }

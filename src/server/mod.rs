@@ -264,11 +264,26 @@ pub fn spawn_flusher(app: Arc<App>, mut stop: tokio::sync::oneshot::Receiver<()>
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => flush(&app).await,
+                _ = tick.tick() => {
+                    flush(&app).await;
+                    look_for_exports(&app);
+                }
                 _ = &mut stop => return,
             }
         }
     })
+}
+
+/// Every 30 s, starts the export job on this node if it is idle: it takes exports nobody started
+/// (or whose node stopped renewing its claim).
+fn look_for_exports(app: &Arc<App>) {
+    use std::sync::atomic::Ordering;
+    let now = app.clock.now_ms();
+    if now - app.exports_checked_at_ms.load(Ordering::Relaxed) < 30_000 || app.exports_running.load(Ordering::Relaxed) {
+        return;
+    }
+    app.exports_checked_at_ms.store(now, Ordering::Relaxed);
+    tokio::spawn(crate::exports::service::run(app.clone()));
 }
 
 async fn shutdown_signal() {

@@ -322,4 +322,60 @@ pub fn routes() -> axum::Router<ServerState> {
         .route("/invitations/accept", get(show_invitation).post(accept_invitation))
         .route("/auth/verify-email", get(show_verify).post(verify))
         .route("/auth/reset-password", get(show_reset).post(reset))
+        .route("/exports/{id}/download", get(download_export))
+}
+
+/// `GET /exports/{id}/download?token=…`: an organization export's document, streamed chunk by
+/// chunk from the database (the signed link is the credential; it works until the export
+/// expires).
+pub async fn download_export(
+    State(s): State<ServerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let app = s.app.clone();
+    if let Some(r) = limited(&app, &headers, peer).await {
+        return r;
+    }
+    let row = match crate::exports::service::open_download(&app, &id, &token_of(&uri)).await {
+        Ok(row) => row,
+        Err(e) => {
+            e.log();
+            let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::NOT_FOUND);
+            return super::json_error(status, e.code(), "this download link is unknown or has expired".into());
+        }
+    };
+    let chunks = row.chunks;
+    let export = row.id.clone();
+    let stream = futures_util::stream::unfold(0i64, move |seq| {
+        let (app, export) = (app.clone(), export.clone());
+        async move {
+            if seq >= chunks {
+                return None;
+            }
+            let next = match crate::exports::service::chunk(&app, &export, seq).await {
+                Ok(Some(data)) => Ok(axum::body::Bytes::from(data)),
+                Ok(None) => Err(std::io::Error::other("an export chunk is missing")),
+                Err(e) => {
+                    e.log();
+                    Err(std::io::Error::other("an export chunk could not be read"))
+                }
+            };
+            Some((next, seq + 1))
+        }
+    });
+    let mut r = axum::body::Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}.json\"", row.org_id, row.id)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&row.bytes.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
 }

@@ -14,6 +14,7 @@ mod conventions;
 mod events;
 mod features;
 mod keys;
+mod lifecycle;
 mod limits;
 mod logs;
 mod multinode;

@@ -25,6 +25,7 @@ struct Owned {
     /// The organization's owner (a member of no other organization) and an invitation it sent.
     user: String,
     invitation: String,
+    export: String,
 }
 
 async fn owned(app: &TestApp, token: &str, org: &str, user: &str) -> Owned {
@@ -90,6 +91,8 @@ async fn owned(app: &TestApp, token: &str, org: &str, user: &str) -> Owned {
         )
         .await;
     let invitation = r["inviteMember"]["invitation"]["id"].as_str().unwrap().to_string();
+    let r = app.gql_ok(Some(token), "mutation { exportOrganization { id } }", json!({})).await;
+    let export = r["exportOrganization"]["id"].as_str().unwrap().to_string();
     Owned {
         key,
         endpoint,
@@ -102,6 +105,7 @@ async fn owned(app: &TestApp, token: &str, org: &str, user: &str) -> Owned {
         invoice,
         user: user.to_string(),
         invitation,
+        export,
     }
 }
 
@@ -173,6 +177,7 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 |o| json!({ "id": o.user }),
             ),
             ("mutation($id: ID!) { resendInvitation(id: $id) { mailSent } }", |o| json!({ "id": o.invitation })),
+            ("query($id: ID!) { organizationExport(id: $id) { status } }", |o| json!({ "id": o.export })),
             ("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", |o| json!({ "id": o.key })),
             ("mutation($id: ID!) { removeMember(userId: $id) }", |o| json!({ "id": o.user })),
             ("mutation($id: ID!) { revokeInvitation(id: $id) { id } }", |o| json!({ "id": o.invitation })),
@@ -236,7 +241,8 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 .replace("/invoices/{id}", &format!("/invoices/{}", theirs.invoice))
                 .replace("/payment-methods/{id}", &format!("/payment-methods/{}", theirs.payment_method))
                 .replace("/members/{userId}", &format!("/members/{}", theirs.user))
-                .replace("/invitations/{id}", &format!("/invitations/{}", theirs.invitation));
+                .replace("/invitations/{id}", &format!("/invitations/{}", theirs.invitation))
+                .replace("/exports/{id}", &format!("/exports/{}", theirs.export));
             assert!(!path.contains('{'), "a route this test does not know how to fill: {}", route.path);
             let body = match (route.method.as_str(), route.path.ends_with("/recover")) {
                 (_, true) => Some(json!({ "since": since })),

@@ -118,6 +118,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    org_exports (id) {
+        id -> Text,
+        org_id -> Text,
+        requested_by -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        claimed_until -> Nullable<BigInt>,
+        bytes -> BigInt,
+        chunks -> BigInt,
+        error -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    org_export_chunks (export_id, seq) {
+        export_id -> Text,
+        seq -> BigInt,
+        data -> Text,
+    }
+}
+
+diesel::table! {
     user_tokens (token_hash) {
         token_hash -> Text,
         user_id -> Text,
@@ -315,6 +340,7 @@ diesel::table! {
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(invitations -> organizations (org_id));
 diesel::joinable!(feature_flag_overrides -> feature_flags (flag_id));
+diesel::joinable!(org_export_chunks -> org_exports (export_id));
 diesel::joinable!(user_tokens -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -330,6 +356,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_tokens,
     feature_flags,
     feature_flag_overrides,
+    org_exports,
+    org_export_chunks,
     plans,
     users,
     organizations,

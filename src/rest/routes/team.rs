@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::rest::RestInput;
 
 pub(super) const MEMBER: &str = "userId name email role joinedAt";
+pub(super) const EXPORT: &str = "id status createdAt finishedAt bytes downloadUrl expiresAt error";
 pub(super) const INVITATION: &str =
     "id email role status invitedBy createdAt expiresAt lastSentAt sentCount acceptedAt acceptedBy revokedAt";
 
@@ -100,6 +101,36 @@ pub(super) fn routes() -> Vec<Route> {
             "deleteOrganization",
             200,
             confirm,
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/organization/export",
+            "Export the organization's data (a background job; poll the export for its download link)",
+            leak(format!("mutation {{ exportOrganization {{ {EXPORT} }} }}")),
+            "exportOrganization",
+            202,
+            no_vars,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/organization/exports",
+            "The organization's last 20 exports",
+            leak(format!("query {{ organizationExports {{ {EXPORT} }} }}")),
+            "organizationExports",
+            200,
+            no_vars,
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/organization/exports/{id}",
+            "One export, with its download link when ready",
+            leak(format!("query($id: ID!) {{ organizationExport(id: $id) {{ {EXPORT} }} }}")),
+            "organizationExport",
+            200,
+            id_only,
             Shape::AsIs,
         ),
         r(

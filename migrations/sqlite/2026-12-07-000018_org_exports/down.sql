@@ -1,0 +1,2 @@
+DROP TABLE org_export_chunks;
+DROP TABLE org_exports;
