@@ -99,6 +99,12 @@ pub struct Config {
     pub invitation_ttl_days: i64,
     /// Days a deleted organization's data is kept (the export window) before it is purged.
     pub org_purge_after_days: i64,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<String>,
+    /// Origins a browser may call the API from (`https://app.example.com`, comma-separated), or
+    /// `*` for any; none by default.
+    #[serde(deserialize_with = "origins")]
+    pub cors_origins: Vec<String>,
 }
 
 /// A list of day counts from a list or a comma-separated string (environment variables).
@@ -124,6 +130,32 @@ fn day_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error
     };
     if list.iter().any(|d| !(1..=60).contains(d)) || list.len() > 10 {
         return Err(serde::de::Error::custom("billing_retry_days: up to 10 retries, each 1 to 60 days"));
+    }
+    Ok(list)
+}
+
+/// Browser origins from a list or a comma-separated string: `*`, or `scheme://host[:port]` each.
+fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Origins {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list: Vec<String> = match Origins::deserialize(d)? {
+        Origins::One(s) => s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Origins::Many(v) => v,
+    };
+    for o in &list {
+        let ok = o == "*"
+            || url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/" && !o.ends_with('/')
+            });
+        if !ok {
+            return Err(serde::de::Error::custom(format!(
+                "`{o}` is not an origin (cors_origins): `*` or scheme://host[:port], without a path"
+            )));
+        }
     }
     Ok(list)
 }
@@ -189,6 +221,8 @@ impl Default for Config {
             mail_from: "Gantry <gantry@localhost>".into(),
             invitation_ttl_days: 7,
             org_purge_after_days: 30,
+            metrics_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -291,6 +325,9 @@ impl Config {
             anyhow::bail!(
                 "GANTRY_MAIL_FROM must be a mail address, optionally with a name (`Gantry <gantry@example.com>`)"
             );
+        }
+        if self.metrics_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+            anyhow::bail!("GANTRY_METRICS_TOKEN must be at least 16 characters");
         }
         if !(0..=3650).contains(&self.org_purge_after_days) {
             anyhow::bail!("GANTRY_ORG_PURGE_AFTER_DAYS must be between 0 and 3650");

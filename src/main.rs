@@ -114,8 +114,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { workers } => {
             let mut config = config;
             config.workers &= workers;
+            let listener = gantry::server::bind(&config).await?;
             let app = gantry::server::build(config, AppOptions::default()).await?;
-            gantry::server::serve(app).await
+            gantry::server::serve(listener, app).await
         }
         Command::Worker => {
             let app = gantry::server::build(config, AppOptions::default()).await?;

@@ -14,6 +14,9 @@ pub struct OperationInfo {
     pub kind: OperationType,
     /// `query Name` for a named operation, else its type and root fields (`query viewer,plans`).
     pub label: Arc<str>,
+    /// The operation as metrics name it: its type and first root fields (`query viewer,apiKeys`).
+    /// Only used once the operation has passed validation, so the fields are the schema's.
+    pub metric: Arc<str>,
     /// Its root fields as `Query.viewer`, `Mutation.createApiKey`: what per-operation costs name.
     pub roots: Arc<[String]>,
     /// For an operation of a cached document that declares no variables: set once it has passed
@@ -98,6 +101,10 @@ fn describe(doc: &ExecutableDocument) -> Arc<[(Option<String>, OperationInfo)]> 
                 label.truncate(end);
                 label.push_str("...");
             }
+            let mut metric = format!("{ty} {}", fields.iter().take(3).copied().collect::<Vec<_>>().join(","));
+            if fields.len() > 3 {
+                metric.push_str(",…");
+            }
             let roots: Arc<[String]> = fields.iter().map(|f| format!("{root}.{f}")).collect();
             let validated = op.node.variable_definitions.is_empty().then(|| Arc::new(AtomicBool::new(false)));
             let mut keys = Vec::new();
@@ -105,6 +112,7 @@ fn describe(doc: &ExecutableDocument) -> Arc<[(Option<String>, OperationInfo)]> 
             let info = OperationInfo {
                 kind: op.node.ty,
                 label: Arc::from(label),
+                metric: Arc::from(metric),
                 roots,
                 validated,
                 response_keys: keys.into(),
@@ -118,6 +126,7 @@ fn pick(operations: &[(Option<String>, OperationInfo)], wanted: Option<&str>) ->
     static INVALID: std::sync::LazyLock<OperationInfo> = std::sync::LazyLock::new(|| OperationInfo {
         kind: OperationType::Query,
         label: Arc::from("invalid"),
+        metric: Arc::from("invalid"),
         roots: Arc::new([]),
         validated: None,
         response_keys: Arc::new([]),

@@ -37,6 +37,8 @@ pub struct Plans {
     policies: FastCache<(PlanVersion, Option<Override>, Option<u64>), Arc<Policy>>,
     /// The policy of unauthenticated callers (per IP).
     pub anonymous: Arc<Policy>,
+    /// The policy of failed credentials (per IP).
+    pub failed_credentials: Arc<Policy>,
 }
 
 impl Default for Plans {
@@ -46,6 +48,7 @@ impl Default for Plans {
             stops: fast_cache(100_000, Some(Duration::from_secs(60))),
             policies: fast_cache(10_000, None),
             anonymous: Arc::new(Policy::anonymous()),
+            failed_credentials: Arc::new(Policy::failed_credentials()),
         }
     }
 }

@@ -188,6 +188,23 @@ impl Policy {
         }
     }
 
+    /// Failed credentials (an unknown, revoked or expired key, session or token) per IP: 30 a
+    /// minute, no burst — guessing credentials ends in 429 after a bounded number of tries, while
+    /// a valid credential is never charged here.
+    pub fn failed_credentials() -> Self {
+        let windows = windows([None, Some(30), None, None], 0);
+        Policy {
+            name: "failed_credentials".into(),
+            source: Source::Anonymous,
+            header: header(&windows, None),
+            windows,
+            monthly_quota: None,
+            quota_stop: None,
+            concurrency: None,
+            plan: None,
+        }
+    }
+
     /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
     pub fn anonymous() -> Self {
         let windows = windows([Some(10), Some(300), None, None], 20);

@@ -9,4 +9,5 @@ pub mod group_commit;
 pub mod ids;
 pub mod mail;
 pub mod memory;
+pub mod metrics;
 pub mod patch;

@@ -150,7 +150,9 @@ async fn handle(
     body: Body,
 ) -> Response {
     let mut tag = None;
-    let resp = handle_inner(route, state, peer, params, raw, headers, body, &mut tag).await;
+    let label = route.label.clone();
+    let mut resp = handle_inner(route, state, peer, params, raw, headers, body, &mut tag).await;
+    resp.extensions_mut().insert(crate::server::MetricOp(label));
     crate::server::tagged(resp, tag)
 }
 

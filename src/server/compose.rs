@@ -28,7 +28,7 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
     };
     let db = Db::connect(&url, config.database_pool_size, config.database_timeout_secs).await?;
     let applied = db.migrate().await?;
-    tracing::info!(backend = db.backend_name(), applied, "database ready");
+    tracing::info!(backend = db.backend_name(), at = %describe_database(&url), applied, "database ready");
 
     let (bus, redis) = match &config.redis_url {
         Some(url) => {
@@ -57,11 +57,11 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         &config.mail_from,
         config.data_dir.join("mail"),
     )?;
-    tracing::info!(to = %mailer.destination, "mail ready");
     let app = Arc::new(App {
         mailer,
         features: Default::default(),
         org_states: Default::default(),
+        metrics: Default::default(),
         credentials: crate::auth::Credentials::new(Duration::from_secs(config.key_cache_ttl_secs)),
         key_usage: Default::default(),
         limiter,
@@ -104,6 +104,20 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
     Ok(app)
 }
 
+/// Where the database is, for the log: a SQLite file's path, or a PostgreSQL host, port and
+/// database — never a user name or password.
+pub fn describe_database(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return path.to_string();
+    }
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme().starts_with("postgres") => {
+            format!("{}:{}{}", u.host_str().unwrap_or("localhost"), u.port().unwrap_or(5432), u.path())
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Hands every bus message (from any node) to the components that own what it invalidates. A
 /// lagged receiver may have missed messages: that is a resync for everyone.
 fn spawn_bus_listener(app: &Arc<App>) {
@@ -120,6 +134,8 @@ fn spawn_bus_listener(app: &Arc<App>) {
                 Err(_) => return,
             };
             let Some(app) = weak.upgrade() else { return };
+            let kind = bus_kind(&msg);
+            app.metrics.record(|| metrics::counter!("gantry_bus_messages_total", "kind" => kind).increment(1));
             app.credentials.on_bus(&msg);
             app.webhooks.on_bus(&msg);
             app.event_types.on_bus(&msg);
@@ -148,6 +164,22 @@ async fn maybe_purge_organizations(app: &App) {
     }
     if let Err(e) = crate::exports::service::expire(app).await {
         e.log();
+    }
+}
+
+/// A bus message's kind, as metrics label it.
+fn bus_kind(msg: &BusMessage) -> &'static str {
+    match msg {
+        BusMessage::Event(_) => "event",
+        BusMessage::InvalidateKeys { .. } => "invalidate_keys",
+        BusMessage::InvalidateSession { .. } => "invalidate_session",
+        BusMessage::InvalidateTokens { .. } => "invalidate_tokens",
+        BusMessage::InvalidatePlans => "invalidate_plans",
+        BusMessage::InvalidateEventTypes => "invalidate_event_types",
+        BusMessage::InvalidateFeatureFlags => "invalidate_feature_flags",
+        BusMessage::OrgStateChanged { .. } => "org_state_changed",
+        BusMessage::DeliveryAttempt(_) => "delivery_attempt",
+        BusMessage::Resync => "resync",
     }
 }
 
@@ -189,6 +221,7 @@ pub async fn flush(app: &App) {
     maybe_purge_organizations(app).await;
     crate::billing::maybe_run(app).await;
     app.limiter.sweep(app.clock.now_ms());
+    app.metrics.upkeep();
 }
 
 /// At shutdown: writes everything buffered (key counters, usage records, alert triggers), trying

@@ -211,6 +211,8 @@ async fn execute(
     let status = if gql && !ran { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let mut resp = json_response(status, &pipeline::Wire::of(&response, ran), gql);
     crate::limits::headers::apply(resp.headers_mut(), &ticket.decision, now);
+    let op = if ran { ticket.operation.metric.clone() } else { std::sync::Arc::from("invalid") };
+    resp.extensions_mut().insert(super::observe::MetricOp(op));
     tagged(resp, ticket.usage.take())
 }
 

@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the database and the bus are reachable), each
-//! check named in a JSON body.
+//! `/healthz` (the process answers) and `/readyz` (the database and the bus are reachable; the
+//! webhook queue's depth; free disk for SQLite), each check named in a JSON body.
 
 use std::time::Duration;
 
@@ -43,9 +43,27 @@ pub async fn readyz(State(s): State<ServerState>) -> impl IntoResponse {
     let db_ok = db["status"] == "ok";
     let all_ok = db_ok && bus["status"] == "ok" && limiter["status"] == "ok";
     let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let queue = match tokio::time::timeout(Duration::from_secs(2), super::metrics::webhook_queue(app)).await {
+        Ok(Ok((pending, due))) => serde_json::json!({ "status": "ok", "pending": pending, "due": due }),
+        Ok(Err(e)) => {
+            e.log();
+            serde_json::json!({ "status": "error", "error": "the queue could not be read" })
+        }
+        Err(_) => serde_json::json!({ "status": "error", "error": "timed out after 2 s" }),
+    };
+    let mut checks = serde_json::json!({ "database": db, "redis": bus, "limiter": limiter, "webhook_queue": queue });
+    if let Some(free) = super::metrics::free_disk_bytes(app) {
+        // SQLite keeps everything on this disk: below 100 MiB free it is about to fail writes.
+        let low = free < 100 * 1024 * 1024;
+        checks["disk"] = serde_json::json!({
+            "status": if low { "low" } else { "ok" },
+            "free_bytes": free,
+            "path": app.config.data_dir.display().to_string(),
+        });
+    }
     let body = serde_json::json!({
         "status": if all_ok { "ok" } else if db_ok { "degraded" } else { "unavailable" },
-        "checks": { "database": db, "redis": bus, "limiter": limiter },
+        "checks": checks,
         // Usage records waiting for the writer, written and dropped (buffer full) since start.
         "metering": app.meter.stats(),
     });

@@ -8,9 +8,11 @@ mod compose;
 pub use compose::{build, flush, flush_before_exit};
 mod graphql_http;
 pub use graphql_http::tagged;
+pub use observe::MetricOp;
 mod health;
+mod metrics;
 mod oauth;
-mod observe;
+pub mod observe;
 pub mod pages;
 pub mod pipeline;
 mod playground;
@@ -101,6 +103,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .merge(playground::routes())
         .merge(oauth::routes())
         .merge(pages::routes())
@@ -108,7 +111,50 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(tower::util::option_layer(cors(&app)))
         .layer(observe::ObserveLayer { app, ids: SequentialRequestId::new() })
+}
+
+/// CORS for browsers on the configured origins (`GANTRY_CORS_ORIGINS`; none: no CORS headers, so
+/// browsers on other origins cannot call). Preflight requests are answered here.
+fn cors(app: &App) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = &app.config.cors_origins;
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| axum::http::HeaderValue::from_str(o).ok()))
+    };
+    let h = HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                h("x-organization-id"),
+                h("x-request-id"),
+                h("x-api-version"),
+                h("idempotency-key"),
+            ])
+            .expose_headers([
+                h("ratelimit"),
+                h("ratelimit-policy"),
+                h("x-ratelimit-limit"),
+                h("x-ratelimit-remaining"),
+                h("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+                h("x-request-id"),
+                header::LOCATION,
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// A JSON error body in GraphQL's shape, for answers no handler gives.
@@ -192,12 +238,42 @@ pub fn www_authenticate(e: &Error) -> axum::http::HeaderValue {
     .unwrap_or_else(|_| axum::http::HeaderValue::from_static("Bearer realm=\"gantry\""))
 }
 
-/// Serves until SIGINT/SIGTERM, then drains connections and flushes buffered counters.
-pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(app.config.bind)
+/// Takes the listening address. Done first, so a start that cannot bind fails before it migrates
+/// or writes anything.
+pub async fn bind(config: &crate::config::Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.bind)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", app.config.bind))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))
+}
+
+/// Serves on `listener` until SIGINT/SIGTERM, then drains connections and flushes buffered counters.
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> anyhow::Result<()> {
     run(listener, app, shutdown_signal()).await
+}
+
+/// The start-up lines a person reads: where to click, and — on a fresh installation — who becomes
+/// the platform administrator.
+async fn announce(app: &App, addr: SocketAddr) {
+    let base = match &app.config.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!("http://{addr}"),
+    };
+    tracing::info!(
+        address = %addr,
+        "Gantry is listening on {addr}: playground {base}/playground/ · REST {base}/api/v1 · overview {base}/ · metrics {base}/metrics"
+    );
+    let fresh: Result<bool> = async {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        let n: i64 =
+            crate::with_conn!(app.db, c => crate::platform::db::schema::users::table.count().get_result(c).await?);
+        Ok(n == 0)
+    }
+    .await;
+    if matches!(fresh, Ok(true)) {
+        tracing::info!("no account yet: the first account to register becomes the platform administrator");
+    }
+    tracing::info!(to = %app.mailer.destination, "mail goes to");
 }
 
 /// Serves on `listener` until `shutdown` completes, then flushes buffered counters.
@@ -206,7 +282,7 @@ pub async fn run(
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "Gantry is listening; playground at /playground");
+    announce(&app, listener.local_addr()?).await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let flusher = spawn_flusher(app.clone(), stopped);
     let (stop_writer, writer_stopped) = tokio::sync::watch::channel(false);

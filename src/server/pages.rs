@@ -41,6 +41,21 @@ pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> Resp
 }
 
 #[derive(Template)]
+#[template(path = "landing.html")]
+struct LandingPage<'a> {
+    public_url: &'a str,
+    ws_url: &'a str,
+    version: &'a str,
+}
+
+/// `GET /`: where things are.
+pub async fn landing(State(s): State<ServerState>) -> Response {
+    let public = s.app.public_url();
+    let ws = public.replacen("http", "ws", 1);
+    html(StatusCode::OK, LandingPage { public_url: &public, ws_url: &ws, version: env!("CARGO_PKG_VERSION") }.render())
+}
+
+#[derive(Template)]
 #[template(path = "account/invitation.html")]
 struct InvitationPage<'a> {
     organization: &'a str,
@@ -319,6 +334,7 @@ pub async fn reset(
 pub fn routes() -> axum::Router<ServerState> {
     use axum::routing::get;
     axum::Router::new()
+        .route("/", get(landing))
         .route("/invitations/accept", get(show_invitation).post(accept_invitation))
         .route("/auth/verify-email", get(show_verify).post(verify))
         .route("/auth/reset-password", get(show_reset).post(reset))

@@ -106,9 +106,14 @@ pub async fn admit(
     let principal = match &entrance.bearer {
         Some(bearer) => match Box::pin(crate::auth::authenticate(app, bearer)).await {
             Ok(p) => Some(p),
+            Err(e) if e.code() == Code::Internal => return Err(Refused::new(Stage::Internal, e)),
             Err(e) => {
-                let stage = if e.code() == Code::Internal { Stage::Internal } else { Stage::Credential };
-                return Err(Refused::new(stage, e));
+                if e.code() == Code::Unauthenticated
+                    && let Some(refused) = charge_failed_credential(app, entrance.ip).await
+                {
+                    return Err(refused);
+                }
+                return Err(Refused::new(Stage::Credential, e));
             }
         },
         None => None,
@@ -154,6 +159,7 @@ pub async fn admit(
         if outside_quota && policy.monthly_quota.is_some() { Arc::new(policy.without_quota()) } else { policy };
     let now = app.clock.now_ms();
     let (decision, permit) = Box::pin(app.limiter.acquire(&subject, policy, units, points, now)).await;
+    record_decision(app, &decision);
     if let Some(p) = &principal {
         crate::alerts::observe(app, &p.org_id, p.key_id(), &decision, units, now);
     }
@@ -182,6 +188,36 @@ pub async fn admit(
         request.data.insert(p);
     }
     Ok(Admitted { request, ticket: Ticket { operation, decision, usage, points, refunded: false, subject, permit } })
+}
+
+/// Counts a limiter decision by outcome and backend (`gantry_limiter_decisions_total`).
+pub fn record_decision(app: &App, decision: &Decision) {
+    use crate::limits::limiter::Refusal;
+    let outcome = match decision.refusal {
+        None => "allowed",
+        Some(Refusal::Rate(_)) => "rate_limited",
+        Some(Refusal::Quota) => "quota_exceeded",
+        Some(Refusal::Concurrency) => "concurrency",
+    };
+    let backend = app.limiter.backend_label();
+    app.metrics.record(|| {
+        metrics::counter!("gantry_limiter_decisions_total", "outcome" => outcome, "backend" => backend).increment(1)
+    });
+}
+
+/// Charges a refused credential (unknown, revoked, expired) to the caller's address: past
+/// [`Policy::failed_credentials`](crate::limits::policy::Policy::failed_credentials) the answer
+/// is 429 instead of 401, so keys cannot be guessed at line rate. A valid credential is never
+/// charged here.
+pub async fn charge_failed_credential(app: &App, ip: ClientIp) -> Option<Refused> {
+    let who = ip.0.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+    let subject = Subject { rate: format!("authfail:{who}"), org: format!("authfail:{who}") };
+    let (decision, _) =
+        app.limiter.acquire(&subject, app.plans.failed_credentials.clone(), 1, 0, app.clock.now_ms()).await;
+    record_decision(app, &decision);
+    let error = decision.refusal_error()?;
+    tracing::info!(ip = %who, "failed credentials from one address are throttled");
+    Some(Refused { stage: Stage::Limit, error, decision: Some(Arc::new(decision)), usage: None })
 }
 
 /// Executes a query or mutation admitted by [`admit`]. An operation already known to pass full

@@ -26,7 +26,7 @@ fn asset(path: &str) -> Response {
     };
     let mime = file.metadata.mimetype().to_string();
     let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-    (
+    let mut r = (
         [
             (
                 header::CONTENT_TYPE,
@@ -36,5 +36,17 @@ fn asset(path: &str) -> Response {
         ],
         file.data.into_owned(),
     )
-        .into_response()
+        .into_response();
+    if mime.starts_with("text/html") {
+        super::pages::secure_headers(r.headers_mut(), PLAYGROUND_CSP);
+        // The assets are cached; the page itself is small and says which to load.
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    } else {
+        r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+    r
 }
+
+/// The playground's scripts and styles are its own files; it talks to this server only (HTTP and
+/// WebSocket).
+const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

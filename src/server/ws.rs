@@ -140,7 +140,27 @@ impl Connection {
         n
     }
 
-    fn meter(&self, usage: Option<UsageTag>, status: u16, started: Instant, request_bytes: u64, response_bytes: u64) {
+    fn meter(
+        &self,
+        operation: &std::sync::Arc<str>,
+        usage: Option<UsageTag>,
+        status: u16,
+        started: Instant,
+        request_bytes: u64,
+        response_bytes: u64,
+    ) {
+        super::observe::observe_request(
+            &self.s.app,
+            &super::observe::Observed {
+                surface: "websocket",
+                operation,
+                status,
+                seconds: started.elapsed().as_secs_f64(),
+                request_id: &self.rid.0,
+                method: "WS",
+                path: "/graphql/ws",
+            },
+        );
         let Some(tag) = usage else { return };
         let latency_us = started.elapsed().as_micros() as u64;
         let at = self.s.app.clock.now_ms();
@@ -190,6 +210,12 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
     let bearer = Bearer { token: &token, ip: ip.0, organization: organization.as_deref() };
     if let Err(e) = crate::auth::recheck(&s.app, &bearer).await {
         e.log();
+        // Failed credentials are charged to the address, as over HTTP.
+        if e.code() == Code::Unauthenticated
+            && let Some(refused) = pipeline::charge_failed_credential(&s.app, ip).await
+        {
+            return close(socket, 4429, &reason("Too many requests", &refused.error.public_message())).await;
+        }
         let (code, label) = if e.code() == Code::Forbidden { (4403, "Forbidden") } else { (4401, "Unauthorized") };
         return close(socket, code, &reason(label, &e.public_message())).await;
     }
@@ -366,7 +392,7 @@ async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64
         Err(refused) => {
             conn.send_error(id, &refused.error).await;
             let status = refused.error.code().http_status();
-            return conn.meter(refused.usage, status, started, request_bytes, 0);
+            return conn.meter(&std::sync::Arc::from("-"), refused.usage, status, started, request_bytes, 0);
         }
     };
     request.data.insert(conn.rid.clone());
@@ -388,7 +414,8 @@ async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64
             conn.send_errors(id, errors.unwrap_or_default()).await;
             0
         };
-        return conn.meter(ticket.usage.take(), status, started, request_bytes, sent);
+        let op = if ran { ticket.operation.metric.clone() } else { std::sync::Arc::from("invalid") };
+        return conn.meter(&op, ticket.usage.take(), status, started, request_bytes, sent);
     }
 
     // A subscription: one of the principal's places for as long as it runs.
@@ -408,7 +435,7 @@ async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64
                 if let Some(t) = &mut usage {
                     t.status = Some(429);
                 }
-                return conn.meter(usage, 429, started, request_bytes, 0);
+                return conn.meter(&ticket.operation.metric.clone(), usage, 429, started, request_bytes, 0);
             }
         },
         None => None,
@@ -426,7 +453,14 @@ async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64
                 let errors = serde_json::to_value(&response.errors).ok().and_then(|v| v.as_array().cloned());
                 conn.send_errors(id, errors.unwrap_or_default()).await;
                 let status = ticket.usage.as_ref().and_then(|u| u.status).unwrap_or(422);
-                return conn.meter(ticket.usage.take(), status, started, request_bytes, 0);
+                return conn.meter(
+                    &std::sync::Arc::from("invalid"),
+                    ticket.usage.take(),
+                    status,
+                    started,
+                    request_bytes,
+                    0,
+                );
             }
             Some(response)
         }
@@ -434,7 +468,8 @@ async fn operate(conn: &Connection, id: &str, payload: Value, request_bytes: u64
         None => None,
     };
     let status = ticket.usage.as_ref().and_then(|u| u.status).unwrap_or(200);
-    conn.meter(ticket.usage.take(), status, started, request_bytes, 0);
+    let op = ticket.operation.metric.clone();
+    conn.meter(&op, ticket.usage.take(), status, started, request_bytes, 0);
     if !ended {
         loop {
             let mut response = match first.take() {

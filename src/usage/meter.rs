@@ -142,6 +142,10 @@ pub struct Meter {
     pub last_prune_ms: AtomicI64,
     /// Failed writes of the held batch in a row (0 when the last write succeeded).
     failures: AtomicU32,
+    /// Batches written since start.
+    batches: AtomicU64,
+    /// How old the oldest record of the last batch was when it was written (ms, wall clock).
+    lag_ms: AtomicI64,
 }
 
 /// What the meter has done since start, for `/readyz` and logs.
@@ -152,6 +156,10 @@ pub struct MeterStats {
     pub dropped: u64,
     /// Failed writes in a row of the batch held for the next one (0: writing is healthy).
     pub failing_writes: u32,
+    /// Batches written.
+    pub batches: u64,
+    /// How old the oldest record of the last batch written was when it was written (ms).
+    pub lag_ms: i64,
 }
 
 impl Meter {
@@ -161,6 +169,8 @@ impl Meter {
             tx,
             state: Mutex::new(WriterState { rx, held: Vec::new() }),
             failures: AtomicU32::new(0),
+            batches: AtomicU64::new(0),
+            lag_ms: AtomicI64::new(0),
             batch_size,
             capacity,
             wake: Notify::new(),
@@ -253,6 +263,8 @@ impl Meter {
             written: AtomicU64::load(&self.written, Ordering::Relaxed),
             dropped: AtomicU64::load(&self.dropped, Ordering::Relaxed),
             failing_writes: AtomicU32::load(&self.failures, Ordering::Relaxed),
+            batches: AtomicU64::load(&self.batches, Ordering::Relaxed),
+            lag_ms: AtomicI64::load(&self.lag_ms, Ordering::Relaxed),
         }
     }
 
@@ -285,11 +297,17 @@ impl Meter {
                 return Ok(total);
             }
             let n = batch.len();
+            let oldest = batch.iter().map(|r| r.at_ms).min().unwrap_or(0);
             // The whole batch first, always: after an outage it goes in at once.
             let batch = Arc::new(batch);
             let e = match write_batch(db, batch.clone()).await {
                 Ok(()) => {
                     self.failures.store(0, Ordering::Relaxed);
+                    self.batches.fetch_add(1, Ordering::Relaxed);
+                    let wall = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    self.lag_ms.store((wall - oldest).max(0), Ordering::Relaxed);
                     total += n;
                     self.written.fetch_add(n as u64, Ordering::Relaxed);
                     continue;

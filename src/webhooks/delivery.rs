@@ -592,6 +592,27 @@ async fn attempt(
     let outcome = send(app, endpoint, &headers, &body).await;
     let now = app.clock.now_ms();
     let latency_ms = started.elapsed().as_millis() as i64;
+    let result = match (outcome.status, outcome.error_kind) {
+        (Some(200..=299), _) => "success",
+        (Some(_), _) => "http_status",
+        (None, Some(kind)) => kind,
+        (None, None) => "error",
+    };
+    app.metrics.record(|| {
+        metrics::counter!("gantry_webhook_attempts_total", "outcome" => result).increment(1);
+        metrics::histogram!("gantry_webhook_attempt_duration_seconds").record(started.elapsed().as_secs_f64());
+    });
+    if result != "success" {
+        tracing::warn!(
+            delivery = %d.id,
+            endpoint = %endpoint.id,
+            event_type = %d.event_type,
+            attempt = d.attempts + 1,
+            status = outcome.status,
+            error = outcome.summary(endpoint.timeout_ms).as_deref().unwrap_or("-"),
+            "webhook attempt failed"
+        );
+    }
     super::record::record(app, d, endpoint, &headers, &body, outcome, latency_ms, now).await
 }
 

@@ -19,6 +19,7 @@ mod limits;
 mod logs;
 mod multinode;
 mod oauth;
+mod operations;
 mod rest;
 mod schema;
 mod smtp;

@@ -207,6 +207,15 @@ impl Limiter {
     }
 
     /// `Ok` when exact; `Err` with the reason when decisions are per node because Redis is down.
+    /// Which limiter decides now: `memory`, `redis`, or `local` (Redis unreachable: per node).
+    pub fn backend_label(&self) -> &'static str {
+        match self {
+            Limiter::Memory(_) => "memory",
+            Limiter::Redis(r) if r.degraded.load(Ordering::Relaxed) => "local",
+            Limiter::Redis(_) => "redis",
+        }
+    }
+
     pub fn health(&self) -> Result<&'static str, String> {
         match self {
             Limiter::Memory(_) => Ok("memory"),

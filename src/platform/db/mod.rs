@@ -234,6 +234,15 @@ impl Db {
         matches!(self, Db::Pg(_))
     }
 
+    /// The pool now: (connections open, of which idle, callers waiting for one, the most it opens).
+    pub fn pool_status(&self) -> (usize, usize, usize, usize) {
+        let s = match self {
+            Db::Pg(p) => p.status(),
+            Db::Sqlite(p) => p.status(),
+        };
+        (s.size, s.available, s.waiting, s.max_size)
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             Db::Pg(_) => "postgres",
