@@ -69,6 +69,8 @@ pub struct App {
     pub billing_ran_at_ms: std::sync::atomic::AtomicI64,
     /// Outgoing mail: SMTP, or `.eml` files in the data directory.
     pub mailer: crate::platform::mail::Mailer,
+    /// Addresses blocked for failed credentials, per node.
+    pub blocked: crate::limits::blocked::BlockedAddresses,
     /// Prometheus metrics of this app (`GET /metrics`).
     pub metrics: crate::platform::metrics::Metrics,
     /// Organizations that may not act (suspended, deleted), per node.

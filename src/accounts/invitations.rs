@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::crypto;
-use crate::platform::db::schema::{invitations, memberships, users};
+use crate::platform::db::schema::{invitations, memberships, organizations, users};
 use crate::platform::ids::{InvitationId, OrgId, UserId};
 use crate::{keyset_page, transaction, with_conn};
 
@@ -114,6 +114,14 @@ pub async fn invite(app: &App, principal: &Principal, email: &str, role: Role) -
     let event = transaction!(app.db, c => {
         // One membership change of an organization at a time: caps and last-owner rules hold.
         crate::lock_row!(c, pg, "organizations", org.as_str());
+        // The platform organization's keys are service keys: nobody joins it by invitation
+        // (platform administrators are made with grantPlatformAdmin).
+        let platform: bool = organizations::table.find(&org).select(organizations::is_platform).first(c).await?;
+        if platform {
+            return Err(Error::forbidden(
+                "nobody joins the platform organization by invitation (its keys act across organizations); make a platform administrator with grantPlatformAdmin, or invite them to another organization",
+            ));
+        }
         let member: i64 = memberships::table
             .inner_join(users::table)
             .filter(memberships::org_id.eq(&org))
@@ -175,7 +183,16 @@ pub async fn resend(app: &App, principal: &Principal, id: &str) -> Result<Sent> 
     let token = new_token();
     let hash = token_hash(app, &token);
     let expires = now + app.config.invitation_ttl_days * 86_400_000;
+    // An expired invitation sent again takes a place again: within the plan's cap.
+    let max = crate::limits::service::plan_for_org(app, &current.org_id).await?.max_members;
+    let revived = current.state(now) == InvitationState::Expired;
+    let pg = app.db.is_postgres();
+    let org = current.org_id.clone();
     let row = transaction!(app.db, c => {
+        crate::lock_row!(c, pg, "organizations", org.as_str());
+        if revived {
+            check_member_cap!(c, &org, now, max);
+        }
         let row: Option<InvitationRow> = diesel::update(invitations::table
                 .find(&current.id)
                 .filter(invitations::accepted_at.is_null())
@@ -324,6 +341,7 @@ macro_rules! take_invitation {
         let live: i64 = organizations::table
             .find(&inv.org_id)
             .filter(organizations::deleted_at.is_null())
+            .filter(organizations::is_platform.eq(false))
             .count()
             .get_result($c)
             .await?;

@@ -86,3 +86,37 @@ pub fn reset_password(app: &App, to: &str, name: &str, token: &str, expires_ms: 
         text: render(ResetPassword { name, email: to, link: &link, expires: &when(expires_ms) }),
     }
 }
+
+#[derive(Template)]
+#[template(path = "mail/export_ready.txt")]
+struct ExportReady<'a> {
+    name: &'a str,
+    organization: &'a str,
+    size: String,
+    link: &'a str,
+    expires: &'a str,
+    deleted: bool,
+}
+
+/// The download link of a finished export, for the one who asked for it.
+#[allow(clippy::too_many_arguments)]
+pub fn export_ready(
+    to: &str,
+    name: &str,
+    organization: &str,
+    bytes: i64,
+    link: &str,
+    expires_ms: i64,
+    deleted: bool,
+) -> Mail {
+    let size = if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / 1048576.0)
+    } else {
+        format!("{} KiB", (bytes + 1023) / 1024)
+    };
+    Mail {
+        to: to.to_string(),
+        subject: format!("Your export of {organization} is ready"),
+        text: render(ExportReady { name, organization, size, link, expires: &when(expires_ms), deleted }),
+    }
+}

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
-use crate::platform::db::schema::{memberships, users};
+use crate::platform::db::schema::{memberships, oauth_tokens, users};
 use crate::platform::ids::UserId;
 use crate::{transaction, with_conn};
 
@@ -54,6 +54,43 @@ macro_rules! member {
     }};
 }
 
+/// Inside a transaction: revokes the OAuth tokens apps hold on `$user`'s consent in `$org` (the
+/// user lost the role that granted them). Evaluates to their hashes, to drop from every node's cache.
+macro_rules! revoke_consents {
+    ($c:expr, $org:expr, $user:expr, $now:expr) => {{
+        let hashes: Vec<String> = diesel::update(
+            oauth_tokens::table
+                .filter(oauth_tokens::org_id.eq($org))
+                .filter(oauth_tokens::user_id.eq($user))
+                .filter(oauth_tokens::revoked_at.is_null()),
+        )
+        .set(oauth_tokens::revoked_at.eq($now))
+        .returning(oauth_tokens::token_hash)
+        .get_results($c)
+        .await?;
+        hashes
+    }};
+}
+
+/// Inside a transaction: the caller's own membership must still be OWNER (not only in the cached
+/// session: a concurrent change may have taken it).
+macro_rules! still_owner {
+    ($c:expr, $org:expr, $principal:expr, $what:expr) => {{
+        $principal.require_owner($what)?;
+        let me = $principal.user_id().ok_or_else(|| Error::forbidden("an OWNER is a signed-in user"))?;
+        let role: Option<String> = memberships::table
+            .filter(memberships::org_id.eq($org))
+            .filter(memberships::user_id.eq(me))
+            .select(memberships::role)
+            .first($c)
+            .await
+            .optional()?;
+        if role.as_deref() != Some(Role::Owner.as_str()) {
+            return Err(Error::forbidden(format!("only an OWNER of the organization may {}", $what)));
+        }
+    }};
+}
+
 /// Inside a transaction: refuses when the organization has no OWNER but `$user`.
 macro_rules! keep_an_owner {
     ($c:expr, $org:expr, $user:expr, $what:expr) => {{
@@ -79,16 +116,19 @@ pub async fn change_role(app: &App, principal: &Principal, user: &str, role: Rol
     let user = parse_user(user)?;
     let org = principal.org_id.clone();
     let pg = app.db.is_postgres();
-    let (row, event) = transaction!(app.db, c => {
+    let row = transaction!(app.db, c => {
         crate::lock_row!(c, pg, "organizations", org.as_str());
         let (current, account) = member!(c, &org, &user);
         let from = Role::parse(&current.role).unwrap_or(Role::Viewer);
         if from == Role::Owner || role == Role::Owner {
-            principal.require_owner("make, demote or change an OWNER")?;
+            still_owner!(c, &org, principal, "make, demote or change an OWNER");
         }
         if from == Role::Owner && role != Role::Owner {
             keep_an_owner!(c, &org, &user, "this member is");
         }
+        // A demotion ends what apps hold on the member's consent.
+        let lost = from.scopes().iter().any(|s| !crate::auth::scopes_allow(&role.scopes(), s));
+        let tokens = if lost { revoke_consents!(c, &org, &user, app.clock.now_ms()) } else { Vec::new() };
         let row: MembershipRow = diesel::update(memberships::table.filter(memberships::org_id.eq(&org)).filter(memberships::user_id.eq(&user)))
             .set(memberships::role.eq(role.as_str()))
             .returning(MembershipRow::as_returning())
@@ -98,9 +138,11 @@ pub async fn change_role(app: &App, principal: &Principal, user: &str, role: Rol
         let event = crate::outbox!(c,
             PendingEvent::new(app, &org, "member.role_changed", data.clone()),
             NewAudit::by(app, principal, "member.role_changed", "user", user.as_str(), data));
-        Ok::<_, Error>((row, event))
+        Ok::<_, Error>((row, event, tokens))
     })?;
+    let (row, event, tokens) = (row.0, row.1, row.2);
     forget_user_sessions(app, std::slice::from_ref(&user)).await?;
+    crate::auth::forget_tokens(app, tokens).await;
     event.publish(app).await;
     Ok(row)
 }
@@ -121,19 +163,22 @@ pub async fn remove(app: &App, principal: &Principal, user: &str) -> Result<()> 
         let (current, account) = member!(c, &org, &user);
         if current.role == Role::Owner.as_str() {
             if !leaving {
-                principal.require_owner("remove an OWNER")?;
+                still_owner!(c, &org, principal, "remove an OWNER");
             }
             keep_an_owner!(c, &org, &user, if leaving { "you are" } else { "this member is" });
         }
         diesel::delete(memberships::table.filter(memberships::org_id.eq(&org)).filter(memberships::user_id.eq(&user))).execute(c).await?;
+        let tokens = revoke_consents!(c, &org, &user, app.clock.now_ms());
         let mut data = member_data(&user, &account.email, &current.role);
         data["left"] = leaving.into();
         let event = crate::outbox!(c,
             PendingEvent::new(app, &org, "member.removed", data.clone()),
             NewAudit::by(app, principal, if leaving { "member.left" } else { "member.removed" }, "user", user.as_str(), data));
-        Ok::<_, Error>(event)
+        Ok::<_, Error>((event, tokens))
     })?;
+    let (event, tokens) = event;
     forget_user_sessions(app, std::slice::from_ref(&user)).await?;
+    crate::auth::forget_tokens(app, tokens).await;
     event.publish(app).await;
     Ok(())
 }
@@ -150,6 +195,7 @@ pub async fn transfer_ownership(app: &App, principal: &Principal, to: &str) -> R
     let pg = app.db.is_postgres();
     let events = transaction!(app.db, c => {
         crate::lock_row!(c, pg, "organizations", org.as_str());
+        still_owner!(c, &org, principal, "transfer ownership");
         let (target, account) = member!(c, &org, &to);
         let (_, mine) = member!(c, &org, &me);
         let mut events = Vec::new();

@@ -373,10 +373,19 @@ pub async fn get_org(app: &App, principal: &Principal, org_id: &OrgId) -> Result
     if !visible {
         return Err(Error::NotFound("organization"));
     }
-    with_conn!(app.db, c => {
+    let row = with_conn!(app.db, c => {
         organizations::table.find(org_id).select(OrgRow::as_select()).first(c).await.optional()?
     })
-    .ok_or(Error::NotFound("organization"))
+    .ok_or(Error::NotFound("organization"))?;
+    // A platform administrator looking at an organization of which they are not a member.
+    if *org_id != principal.org_id
+        && principal.is_platform_admin()
+        && let Some(me) = principal.user_id()
+        && role_in(app, me, org_id).await?.is_none()
+    {
+        crate::admin::service::record_access(app, principal, org_id, "organization", "service").await?;
+    }
+    Ok(row)
 }
 
 /// Organizations by id for the DataLoader (callers have checked visibility).

@@ -167,8 +167,11 @@ pub struct UpdateUserInput {
 pub struct DeletedOrganization {
     /// Organization id (`org_…`).
     pub id: ID,
-    /// When its data is purged (keep an export until then).
+    /// When its data is purged.
     pub purge_after: DateTime,
+    /// The export made at deletion (`exp_…`): its download link is mailed to you when it is
+    /// ready, and works until the purge.
+    pub export_id: ID,
 }
 
 #[derive(Default)]
@@ -398,16 +401,23 @@ impl AdminMutation {
 
     /// Deletes the organization of this request (its OWNER; not a personal organization): every
     /// API key and app token is revoked, the subscription ends with the running month, and its
-    /// data is removed after the export window (`GANTRY_ORG_PURGE_AFTER_DAYS`). Export it first
-    /// with `exportOrganization`.
+    /// data is removed after the export window (`GANTRY_ORG_PURGE_AFTER_DAYS`). An export of it is
+    /// made at once; its download link is mailed to you and works until the purge.
     #[graphql(guard = "Authenticated")]
     async fn delete_organization(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The organization's slug, to confirm.")] confirm: String,
     ) -> async_graphql::Result<DeletedOrganization> {
-        let p = ctx.principal()?;
-        let purge_after = crate::accounts::lifecycle::delete_org(ctx.app(), p, &confirm).await?;
-        Ok(DeletedOrganization { id: p.org_id.clone().into(), purge_after: DateTime(purge_after) })
+        let (app, p) = (ctx.app(), ctx.principal()?);
+        let purge_after = crate::accounts::lifecycle::delete_org(app, p, &confirm).await?;
+        // The last export: its link is mailed to the owner and works until the purge.
+        let export = crate::exports::service::request(app, p).await?;
+        tokio::spawn(crate::exports::service::run(app.clone()));
+        Ok(DeletedOrganization {
+            id: p.org_id.clone().into(),
+            purge_after: DateTime(purge_after),
+            export_id: export.id.into(),
+        })
     }
 }

@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
 use crate::pagination::{Page, PageRequest};
 use crate::platform::db::schema::{
-    api_key_secrets, api_keys, memberships, organizations, sessions, user_tokens, users, webhook_deliveries,
-    webhook_endpoints,
+    api_key_secrets, api_keys, memberships, oauth_tokens, organizations, sessions, user_tokens, users,
+    webhook_deliveries, webhook_endpoints,
 };
 use crate::platform::ids::{OrgId, UserId};
 use crate::{keyset_page, transaction, with_conn};
@@ -184,12 +184,18 @@ pub async fn set_platform_admin(
         require_admin(p)?;
     }
     let now = app.clock.now_ms();
+    let pg = app.db.is_postgres();
     let (row, key_hashes) = transaction!(app.db, c => {
         if !grant {
+            // Two administrators revoking each other at once must not both win.
+            if pg {
+                diesel::sql_query("SELECT id FROM users WHERE is_platform_admin FOR UPDATE").execute(c).await?;
+            }
             let others: i64 = users::table
                 .filter(users::is_platform_admin.eq(true))
                 .filter(users::id.ne(&user.id))
                 .filter(users::deleted_at.is_null())
+                .filter(users::suspended_at.is_null())
                 .count().get_result(c).await?;
             if others == 0 {
                 return Err(Error::Conflict("the last platform administrator cannot be revoked; grant another one first".into()));
@@ -246,34 +252,57 @@ pub async fn delete_user(app: &App, principal: &Principal, id: &str) -> Result<(
     if user.is_platform_admin {
         return Err(Error::Conflict("revoke this user's platform administration first".into()));
     }
-    let now = app.clock.now_ms();
     let pg = app.db.is_postgres();
-    let erased_email = format!("deleted+{}@invalid", user.id);
-    let (hashes, event) = transaction!(app.db, c => {
-        crate::lock_row!(c, pg, "users", user.id.as_str());
-        // An organization left without an owner is refused: someone must take it over first.
-        let owned: Vec<(OrgId, String, bool)> = memberships::table
-            .inner_join(organizations::table)
-            .filter(memberships::user_id.eq(&user.id))
-            .filter(memberships::role.eq(Role::Owner.as_str()))
-            .filter(organizations::deleted_at.is_null())
-            .select((organizations::id, organizations::name, organizations::is_personal))
-            .load(c).await?;
-        for (org, name, personal) in owned {
-            if personal {
-                continue;
-            }
-            let other_owners: i64 = memberships::table
-                .filter(memberships::org_id.eq(&org))
+    // An organization left without an owner is refused: someone must take it over first. Checked
+    // before anything is changed, and again under each organization's lock below.
+    macro_rules! last_owner_of {
+        ($c:expr, $lock:expr) => {{
+            let owned: Vec<(OrgId, String)> = memberships::table
+                .inner_join(organizations::table)
+                .filter(memberships::user_id.eq(&user.id))
                 .filter(memberships::role.eq(Role::Owner.as_str()))
-                .filter(memberships::user_id.ne(&user.id))
-                .count().get_result(c).await?;
-            if other_owners == 0 {
-                return Err(Error::Conflict(format!(
-                    "{} is the last OWNER of {name} ({org}): transfer its ownership or delete it first", user.email
-                )));
+                .filter(organizations::deleted_at.is_null())
+                .filter(organizations::is_personal.eq(false))
+                .select((organizations::id, organizations::name))
+                .load($c)
+                .await?;
+            for (org, name) in owned {
+                if $lock {
+                    crate::lock_row!($c, pg, "organizations", org.as_str());
+                }
+                let other_owners: i64 = memberships::table
+                    .filter(memberships::org_id.eq(&org))
+                    .filter(memberships::role.eq(Role::Owner.as_str()))
+                    .filter(memberships::user_id.ne(&user.id))
+                    .count()
+                    .get_result($c)
+                    .await?;
+                if other_owners == 0 {
+                    return Err(Error::Conflict(format!(
+                        "{} is the last OWNER of {name} ({org}): transfer its ownership or delete it first",
+                        user.email
+                    )));
+                }
             }
-        }
+        }};
+    }
+    let checked: Result<()> = async {
+        with_conn!(app.db, c => { last_owner_of!(c, false); });
+        Ok(())
+    }
+    .await;
+    checked?;
+    // The personal organization first (its keys and tokens revoked): should the erasure below fail,
+    // it can be asked again.
+    match lifecycle::delete(app, DeletedBy::Administrator(principal), &user.personal_org_id).await {
+        Ok(_) | Err(Error::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let now = app.clock.now_ms();
+    let erased_email = format!("deleted+{}@invalid", user.id);
+    let (hashes, tokens, events) = transaction!(app.db, c => {
+        crate::lock_row!(c, pg, "users", user.id.as_str());
+        last_owner_of!(c, true);
         diesel::update(users::table.find(&user.id))
             .set((
                 users::email.eq(&erased_email),
@@ -290,12 +319,31 @@ pub async fn delete_user(app: &App, principal: &Principal, id: &str) -> Result<(
             .set(sessions::revoked_at.eq(now))
             .returning(sessions::token_hash)
             .get_results(c).await?;
+        // What apps hold on the user's consent ends with the user.
+        let tokens: Vec<String> = diesel::update(oauth_tokens::table.filter(oauth_tokens::user_id.eq(&user.id)).filter(oauth_tokens::revoked_at.is_null()))
+            .set(oauth_tokens::revoked_at.eq(now))
+            .returning(oauth_tokens::token_hash)
+            .get_results(c).await?;
+        // Out of every team, each with its event and audit entry.
+        let left: Vec<(OrgId, String)> = memberships::table
+            .filter(memberships::user_id.eq(&user.id))
+            .filter(memberships::org_id.ne(&user.personal_org_id))
+            .select((memberships::org_id, memberships::role))
+            .load(c).await?;
+        let mut events = Vec::new();
+        for (org, role) in &left {
+            let data = serde_json::json!({ "member": { "userId": user.id, "email": erased_email, "role": role }, "left": false });
+            events.push(crate::outbox!(c,
+                PendingEvent::new(app, org, "member.removed", data.clone()),
+                NewAudit::raw(app, org, principal.actor_type(), &principal.actor_id(), principal.ip, "member.removed", "user", user.id.as_str(), data)));
+        }
         diesel::delete(memberships::table.filter(memberships::user_id.eq(&user.id)).filter(memberships::org_id.ne(&user.personal_org_id))).execute(c).await?;
         diesel::delete(user_tokens::table.filter(user_tokens::user_id.eq(&user.id))).execute(c).await?;
-        // The address was in event payloads and audit entries (member.joined, user.created, …).
+        // The address was in event payloads, audit entries, invitations and the request bodies of
+        // webhook attempts (member.joined, user.created, …).
         let scrub = |col: &str, table: &str| format!("UPDATE {table} SET {col} = REPLACE({col}, {p1}, {p2}) WHERE {col} LIKE {p3}",
             p1 = if pg { "$1" } else { "?1" }, p2 = if pg { "$2" } else { "?2" }, p3 = if pg { "$3" } else { "?3" });
-        for (table, col) in [("events", "payload"), ("audit_log", "data")] {
+        for (table, col) in [("events", "payload"), ("audit_log", "data"), ("webhook_attempts", "request_body"), ("invitations", "email")] {
             diesel::sql_query(scrub(col, table))
                 .bind::<diesel::sql_types::Text, _>(&user.email)
                 .bind::<diesel::sql_types::Text, _>(&erased_email)
@@ -304,19 +352,19 @@ pub async fn delete_user(app: &App, principal: &Principal, id: &str) -> Result<(
                 .execute(c).await?;
         }
         let data = serde_json::json!({ "user": { "id": user.id } });
-        let event = crate::outbox!(c,
+        events.push(crate::outbox!(c,
             PendingEvent::new(app, &principal.org_id, "user.deleted", data.clone()),
-            NewAudit::by(app, principal, "user.deleted", "user", user.id.as_str(), data));
-        Ok::<_, Error>((hashes, event))
+            NewAudit::by(app, principal, "user.deleted", "user", user.id.as_str(), data)));
+        Ok::<_, Error>((hashes, tokens, events))
     })?;
     for h in hashes {
         crate::auth::forget_session(app, h).await;
     }
-    event.publish(app).await;
-    match lifecycle::delete(app, DeletedBy::Administrator(principal), &user.personal_org_id).await {
-        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
+    crate::auth::forget_tokens(app, tokens).await;
+    for e in events {
+        e.publish(app).await;
     }
+    Ok(())
 }
 
 async fn find_org(app: &App, id: &str) -> Result<OrgRow> {
@@ -392,15 +440,24 @@ pub async fn rename_user(app: &App, principal: &Principal, id: &str, name: &str)
     Ok(row)
 }
 
-/// Audits a platform administrator acting in an organization they are not a member of (who, what,
-/// when): an entry in that organization's audit log, written before the operation runs.
-pub async fn record_access(app: &App, principal: &Principal, operation: &str, surface: &str) -> Result<()> {
-    let entry = NewAudit::by(
+/// Audits a platform administrator reading an organization they are not a member of (who, what,
+/// when): an entry in that organization's audit log, written before the data is returned.
+pub async fn record_access(
+    app: &App,
+    principal: &Principal,
+    org: &OrgId,
+    operation: &str,
+    surface: &str,
+) -> Result<()> {
+    let entry = NewAudit::raw(
         app,
-        principal,
+        org,
+        principal.actor_type(),
+        &principal.actor_id(),
+        principal.ip,
         "admin.accessed",
         "organization",
-        principal.org_id.as_str(),
+        org.as_str(),
         serde_json::json!({ "operation": operation, "surface": surface }),
     );
     with_conn!(app.db, c => crate::audit!(c, entry));

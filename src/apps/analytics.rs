@@ -47,8 +47,11 @@ pub async fn app_stats(app: &App, principal: &Principal, id: &str, start: i64, e
     principal.require_scope("apps:read")?;
     let row = get_app(app, Some(principal), id).await?;
     let is_admin = principal.is_platform_admin();
-    if row.org_id != principal.org_id && !is_admin {
-        return Err(Error::forbidden("only the app's owner organization sees its analytics"));
+    if row.org_id != principal.org_id {
+        if !is_admin {
+            return Err(Error::forbidden("only the app's owner organization sees its analytics"));
+        }
+        crate::admin::service::record_access(app, principal, &row.org_id, "App.analytics", "service").await?;
     }
     // Day buckets: a period is read from the start of its first day.
     let day = crate::usage::meter::DAY_MS;

@@ -110,8 +110,16 @@ pub async fn for_app(
     let owned: i64 = with_conn!(app.db, c => {
         apps::table.filter(apps::id.eq(app_id)).filter(apps::org_id.eq(&org)).count().get_result(c).await?
     });
-    if owned == 0 && !principal.is_platform_admin() {
-        return Err(Error::NotFound("app"));
+    if owned == 0 {
+        if !principal.is_platform_admin() {
+            return Err(Error::NotFound("app"));
+        }
+        // An administrator reading another organization's earnings: in its audit log.
+        let owner: Option<crate::platform::ids::OrgId> = with_conn!(app.db, c => {
+            apps::table.filter(apps::id.eq(app_id)).select(apps::org_id).first(c).await.optional()?
+        });
+        let owner = owner.ok_or(Error::NotFound("app"))?;
+        crate::admin::service::record_access(app, principal, &owner, "appEarnings", "service").await?;
     }
     let rows: Vec<EarningRow> = with_conn!(app.db, c => {
         app_earnings::table.filter(app_earnings::app_id.eq(app_id))

@@ -53,11 +53,22 @@ pub struct Writer<'a> {
     first: bool,
     /// Each chunk renews the job's claim by this much.
     lease_ms: i64,
+    /// The claim's `started_at`: a job another node took over (a new claim) stops at its next chunk.
+    fence: i64,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(app: &'a App, export: ExportId, lease_ms: i64) -> Self {
-        Writer { app, export, buf: String::with_capacity(CHUNK_BYTES + 4096), seq: 0, bytes: 0, first: true, lease_ms }
+    pub fn new(app: &'a App, export: ExportId, lease_ms: i64, fence: i64) -> Self {
+        Writer {
+            app,
+            export,
+            buf: String::with_capacity(CHUNK_BYTES + 4096),
+            seq: 0,
+            bytes: 0,
+            first: true,
+            lease_ms,
+            fence,
+        }
     }
 
     async fn raw(&mut self, s: &str) -> Result<()> {
@@ -74,12 +85,21 @@ impl<'a> Writer<'a> {
         self.bytes += data.len() as i64;
         let (id, seq) = (self.export.clone(), self.seq);
         let claimed_until = self.app.clock.now_ms() + self.lease_ms;
-        with_conn!(self.app.db, c => {
-            diesel::insert_into(org_export_chunks::table)
-                .values((org_export_chunks::export_id.eq(&id), org_export_chunks::seq.eq(seq), org_export_chunks::data.eq(&data)))
+        let fence = self.fence;
+        let still_ours = with_conn!(self.app.db, c => {
+            let renewed = diesel::update(org_exports::table.find(&id).filter(org_exports::started_at.eq(fence)))
+                .set(org_exports::claimed_until.eq(claimed_until))
                 .execute(c).await?;
-            diesel::update(org_exports::table.find(&id)).set(org_exports::claimed_until.eq(claimed_until)).execute(c).await?
+            if renewed == 1 {
+                diesel::insert_into(org_export_chunks::table)
+                    .values((org_export_chunks::export_id.eq(&id), org_export_chunks::seq.eq(seq), org_export_chunks::data.eq(&data)))
+                    .execute(c).await?;
+            }
+            renewed == 1
         });
+        if !still_ours {
+            return Err(crate::error::Error::Conflict("another node took this export over".into()));
+        }
         self.seq += 1;
         self.buf.reserve(CHUNK_BYTES + 4096);
         Ok(())

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::events::{NewAudit, PendingEvent};
-use crate::platform::db::schema::{org_export_chunks, org_exports};
+use crate::platform::db::schema::{org_export_chunks, org_exports, organizations};
 use crate::platform::ids::{ExportId, OrgId};
 use crate::{transaction, with_conn};
 
@@ -175,9 +175,10 @@ pub async fn run(app: Arc<App>) {
             e.log();
             let message = e.public_message();
             let now = app.clock.now_ms();
+            let fence = job.started_at.unwrap_or_default();
             let failed: Result<usize> = async {
                 Ok(with_conn!(app.db, c => {
-                    diesel::update(org_exports::table.find(&job.id))
+                    diesel::update(org_exports::table.find(&job.id).filter(org_exports::started_at.eq(fence)))
                         .set((org_exports::status.eq("failed"), org_exports::error.eq(message), org_exports::finished_at.eq(now)))
                         .execute(c).await?
                 }))
@@ -192,16 +193,21 @@ pub async fn run(app: Arc<App>) {
 }
 
 async fn produce(app: &App, job: &ExportRow) -> Result<()> {
+    let fence = job.started_at.unwrap_or_default();
     with_conn!(app.db, c => {
         diesel::delete(org_export_chunks::table.filter(org_export_chunks::export_id.eq(&job.id))).execute(c).await?
     });
-    let mut w = Writer::new(app, job.id.clone(), LEASE_MS);
+    let mut w = Writer::new(app, job.id.clone(), LEASE_MS, fence);
     document::write(app, &mut w, &job.org_id).await?;
     let now = app.clock.now_ms();
-    let expires = now + LINK_TTL_MS;
+    // A deleted organization's export lasts its whole window: nothing else can be had after it.
+    let purge_after: Option<i64> = with_conn!(app.db, c => {
+        organizations::table.find(&job.org_id).select(organizations::purge_after).first(c).await?
+    });
+    let expires = (now + LINK_TTL_MS).max(purge_after.unwrap_or(0));
     let (bytes, chunks) = (w.bytes, w.chunks());
     let event = transaction!(app.db, c => {
-        diesel::update(org_exports::table.find(&job.id))
+        let done = diesel::update(org_exports::table.find(&job.id).filter(org_exports::started_at.eq(fence)))
             .set((
                 org_exports::status.eq("ready"),
                 org_exports::finished_at.eq(now),
@@ -211,6 +217,9 @@ async fn produce(app: &App, job: &ExportRow) -> Result<()> {
                 org_exports::claimed_until.eq(None::<i64>),
             ))
             .execute(c).await?;
+        if done == 0 {
+            return Err(Error::Conflict("another node took this export over".into()));
+        }
         let data = serde_json::json!({
             "export": { "id": job.id, "bytes": bytes, "expiresAt": crate::platform::clock::rfc3339(expires) },
         });
@@ -220,7 +229,21 @@ async fn produce(app: &App, job: &ExportRow) -> Result<()> {
         Ok::<_, Error>(event)
     })?;
     event.publish(app).await;
+    mail_link(app, job, bytes, expires, purge_after.is_some()).await;
     Ok(())
+}
+
+/// Mails the download link to the user who asked for the export (not to an API key or an app).
+async fn mail_link(app: &App, job: &ExportRow, bytes: i64, expires: i64, deleted: bool) {
+    let Ok(user) = job.requested_by.parse::<crate::platform::ids::UserId>() else { return };
+    let ready = ExportRow { status: "ready".into(), expires_at: Some(expires), ..job.clone() };
+    let Some(link) = download_url(app, &ready) else { return };
+    let found = crate::accounts::service::load_users(app, std::slice::from_ref(&user)).await;
+    let org = crate::accounts::service::org_name(app, &job.org_id).await.unwrap_or_default();
+    if let Ok(Some(u)) = found.map(|v| v.into_iter().next()) {
+        let mail = crate::accounts::mails::export_ready(&u.email, &u.name, &org, bytes, &link, expires, deleted);
+        let _ = app.mailer.send(&mail).await;
+    }
 }
 
 /// Hourly: exports past their link's lifetime expire and their chunks are deleted.

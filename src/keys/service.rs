@@ -466,6 +466,9 @@ pub async fn roll_key(
     if existing.revoked_at.is_some() {
         return Err(Error::Conflict("a revoked key cannot be rolled".into()));
     }
+    // Rolling hands out the key's secret: only to whoever could have created a key this broad.
+    check_grantable(principal, &existing.scope_list())
+        .map_err(|_| Error::forbidden("this key holds scopes you do not: ask someone who holds them to roll it"))?;
     let env = Environment::parse(&existing.environment).unwrap_or(Environment::Test);
     let now = app.clock.now_ms();
     let old_expires = now + grace * 1000;

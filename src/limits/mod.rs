@@ -3,6 +3,7 @@
 //! quota and a concurrency cap — in memory for one node, in one Redis script for many), GraphQL
 //! query cost, per-operation costs, and the response headers.
 
+pub mod blocked;
 pub mod gcra;
 pub mod graphql;
 pub mod headers;

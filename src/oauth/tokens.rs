@@ -348,8 +348,12 @@ async fn reused(app: &App, grant: &GrantId) -> OAuthError {
     OAuthError::invalid_grant("the refresh token was already used; every token of this grant is revoked")
 }
 
+/// Scopes a client-credentials token never carries (see [`client_credentials`]).
+const SELF_EXCLUDED_SCOPES: &[&str] = &["org:write", "billing:read", "billing:write", "features:write"];
+
 /// `grant_type=client_credentials`: the app acting as itself on its owner organization, within
-/// its requested scopes. No refresh token (RFC 6749 §4.4.3).
+/// its requested scopes but for the organization's management (members, billing, flags). No
+/// refresh token (RFC 6749 §4.4.3).
 pub async fn client_credentials(app: &App, client: &Client, scope: Option<&str>) -> OResult<TokenResponse> {
     if client.settings.is_public() {
         return Err(OAuthError::new("unauthorized_client", "a public client cannot use client_credentials"));
@@ -357,11 +361,17 @@ pub async fn client_credentials(app: &App, client: &Client, scope: Option<&str>)
     if client.app.status() == Status::Deprecated {
         return Err(OAuthError::new("unauthorized_client", "this application has been deprecated"));
     }
-    let offered = client.app.scope_list();
+    // Acting as itself on its owner organization, an app never manages that organization's
+    // members, bill or flags: whoever created it may hold fewer rights there than it requests of
+    // the organizations that install it.
+    let offered: Vec<String> =
+        client.app.scope_list().into_iter().filter(|s| !SELF_EXCLUDED_SCOPES.contains(&s.as_str())).collect();
     let scopes = match scope.map(parse_scope_param) {
         Some(asked) if !asked.is_empty() => {
             if let Some(bad) = asked.iter().find(|s| !offered.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("`{bad}` is not a scope this application requests")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "`{bad}` is not a scope this application holds as itself"
+                )));
             }
             asked
         }

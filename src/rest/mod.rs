@@ -136,6 +136,11 @@ fn from_error(trace_id: &str, e: &Error) -> Response {
     if code == Code::Unauthenticated {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, crate::server::www_authenticate(e));
     }
+    if let Error::Limited { retry_after_secs, .. } = e
+        && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     resp
 }
 
@@ -318,15 +323,8 @@ fn html_page(html: std::result::Result<String, askama::Error>) -> Response {
     };
     let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     let h = r.headers_mut();
+    crate::server::pages::secure_headers(h, crate::server::pages::PAGE_CSP);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert("x-api-version", HeaderValue::from_static("v1"));
     r
 }
 

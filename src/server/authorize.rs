@@ -84,13 +84,11 @@ fn page(status: StatusCode, html: Result<String, askama::Error>, set_csrf: Optio
     });
     let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"),
+    // The consent form's answer redirects to the client: form-action allows it.
+    super::pages::secure_headers(
+        h,
+        "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'",
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if let Some((app, token)) = set_csrf
         && let Ok(v) =
             HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/oauth; HttpOnly; SameSite=Lax{}", secure(app)))

@@ -62,6 +62,7 @@ pub async fn build(config: Config, options: AppOptions) -> anyhow::Result<Arc<Ap
         features: Default::default(),
         org_states: Default::default(),
         metrics: Default::default(),
+        blocked: Default::default(),
         credentials: crate::auth::Credentials::new(Duration::from_secs(config.key_cache_ttl_secs)),
         key_usage: Default::default(),
         limiter,
@@ -110,11 +111,15 @@ pub fn describe_database(url: &str) -> String {
     if let Some(path) = url.strip_prefix("sqlite://") {
         return path.to_string();
     }
+    if !url.contains("://") {
+        // The default: a file in the data directory.
+        return url.to_string();
+    }
     match url::Url::parse(url) {
         Ok(u) if u.scheme().starts_with("postgres") => {
             format!("{}:{}{}", u.host_str().unwrap_or("localhost"), u.port().unwrap_or(5432), u.path())
         }
-        _ => url.to_string(),
+        _ => "(a database URL that is not shown)".into(),
     }
 }
 

@@ -56,6 +56,11 @@ fn from_error(e: &Error, gql: bool) -> Response {
     if code == Code::Unauthenticated {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, super::www_authenticate(e));
     }
+    if let Error::Limited { retry_after_secs, .. } = e
+        && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     resp
 }
 

@@ -103,6 +103,11 @@ pub async fn admit(
     entrance: Entrance<'_>,
     request: async_graphql::Request,
 ) -> Result<Admitted, Refused> {
+    if entrance.bearer.is_some()
+        && let Some(refused) = blocked(app, entrance.ip)
+    {
+        return Err(refused);
+    }
     let principal = match &entrance.bearer {
         Some(bearer) => match Box::pin(crate::auth::authenticate(app, bearer)).await {
             Ok(p) => Some(p),
@@ -125,7 +130,7 @@ pub async fn admit(
         && p.role.is_none()
     {
         let what = entrance.route.map_or_else(|| operation.label.to_string(), |r| r.to_string());
-        if let Err(e) = crate::admin::service::record_access(app, p, &what, entrance.source.as_str()).await {
+        if let Err(e) = crate::admin::service::record_access(app, p, &p.org_id, &what, entrance.source.as_str()).await {
             return Err(Refused::new(Stage::Internal, e));
         }
     }
@@ -210,14 +215,30 @@ pub fn record_decision(app: &App, decision: &Decision) {
 /// is 429 instead of 401, so keys cannot be guessed at line rate. A valid credential is never
 /// charged here.
 pub async fn charge_failed_credential(app: &App, ip: ClientIp) -> Option<Refused> {
-    let who = ip.0.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+    let who = crate::limits::blocked::address_key(ip.0);
     let subject = Subject { rate: format!("authfail:{who}"), org: format!("authfail:{who}") };
-    let (decision, _) =
-        app.limiter.acquire(&subject, app.plans.failed_credentials.clone(), 1, 0, app.clock.now_ms()).await;
+    let now = app.clock.now_ms();
+    let (decision, _) = app.limiter.acquire(&subject, app.plans.failed_credentials.clone(), 1, 0, now).await;
     record_decision(app, &decision);
     let error = decision.refusal_error()?;
-    tracing::info!(ip = %who, "failed credentials from one address are throttled");
+    tracing::info!(address = %who, "too many failed credentials: the address is blocked until its window refills");
+    app.blocked.block(who, now + decision.retry_after_ms.max(1000));
     Some(Refused { stage: Stage::Limit, error, decision: Some(Arc::new(decision)), usage: None })
+}
+
+/// A request carrying a credential from an address blocked for failed credentials: refused before
+/// the credential is looked at, so a correct guess answers the same as a wrong one.
+pub fn blocked(app: &App, ip: ClientIp) -> Option<Refused> {
+    let who = crate::limits::blocked::address_key(ip.0);
+    let wait_ms = app.blocked.blocked_for(&who, app.clock.now_ms())?;
+    let secs = ((wait_ms + 999) / 1000).max(1);
+    let error = Error::Limited {
+        code: Code::RateLimited,
+        message: format!("too many failed credentials from your address; retry in {secs} s"),
+        retry_after_secs: secs,
+        window: Some("failed_credentials".into()),
+    };
+    Some(Refused { stage: Stage::Limit, error, decision: None, usage: None })
 }
 
 /// Executes a query or mutation admitted by [`admit`]. An operation already known to pass full

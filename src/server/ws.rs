@@ -208,6 +208,9 @@ async fn serve(s: ServerState, mut socket: WebSocket, protocol: Protocol, ip: Cl
         Err(e) => return close(socket, 4401, &reason("Unauthorized", &e.public_message())).await,
     };
     let bearer = Bearer { token: &token, ip: ip.0, organization: organization.as_deref() };
+    if let Some(refused) = pipeline::blocked(&s.app, ip) {
+        return close(socket, 4429, &reason("Too many requests", &refused.error.public_message())).await;
+    }
     if let Err(e) = crate::auth::recheck(&s.app, &bearer).await {
         e.log();
         // Failed credentials are charged to the address, as over HTTP.

@@ -217,6 +217,28 @@ async fn a_deleted_organization_is_refused_at_once_billed_to_its_month_and_purge
         let body: Value = body.json().await.unwrap();
         assert_eq!(status, 200, "[{backend:?}] {body}");
         assert_eq!(body["data"]["purge_after"], "2027-04-09T12:00:00.000Z", "30 days later");
+        // An export is made at deletion; its link (mailed to the owner) works until the purge.
+        let last = body["data"]["export_id"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+        let mailed = async || -> Option<String> {
+            let dir = t.app.config.data_dir.join("mail");
+            std::fs::read_dir(&dir)
+                .ok()?
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .map(|m| crate::smtp::decode_qp(&m))
+                .find(|m| m.contains(&format!("/exports/{last}/download")))
+        };
+        let mut mail = None;
+        for _ in 0..500 {
+            mail = mailed().await;
+            if mail.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mail = mail.expect("the export's link is mailed");
+        let mailed_link =
+            path_of(mail.split_whitespace().find(|w| w.contains(&format!("/exports/{last}/download"))).unwrap());
+        assert!(mail.contains("removed when the link stops working"), "{mail}");
 
         // Refused at once: its key is revoked, the owner's session cannot act in it, it is gone
         // from their organizations; the export's link still works through the window.
@@ -234,6 +256,11 @@ async fn a_deleted_organization_is_refused_at_once_billed_to_its_month_and_purge
         t.clock.set_ms(ms("2027-04-01T00:10:00Z"));
         gantry::billing::run(&t.app).await;
         assert_eq!(count(&t, "invoices", &org).await, before + 1, "the month of the deletion is invoiced");
+        assert_eq!(
+            t.http.get(t.url(&mailed_link)).send().await.unwrap().status(),
+            200,
+            "three weeks later, within the window"
+        );
         t.clock.set_ms(ms("2027-05-01T00:10:00Z"));
         gantry::billing::run(&t.app).await;
         assert_eq!(count(&t, "invoices", &org).await, before + 1, "and nothing after it");
@@ -250,6 +277,7 @@ async fn a_deleted_organization_is_refused_at_once_billed_to_its_month_and_purge
             assert_eq!(count(&t, table, &org).await, 0, "[{backend:?}] {table} still has rows");
         }
         assert_eq!(count(&t, "invoices", &org).await, before + 1, "invoices are kept");
+        assert_eq!(t.http.get(t.url(&mailed_link)).send().await.unwrap().status(), 404, "the window is over");
         assert!(count(&t, "payments", &org).await > 0, "payments are kept");
         let r = t
             .gql_ok(

@@ -11,6 +11,7 @@ mod billing_usage;
 mod browser;
 mod common;
 mod conventions;
+mod escalation;
 mod events;
 mod features;
 mod keys;

@@ -97,7 +97,7 @@ pub(super) fn routes() -> Vec<Route> {
             M::DELETE,
             "/organization",
             "Delete the organization (OWNER; `{\"confirm\": \"<slug>\"}`); its data is purged after the export window",
-            "mutation($confirm: String!) { deleteOrganization(confirm: $confirm) { id purgeAfter } }",
+            "mutation($confirm: String!) { deleteOrganization(confirm: $confirm) { id purgeAfter exportId } }",
             "deleteOrganization",
             200,
             confirm,
