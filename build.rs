@@ -1,4 +1,5 @@
-//! Builds the playground (`playground/`, GraphiQL via vite) into `$OUT_DIR/playground`, which the
+//! Builds the playground (`playground/`, GraphiQL via vite) and the REST API reference (Swagger UI,
+//! `docs.html`) into `$OUT_DIR/playground`, which the
 //! server embeds. Runs only when the playground's sources change. Needs Node.js ≥ 20 and npm; set
 //! `GANTRY_SKIP_PLAYGROUND=1` to embed a placeholder page instead.
 
@@ -8,7 +9,7 @@ use std::process::Command;
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("playground");
     let src = Path::new("playground");
-    for input in ["package.json", "package-lock.json", "vite.config.js", "index.html", "src"] {
+    for input in ["package.json", "package-lock.json", "vite.config.js", "index.html", "docs.html", "src"] {
         println!("cargo:rerun-if-changed=playground/{input}");
     }
     println!("cargo:rerun-if-env-changed=GANTRY_SKIP_PLAYGROUND");

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 
 // The Rust server serves the built files under /playground/, so every asset URL
-// is emitted with that prefix. `vite build --outDir <dir> --emptyOutDir` on the
+// is emitted with that prefix (docs.html is served at /api/v1/docs and loads them from there). `vite build --outDir <dir> --emptyOutDir` on the
 // command line overrides `build.outDir` below (the Rust build uses that).
 export default defineConfig({
   base: '/playground/',
@@ -19,6 +19,8 @@ export default defineConfig({
     // No inline <script> bootstraps; everything is a file under assets/.
     modulePreload: { polyfill: false },
     rolldownOptions: {
+      // Two pages: the playground (index.html) and the REST API reference (docs.html).
+      input: { main: 'index.html', docs: 'docs.html' },
       onwarn(warning, warn) {
         // Radix UI ships "use client" directives (meaningless here).
         if (warning.code === 'MODULE_LEVEL_DIRECTIVE') return;

@@ -278,6 +278,75 @@ impl From<Refusal> for VerifyApiKeyCode {
     }
 }
 
+/// Keys per `verifyApiKeys` call.
+pub const MAX_BATCH_VERIFY: usize = 100;
+
+fn parse_ip(ip: Option<&str>) -> Result<Option<std::net::IpAddr>, crate::error::Error> {
+    match ip.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(Some(
+            s.parse::<std::net::IpAddr>()
+                .map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?
+                .to_canonical(),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn verify_result(verdict: super::verify::Verdict, now: i64) -> VerifyApiKeyResult {
+    let key = verdict.key;
+    let rate_limit = verdict.limit.as_ref().map(|d| {
+        let w = d.policy.windows.get(d.binding);
+        let s = d.windows.get(d.binding);
+        VerifyRateLimit {
+            window: w.map(|w| w.name.to_string()),
+            limit: w.map(|w| w.capacity as i64),
+            remaining: s.map(|s| s.remaining as i64),
+            reset_at: s.map(|s| DateTime(now + s.reset_ms)),
+            retry_after: (!d.allowed()).then(|| ((d.retry_after_ms + 999) / 1000).max(1)),
+            monthly_used: d.quota_used as i64,
+            monthly_quota: d.policy.monthly_quota.map(|q| q as i64),
+        }
+    });
+    VerifyApiKeyResult {
+        rate_limit,
+        valid: verdict.refusal.is_none(),
+        code: verdict.refusal.map(Into::into),
+        key_id: key.as_ref().map(|k| k.key_id.clone().into()),
+        organization_id: key.as_ref().map(|k| k.org_id.clone().into()),
+        name: key.as_ref().map(|k| k.name.clone()),
+        environment: key
+            .as_ref()
+            .map(|k| if k.environment == "live" { ApiKeyEnvironment::Live } else { ApiKeyEnvironment::Test }),
+        scopes: key.as_ref().map(|k| k.scopes.to_vec()).unwrap_or_default(),
+        metadata: key.as_ref().map(|k| Json(k.metadata.clone())),
+        expires_at: key.as_ref().and_then(|k| k.expires_at).map(DateTime),
+    }
+}
+
+/// Keys to verify in one call.
+#[derive(InputObject)]
+pub struct VerifyApiKeysInput {
+    /// The full keys as your users sent them (1 to 100; a key listed twice is verified once).
+    pub keys: Vec<String>,
+    /// The IP address the calls came from, checked against each key's allow-list.
+    pub ip: Option<String>,
+    /// Scopes each key must hold.
+    #[graphql(default)]
+    pub required_scopes: Vec<String>,
+}
+
+/// The verdicts of a batch, one per key given, in order.
+#[derive(SimpleObject)]
+pub struct VerifyApiKeysResult {
+    pub results: Vec<VerifyApiKeyResult>,
+    /// How many of the inputs are valid.
+    pub valid: i32,
+    /// How many are not.
+    pub invalid: i32,
+    /// Distinct keys verified (and counted).
+    pub verified: i32,
+}
+
 /// A key to verify.
 #[derive(InputObject)]
 pub struct VerifyApiKeyInput {
@@ -291,7 +360,7 @@ pub struct VerifyApiKeyInput {
 }
 
 /// The verdict on a key.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct VerifyApiKeyResult {
     /// Whether the key may be used for this call.
     pub valid: bool,
@@ -316,7 +385,7 @@ pub struct VerifyApiKeyResult {
 }
 
 /// The verified key's limits, for your backend's own headers.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct VerifyRateLimit {
     /// The binding window: `second`, `minute`, `hour` or `day`.
     pub window: Option<String>,
@@ -462,44 +531,66 @@ impl KeysMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The key and the context of the call.")] input: VerifyApiKeyInput,
     ) -> async_graphql::Result<VerifyApiKeyResult> {
-        let ip = match input.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                s.parse::<std::net::IpAddr>()
-                    .map_err(|_| crate::error::Error::bad_input("ip", "not an IP address"))?
-                    .to_canonical(),
-            ),
-            None => None,
-        };
+        let ip = parse_ip(input.ip.as_deref())?;
         let verdict =
             super::verify::verify_key(ctx.app(), ctx.principal()?, &input.key, ip, &input.required_scopes).await?;
-        let key = verdict.key;
-        let now = ctx.app().clock.now_ms();
-        let rate_limit = verdict.limit.as_ref().map(|d| {
-            let w = d.policy.windows.get(d.binding);
-            let s = d.windows.get(d.binding);
-            VerifyRateLimit {
-                window: w.map(|w| w.name.to_string()),
-                limit: w.map(|w| w.capacity as i64),
-                remaining: s.map(|s| s.remaining as i64),
-                reset_at: s.map(|s| DateTime(now + s.reset_ms)),
-                retry_after: (!d.allowed()).then(|| ((d.retry_after_ms + 999) / 1000).max(1)),
-                monthly_used: d.quota_used as i64,
-                monthly_quota: d.policy.monthly_quota.map(|q| q as i64),
-            }
-        });
-        Ok(VerifyApiKeyResult {
-            rate_limit,
-            valid: verdict.refusal.is_none(),
-            code: verdict.refusal.map(Into::into),
-            key_id: key.as_ref().map(|k| k.key_id.clone().into()),
-            organization_id: key.as_ref().map(|k| k.org_id.clone().into()),
-            name: key.as_ref().map(|k| k.name.clone()),
-            environment: key
-                .as_ref()
-                .map(|k| if k.environment == "live" { ApiKeyEnvironment::Live } else { ApiKeyEnvironment::Test }),
-            scopes: key.as_ref().map(|k| k.scopes.to_vec()).unwrap_or_default(),
-            metadata: key.as_ref().map(|k| Json(k.metadata.clone())),
-            expires_at: key.as_ref().and_then(|k| k.expires_at).map(DateTime),
+        Ok(verify_result(verdict, ctx.app().clock.now_ms()))
+    }
+
+    /// Verifies up to 100 keys in one call (needs `keys:verify`), with one context (address,
+    /// required scopes). Each distinct key is verified once — and counted once, as a use of that
+    /// key, like `verifyApiKey` — and every input gets its verdict, in order.
+    #[graphql(guard = "Scope(\"keys:verify\")")]
+    async fn verify_api_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The keys and the context of the calls.")] input: VerifyApiKeysInput,
+    ) -> async_graphql::Result<VerifyApiKeysResult> {
+        use futures_util::StreamExt;
+        if input.keys.is_empty() {
+            return Err(crate::error::Error::bad_input("keys", "must list at least one key").into());
+        }
+        if input.keys.len() > MAX_BATCH_VERIFY {
+            let msg = format!("at most {MAX_BATCH_VERIFY} keys per call (got {})", input.keys.len());
+            return Err(crate::error::Error::bad_input("keys", msg).into());
+        }
+        if let Some(i) = input.keys.iter().position(|k| k.trim().is_empty()) {
+            return Err(crate::error::Error::bad_input(format!("keys[{i}]"), "must not be empty").into());
+        }
+        let ip = parse_ip(input.ip.as_deref())?;
+        let principal = ctx.principal()?;
+        let app = ctx.app();
+        let mut unique: Vec<String> = Vec::with_capacity(input.keys.len());
+        let slots: Vec<usize> = input
+            .keys
+            .iter()
+            .map(|k| match unique.iter().position(|u| u == k.trim()) {
+                Some(i) => i,
+                None => {
+                    unique.push(k.trim().to_string());
+                    unique.len() - 1
+                }
+            })
+            .collect();
+        let scopes = &input.required_scopes;
+        // Ten at a time: a batch shares the database and the limiter with everything else.
+        let verdicts: Vec<_> = futures_util::stream::iter(unique.clone())
+            .map(|k: String| async move { super::verify::verify_key(app, principal, &k, ip, scopes).await })
+            .buffered(10)
+            .collect()
+            .await;
+        let now = app.clock.now_ms();
+        let mut results = Vec::with_capacity(unique.len());
+        for v in verdicts {
+            results.push(verify_result(v?, now));
+        }
+        let answers: Vec<VerifyApiKeyResult> = slots.iter().map(|&i| results[i].clone()).collect();
+        let valid = answers.iter().filter(|r| r.valid).count() as i32;
+        Ok(VerifyApiKeysResult {
+            valid,
+            invalid: answers.len() as i32 - valid,
+            verified: unique.len() as i32,
+            results: answers,
         })
     }
 }

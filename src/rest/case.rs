@@ -1,9 +1,5 @@
-//! camelCase ↔ snake_case for REST bodies. User data (`metadata`, event `data` and `payload`,
-//! usage `properties`, webhook `headers`, event type `schema` and `sample`) passes untouched.
-
-use serde_json::{Map, Value};
-
-const OPAQUE: &[&str] = &["metadata", "data", "payload", "properties", "headers", "schema", "sample"];
+//! camelCase ↔ snake_case names. Which keys of a body or an answer are converted is decided by
+//! their types ([`super::typed`]): values of `JSON` fields are user data and pass untouched.
 
 pub fn to_snake(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
@@ -34,43 +30,14 @@ pub fn to_camel(s: &str) -> String {
     out
 }
 
-fn convert(v: Value, f: &dyn Fn(&str) -> String) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = if OPAQUE.contains(&k.as_str()) { v } else { convert(v, f) };
-                    (f(&k), v)
-                })
-                .collect::<Map<_, _>>(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(|v| convert(v, f)).collect()),
-        other => other,
-    }
-}
-
-pub fn snake_keys(v: Value) -> Value {
-    convert(v, &to_snake)
-}
-
-pub fn camel_keys(v: Value) -> Value {
-    convert(v, &to_camel)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn converts_keys_but_not_user_data() {
-        let v = serde_json::json!({ "apiKey": { "lastUsedAt": 1, "metadata": { "customerId": 7 } } });
-        assert_eq!(
-            snake_keys(v),
-            serde_json::json!({ "api_key": { "last_used_at": 1, "metadata": { "customerId": 7 } } })
-        );
-        assert_eq!(
-            camel_keys(serde_json::json!({ "allowed_ips": [], "expires_at": null })),
-            serde_json::json!({ "allowedIps": [], "expiresAt": null })
-        );
+    fn names_round_trip() {
+        assert_eq!(to_snake("allowedIps"), "allowed_ips");
+        assert_eq!(to_camel("allowed_ips"), "allowedIps");
+        assert_eq!(to_camel(&to_snake("p99LatencyMs")), "p99LatencyMs");
     }
 }

@@ -4,7 +4,9 @@
 //! construction.
 
 mod case;
+pub mod openapi;
 pub mod routes;
+pub mod typed;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,58 +15,35 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawPathParams, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use serde_json::{Value, json};
 
 use crate::auth::Bearer;
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, Error};
+use crate::limits::limiter::Decision;
 use crate::server::pipeline::{self, Admitted, Entrance, Stage};
 use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
+use typed::Types;
 
-/// What a route's variable mapping reads: path parameters, the query string and the JSON body
-/// (keys already camelCased).
-pub struct RestInput {
-    path: HashMap<String, String>,
-    query: HashMap<String, String>,
-    body: Option<Value>,
-}
-
-impl RestInput {
-    pub fn path(&self, name: &str) -> &str {
-        self.path.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.get(name).map(String::as_str)
-    }
-
-    /// The body as a JSON object (`{}` when empty).
-    pub fn body_object(&self) -> Result<Value> {
-        match &self.body {
-            None => Ok(json!({})),
-            Some(v @ Value::Object(_)) => Ok(v.clone()),
-            Some(_) => Err(Error::bad_input("body", "must be a JSON object")),
-        }
-    }
-}
-
-pub fn routes() -> Router<ServerState> {
+/// The `/api/v1` router over the schema whose SDL is `sdl`.
+pub fn routes(sdl: &str) -> Router<ServerState> {
+    let types = Arc::new(Types::from_sdl(sdl));
     let mut router = Router::new();
     for route in routes::table() {
         let route = Arc::new(route);
         let filter = MethodFilter::try_from(route.method.clone()).unwrap_or(MethodFilter::GET);
         let path = route.path;
+        let types = types.clone();
         let handler = move |state, peer, params, query, headers, body| {
-            handle(route.clone(), state, peer, params, query, headers, body)
+            handle(route.clone(), types.clone(), state, peer, params, query, headers, body)
         };
         router = router.route(path, on(filter, handler));
     }
-    let doc = Arc::new(openapi());
-    router = router.route("/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }));
+    router = openapi::serve(router, &types);
     router
         .fallback(|headers: HeaderMap| async move {
             envelope_error(
@@ -94,8 +73,13 @@ fn meta(trace_id: &str) -> Value {
     })
 }
 
+/// The envelope's `id`: the request id without dashes.
+fn envelope_id(trace_id: &str) -> String {
+    format!("req_{}", trace_id.replace('-', ""))
+}
+
 /// The seeds' 429 body (seed 001 §10.3) with the limit that refused.
-fn limited(trace_id: &str, d: &crate::limits::limiter::Decision, e: &Error, now_ms: i64) -> Response {
+fn limited(trace_id: &str, d: &Decision, e: &Error, now_ms: i64) -> Response {
     let window = d.policy.windows.get(d.binding);
     let (limit, period) = match (d.refusal, window) {
         (Some(crate::limits::limiter::Refusal::Quota), _) => (d.policy.monthly_quota.unwrap_or(0), "month".to_string()),
@@ -107,32 +91,79 @@ fn limited(trace_id: &str, d: &crate::limits::limiter::Decision, e: &Error, now_
     };
     let details = json!({ "limit": limit, "period": period, "retry_after": ((d.retry_after_ms + 999) / 1000).max(1) });
     let code = e.code();
-    let mut resp =
-        envelope_error(trace_id, StatusCode::TOO_MANY_REQUESTS, code.rest_type(), &e.public_message(), Some(details));
-    crate::limits::headers::apply(resp.headers_mut(), d, now_ms);
-    resp
+    let rate_limit = crate::limits::headers::envelope(d, now_ms);
+    let resp = limited_envelope(
+        trace_id,
+        StatusCode::TOO_MANY_REQUESTS,
+        code.rest_type(),
+        &e.public_message(),
+        Some(details),
+        rate_limit,
+    );
+    with_limit_headers(resp, d, now_ms)
 }
 
 fn envelope_error(trace_id: &str, status: StatusCode, kind: &str, message: &str, details: Option<Value>) -> Response {
+    limited_envelope(trace_id, status, kind, message, details, Value::Null)
+}
+
+/// An error envelope; `rate_limit` is `meta.rate_limit` (null before a limit applied).
+fn limited_envelope(
+    trace_id: &str,
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    details: Option<Value>,
+    rate_limit: Value,
+) -> Response {
+    let mut meta = meta(trace_id);
+    meta["rate_limit"] = rate_limit;
     let body = json!({
+        "id": envelope_id(trace_id),
         "status": "error",
         "code": status.as_u16(),
         "error": { "type": kind, "message": message, "details": details.unwrap_or_else(|| json!({})) },
-        "meta": meta(trace_id),
+        "meta": meta,
     });
     (status, axum::Json(body)).into_response()
 }
 
-fn from_error(trace_id: &str, e: &Error) -> Response {
+fn bind_error(trace_id: &str, e: &typed::BindError, rate_limit: Value) -> Response {
+    limited_envelope(
+        trace_id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Code::BadUserInput.rest_type(),
+        &format!("{}: {}", e.field, e.message),
+        Some(json!({ "field": e.field, "location": e.location })),
+        rate_limit,
+    )
+}
+
+/// The details of an error naming a field, in REST terms.
+fn field_details(route: Option<&Route>, field: Option<&str>, reason: Option<&str>) -> Option<Value> {
+    match (field, reason) {
+        (Some(f), _) => {
+            let (name, location) = match route {
+                Some(r) => r.sig.rest_field(f),
+                None if f.contains('-') => (f.to_string(), Some("header")),
+                None => (case::to_snake(f), None),
+            };
+            Some(match location {
+                Some(l) => json!({ "field": name, "location": l }),
+                None => json!({ "field": name }),
+            })
+        }
+        (None, Some(r)) => Some(json!({ "reason": r })),
+        (None, None) => None,
+    }
+}
+
+fn from_error(trace_id: &str, route: Option<&Route>, e: &Error, rate_limit: Value) -> Response {
     e.log();
     let code = e.code();
-    let details = match (e.field(), e.reason()) {
-        (Some(f), _) => Some(json!({ "field": case::to_snake(f) })),
-        (None, Some(reason)) => Some(json!({ "reason": reason })),
-        (None, None) => None,
-    };
+    let details = field_details(route, e.field(), e.reason());
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = envelope_error(trace_id, status, code.rest_type(), &e.public_message(), details);
+    let mut resp = limited_envelope(trace_id, status, code.rest_type(), &e.public_message(), details, rate_limit);
     if code == Code::Unauthenticated {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, crate::server::www_authenticate(e));
     }
@@ -147,6 +178,7 @@ fn from_error(trace_id: &str, e: &Error) -> Response {
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     route: Arc<Route>,
+    types: Arc<Types>,
     state: State<ServerState>,
     peer: ConnectInfo<SocketAddr>,
     params: RawPathParams,
@@ -156,7 +188,7 @@ async fn handle(
 ) -> Response {
     let mut tag = None;
     let label = route.label.clone();
-    let mut resp = handle_inner(route, state, peer, params, raw, headers, body, &mut tag).await;
+    let mut resp = handle_inner(&route, &types, state, peer, params, raw, headers, body, &mut tag).await;
     resp.extensions_mut().insert(crate::server::MetricOp(label));
     crate::server::tagged(resp, tag)
 }
@@ -164,7 +196,8 @@ async fn handle(
 /// Serves a route; once the caller is known, `tag` holds what the metering layer records.
 #[allow(clippy::too_many_arguments)]
 async fn handle_inner(
-    route: Arc<Route>,
+    route: &Route,
+    types: &Types,
     State(s): State<ServerState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     params: RawPathParams,
@@ -189,7 +222,8 @@ async fn handle_inner(
             );
         }
     };
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH);
+    let body = if !takes_body || bytes.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -203,7 +237,7 @@ async fn handle_inner(
             );
         }
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) => Some(case::camel_keys(v)),
+            Ok(v) => Some(v),
             Err(e) => {
                 return envelope_error(
                     &trace,
@@ -215,16 +249,18 @@ async fn handle_inner(
             }
         }
     };
-    let input = RestInput { path: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), query, body };
+    let path: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
 
     let ip = client_ip(&s.app, &headers, peer);
     let token = match crate::server::bearer(&headers) {
         Ok(t) => t,
-        Err(e) => return from_error(&trace, &e),
+        Err(e) => return from_error(&trace, Some(route), &e, Value::Null),
     };
-    let variables = match (route.variables)(&input) {
-        Ok(v) => v,
-        Err(e) => return from_error(&trace, &e),
+    // A request that does not bind is still authenticated, limited and metered like any other:
+    // it is admitted without variables and answered with what is wrong instead of running.
+    let (variables, unbound) = match route.sig.bind(types, &path, &query, body) {
+        Ok(v) => (v, None),
+        Err(e) => (json!({}), Some(e)),
     };
     let organization = headers.get("x-organization-id").and_then(|v| v.to_str().ok());
     let entrance = Entrance {
@@ -241,11 +277,23 @@ async fn handle_inner(
             *tag = refused.usage;
             return match (refused.stage, &refused.decision) {
                 (Stage::Limit, Some(d)) => limited(&trace, d, &refused.error, now),
-                (_, Some(d)) => with_limit_headers(from_error(&trace, &refused.error), d, now),
-                (_, None) => from_error(&trace, &refused.error),
+                (_, Some(d)) => {
+                    let rl = crate::limits::headers::envelope(d, now);
+                    with_limit_headers(from_error(&trace, Some(route), &refused.error, rl), d, now)
+                }
+                (_, None) => from_error(&trace, Some(route), &refused.error, Value::Null),
             };
         }
     };
+    if let Some(e) = unbound {
+        let error: async_graphql::Error = Error::bad_input(e.field.clone(), e.message.clone()).into();
+        let mut response = async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
+        ticket.settle(&s.app, &mut response, &trace).await;
+        *tag = ticket.usage.take();
+        let decision = ticket.decision.clone();
+        let rl = crate::limits::headers::envelope(&decision, now);
+        return with_limit_headers(bind_error(&trace, &e, rl), &decision, now);
+    }
     let mut response = pipeline::execute(&s.schemas, request, &ticket.operation).await;
     ticket.settle(&s.app, &mut response, &trace).await;
     *tag = ticket.usage.take();
@@ -253,60 +301,62 @@ async fn handle_inner(
     if !response.errors.is_empty() {
         let err = &response.errors[0];
         let ext = err.extensions.as_ref();
-        let code = ext
-            .and_then(|e| e.get("code"))
-            .and_then(|v| if let async_graphql::Value::String(s) = v { Code::parse(s) } else { None })
-            .unwrap_or(Code::BadUserInput);
-        let field = ext
-            .and_then(|e| e.get("field"))
-            .and_then(|v| if let async_graphql::Value::String(s) = v { Some(case::to_snake(s)) } else { None });
-        let reason = ext
-            .and_then(|e| e.get("reason"))
-            .and_then(|v| if let async_graphql::Value::String(s) = v { Some(s.clone()) } else { None });
-        let details = match (field, reason) {
-            (Some(f), _) => Some(json!({ "field": f })),
-            (None, Some(r)) => Some(json!({ "reason": r })),
-            (None, None) => None,
+        let text = |name: &str| {
+            ext.and_then(|e| e.get(name))
+                .and_then(|v| if let async_graphql::Value::String(s) = v { Some(s.clone()) } else { None })
         };
+        let code = text("code").and_then(|c| Code::parse(&c)).unwrap_or(Code::BadUserInput);
+        let details = field_details(Some(route), text("field").as_deref(), text("reason").as_deref());
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let resp = envelope_error(&trace, status, code.rest_type(), &err.message, details);
+        let rl = crate::limits::headers::envelope(&decision, now);
+        let resp = limited_envelope(&trace, status, code.rest_type(), &err.message, details, rl);
         return with_limit_headers(resp, &decision, now);
     }
     if route.status == 204 {
         return with_limit_headers(StatusCode::NO_CONTENT.into_response(), &decision, now);
     }
     let data = response.data.into_json().unwrap_or(Value::Null);
+    if let Shape::Html(render) = route.shape {
+        let payload = route.field.split('.').fold(data, |v, f| v.get(f).cloned().unwrap_or(Value::Null));
+        return with_limit_headers(html_page(render(&payload)), &decision, now);
+    }
     // `app.reviews`: a field below the root one.
-    let payload = route.field.split('.').fold(data, |v, f| v.get(f).cloned().unwrap_or(Value::Null));
+    let data = route.sig.snake_response(types, data);
+    let payload = route.field.split('.').fold(data, |v, f| v.get(case::to_snake(f)).cloned().unwrap_or(Value::Null));
     let mut meta = meta(&trace);
     meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
     let payload = match route.shape {
-        Shape::Html(render) => return with_limit_headers(html_page(render(&payload)), &decision, now),
-        Shape::AsIs => payload,
         Shape::List => {
-            let nodes: Vec<Value> = payload["edges"]
-                .as_array()
-                .map(|edges| edges.iter().map(|e| e["node"].clone()).collect())
-                .unwrap_or_default();
-            meta["pagination"] = case::snake_keys(json!({
-                "totalCount": payload["totalCount"],
-                "hasMore": payload["pageInfo"]["hasNextPage"],
-                "nextCursor": payload["pageInfo"]["endCursor"],
-            }));
-            Value::Array(nodes)
+            let (nodes, pagination) = list_page(payload);
+            meta["pagination"] = pagination;
+            nodes
         }
+        _ => payload,
     };
     let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
     let body = json!({
-        "id": format!("req_{}", trace.replace('-', "")),
+        "id": envelope_id(&trace),
         "status": "success",
         "code": status.as_u16(),
-        "data": case::snake_keys(payload),
+        "data": payload,
         "meta": meta,
     });
     let mut resp = (status, axum::Json(body)).into_response();
     resp.headers_mut().insert("x-api-version", HeaderValue::from_static("v1"));
     with_limit_headers(resp, &decision, now)
+}
+
+/// A connection (snake_case keys) as its nodes and the pagination meta; `next_cursor` only when
+/// there is a next page.
+fn list_page(payload: Value) -> (Value, Value) {
+    let nodes: Vec<Value> =
+        payload["edges"].as_array().map(|edges| edges.iter().map(|e| e["node"].clone()).collect()).unwrap_or_default();
+    let has_more = payload["page_info"]["has_next_page"].as_bool().unwrap_or(false);
+    let mut pagination = json!({ "total_count": payload["total_count"], "has_more": has_more });
+    if has_more {
+        pagination["next_cursor"] = payload["page_info"]["end_cursor"].clone();
+    }
+    (Value::Array(nodes), pagination)
 }
 
 /// A printable page: no caching, no framing, no scripts.
@@ -328,84 +378,7 @@ fn html_page(html: std::result::Result<String, askama::Error>) -> Response {
     r
 }
 
-fn with_limit_headers(mut resp: Response, d: &crate::limits::limiter::Decision, now_ms: i64) -> Response {
+fn with_limit_headers(mut resp: Response, d: &Decision, now_ms: i64) -> Response {
     crate::limits::headers::apply(resp.headers_mut(), d, now_ms);
     resp
-}
-
-/// The OpenAPI 3 document of the v1 routes, generated from the route table.
-pub fn openapi() -> Value {
-    let mut paths = serde_json::Map::new();
-    for route in routes::table() {
-        let path = format!("/api/v1{}", route.path);
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-            .collect();
-        let mut responses = serde_json::Map::new();
-        let ok = if route.status == 204 {
-            json!({ "description": "Success (no body)" })
-        } else if matches!(route.shape, Shape::Html(_)) {
-            json!({ "description": "Success: a printable page", "content": { "text/html": { "schema": { "type": "string" } } } })
-        } else {
-            json!({ "description": "Success", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Envelope" } } } })
-        };
-        responses.insert(route.status.to_string(), ok);
-        for (status, what) in [
-            ("400", "Malformed JSON"),
-            ("401", "Missing or invalid credential"),
-            ("403", "Credential lacks a scope or may not be used from this IP"),
-            ("404", "Not found (including another organization's ids)"),
-            ("409", "Conflict"),
-            ("413", "Body too large"),
-            ("415", "Body is not application/json"),
-            ("422", "Invalid input; error.details.field names it"),
-        ] {
-            responses.insert(
-                status.into(),
-                json!({ "description": what, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
-            );
-        }
-        let mut op = json!({
-            "summary": route.summary,
-            "operationId": format!("{}_{}", route.method.as_str().to_lowercase(), route.path.replace(['/', '{', '}'], "_").trim_matches('_')),
-            "parameters": params,
-            "responses": responses,
-            "x-graphql-operation": route.document,
-        });
-        if matches!(route.method, axum::http::Method::POST | axum::http::Method::PUT) {
-            op["requestBody"] =
-                json!({ "required": false, "content": { "application/json": { "schema": { "type": "object" } } } });
-        }
-        let entry = paths.entry(path).or_insert_with(|| json!({}));
-        entry[route.method.as_str().to_lowercase()] = op;
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Gantry REST v1",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Each route executes a GraphQL operation (x-graphql-operation) on the same schema as /graphql.",
-        },
-        "servers": [{ "url": "/" }],
-        "security": [{ "bearer": [] }],
-        "paths": paths,
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "API key (gk_live_…, gk_test_…) or session token (gks_…)" } },
-            "schemas": {
-                "Envelope": { "type": "object", "properties": {
-                    "id": { "type": "string" }, "status": { "type": "string", "enum": ["success"] }, "code": { "type": "integer" },
-                    "data": {}, "meta": { "$ref": "#/components/schemas/Meta" } } },
-                "Error": { "type": "object", "properties": {
-                    "status": { "type": "string", "enum": ["error"] }, "code": { "type": "integer" },
-                    "error": { "type": "object", "properties": { "type": { "type": "string" }, "message": { "type": "string" }, "details": { "type": "object" } } },
-                    "meta": { "$ref": "#/components/schemas/Meta" } } },
-                "Meta": { "type": "object", "properties": {
-                    "timestamp": { "type": "string", "format": "date-time" }, "trace_id": { "type": "string" },
-                    "rate_limit": { "type": "object", "nullable": true } } },
-            },
-        },
-    })
 }

@@ -15,7 +15,7 @@ mod oauth;
 pub mod observe;
 pub mod pages;
 pub mod pipeline;
-mod playground;
+pub(crate) mod playground;
 mod ws;
 
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +92,7 @@ pub fn router(app: Arc<App>) -> Router {
         full: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Strict),
         validated: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Fast),
     };
+    let sdl = schemas.full.sdl();
     let state = ServerState { app: app.clone(), schemas };
     Router::new()
         .route(
@@ -107,7 +108,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(playground::routes())
         .merge(oauth::routes())
         .merge(pages::routes())
-        .nest("/api/v1", crate::rest::routes())
+        .nest("/api/v1", crate::rest::routes(&sdl))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -20,6 +20,15 @@ pub fn routes() -> Router<ServerState> {
         .route("/playground/{*path}", get(|Path(path): Path<String>| async move { asset(&path) }))
 }
 
+/// The REST API reference (`/api/v1/docs`): Swagger UI, built with the playground.
+pub async fn docs() -> Response {
+    let mut r = asset("docs.html");
+    if r.status().is_success() {
+        super::pages::secure_headers(r.headers_mut(), DOCS_CSP);
+    }
+    r
+}
+
 fn asset(path: &str) -> Response {
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -50,3 +59,6 @@ fn asset(path: &str) -> Response {
 /// The playground's scripts and styles are its own files; it talks to this server only (HTTP and
 /// WebSocket).
 const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Swagger UI styles itself inline and calls this server only ("try it out").
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

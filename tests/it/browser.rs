@@ -6,37 +6,45 @@ use serde_json::json;
 
 use crate::common::{Backend, TestApp, in_ci};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_playground_runs_a_query_and_a_subscription_in_chromium() {
+/// The Chromium to drive, or `None` (a note) outside CI when it or playwright-core is missing.
+fn chromium() -> Option<String> {
     let root = env!("CARGO_MANIFEST_DIR");
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let script = format!("{root}/playground/e2e/playground.mjs");
     let playwright = format!("{root}/playground/node_modules/playwright-core");
-    let ready = std::path::Path::new(&chromium).exists() && std::path::Path::new(&playwright).exists();
-    if !ready {
-        assert!(!in_ci(), "CI=true but Chromium ({chromium}) or playwright-core ({playwright}) is missing");
-        eprintln!("note: Chromium or playwright-core missing; browser test not run");
-        return;
+    if std::path::Path::new(&chromium).exists() && std::path::Path::new(&playwright).exists() {
+        return Some(chromium);
     }
+    assert!(!in_ci(), "CI=true but Chromium ({chromium}) or playwright-core ({playwright}) is missing");
+    eprintln!("note: Chromium or playwright-core missing; browser test not run");
+    None
+}
+
+/// Runs `playground/e2e/<script>` with `env` and Chromium; its stdout, or a failure with both outputs.
+async fn e2e(script: &str, chromium: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(format!("{}/playground/e2e/{script}", env!("CARGO_MANIFEST_DIR"))).env("CHROMIUM_PATH", chromium);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("browser test finishes within 120 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_runs_a_query_and_a_subscription_in_chromium() {
+    let Some(chromium) = chromium() else { return };
     let app = TestApp::new(Backend::SqliteMemory).await;
     let s = app.register("browser@example.com").await;
     let (secret, key_id) = app.create_key_with(&s.token, json!({ "name": "browser", "scopes": ["*"] })).await;
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new("node")
-            .arg(&script)
-            .env("GANTRY_URL", format!("http://{}", app.addr))
-            .env("GANTRY_TOKEN", &secret)
-            .env("GANTRY_EXPECT_VIEWER_ID", &key_id)
-            .env("CHROMIUM_PATH", &chromium)
-            .output(),
-    )
-    .await
-    .expect("browser test finishes within 120 s")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "playground e2e failed:\n{stdout}\n{stderr}");
+    let url = format!("http://{}", app.addr);
+    let env = [("GANTRY_URL", url.as_str()), ("GANTRY_TOKEN", &secret), ("GANTRY_EXPECT_VIEWER_ID", &key_id)];
+    let stdout = e2e("playground.mjs", &chromium, &env).await;
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
     // The subscription on screen was fed by real key.created events from the script's mutations.
     let created = app.gql_ok(Some(&s.token), "{ apiKeys(first: 100) { edges { node { name } } } }", json!({})).await;
@@ -71,14 +79,7 @@ async fn the_playground_samples_match_the_schema() {
 /// Allow, and the landing on the app's redirect URI with a code that the token endpoint takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_login_and_consent_pages_complete_the_flow_in_chromium() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let playwright = format!("{root}/playground/node_modules/playwright-core");
-    if !(std::path::Path::new(&chromium).exists() && std::path::Path::new(&playwright).exists()) {
-        assert!(!in_ci(), "CI=true but Chromium ({chromium}) or playwright-core ({playwright}) is missing");
-        eprintln!("note: Chromium or playwright-core missing; browser test not run");
-        return;
-    }
+    let Some(chromium) = chromium() else { return };
     let redirect = "http://localhost:9/callback";
     let app = TestApp::new(Backend::SqliteMemory).await;
     let admin = app.register("admin@example.com").await;
@@ -107,23 +108,13 @@ async fn the_oauth_login_and_consent_pages_complete_the_flow_in_chromium() {
         app.addr,
         url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
     );
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::new("node")
-            .arg(format!("{root}/playground/e2e/oauth.mjs"))
-            .env("AUTHORIZE_URL", &authorize)
-            .env("REDIRECT_PREFIX", redirect)
-            .env("GANTRY_EMAIL", "user@example.com")
-            .env("GANTRY_PASSWORD", "correct horse battery")
-            .env("CHROMIUM_PATH", &chromium)
-            .output(),
-    )
-    .await
-    .expect("browser test finishes within 120 s")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "oauth e2e failed:\n{stdout}\n{stderr}");
+    let env = [
+        ("AUTHORIZE_URL", authorize.as_str()),
+        ("REDIRECT_PREFIX", redirect),
+        ("GANTRY_EMAIL", "user@example.com"),
+        ("GANTRY_PASSWORD", "correct horse battery"),
+    ];
+    let stdout = e2e("oauth.mjs", &chromium, &env).await;
     assert!(stdout.contains("consent page scopes: usage:read"), "{stdout}");
     assert!(stdout.contains("STATE=from-chromium"), "{stdout}");
     let code = stdout.lines().find_map(|l| l.strip_prefix("CODE=")).unwrap().to_string();
@@ -142,4 +133,18 @@ async fn the_oauth_login_and_consent_pages_complete_the_flow_in_chromium() {
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["access_token"].as_str().unwrap().starts_with("gko_at_"), "{body}");
+}
+
+/// The REST API reference in a real headless Chromium: it loads offline, lists the routes, and
+/// "try it out" executes a call with a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_reference_lists_the_routes_and_tries_a_call_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let app = TestApp::new(Backend::SqliteMemory).await;
+    let s = app.register("docs@example.com").await;
+    let (secret, key_id) = app.create_key_with(&s.token, json!({ "name": "docs", "scopes": ["keys:read"] })).await;
+    let url = format!("http://{}", app.addr);
+    let env = [("GANTRY_URL", url.as_str()), ("GANTRY_TOKEN", &secret), ("GANTRY_EXPECT_KEY_ID", &key_id)];
+    let stdout = e2e("docs.mjs", &chromium, &env).await;
+    assert!(stdout.contains("docs-e2e: 1 passed, 0 failed"), "{stdout}");
 }

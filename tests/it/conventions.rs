@@ -370,7 +370,7 @@ async fn hostile_inputs_are_refused_with_codes_quickly() {
         assert_eq!(code(&r), "BAD_USER_INPUT", "[{backend:?}] a raw NUL in a literal: {r}");
         let (status, body) =
             app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": "a\u{0}b", "scopes": ["*"] }))).await;
-        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("input")), "[{backend:?}] {body}");
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("name")), "[{backend:?}] {body}");
         let r = app
             .gql(
                 None,

@@ -384,6 +384,76 @@ async fn verify_api_key_reports_reasons_and_respects_tenancy() {
     }
 }
 
+/// Batch verification: one verdict per input in order, a key listed twice verified (and counted)
+/// once, at most 100 keys, the same answers over REST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_verifies_each_distinct_key_once_and_answers_in_order() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let dev = app.register("dev@example.com").await;
+        let (verifier, _) = app.create_key(&dev.token, &["keys:verify"]).await;
+        let (a, a_id) = app.create_key(&dev.token, &["usage:read"]).await;
+        let (b, b_id) = app.create_key(&dev.token, &["usage:read"]).await;
+        let (gone, gone_id) = app.create_key(&dev.token, &["usage:read"]).await;
+        app.gql_ok(Some(&dev.token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": gone_id }))
+            .await;
+        let q = "mutation($input: VerifyApiKeysInput!) { verifyApiKeys(input: $input) { valid invalid verified results { valid code keyId } } }";
+        let keys = json!([a, b, a, gone, "gk_live_doesnotexist"]);
+        let r = app.gql_ok(Some(&verifier), q, json!({ "input": { "keys": keys } })).await;
+        let v = &r["verifyApiKeys"];
+        assert_eq!(
+            (v["valid"].as_i64(), v["invalid"].as_i64(), v["verified"].as_i64()),
+            (Some(3), Some(2), Some(4)),
+            "[{backend:?}] {v}"
+        );
+        let ids: Vec<Value> = v["results"].as_array().unwrap().iter().map(|r| r["keyId"].clone()).collect();
+        assert_eq!(ids, vec![json!(a_id), json!(b_id), json!(a_id), json!(gone_id), Value::Null]);
+        assert_eq!(v["results"][3]["code"], "REVOKED");
+        assert_eq!(v["results"][4]["code"], "NOT_FOUND");
+
+        // Over REST, the same verdicts.
+        let (status, body) = app
+            .rest(
+                "POST",
+                "/keys/verify/batch",
+                Some(&verifier),
+                Some(json!({ "keys": [b, "gk_live_x"], "required_scopes": ["usage:read"] })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["results"][0]["key_id"], b_id.as_str());
+        assert_eq!(body["data"]["results"][1]["valid"], false);
+
+        // Bounds: none, more than 100, an empty key — refused naming the field.
+        let many: Vec<String> = (0..101).map(|i| format!("gk_live_{i}")).collect();
+        let r = app.gql(Some(&verifier), q, json!({ "input": { "keys": many } })).await;
+        assert_eq!((code(&r), r["errors"][0]["extensions"]["field"].as_str()), ("BAD_USER_INPUT", Some("keys")), "{r}");
+        let (status, body) = app.rest("POST", "/keys/verify/batch", Some(&verifier), Some(json!({ "keys": [] }))).await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("keys")), "{body}");
+        let (status, body) =
+            app.rest("POST", "/keys/verify/batch", Some(&verifier), Some(json!({ "keys": [a, " "] }))).await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("keys[1]")), "{body}");
+        let denied = app.gql(Some(&a), q, json!({ "input": { "keys": [b] } })).await;
+        assert_eq!(code(&denied), "FORBIDDEN", "verifying needs keys:verify");
+
+        // Counted as uses of the verified keys: a once in the first batch although listed twice
+        // (and once more for the refused call made with it), b once in each batch.
+        gantry::server::flush(&app.app).await;
+        let used = |id: String| {
+            let app = &app;
+            let token = dev.token.clone();
+            async move {
+                let r = app
+                    .gql_ok(Some(&token), "query($id: ID!) { apiKey(id: $id) { totalRequests } }", json!({ "id": id }))
+                    .await;
+                r["apiKey"]["totalRequests"].as_i64().unwrap()
+            }
+        };
+        assert_eq!(used(a_id.clone()).await, 2, "a key listed twice is counted once");
+        assert_eq!(used(b_id.clone()).await, 2);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_roll_keeps_the_old_secret_for_24_hours_by_default_and_events_follow() {
     for backend in backends() {

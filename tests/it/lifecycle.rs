@@ -206,10 +206,9 @@ async fn a_deleted_organization_is_refused_at_once_billed_to_its_month_and_purge
         assert_eq!(code(&r), "BAD_USER_INPUT", "a personal organization: {r}");
         let (status, body) = t
             .http
-            .delete(t.url("/api/v1/organization"))
+            .delete(t.url(&format!("/api/v1/organization?confirm={slug}")))
             .bearer_auth(&owner.token)
             .header("x-organization-id", &org)
-            .json(&json!({ "confirm": slug }))
             .send()
             .await
             .map(|r| (r.status().as_u16(), r))

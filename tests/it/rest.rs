@@ -160,16 +160,192 @@ async fn rest_errors_use_the_envelope_and_statuses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_lists_every_route() {
+async fn the_openapi_document_lists_every_route_typed() {
     let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
     let r = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let doc: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     for route in gantry::rest::routes::table() {
         let op = &doc["paths"][format!("/api/v1{}", route.path)][route.method.as_str().to_lowercase()];
         assert!(op.is_object(), "{} {} missing", route.method, route.path);
         assert!(op["responses"][route.status.to_string()].is_object());
     }
     assert!(doc["paths"]["/api/v1/keys/{id}"]["get"]["parameters"][0]["name"] == "id");
+
+    // Typed from the schema: query parameters, bodies, enums, defaults, security per route.
+    let list = &doc["paths"]["/api/v1/keys"]["get"];
+    let param = |op: &serde_json::Value, name: &str| {
+        op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap_or_default()
+    };
+    assert_eq!(param(list, "limit")["in"], "query");
+    assert_eq!(param(list, "limit")["schema"]["type"], "integer");
+    assert_eq!(param(list, "cursor")["in"], "query");
+    assert_eq!(param(list, "include_revoked")["schema"]["default"], false);
+    let env = param(list, "environment");
+    let env_ref = env["schema"]["anyOf"][0]["$ref"].as_str().unwrap_or_else(|| panic!("{env}"));
+    let env_name = env_ref.rsplit('/').next().unwrap();
+    assert_eq!(doc["components"]["schemas"][env_name]["enum"], json!(["LIVE", "TEST"]));
+    let create = &doc["paths"]["/api/v1/keys"]["post"];
+    assert_eq!(create["requestBody"]["required"], true);
+    let input = &doc["components"]["schemas"]["CreateApiKeyInput"];
+    assert!(input["required"].as_array().unwrap().contains(&json!("name")), "{input}");
+    assert_eq!(input["properties"]["allowed_ips"]["type"], "array", "{input}");
+    assert_eq!(input["properties"]["allowed_ips"]["default"], json!([]), "{input}");
+    assert_eq!(input["properties"]["description"]["type"], json!(["string", "null"]), "{input}");
+    assert_eq!(input["additionalProperties"], false);
+    // Output objects are components, shared by the routes selecting the same fields.
+    let component = |r: &serde_json::Value| {
+        let r = if r["allOf"].is_array() { &r["allOf"][0] } else { r };
+        let name =
+            r["$ref"].as_str().unwrap_or_else(|| panic!("not a $ref: {r}")).rsplit('/').next().unwrap().to_string();
+        doc["components"]["schemas"][name].clone()
+    };
+    let created = component(&create["responses"]["201"]["content"]["application/json"]["schema"]["properties"]["data"]);
+    assert_eq!(created["properties"]["secret"]["type"], "string", "{created}");
+    let api_key = component(&created["properties"]["api_key"]);
+    assert_eq!(api_key["properties"]["created_at"]["format"], "date-time", "{api_key}");
+    assert!(api_key["required"].as_array().unwrap().contains(&json!("scopes")), "{api_key}");
+    for status in ["401", "403", "409", "422", "429"] {
+        assert!(create["responses"][status]["$ref"].is_string(), "POST /keys documents {status}");
+    }
+    assert!(doc["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"].is_object());
+    assert_eq!(create["security"], json!([{ "bearer": [] }]));
+    assert_eq!(doc["paths"]["/api/v1/auth/login"]["post"]["security"], json!([]));
+    assert_eq!(doc["paths"]["/api/v1/auth/register"]["post"]["security"], json!([]));
+    assert_eq!(doc["paths"]["/api/v1/apps"]["get"]["security"], json!([{}, { "bearer": [] }]));
+    let listed = &list["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(listed["properties"]["data"]["type"], "array", "a list's data is its nodes");
+    assert_eq!(listed["properties"]["meta"]["$ref"], "#/components/schemas/ListMeta");
+    let kinds = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["type"]["enum"];
+    assert!(kinds.as_array().unwrap().contains(&json!("rate_limit_exceeded")), "error types are documented");
+    // The refresh route's body field is its REST name.
+    let refresh = &doc["paths"]["/api/v1/auth/refresh"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(refresh["required"], json!(["refresh_token"]));
+
+    // The same document as YAML and under /docs.
+    let yaml = app.http.get(app.url("/api/v1/openapi.yaml")).send().await.unwrap();
+    assert_eq!(yaml.headers()["content-type"], "application/yaml");
+    let yaml: serde_json::Value = serde_norway::from_str(&yaml.text().await.unwrap()).unwrap();
+    assert_eq!(yaml, doc);
+    let again: serde_json::Value =
+        app.http.get(app.url("/api/v1/docs/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, doc);
+}
+
+/// REST speaks REST: fields named as the caller wrote them and where, unknown body fields refused,
+/// the envelope's `id` and `rate_limit` on errors too, no `next_cursor` at the end, user data as
+/// written, enum values spelled as in GraphQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_errors_name_rest_fields_and_envelopes_are_complete() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("fields@example.com").await;
+        let field = |b: &serde_json::Value| {
+            (
+                b["error"]["details"]["field"].as_str().map(str::to_string),
+                b["error"]["details"]["location"].as_str().map(str::to_string),
+            )
+        };
+        let named = |f: &str, l: &str| (Some(f.to_string()), Some(l.to_string()));
+
+        // A query parameter is named as written, in the query.
+        let (status, body) = app.rest("GET", "/keys?limit=-1", Some(&s.token), None).await;
+        assert_eq!((status, field(&body)), (422, named("limit", "query")), "[{backend:?}] {body}");
+        let (status, body) = app.rest("GET", "/keys?limit=ten", Some(&s.token), None).await;
+        assert_eq!((status, field(&body)), (422, named("limit", "query")), "{body}");
+        let (status, body) = app.rest("GET", "/keys?environment=staging", Some(&s.token), None).await;
+        assert_eq!((status, field(&body)), (422, named("environment", "query")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("LIVE, TEST"), "{body}");
+        // Every error envelope has an id and, once a limit applied, the rate limit figures.
+        assert!(body["id"].as_str().unwrap().starts_with("req_"), "{body}");
+        assert!(body["meta"]["rate_limit"]["limit"].as_u64().unwrap() > 0, "{body}");
+        assert!(body["meta"]["rate_limit"]["remaining"].is_u64(), "{body}");
+
+        // An unknown body field is refused by its REST name; nothing is created.
+        let (status, body) = app
+            .rest(
+                "POST",
+                "/keys",
+                Some(&s.token),
+                Some(json!({ "name": "x", "scopes": ["keys:read"], "colour": "red" })),
+            )
+            .await;
+        assert_eq!((status, field(&body)), (422, named("colour", "body")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("allowed_ips"), "lists the fields: {body}");
+        // camelCase is not the REST spelling.
+        let (status, body) = app
+            .rest(
+                "POST",
+                "/keys",
+                Some(&s.token),
+                Some(json!({ "name": "x", "scopes": ["keys:read"], "allowedIps": [] })),
+            )
+            .await;
+        assert_eq!((status, field(&body)), (422, named("allowedIps", "body")), "{body}");
+        let (status, body) =
+            app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": 7, "scopes": ["keys:read"] }))).await;
+        assert_eq!((status, field(&body)), (422, named("name", "body")), "{body}");
+        let (status, body) = app.rest("POST", "/keys", Some(&s.token), Some(json!({ "scopes": ["keys:read"] }))).await;
+        assert_eq!((status, field(&body)), (422, named("name", "body")), "{body}");
+        assert_eq!(body["error"]["message"], "name: is required");
+        // A route whose variables are body fields refuses others too.
+        let (status, body) =
+            app.rest("POST", "/auth/refresh", None, Some(json!({ "refresh_token": "x", "token": "y" }))).await;
+        assert_eq!((status, field(&body)), (422, named("token", "body")), "{body}");
+        // A field a resolver refuses is named as in the body.
+        let (status, body) = app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": "", "scopes": [] }))).await;
+        assert_eq!((status, field(&body)), (422, named("name", "body")), "{body}");
+        let (_, list) = app.rest("GET", "/keys", Some(&s.token), None).await;
+        assert_eq!(list["meta"]["pagination"]["total_count"], 0, "no refused request wrote anything: {list}");
+
+        // A bad organization header is named as the header.
+        let r = app
+            .http
+            .get(app.url("/api/v1/keys"))
+            .bearer_auth(&s.token)
+            .header("x-organization-id", "acme")
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(field(&body), named("X-Organization-Id", "header"), "{body}");
+
+        // User data keeps its keys both ways; enum values are the GraphQL spelling.
+        let meta = json!({ "customerId": 7, "nested_key": { "deepKey": true } });
+        let (status, created) = app
+            .rest(
+                "POST",
+                "/keys",
+                Some(&s.token),
+                Some(json!({ "name": "a", "scopes": ["keys:read"], "environment": "test", "metadata": meta })),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["data"]["api_key"]["metadata"], meta);
+        assert_eq!(created["data"]["api_key"]["environment"], "TEST");
+        app.rest("POST", "/keys", Some(&s.token), Some(json!({ "name": "b", "scopes": ["keys:read"] }))).await;
+
+        // Pages: a cursor while there is more, none at the end.
+        let (status, page) = app.rest("GET", "/keys?limit=1", Some(&s.token), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["meta"]["pagination"]["has_more"], true, "{page}");
+        let cursor = page["meta"]["pagination"]["next_cursor"].as_str().unwrap().to_string();
+        let (_, last) = app.rest("GET", &format!("/keys?limit=1&cursor={cursor}"), Some(&s.token), None).await;
+        assert_eq!(last["data"].as_array().unwrap().len(), 1);
+        assert_eq!(last["meta"]["pagination"]["has_more"], false, "{last}");
+        assert!(last["meta"]["pagination"].get("next_cursor").is_none(), "no cursor at the end: {last}");
+        assert!(last["meta"]["rate_limit"]["limit"].is_u64(), "{last}");
+
+        // A route with a default: `regenerate` ends the old secret now, `roll` after the grace.
+        let id = created["data"]["api_key"]["id"].as_str().unwrap();
+        let (status, body) =
+            app.rest("POST", &format!("/keys/{id}/roll"), Some(&s.token), Some(json!({ "grace": 5 }))).await;
+        assert_eq!((status, field(&body)), (422, named("grace", "body")), "the REST name only: {body}");
+        let (status, body) = app
+            .rest("POST", &format!("/keys/{id}/roll"), Some(&s.token), Some(json!({ "expire_old_in_seconds": 60 })))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"]["previous_secret_expires_at"].is_string(), "{body}");
+    }
 }

@@ -235,12 +235,12 @@ async fn another_organizations_ids_are_not_found_on_every_field_and_route() {
                 .replace("/keys/{id}", &format!("/keys/{}", theirs.key))
                 .replace("/webhooks/{id}", &format!("/webhooks/{}", theirs.endpoint))
                 .replace("/events/{id}", &format!("/events/{}", theirs.event))
-                .replace("{did}", &theirs.delivery)
+                .replace("{delivery_id}", &theirs.delivery)
                 .replace("/apps/{id}", &format!("/apps/{}", theirs.app))
-                .replace("{installId}", &theirs.installation)
+                .replace("{install_id}", &theirs.installation)
                 .replace("/invoices/{id}", &format!("/invoices/{}", theirs.invoice))
                 .replace("/payment-methods/{id}", &format!("/payment-methods/{}", theirs.payment_method))
-                .replace("/members/{userId}", &format!("/members/{}", theirs.user))
+                .replace("/members/{user_id}", &format!("/members/{}", theirs.user))
                 .replace("/invitations/{id}", &format!("/invitations/{}", theirs.invitation))
                 .replace("/exports/{id}", &format!("/exports/{}", theirs.export));
             assert!(!path.contains('{'), "a route this test does not know how to fill: {}", route.path);

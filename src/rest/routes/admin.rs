@@ -2,36 +2,13 @@
 //! platform analytics. The app review queue's rows are with the apps.
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::Result;
-use crate::rest::RestInput;
 
 pub(super) const PLATFORM_USER: &str =
     "id email name isPlatformAdmin emailVerified suspendedAt suspendedReason personalOrganizationId createdAt";
 pub(super) const ORGANIZATION: &str =
     "id name slug isPersonal createdAt suspendedAt suspendedReason deletedAt purgeAfter plan { id slug name }";
-
-fn search_page(i: &RestInput) -> Result<Value> {
-    let mut vars = page_args(i)?;
-    vars["search"] = i.query("search").or(i.query("q")).into();
-    Ok(vars)
-}
-
-fn update_user(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("id"), "input": i.body_object()? }))
-}
-
-fn period(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "start": i.query("start"), "end": i.query("end") }))
-}
-
-fn suspend(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    let reason = body.get("reason").cloned().unwrap_or_else(|| json!("suspended by a platform administrator"));
-    Ok(json!({ "id": i.path("id"), "reason": reason }))
-}
 
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
@@ -45,7 +22,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "adminUsers",
             200,
-            search_page,
+            &[],
             Shape::List,
         ),
         r(
@@ -57,7 +34,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "adminUser",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -69,7 +46,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "updateUser",
             200,
-            update_user,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -79,7 +56,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!) { deleteUser(id: $id) }",
             "deleteUser",
             204,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -91,7 +68,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "adminOrganizations",
             200,
-            search_page,
+            &[],
             Shape::List,
         ),
         r(
@@ -99,11 +76,11 @@ pub(super) fn routes() -> Vec<Route> {
             "/admin/organizations/{id}/suspend",
             "Suspend an organization (`{\"reason\": …}`)",
             leak(format!(
-                "mutation($id: ID!, $reason: String!) {{ suspendOrganization(id: $id, reason: $reason) {{ {ORGANIZATION} }} }}"
+                "mutation($id: ID!, $reason: String! = \"suspended by a platform administrator\") {{ suspendOrganization(id: $id, reason: $reason) {{ {ORGANIZATION} }} }}"
             )),
             "suspendOrganization",
             200,
-            suspend,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -113,7 +90,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($id: ID!) {{ unsuspendOrganization(id: $id) {{ {ORGANIZATION} }} }}")),
             "unsuspendOrganization",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -123,7 +100,7 @@ pub(super) fn routes() -> Vec<Route> {
             "query($start: DateTime, $end: DateTime) { platformAnalytics(start: $start, end: $end) { start end users newUsers suspendedUsers organizations newOrganizations suspendedOrganizations organizationsByPlan { planId planName organizations } apiCalls apiErrors webhookDeliveries { status count } revenue { period currency amount invoices } marketplacePlatformShare { currency amount } } }",
             "platformAnalytics",
             200,
-            period,
+            &[],
             Shape::AsIs,
         ),
     ]

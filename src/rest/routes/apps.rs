@@ -1,53 +1,12 @@
 //! REST routes of marketplace apps, their reviews and installations, and the review queue.
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::rest::RestInput;
 
 pub(super) const APP: &str = "id name slug description longDescription category iconUrl version status reviewReason submittedAt reviewedAt publishedAt deprecatedAt featured pricing { model amount currency } features requestedScopes docsUrl supportUrl installCount rating reviewCount developer { id name } createdAt updatedAt";
 const REVIEW: &str = "id appId rating comment helpfulCount reviewerName createdAt updatedAt";
 const CLIENT: &str = "clientId clientType redirectUris accessTokenLifetime refreshTokenLifetime rateLimit { perSecond perMinute perHour perDay burst concurrency } secrets { lastFour createdAt expiresAt }";
-
-fn upper(i: &RestInput, name: &str) -> Option<String> {
-    i.query(name).map(|v| v.to_ascii_uppercase())
-}
-
-fn list_apps(i: &RestInput) -> Result<Value> {
-    let mut v = page_args(i)?;
-    let min_rating = match i.query("min_rating") {
-        Some(s) => Some(s.parse::<f64>().map_err(|_| Error::bad_input("min_rating", "must be a number"))?),
-        None => None,
-    };
-    v["search"] = json!(i.query("search").or(i.query("q")));
-    v["category"] = json!(upper(i, "category"));
-    v["pricingModel"] = json!(upper(i, "pricing_model").or(upper(i, "price_model")));
-    v["sort"] = json!(upper(i, "sort"));
-    v["minRating"] = json!(min_rating);
-    Ok(v)
-}
-
-fn reviews(i: &RestInput) -> Result<Value> {
-    let mut v = page_args(i)?;
-    v["id"] = json!(i.path("id"));
-    Ok(v)
-}
-
-fn submit_review(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "appId": i.path("id"), "rating": body.get("rating"), "comment": body.get("comment") }))
-}
-
-fn reject(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "id": i.path("id"), "reason": body.get("reason").cloned().unwrap_or(json!("")) }))
-}
-
-fn uninstall(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("installId") }))
-}
 
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
@@ -61,7 +20,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "marketplaceApps",
             200,
-            list_apps,
+            &[],
             Shape::List,
         ),
         r(
@@ -73,7 +32,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "createApp",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -83,7 +42,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ app(id: $id) {{ {APP} }} }}")),
             "app",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -95,7 +54,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "updateApp",
             200,
-            update_key,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -105,7 +64,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!) { deleteApp(id: $id) { deletedId } }",
             "deleteApp",
             204,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -117,7 +76,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "app.reviews",
             200,
-            reviews,
+            &[],
             Shape::List,
         ),
         r(
@@ -129,7 +88,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "submitAppReview",
             201,
-            submit_review,
+            &[("id", "appId")],
             Shape::AsIs,
         ),
         r(
@@ -139,7 +98,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ app(id: $id) {{ oauthConfig {{ {CLIENT} }} }} }}")),
             "app.oauthConfig",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -149,17 +108,17 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($input: AuthorizeAppInput!) { authorizeApp(input: $input) { redirectTo installation { id organizationId scopes createdAt } } }",
             "authorizeApp",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::DELETE,
-            "/apps/{installId}/uninstall",
+            "/apps/{install_id}/uninstall",
             "Uninstall an app (every token of the installation stops working)",
             "mutation($id: ID!) { uninstallApp(id: $id) { installation { id } } }",
             "uninstallApp",
             204,
-            uninstall,
+            &[("install_id", "id")],
             Shape::AsIs,
         ),
         r(
@@ -171,7 +130,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "pendingApps",
             200,
-            page_args,
+            &[],
             Shape::List,
         ),
         r(
@@ -181,7 +140,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($id: ID!) {{ approveApp(id: $id) {{ {APP} }} }}")),
             "approveApp",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -191,7 +150,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($id: ID!, $reason: String!) {{ rejectApp(id: $id, reason: $reason) {{ {APP} }} }}")),
             "rejectApp",
             200,
-            reject,
+            &[],
             Shape::AsIs,
         ),
     ]

@@ -2,11 +2,8 @@
 //! month costs so far.
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::rest::RestInput;
 
 const MONEY: &str = "amount currency";
 const PLAN: &str = "id slug name description monthlyPrice { amount currency } annualPrice { amount currency } isDefault perSecond perMinute perHour perDay burst monthlyQuota concurrency maxWebhookEndpoints maxApps quotaMode overageTiers { upTo unitPriceMicros }";
@@ -20,44 +17,12 @@ fn invoice() -> String {
     )
 }
 
-/// `{"plan_id": "pln_…", "billing_cycle": "annual"}` → `$planId`, `$billingCycle`.
-fn change(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    let plan = body.get("planId").cloned().unwrap_or(Value::Null);
-    if !plan.is_string() {
-        return Err(Error::bad_input("plan_id", "the plan's id (`pln_…`) is required"));
-    }
-    let cycle = match body.get("billingCycle") {
-        None | Some(Value::Null) => "MONTHLY".to_owned(),
-        Some(Value::String(s)) if matches!(s.to_ascii_lowercase().as_str(), "monthly" | "annual") => {
-            s.to_ascii_uppercase()
-        }
-        Some(_) => return Err(Error::bad_input("billing_cycle", "one of monthly, annual")),
-    };
-    Ok(json!({ "planId": plan, "billingCycle": cycle }))
-}
-
-fn list_invoices(i: &RestInput) -> Result<Value> {
-    let mut v = page_args(i)?;
-    v["status"] = match i.query("status") {
-        None => Value::Null,
-        Some(s) if matches!(s, "draft" | "open" | "paid" | "void" | "uncollectible") => json!(s.to_ascii_uppercase()),
-        Some(_) => return Err(Error::bad_input("status", "one of draft, open, paid, void, uncollectible")),
-    };
-    Ok(v)
-}
-
-fn pay(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "invoiceId": i.path("id"), "paymentMethodId": body.get("paymentMethodId") }))
-}
-
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
     let invoice = invoice();
     // `/upgrade` and `/downgrade` are one operation: the price decides when a change takes effect.
     let change_doc = leak(format!(
-        "mutation($planId: ID!, $billingCycle: BillingCycle!) {{ changeSubscription(planId: $planId, billingCycle: $billingCycle) {{ subscription {{ {SUBSCRIPTION} }} invoice {{ {invoice} }} }} }}"
+        "mutation($planId: ID!, $billingCycle: BillingCycle! = MONTHLY) {{ changeSubscription(planId: $planId, billingCycle: $billingCycle) {{ subscription {{ {SUBSCRIPTION} }} invoice {{ {invoice} }} }} }}"
     ));
     vec![
         r(
@@ -67,7 +32,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("{{ plans {{ {PLAN} }} }}")),
             "plans",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -77,7 +42,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("{{ subscription {{ {SUBSCRIPTION} }} }}")),
             "subscription",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -85,11 +50,11 @@ pub(super) fn routes() -> Vec<Route> {
             "/billing/preview",
             "What a change of plan or cycle would cost ({\"plan_id\", \"billing_cycle\"}); changes nothing",
             leak(format!(
-                "query($planId: ID!, $billingCycle: BillingCycle!) {{ previewSubscriptionChange(planId: $planId, billingCycle: $billingCycle) {{ plan {{ id slug name }} billingCycle immediate effectiveAt periodEnd lines {{ {LINE} }} total {{ {MONEY} }} }} }}"
+                "query($planId: ID!, $billingCycle: BillingCycle! = MONTHLY) {{ previewSubscriptionChange(planId: $planId, billingCycle: $billingCycle) {{ plan {{ id slug name }} billingCycle immediate effectiveAt periodEnd lines {{ {LINE} }} total {{ {MONEY} }} }} }}"
             )),
             "previewSubscriptionChange",
             200,
-            change,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -99,7 +64,7 @@ pub(super) fn routes() -> Vec<Route> {
             change_doc,
             "changeSubscription",
             200,
-            change,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -109,7 +74,7 @@ pub(super) fn routes() -> Vec<Route> {
             change_doc,
             "changeSubscription",
             200,
-            change,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -119,7 +84,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation {{ cancelSubscription {{ {SUBSCRIPTION} }} }}")),
             "cancelSubscription",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -129,7 +94,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation {{ resumeSubscription {{ {SUBSCRIPTION} }} }}")),
             "resumeSubscription",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -141,7 +106,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "invoices",
             200,
-            list_invoices,
+            &[],
             Shape::List,
         ),
         r(
@@ -153,7 +118,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "upcomingInvoice",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -163,7 +128,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ invoice(id: $id) {{ {invoice} }} }}")),
             "invoice",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -173,7 +138,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ invoice(id: $id) {{ {invoice} }} }}")),
             "invoice",
             200,
-            id_only,
+            &[],
             Shape::Html(crate::billing::html::render),
         ),
         r(
@@ -185,7 +150,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "payInvoice",
             200,
-            pay,
+            &[("id", "invoiceId")],
             Shape::AsIs,
         ),
         r(
@@ -195,7 +160,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("{{ paymentMethods {{ {PAYMENT_METHOD} }} }}")),
             "paymentMethods",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -207,7 +172,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "addPaymentMethod",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -217,7 +182,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!) { removePaymentMethod(id: $id) }",
             "removePaymentMethod",
             204,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
     ]

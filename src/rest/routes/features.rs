@@ -2,33 +2,11 @@
 //! themselves for platform administrators.
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::Result;
-use crate::rest::RestInput;
 
 pub(super) const FLAG: &str =
     "id key description enabled rolloutPercentage metadata overrides { organizationId enabled } createdAt updatedAt";
-
-fn check(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "key": i.path("key"), "organizationId": i.query("organization_id") }))
-}
-
-fn update(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("id"), "input": i.body_object()? }))
-}
-
-fn set_override(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(
-        json!({ "id": i.path("id"), "org": i.path("orgId"), "enabled": body.get("enabled").cloned().unwrap_or(Value::Null) }),
-    )
-}
-
-fn clear_override(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("id"), "org": i.path("orgId"), "enabled": Value::Null }))
-}
 
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
@@ -40,7 +18,7 @@ pub(super) fn routes() -> Vec<Route> {
             "query($key: String!, $organizationId: ID) { isFeatureEnabled(key: $key, organizationId: $organizationId) }",
             "isFeatureEnabled",
             200,
-            check,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -50,7 +28,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query {{ featureFlags {{ {FLAG} }} }}")),
             "featureFlags",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -62,7 +40,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "createFeatureFlag",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -72,7 +50,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ featureFlag(id: $id) {{ {FLAG} }} }}")),
             "featureFlag",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -84,7 +62,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "updateFeatureFlag",
             200,
-            update,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -94,7 +72,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!) { deleteFeatureFlag(id: $id) { id } }",
             "deleteFeatureFlag",
             204,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -104,31 +82,31 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($id: ID!) {{ toggleFeatureFlag(id: $id) {{ {FLAG} }} }}")),
             "toggleFeatureFlag",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::PUT,
-            "/features/{id}/overrides/{orgId}",
+            "/features/{id}/overrides/{organization_id}",
             "Set an organization's own value of a flag (`{\"enabled\": true}`)",
             leak(format!(
-                "mutation($id: ID!, $org: ID!, $enabled: Boolean) {{ setFeatureOverride(id: $id, organizationId: $org, enabled: $enabled) {{ {FLAG} }} }}"
+                "mutation($id: ID!, $organizationId: ID!, $enabled: Boolean) {{ setFeatureOverride(id: $id, organizationId: $organizationId, enabled: $enabled) {{ {FLAG} }} }}"
             )),
             "setFeatureOverride",
             200,
-            set_override,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::DELETE,
-            "/features/{id}/overrides/{orgId}",
+            "/features/{id}/overrides/{organization_id}",
             "Clear an organization's own value of a flag",
             leak(format!(
-                "mutation($id: ID!, $org: ID!, $enabled: Boolean) {{ setFeatureOverride(id: $id, organizationId: $org, enabled: $enabled) {{ {FLAG} }} }}"
+                "mutation($id: ID!, $organizationId: ID!) {{ setFeatureOverride(id: $id, organizationId: $organizationId, enabled: null) {{ {FLAG} }} }}"
             )),
             "setFeatureOverride",
             200,
-            clear_override,
+            &[],
             Shape::AsIs,
         ),
     ]

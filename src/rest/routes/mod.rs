@@ -14,15 +14,26 @@ mod team;
 mod usage;
 mod webhooks;
 
-use axum::http::Method;
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-use super::RestInput;
-use crate::error::{Error, Result};
+use axum::http::Method;
+
+use super::typed::Signature;
+
+/// Who may call a route, as the OpenAPI document says it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Access {
+    /// A credential is required.
+    Credential,
+    /// Anyone; a credential changes what is shown (the marketplace).
+    Optional,
+    /// No credential (signing up, signing in).
+    Open,
+}
 
 pub struct Route {
     pub method: Method,
-    /// Path under `/api/v1`, axum syntax.
+    /// Path under `/api/v1`, axum syntax; parameters are snake_case.
     pub path: &'static str,
     pub summary: &'static str,
     pub document: &'static str,
@@ -30,11 +41,13 @@ pub struct Route {
     pub field: &'static str,
     /// Status of a success (204 sends no body).
     pub status: u16,
-    pub variables: fn(&RestInput) -> Result<Value>,
+    /// What the route takes and where, read from its document (see [`super::typed`]).
+    pub sig: Signature,
     /// Reshapes the payload (e.g. a connection into a list with pagination meta).
     pub shape: Shape,
+    pub access: Access,
     /// The route as metered: `GET /api/v1/keys/{id}`.
-    pub label: std::sync::Arc<str>,
+    pub label: Arc<str>,
 }
 
 #[derive(Clone, Copy)]
@@ -43,7 +56,7 @@ pub enum Shape {
     /// A Relay connection: `data` is the list of nodes, `meta.pagination` the page info.
     List,
     /// A page for people: the payload rendered as HTML (errors stay JSON envelopes).
-    Html(fn(&Value) -> std::result::Result<String, askama::Error>),
+    Html(fn(&serde_json::Value) -> std::result::Result<String, askama::Error>),
 }
 
 pub(super) const USER: &str = "id email name isPlatformAdmin personalOrganizationId";
@@ -57,31 +70,22 @@ pub(super) const DELIVERY: &str =
 pub(super) const ATTEMPT: &str = "id attempt url requestHeaders requestBody responseStatus responseHeaders responseBody latencyMs errorKind errorMessage createdAt";
 pub(super) const EVENT: &str = "id type organizationId occurredAt data";
 
-pub(super) fn body_input(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "input": i.body_object()? }))
-}
+/// Routes anyone may call without a credential.
+const OPEN: &[&str] = &[
+    "POST /api/v1/auth/register",
+    "POST /api/v1/auth/login",
+    "POST /api/v1/auth/refresh",
+    "POST /api/v1/auth/verify-email",
+    "POST /api/v1/auth/forgot-password",
+    "POST /api/v1/auth/reset-password",
+];
 
-pub(super) fn id_only(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("id") }))
-}
+/// Routes a credential is optional for: the public marketplace and the plans.
+const OPTIONAL: &[&str] =
+    &["GET /api/v1/apps", "GET /api/v1/apps/{id}", "GET /api/v1/apps/{id}/reviews", "GET /api/v1/billing/plans"];
 
-pub(super) fn no_vars(_: &RestInput) -> Result<Value> {
-    Ok(json!({}))
-}
-
-pub(super) fn update_key(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("id"), "input": i.body_object()? }))
-}
-
-pub(super) fn page_args(i: &RestInput) -> Result<Value> {
-    let first = match i.query("limit").or(i.query("first")) {
-        Some(s) => Some(s.parse::<i64>().map_err(|_| Error::bad_input("limit", "must be an integer"))?),
-        None => None,
-    };
-    Ok(json!({ "first": first, "after": i.query("cursor").or(i.query("after")) }))
-}
-
-/// A row of the table; `label` is the route as metered (`GET /api/v1/keys/{id}`).
+/// A row of the table. `renames` pairs a REST name with the document's variable where the REST
+/// name is not the variable's snake_case (`("id", "endpointId")`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn r(
     method: Method,
@@ -90,19 +94,28 @@ pub(super) fn r(
     document: &'static str,
     field: &'static str,
     status: u16,
-    variables: fn(&RestInput) -> Result<Value>,
+    renames: &'static [(&'static str, &'static str)],
     shape: Shape,
 ) -> Route {
+    let label: Arc<str> = Arc::from(format!("{method} /api/v1{path}"));
+    let access = if OPEN.contains(&&*label) {
+        Access::Open
+    } else if OPTIONAL.contains(&&*label) {
+        Access::Optional
+    } else {
+        Access::Credential
+    };
     Route {
-        label: std::sync::Arc::from(format!("{method} /api/v1{path}")),
+        sig: Signature::new(&method, path, document, renames),
+        label,
         method,
         path,
         summary,
         document,
         field,
         status,
-        variables,
         shape,
+        access,
     }
 }
 

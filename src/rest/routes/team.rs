@@ -3,60 +3,13 @@
 //! for a session).
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::rest::RestInput;
 
 pub(super) const MEMBER: &str = "userId name email role joinedAt";
 pub(super) const EXPORT: &str = "id status createdAt finishedAt bytes downloadUrl expiresAt error";
 pub(super) const INVITATION: &str =
     "id email role status invitedBy createdAt expiresAt lastSentAt sentCount acceptedAt acceptedBy revokedAt";
-
-fn field<'a>(body: &'a Value, name: &str, rest: &str) -> Result<&'a Value> {
-    body.get(name).ok_or_else(|| Error::bad_input(rest, "is required"))
-}
-
-fn change_role(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "userId": i.path("userId"), "role": field(&body, "role", "role")? }))
-}
-
-fn user_path(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "userId": i.path("userId") }))
-}
-
-fn transfer(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "userId": field(&body, "userId", "user_id")? }))
-}
-
-fn list_invitations(i: &RestInput) -> Result<Value> {
-    let mut vars = page_args(i)?;
-    vars["status"] = i.query("status").map(|s| s.to_ascii_uppercase()).into();
-    Ok(vars)
-}
-
-fn token(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "token": field(&body, "token", "token")? }))
-}
-
-fn email(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "email": field(&body, "email", "email")? }))
-}
-
-fn confirm(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "confirm": field(&body, "confirm", "confirm")? }))
-}
-
-fn reset(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "token": field(&body, "token", "token")?, "password": field(&body, "password", "password")? }))
-}
 
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
@@ -68,39 +21,39 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query {{ members {{ {MEMBER} }} }}")),
             "members",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::PATCH,
-            "/organization/members/{userId}",
+            "/organization/members/{user_id}",
             "Give a member another role",
             leak(format!(
                 "mutation($userId: ID!, $role: Role!) {{ changeMemberRole(userId: $userId, role: $role) {{ {MEMBER} }} }}"
             )),
             "changeMemberRole",
             200,
-            change_role,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::DELETE,
-            "/organization/members/{userId}",
+            "/organization/members/{user_id}",
             "Remove a member",
             "mutation($userId: ID!) { removeMember(userId: $userId) }",
             "removeMember",
             204,
-            user_path,
+            &[],
             Shape::AsIs,
         ),
         r(
             M::DELETE,
             "/organization",
-            "Delete the organization (OWNER; `{\"confirm\": \"<slug>\"}`); its data is purged after the export window",
+            "Delete the organization (OWNER; `?confirm=<slug>`); its data is purged after the export window",
             "mutation($confirm: String!) { deleteOrganization(confirm: $confirm) { id purgeAfter exportId } }",
             "deleteOrganization",
             200,
-            confirm,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -110,7 +63,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation {{ exportOrganization {{ {EXPORT} }} }}")),
             "exportOrganization",
             202,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -120,7 +73,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query {{ organizationExports {{ {EXPORT} }} }}")),
             "organizationExports",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -130,7 +83,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("query($id: ID!) {{ organizationExport(id: $id) {{ {EXPORT} }} }}")),
             "organizationExport",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -140,7 +93,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation { leaveOrganization }",
             "leaveOrganization",
             204,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -150,7 +103,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($userId: ID!) { transferOwnership(userId: $userId) }",
             "transferOwnership",
             204,
-            transfer,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -162,7 +115,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "invitations",
             200,
-            list_invitations,
+            &[],
             Shape::List,
         ),
         r(
@@ -174,7 +127,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "inviteMember",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -186,7 +139,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "resendInvitation",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -196,7 +149,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($id: ID!) {{ revokeInvitation(id: $id) {{ {INVITATION} }} }}")),
             "revokeInvitation",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -206,7 +159,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($token: String!) { acceptInvitation(token: $token) { id name slug isPersonal viewerRole } }",
             "acceptInvitation",
             200,
-            token,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -216,7 +169,7 @@ pub(super) fn routes() -> Vec<Route> {
             leak(format!("mutation($token: String!) {{ verifyEmail(token: $token) {{ {USER} emailVerified }} }}")),
             "verifyEmail",
             200,
-            token,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -226,7 +179,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($email: String!) { requestPasswordReset(email: $email) }",
             "requestPasswordReset",
             202,
-            email,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -236,7 +189,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($token: String!, $password: String!) { resetPassword(token: $token, password: $password) }",
             "resetPassword",
             204,
-            reset,
+            &[],
             Shape::AsIs,
         ),
     ]

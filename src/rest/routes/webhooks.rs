@@ -1,41 +1,8 @@
 //! REST routes of webhooks: endpoints, secrets, test events, recovery, deliveries and their attempts, the catalog.
 
 use axum::http::Method;
-use serde_json::{Value, json};
 
 use super::*;
-use crate::error::Result;
-use crate::rest::RestInput;
-
-/// `?status=failed&event_type=…&since=…&until=…` for an endpoint's deliveries.
-fn deliveries(i: &RestInput) -> Result<Value> {
-    let mut v = page_args(i)?;
-    v["endpointId"] = json!(i.path("id"));
-    v["status"] = json!(i.query("status").map(str::to_ascii_uppercase));
-    v["eventType"] = json!(i.query("event_type"));
-    v["since"] = json!(i.query("since"));
-    v["until"] = json!(i.query("until"));
-    Ok(v)
-}
-
-fn delivery_path(i: &RestInput) -> Result<Value> {
-    Ok(json!({ "id": i.path("did"), "endpointId": i.path("id") }))
-}
-
-fn test_event(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "id": i.path("id"), "type": body.get("type").or(body.get("eventType")) }))
-}
-
-fn recover(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "id": i.path("id"), "since": body.get("since"), "until": body.get("until") }))
-}
-
-fn rotate(i: &RestInput) -> Result<Value> {
-    let body = i.body_object()?;
-    Ok(json!({ "id": i.path("id"), "grace": body.get("gracePeriodSeconds") }))
-}
 
 pub(super) fn routes() -> Vec<Route> {
     use Method as M;
@@ -49,7 +16,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "webhookEndpoints",
             200,
-            page_args,
+            &[],
             Shape::List,
         ),
         r(
@@ -61,7 +28,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "createWebhookEndpoint",
             201,
-            body_input,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -73,7 +40,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "webhookEndpoint",
             200,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -85,7 +52,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "updateWebhookEndpoint",
             200,
-            update_key,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -95,7 +62,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
             "deleteWebhookEndpoint",
             204,
-            id_only,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -103,11 +70,11 @@ pub(super) fn routes() -> Vec<Route> {
             "/webhooks/{id}/rotate-secret",
             "Issue a new signing secret (the old one signs beside it for the grace period)",
             leak(format!(
-                "mutation($id: ID!, $grace: Int) {{ rotateWebhookSecret(id: $id, gracePeriodSeconds: $grace) {{ secret previousSecretExpiresAt endpoint {{ {ENDPOINT} }} }} }}"
+                "mutation($id: ID!, $gracePeriodSeconds: Int) {{ rotateWebhookSecret(id: $id, gracePeriodSeconds: $gracePeriodSeconds) {{ secret previousSecretExpiresAt endpoint {{ {ENDPOINT} }} }} }}"
             )),
             "rotateWebhookSecret",
             200,
-            rotate,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -119,7 +86,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "sendTestEvent",
             201,
-            test_event,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -129,7 +96,7 @@ pub(super) fn routes() -> Vec<Route> {
             "mutation($id: ID!, $since: DateTime!, $until: DateTime) { recoverEndpoint(id: $id, since: $since, until: $until) }",
             "recoverEndpoint",
             200,
-            recover,
+            &[],
             Shape::AsIs,
         ),
         r(
@@ -141,19 +108,19 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "webhookDeliveries",
             200,
-            deliveries,
+            &[("id", "endpointId")],
             Shape::List,
         ),
         r(
             M::POST,
-            "/webhooks/{id}/deliveries/{did}/retry",
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
             "Attempt a delivery again now",
             leak(format!(
                 "mutation($id: ID!, $endpointId: ID!) {{ retryDelivery(id: $id, endpointId: $endpointId) {{ {DELIVERY} }} }}"
             )),
             "retryDelivery",
             200,
-            delivery_path,
+            &[("id", "endpointId"), ("delivery_id", "id")],
             Shape::AsIs,
         ),
         r(
@@ -165,7 +132,7 @@ pub(super) fn routes() -> Vec<Route> {
             )),
             "webhookDeliveries",
             200,
-            deliveries,
+            &[("id", "endpointId")],
             Shape::List,
         ),
         r(
@@ -175,7 +142,7 @@ pub(super) fn routes() -> Vec<Route> {
             "query { eventTypes { name category description schema sample deprecated archivedAt builtIn } }",
             "eventTypes",
             200,
-            no_vars,
+            &[],
             Shape::AsIs,
         ),
     ]
