@@ -88,6 +88,9 @@ pub async fn post_graphql(
         Ok(b) => b,
         Err(resp) => return resp(gql),
     };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return execute_batch(&s, headers, peer, &bytes, gql).await;
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -101,6 +104,79 @@ pub async fn post_graphql(
         }
     };
     execute(&s, headers, peer, request, gql).await
+}
+
+/// Operations in one batched request (a JSON array).
+pub const MAX_BATCH: usize = 10;
+
+/// A batched request: each operation goes through the whole pipeline on its own — admitted,
+/// limited, executed and metered as if it came alone — and the answers come back in order. The
+/// rate-limit headers are those after the last operation the limiter saw; the status is 200 unless every
+/// operation was refused alike (all 401, say).
+async fn execute_batch(s: &ServerState, headers: &HeaderMap, peer: SocketAddr, bytes: &[u8], gql: bool) -> Response {
+    let items: Vec<serde_json::Value> = match serde_json::from_slice(bytes) {
+        Ok(items) => items,
+        Err(e) => {
+            let msg = format!("malformed JSON batch: {e}");
+            return error_response(StatusCode::BAD_REQUEST, Code::BadUserInput, &msg, None, gql);
+        }
+    };
+    if items.is_empty() || items.len() > MAX_BATCH {
+        let msg = format!(
+            "a batched request is a JSON array of 1 to {MAX_BATCH} operations (got {}); send more as separate requests",
+            items.len()
+        );
+        return error_response(StatusCode::BAD_REQUEST, Code::BadUserInput, &msg, None, gql);
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    let mut statuses = Vec::with_capacity(items.len());
+    let mut last_headers = HeaderMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let started = std::time::Instant::now();
+        let size = item.to_string().len() as u64;
+        let mut resp = match serde_json::from_value::<async_graphql::Request>(item) {
+            Ok(request) => execute(s, headers, peer, request, false).await,
+            Err(e) => {
+                let msg = format!("operation {i} of the batch is not a GraphQL request: {e}");
+                error_response(StatusCode::BAD_REQUEST, Code::BadUserInput, &msg, None, false)
+            }
+        };
+        let tag = resp.extensions_mut().remove::<UsageTag>();
+        let status = resp.status();
+        if resp.headers().contains_key("x-ratelimit-remaining") || resp.headers().contains_key(header::WWW_AUTHENTICATE)
+        {
+            last_headers = std::mem::take(resp.headers_mut());
+        }
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap_or_default();
+        if let Some(tag) = tag {
+            let at = s.app.clock.now_ms();
+            let record =
+                tag.into_record(status.as_u16(), started.elapsed().as_micros() as u64, size, body.len() as u64, at);
+            s.app.meter.record(record);
+        }
+        statuses.push(status);
+        answers.push(serde_json::from_slice::<serde_json::Value>(&body).unwrap_or(serde_json::Value::Null));
+    }
+    let status = match statuses.first() {
+        Some(first) if statuses.iter().all(|s| s == first) && *first != StatusCode::OK => *first,
+        _ => StatusCode::OK,
+    };
+    let mut resp = json_response(status, &answers, gql);
+    for name in [
+        "ratelimit-policy",
+        "ratelimit",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "www-authenticate",
+    ] {
+        if let Some(v) = last_headers.get(name) {
+            resp.headers_mut().insert(axum::http::HeaderName::from_static(name), v.clone());
+        }
+    }
+    resp.extensions_mut().insert(super::observe::MetricOp(std::sync::Arc::from("batch")));
+    resp
 }
 
 type ErrorFn = Box<dyn FnOnce(bool) -> Response + Send>;

@@ -343,3 +343,79 @@ async fn a_request_error_has_no_data_and_costs_no_points() {
     let after = app.gql(Some(&key), "{ apiKeys(first: 50) { totalCount } }", json!({})).await;
     assert_eq!(bucket(&after), available - 51, "only the two queries that ran were charged: {after}");
 }
+
+/// A batched GraphQL request (a JSON array): each operation admitted, limited, executed and
+/// metered on its own, answered in order; more than the bound is refused with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_operations_each_pass_the_pipeline_and_are_bounded() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("dev@example.com").await;
+        let (key, key_id) = app.create_key(&s.token, &["*"]).await;
+        let remaining =
+            |r: &reqwest::Response| -> i64 { r.headers()["x-ratelimit-remaining"].to_str().unwrap().parse().unwrap() };
+        let one = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&key)
+            .json(&json!({ "query": "{ viewer { id } }" }))
+            .send()
+            .await
+            .unwrap();
+        let before = remaining(&one);
+        let batch = json!([
+            { "query": "query First { viewer { id } }" },
+            { "query": "query Second { viewer { kind } }" },
+            { "query": "{ nope }" },
+            7,
+        ]);
+        let r = app.http.post(app.url("/graphql")).bearer_auth(&key).json(&batch).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // Three operations reached the limiter (the fourth is not an operation).
+        assert_eq!(remaining(&r), before - 3, "[{backend:?}] each operation is charged");
+        let answers: Value = r.json().await.unwrap();
+        assert_eq!(answers.as_array().unwrap().len(), 4, "{answers}");
+        assert_eq!(answers[0]["data"]["viewer"]["id"], key_id.as_str(), "{answers}");
+        assert_eq!(answers[1]["data"]["viewer"]["kind"], "API_KEY", "{answers}");
+        assert_eq!(code(&answers[2]), "BAD_USER_INPUT", "{answers}");
+        assert!(answers[2].get("data").is_none(), "an invalid operation has no data: {answers}");
+        assert_eq!(code(&answers[3]), "BAD_USER_INPUT", "{answers}");
+        assert!(answers[3]["errors"][0]["message"].as_str().unwrap().contains("operation 3"), "{answers}");
+
+        // Every operation is metered under its own name.
+        gantry::server::flush(&app.app).await;
+        let data = app
+            .gql_ok(
+                Some(&s.token),
+                "query($k: ID) { usageByEndpoint(period: LAST_24_HOURS, keyId: $k) { operation stats { calls } } }",
+                json!({ "k": key_id }),
+            )
+            .await;
+        let calls = |op: &str| {
+            data["usageByEndpoint"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["operation"] == op)
+                .map(|r| r["stats"]["calls"].clone())
+        };
+        assert_eq!(calls("query First"), Some(json!(1)), "[{backend:?}] {data}");
+        assert_eq!(calls("query Second"), Some(json!(1)), "[{backend:?}] {data}");
+
+        // Bounded, and never a deserializer's message.
+        let many: Vec<Value> = (0..11).map(|_| json!({ "query": "{ viewer { id } }" })).collect();
+        let r = app.http.post(app.url("/graphql")).bearer_auth(&key).json(&many).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(code(&body), "BAD_USER_INPUT");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("1 to 10 operations"), "{body}");
+        let r = app.http.post(app.url("/graphql")).bearer_auth(&key).json(&json!([])).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        // A batch with a bad credential: every operation refused alike, so the status says it.
+        let r = app.http.post(app.url("/graphql")).bearer_auth("gk_live_nope").json(&batch).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "the malformed fourth answers 400 on its own");
+        let two = json!([{ "query": "{ viewer { id } }" }, { "query": "{ viewer { id } }" }]);
+        let r = app.http.post(app.url("/graphql")).bearer_auth("gk_live_nope").json(&two).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+}
