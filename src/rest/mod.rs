@@ -7,6 +7,7 @@ mod case;
 pub mod openapi;
 pub mod routes;
 pub mod typed;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, RawPathParams, RawQuery, State};
+use axum::extract::{ConnectInfo, OriginalUri, RawPathParams, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
@@ -28,41 +29,193 @@ use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
 use typed::Types;
+use versions::Version;
 
-/// The `/api/v1` router over the schema whose SDL is `sdl`.
-pub fn routes(sdl: &str) -> Router<ServerState> {
-    let types = Arc::new(Types::from_sdl(sdl));
+/// A route table as served by one version.
+struct Table {
+    version: Version,
+    routes: Vec<Arc<Route>>,
+}
+
+impl Table {
+    fn new(version: Version) -> Table {
+        let mut rows = routes::table();
+        if version == Version::V2 {
+            rows.extend(routes::v2_only());
+            // Metered as what was called, so usage splits calls by version.
+            for r in &mut rows {
+                r.label = Arc::from(format!("{} {}{}", r.method, version.prefix(), r.path));
+            }
+        }
+        Table { version, routes: rows.into_iter().map(Arc::new).collect() }
+    }
+
+    /// The row for a method and a path under the version's prefix, with its path parameters
+    /// (static segments win over parameters, as in the router).
+    fn find(&self, method: &Method, path: &str) -> Option<(Arc<Route>, HashMap<String, String>)> {
+        let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let mut best: Option<(usize, &Arc<Route>, HashMap<String, String>)> = None;
+        for r in self.routes.iter().filter(|r| r.method == *method) {
+            let pattern: Vec<&str> = r.path.split('/').collect();
+            if pattern.len() != segs.len() {
+                continue;
+            }
+            let mut params = HashMap::new();
+            let mut exact = 0;
+            let fits =
+                pattern.iter().zip(&segs).all(|(p, s)| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) if !s.is_empty() => {
+                        params.insert(name.to_string(), percent_decode(s));
+                        true
+                    }
+                    Some(_) => false,
+                    None => {
+                        exact += usize::from(p == s);
+                        p == s
+                    }
+                });
+            if fits && best.as_ref().is_none_or(|(e, _, _)| exact > *e) {
+                best = Some((exact, r, params));
+            }
+        }
+        best.map(|(_, r, p)| (r.clone(), p))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// The `/api/v1` or `/api/v2` router over the schema's types.
+pub fn routes(types: Arc<Types>, version: Version) -> Router<ServerState> {
+    let table = Table::new(version);
     let mut router = Router::new();
-    for route in routes::table() {
-        let route = Arc::new(route);
+    for route in &table.routes {
         let filter = MethodFilter::try_from(route.method.clone()).unwrap_or(MethodFilter::GET);
         let path = route.path;
-        let types = types.clone();
-        let handler = move |state, peer, params, query, headers, body| {
-            handle(route.clone(), types.clone(), state, peer, params, query, headers, body)
+        let (route, types) = (route.clone(), types.clone());
+        let handler = move |state, peer, uri: OriginalUri, params: RawPathParams, query, headers, body| {
+            let path = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            handle(route.clone(), types.clone(), version, Request { state, peer, uri, path, query, headers, body })
         };
         router = router.route(path, on(filter, handler));
     }
-    router = openapi::serve(router, &types);
+    if version == Version::V1 {
+        router = openapi::serve(router, &types);
+    }
+    let prefix = version.prefix();
     router
-        .fallback(|headers: HeaderMap| async move {
-            envelope_error(
+        .fallback(move |uri: OriginalUri, headers: HeaderMap| async move {
+            let resp = envelope_error(
                 &request_id(&headers).0,
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such route in /api/v1",
+                &format!("no such route in {prefix}"),
                 None,
-            )
+            );
+            in_version(resp, version, &uri).await
         })
-        .method_not_allowed_fallback(|headers: HeaderMap| async move {
-            envelope_error(
+        .method_not_allowed_fallback(move |uri: OriginalUri, headers: HeaderMap| async move {
+            let resp = envelope_error(
                 &request_id(&headers).0,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "this route does not accept that method",
                 None,
-            )
+            );
+            in_version(resp, version, &uri).await
         })
+}
+
+/// `/api/...` without a version in the path: `X-API-Version` picks one (default v1).
+pub fn unversioned(types: Arc<Types>) -> Router<ServerState> {
+    let tables = Arc::new([Table::new(Version::V1), Table::new(Version::V2)]);
+    let handler = move |state, peer, uri: OriginalUri, method: Method, query, headers: HeaderMap, body| {
+        let (tables, types) = (tables.clone(), types.clone());
+        async move {
+            let trace = request_id(&headers).0;
+            let version = match headers.get("x-api-version") {
+                None => versions::DEFAULT,
+                Some(v) => match v.to_str().map_err(|_| "must be text".to_string()).and_then(Version::parse) {
+                    Ok(v) => v,
+                    Err(why) => return version_error(&trace, &why),
+                },
+            };
+            let table = tables.iter().find(|t| t.version == version).expect("a table per version");
+            let under = uri.path().strip_prefix("/api").unwrap_or("");
+            match table.find(&method, under) {
+                Some((route, path)) => {
+                    handle(route, types, version, Request { state, peer, uri, path, query, headers, body }).await
+                }
+                None => {
+                    let resp =
+                        envelope_error(&trace, StatusCode::NOT_FOUND, "not_found", "no such route in /api", None);
+                    in_version(resp, version, &uri).await
+                }
+            }
+        }
+    };
+    Router::new().route("/api/{*rest}", axum::routing::any(handler))
+}
+
+fn version_error(trace: &str, why: &str) -> Response {
+    envelope_error(
+        trace,
+        StatusCode::BAD_REQUEST,
+        Code::BadUserInput.rest_type(),
+        &format!("X-API-Version: {why}"),
+        Some(json!({ "field": "X-API-Version", "location": "header" })),
+    )
+}
+
+/// What a route handler receives.
+struct Request {
+    state: State<ServerState>,
+    peer: ConnectInfo<SocketAddr>,
+    uri: OriginalUri,
+    path: HashMap<String, String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Body,
+}
+
+/// The answer as the version speaks: its headers, and for v2 the envelope without the legacy
+/// `meta` wrapper (`{"id", "data"}`, lists with `has_more` and `next_cursor`; errors `{"id", "error"}`).
+async fn in_version(mut resp: Response, version: Version, uri: &OriginalUri) -> Response {
+    let under = uri.path().strip_prefix(version.prefix()).or_else(|| uri.path().strip_prefix("/api")).unwrap_or("");
+    let under = match uri.query() {
+        Some(q) => format!("{under}?{q}"),
+        None => under.to_string(),
+    };
+    versions::stamp(resp.headers_mut(), version, &under);
+    if version == Version::V1 {
+        return resp;
+    }
+    let is_json =
+        resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let Ok(v1) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let mut v2 = json!({ "id": v1["id"] });
+    if v1.get("error").is_some() {
+        v2["error"] = v1["error"].clone();
+    } else {
+        v2["data"] = v1["data"].clone();
+        if let Some(p) = v1["meta"].get("pagination") {
+            v2["has_more"] = p["has_more"].clone();
+            v2["total_count"] = p["total_count"].clone();
+            if let Some(c) = p.get("next_cursor") {
+                v2["next_cursor"] = c.clone();
+            }
+        }
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&v2).unwrap_or_default()))
 }
 
 fn meta(trace_id: &str) -> Value {
@@ -175,37 +328,37 @@ fn from_error(trace_id: &str, route: Option<&Route>, e: &Error, rate_limit: Valu
     resp
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle(
-    route: Arc<Route>,
-    types: Arc<Types>,
-    state: State<ServerState>,
-    peer: ConnectInfo<SocketAddr>,
-    params: RawPathParams,
-    raw: RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(route: Arc<Route>, types: Arc<Types>, version: Version, req: Request) -> Response {
     let mut tag = None;
     let label = route.label.clone();
-    let mut resp = handle_inner(&route, &types, state, peer, params, raw, headers, body, &mut tag).await;
+    let uri = req.uri.clone();
+    let resp = match version_conflict(&req.headers, version) {
+        Some(resp) => resp,
+        None => handle_inner(&route, &types, req, &mut tag).await,
+    };
+    let mut resp = in_version(resp, version, &uri).await;
     resp.extensions_mut().insert(crate::server::MetricOp(label));
     crate::server::tagged(resp, tag)
 }
 
+/// A versioned path with an `X-API-Version` header naming another version (or nothing valid).
+fn version_conflict(headers: &HeaderMap, version: Version) -> Option<Response> {
+    let value = headers.get("x-api-version")?;
+    let trace = request_id(headers).0;
+    match value.to_str().map_err(|_| "must be text".to_string()).and_then(Version::parse) {
+        Ok(v) if v == version => None,
+        Ok(v) => Some(version_error(
+            &trace,
+            &format!("names {} but the path is {}; use one or the other", v.name(), version.prefix()),
+        )),
+        Err(why) => Some(version_error(&trace, &why)),
+    }
+}
+
 /// Serves a route; once the caller is known, `tag` holds what the metering layer records.
 #[allow(clippy::too_many_arguments)]
-async fn handle_inner(
-    route: &Route,
-    types: &Types,
-    State(s): State<ServerState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    params: RawPathParams,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-    tag: &mut Option<UsageTag>,
-) -> Response {
+async fn handle_inner(route: &Route, types: &Types, req: Request, tag: &mut Option<UsageTag>) -> Response {
+    let Request { state: State(s), peer: ConnectInfo(peer), path, query: RawQuery(raw), headers, body, .. } = req;
     let query = crate::server::query_params(raw.as_deref());
     let rid = request_id(&headers);
     let trace = rid.0.clone();
@@ -249,7 +402,6 @@ async fn handle_inner(
             }
         }
     };
-    let path: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
 
     let ip = client_ip(&s.app, &headers, peer);
     let token = match crate::server::bearer(&headers) {
@@ -341,8 +493,7 @@ async fn handle_inner(
         "data": payload,
         "meta": meta,
     });
-    let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut().insert("x-api-version", HeaderValue::from_static("v1"));
+    let resp = (status, axum::Json(body)).into_response();
     with_limit_headers(resp, &decision, now)
 }
 

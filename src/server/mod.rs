@@ -88,11 +88,12 @@ pub struct ServerState {
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    use crate::rest::versions::Version;
     let schemas = Schemas {
         full: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Strict),
         validated: crate::graphql::build(app.clone(), async_graphql::ValidationMode::Fast),
     };
-    let sdl = schemas.full.sdl();
+    let types = std::sync::Arc::new(crate::rest::typed::Types::from_sdl(&schemas.full.sdl()));
     let state = ServerState { app: app.clone(), schemas };
     Router::new()
         .route(
@@ -108,7 +109,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(playground::routes())
         .merge(oauth::routes())
         .merge(pages::routes())
-        .nest("/api/v1", crate::rest::routes(&sdl))
+        .nest("/api/v1", crate::rest::routes(types.clone(), Version::V1))
+        .nest("/api/v2", crate::rest::routes(types.clone(), Version::V2))
+        .merge(crate::rest::unversioned(types))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -28,4 +28,5 @@ mod subscriptions;
 mod teams;
 mod tenancy;
 mod usage;
+mod versions;
 pub mod webhooks;

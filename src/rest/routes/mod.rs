@@ -12,6 +12,7 @@ mod features;
 mod keys;
 mod team;
 mod usage;
+mod v2;
 mod webhooks;
 
 use std::sync::Arc;
@@ -81,8 +82,13 @@ const OPEN: &[&str] = &[
 ];
 
 /// Routes a credential is optional for: the public marketplace and the plans.
-const OPTIONAL: &[&str] =
-    &["GET /api/v1/apps", "GET /api/v1/apps/{id}", "GET /api/v1/apps/{id}/reviews", "GET /api/v1/billing/plans"];
+const OPTIONAL: &[&str] = &[
+    "GET /api/v1/apps",
+    "GET /api/v1/apps/{id}",
+    "GET /api/v1/apps/{id}/reviews",
+    "GET /api/v1/billing/plans",
+    "GET /api/v1/marketplace/search",
+];
 
 /// A row of the table. `renames` pairs a REST name with the document's variable where the REST
 /// name is not the variable's snake_case (`("id", "endpointId")`).
@@ -117,6 +123,11 @@ pub(super) fn r(
         shape,
         access,
     }
+}
+
+/// Routes only v2 has (seed 001 §2.2).
+pub fn v2_only() -> Vec<Route> {
+    v2::routes()
 }
 
 /// Every route.

@@ -1,0 +1,116 @@
+//! REST versions: the path or `X-API-Version` selects one, the answer says which, v1 announces its
+//! deprecation and successor, v2 answers without the legacy `meta` wrapper, and usage splits calls
+//! by version.
+
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, backends};
+
+async fn call(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    version: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = app.http.get(app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(v) = version {
+        req = req.header("x-api-version", v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_path_or_the_header_selects_a_version_and_v1_points_to_its_successor() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("versions@example.com").await;
+        let (key, key_id) = app.create_key(&s.token, &["*"]).await;
+
+        // v1: the seed envelope, deprecated with dates from the version table and a successor.
+        let (status, h, v1) = call(&app, "/api/v1/keys?limit=5", Some(&key), None).await;
+        assert_eq!(status, 200, "[{backend:?}] {v1}");
+        assert_eq!(h["x-api-version"], "v1");
+        assert_eq!(h["deprecation"], "@1764547200");
+        assert_eq!(h["sunset"], "Thu, 31 Dec 2026 00:00:00 GMT");
+        assert_eq!(h["link"], "</api/v2/keys?limit=5>; rel=\"successor-version\"");
+        assert_eq!(
+            (v1["status"].as_str(), v1["meta"]["pagination"]["total_count"].as_i64()),
+            (Some("success"), Some(1))
+        );
+
+        // v2: no meta wrapper, cursor pagination at the top, ids everywhere, not deprecated.
+        let (status, h, v2) = call(&app, "/api/v2/keys?limit=5", Some(&key), None).await;
+        assert_eq!(status, 200, "{v2}");
+        assert_eq!(h["x-api-version"], "v2");
+        assert!(h.get("deprecation").is_none() && h.get("sunset").is_none() && h.get("link").is_none());
+        assert!(v2.get("meta").is_none() && v2.get("status").is_none(), "{v2}");
+        assert!(v2["id"].as_str().unwrap().starts_with("req_"), "{v2}");
+        assert_eq!(v2["data"][0]["id"], key_id.as_str());
+        assert_eq!((v2["has_more"].as_bool(), v2["total_count"].as_i64()), (Some(false), Some(1)), "{v2}");
+        assert!(v2.get("next_cursor").is_none());
+        assert!(h.get("x-ratelimit-remaining").is_some(), "limits travel in headers");
+        let (status, _, err) = call(&app, "/api/v2/keys", None, None).await;
+        assert_eq!(status, 401);
+        assert_eq!(err["error"]["type"], "authentication_error", "{err}");
+        assert!(err.get("meta").is_none() && err["id"].is_string(), "{err}");
+        let (status, _, err) = call(&app, "/api/v2/nope", Some(&key), None).await;
+        assert_eq!((status, err["error"]["type"].as_str()), (404, Some("not_found")), "{err}");
+
+        // The unversioned path: the header picks, by name or by date; v1 without one.
+        let (_, h, by_date) = call(&app, "/api/keys", Some(&key), Some("2025-11-01")).await;
+        assert_eq!(h["x-api-version"], "v2");
+        assert_eq!(by_date["data"][0]["id"], key_id.as_str(), "{by_date}");
+        let (_, h, _) = call(&app, "/api/keys", Some(&key), Some("2025-06-30")).await;
+        assert_eq!(h["x-api-version"], "v1", "a date before v2: v1");
+        let (_, h, plain) = call(&app, &format!("/api/keys/{key_id}"), Some(&key), None).await;
+        assert_eq!(h["x-api-version"], "v1");
+        assert_eq!(plain["data"]["id"], key_id.as_str(), "{plain}");
+        let (status, _, bad) = call(&app, "/api/keys", Some(&key), Some("v9")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(bad["error"]["details"], json!({ "field": "X-API-Version", "location": "header" }), "{bad}");
+        // A versioned path with a header naming another version is refused, not guessed.
+        let (status, _, bad) = call(&app, "/api/v1/keys", Some(&key), Some("v2")).await;
+        assert_eq!(status, 400, "{bad}");
+        let (status, _, _) = call(&app, "/api/v1/keys", Some(&key), Some("v1")).await;
+        assert_eq!(status, 200);
+
+        // Routes only v2 has.
+        let (status, _, found) =
+            call(&app, "/api/v2/marketplace/search?q=nothing-like-it&sort=newest", None, None).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["data"], json!([]), "{found}");
+        let (status, _, _) = call(&app, "/api/v1/marketplace/search", None, None).await;
+        assert_eq!(status, 404, "v1 does not have it");
+        let (status, _, forecast) = call(&app, "/api/v2/billing/usage-forecast", Some(&key), None).await;
+        assert_eq!(status, 200, "{forecast}");
+        assert!(forecast["data"]["projected_calls"].is_i64(), "{forecast}");
+
+        // Usage splits calls by version: each route is metered under its versioned path.
+        gantry::server::flush(&app.app).await;
+        let usage = app
+            .gql_ok(
+                Some(&s.token),
+                "{ usageByEndpoint(period: LAST_24_HOURS) { operation stats { calls } } }",
+                json!({}),
+            )
+            .await;
+        let calls = |op: &str| {
+            usage["usageByEndpoint"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["operation"] == op)
+                .map(|r| r["stats"]["calls"].clone())
+        };
+        assert_eq!(calls("GET /api/v1/keys"), Some(json!(3)), "[{backend:?}] {usage}");
+        assert_eq!(calls("GET /api/v2/keys"), Some(json!(2)), "[{backend:?}] {usage}");
+        assert_eq!(calls("GET /api/v2/billing/usage-forecast"), Some(json!(1)), "{usage}");
+    }
+}
