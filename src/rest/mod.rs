@@ -3,6 +3,7 @@
 //! keys and the right status. Authorization, validation and errors are the GraphQL ones by
 //! construction.
 
+mod batch;
 mod case;
 pub mod openapi;
 pub mod routes;
@@ -102,6 +103,12 @@ pub fn routes(types: Arc<Types>, version: Version) -> Router<ServerState> {
     }
     if version == Version::V1 {
         router = openapi::serve(router, &types);
+    } else {
+        let tables = Arc::new([Table::new(Version::V1), Table::new(Version::V2)]);
+        let types = types.clone();
+        let handler =
+            move |state, peer, headers, body| batch::serve(tables.clone(), types.clone(), state, peer, headers, body);
+        router = router.route("/integrations/batch", axum::routing::post(handler));
     }
     let prefix = version.prefix();
     router

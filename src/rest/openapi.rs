@@ -144,7 +144,8 @@ fn data_schema(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
 fn operation(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
     let mut parameters = Vec::new();
     for p in route.sig.params.iter().filter(|p| p.loc != Loc::Body) {
-        let mut schema = input_schema(types, &p.ty, b);
+        let ty = if p.loc == Loc::Path { p.ty.non_null() } else { p.ty.clone() };
+        let mut schema = input_schema(types, &ty, b);
         if let Some(d) = &p.default {
             schema = with_key(schema, "default", d.clone());
         }

@@ -48,6 +48,14 @@ impl Ty {
         }
     }
 
+    /// The same type, not null (a path parameter is always there).
+    pub fn non_null(&self) -> Ty {
+        match self.clone() {
+            Ty::Named { name, .. } => Ty::Named { name, nullable: false },
+            Ty::List { of, .. } => Ty::List { of, nullable: false },
+        }
+    }
+
     /// The named type under any lists.
     pub fn named(&self) -> &str {
         match self {

@@ -304,8 +304,13 @@ impl TestApp {
 
     /// A REST call; returns (status, body or Null for an empty body).
     pub async fn rest(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        self.rest_at(method, &format!("/api/v1{path}"), token, body).await
+    }
+
+    /// A REST call at a full path (`/api/v2/...`).
+    pub async fn rest_at(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, self.url(&format!("/api/v1{path}")));
+        let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

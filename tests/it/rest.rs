@@ -349,3 +349,55 @@ async fn rest_errors_name_rest_fields_and_envelopes_are_complete() {
         assert!(body["data"]["previous_secret_expires_at"].is_string(), "{body}");
     }
 }
+
+/// A client generated from the document works: openapi-python-client (from PyPI) generates a
+/// Python client, and a script runs the key lifecycle with it against this server. Required in CI;
+/// elsewhere it runs when the generator is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_generated_from_the_document_runs_the_key_lifecycle() {
+    let generator = std::env::var("OPENAPI_PYTHON_CLIENT").unwrap_or_else(|_| "openapi-python-client".into());
+    let installed = std::process::Command::new(&generator).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(
+            !crate::common::in_ci(),
+            "CI=true but {generator} is not installed (pip install openapi-python-client)"
+        );
+        eprintln!("note: {generator} missing; generated-client test not run");
+        return;
+    }
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let doc = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let doc_path = dir.path().join("openapi.json");
+    std::fs::write(&doc_path, doc).unwrap();
+    let out = tokio::process::Command::new(&generator)
+        .arg("generate")
+        .arg("--path")
+        .arg(&doc_path)
+        .arg("--output-path")
+        .arg(dir.path().join("gantry_client"))
+        .args(["--meta", "none"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "generation failed:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("WARNING") && !stderr.contains("WARNING"), "every route generates:\n{stdout}\n{stderr}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/key_lifecycle.py");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::process::Command::new("python3")
+            .arg(script)
+            .env("CLIENT_DIR", dir.path())
+            .env("GANTRY_URL", format!("http://{}", app.addr))
+            .output(),
+    )
+    .await
+    .expect("the script finishes within 120 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the generated client failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("python-client: key lifecycle ok"), "{stdout}");
+}

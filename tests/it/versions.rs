@@ -114,3 +114,89 @@ async fn the_path_or_the_header_selects_a_version_and_v1_points_to_its_successor
         assert_eq!(calls("GET /api/v2/billing/usage-forecast"), Some(json!(1)), "{usage}");
     }
 }
+
+/// `/api/v2/integrations/batch`: each sub-request authenticated, limited and metered on its own,
+/// answered in order with its own status; at most 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_each_rest_call_through_the_pipeline_in_order() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("batch@example.com").await;
+        let (key, key_id) = app.create_key(&s.token, &["*"]).await;
+        let batch = json!({ "requests": [
+            { "method": "GET", "path": "/keys?limit=1" },
+            { "method": "POST", "path": "/keys", "body": { "name": "from-batch", "scopes": ["keys:read"] } },
+            { "method": "GET", "path": "/keys/key_00000000000000000000000000" },
+            { "method": "GET", "path": "/nope" },
+            { "method": "post", "path": "/keys", "body": { "name": "x", "scopes": [], "colour": 1 } },
+            { "method": "GET", "path": format!("/api/v1/keys/{key_id}") },
+        ] });
+        let r =
+            app.http.post(app.url("/api/v2/integrations/batch")).bearer_auth(&key).json(&batch).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers().get("x-ratelimit-remaining").is_some(), "the last sub-request's limits");
+        let body: Value = r.json().await.unwrap();
+        let answers = body["data"].as_array().unwrap_or_else(|| panic!("[{backend:?}] {body}"));
+        let statuses: Vec<i64> = answers.iter().map(|a| a["status"].as_i64().unwrap()).collect();
+        assert_eq!(statuses, vec![200, 201, 404, 404, 422, 200], "[{backend:?}] {body}");
+        assert_eq!(answers[0]["body"]["data"][0]["id"], key_id.as_str(), "v2 by default: {body}");
+        assert!(answers[0]["body"].get("meta").is_none());
+        assert_eq!(answers[1]["body"]["data"]["api_key"]["name"], "from-batch");
+        assert_eq!(answers[4]["body"]["error"]["details"]["field"], "colour");
+        assert_eq!(answers[5]["body"]["status"], "success", "a v1 path answers in v1: {body}");
+        assert_eq!(answers[5]["api_version"], "v1");
+
+        // The created key is there; every routed sub-request was metered as a call of its own.
+        let (_, list) = app.rest("GET", "/keys", Some(&key), None).await;
+        assert_eq!(list["meta"]["pagination"]["total_count"], 2, "{list}");
+        gantry::server::flush(&app.app).await;
+        let usage = app
+            .gql_ok(
+                Some(&s.token),
+                "{ usageByEndpoint(period: LAST_24_HOURS) { operation stats { calls } } }",
+                json!({}),
+            )
+            .await;
+        let calls = |op: &str| {
+            usage["usageByEndpoint"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["operation"] == op)
+                .map(|r| r["stats"]["calls"].clone())
+        };
+        assert_eq!(calls("POST /api/v2/keys"), Some(json!(2)), "[{backend:?}] {usage}");
+        assert_eq!(calls("GET /api/v2/keys/{id}"), Some(json!(1)), "{usage}");
+        assert_eq!(calls("GET /api/v1/keys/{id}"), Some(json!(1)), "{usage}");
+
+        // Without a credential each sub-request is refused on its own.
+        let r = app.http.post(app.url("/api/v2/integrations/batch")).json(&batch).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["data"][0]["status"], 401, "{body}");
+        assert_eq!(body["data"][1]["status"], 401, "{body}");
+        // Bounds and shape.
+        let many: Vec<Value> = (0..51).map(|_| json!({ "method": "GET", "path": "/keys" })).collect();
+        let (status, bad) =
+            app.rest_at("POST", "/api/v2/integrations/batch", Some(&key), Some(json!({ "requests": many }))).await;
+        assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("requests")), "{bad}");
+        let (status, bad) = app
+            .rest_at(
+                "POST",
+                "/api/v2/integrations/batch",
+                Some(&key),
+                Some(json!({ "requests": [{ "method": "TRACE", "path": "/keys" }] })),
+            )
+            .await;
+        assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("requests[0].method")), "{bad}");
+        let (status, bad) = app
+            .rest_at(
+                "POST",
+                "/api/v2/integrations/batch",
+                Some(&key),
+                Some(json!({ "requests": [{ "method": "GET", "path": "/api/v2/integrations/batch" }] })),
+            )
+            .await;
+        assert_eq!(status, 200, "{bad}");
+        assert_eq!(bad["data"][0]["status"], 404, "no batch inside a batch: {bad}");
+    }
+}
