@@ -338,6 +338,7 @@ pub struct VerifyApiKeysInput {
 /// The verdicts of a batch, one per key given, in order.
 #[derive(SimpleObject)]
 pub struct VerifyApiKeysResult {
+    /// One verdict per key given, in the order given.
     pub results: Vec<VerifyApiKeyResult>,
     /// How many of the inputs are valid.
     pub valid: i32,

@@ -401,3 +401,58 @@ async fn a_python_client_generated_from_the_document_runs_the_key_lifecycle() {
     assert!(out.status.success(), "the generated client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("python-client: key lifecycle ok"), "{stdout}");
 }
+
+/// Schemathesis (from PyPI) generates requests for every operation of the document — its examples'
+/// boundaries and random values — and checks each answer: no server error, a documented status, the
+/// documented content type and a body matching the documented schema. Required in CI; elsewhere it
+/// runs when `st` is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_or_answer_contradicting_the_document() {
+    let st = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "st".into());
+    let installed = std::process::Command::new(&st).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(!crate::common::in_ci(), "CI=true but schemathesis ({st}) is not installed (pip install schemathesis)");
+        eprintln!("note: schemathesis missing; property test not run");
+        return;
+    }
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    // The first account administers the platform: it lifts its own limits so that answers are
+    // about the input, not the rate limit.
+    let admin = app.register("st@example.com").await;
+    let enterprise = "pln_0000000000000000enterprise";
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($id: ID!) { updatePlan(id: $id, input: {perSecond: null, perMinute: null, perHour: null, perDay: null, burst: null, monthlyQuota: null, concurrency: null, queryCostBucket: 100000000, queryCostRestoreRate: 100000000}) { slug } }",
+        json!({ "id": enterprise }),
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.token),
+        "mutation($o: ID!, $p: ID!) { setOrganizationPlan(organizationId: $o, planId: $p) { slug } }",
+        json!({ "o": admin.org_id, "p": enterprise }),
+    )
+    .await;
+    let (key, _) = app.create_key(&admin.token, &["*"]).await;
+    let url = format!("http://{}/api/v1/openapi.json", app.addr);
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        tokio::process::Command::new(&st)
+            .args(["run", &url, "--header", &format!("Authorization: Bearer {key}")])
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            ])
+            .args(["--phases", "coverage,fuzzing", "--max-examples", "5", "--seed", "7", "--request-timeout", "20"])
+            .env("NO_COLOR", "1")
+            .output(),
+    )
+    .await
+    .expect("schemathesis finishes within 600 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stdout.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    assert!(out.status.success(), "schemathesis found problems:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Tested: 99") || stdout.contains("Tested:"), "{summary}");
+    assert!(!stdout.contains("Rate limited"), "limits got in the way:\n{summary}");
+}
