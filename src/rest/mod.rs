@@ -6,6 +6,7 @@
 mod batch;
 mod case;
 pub mod openapi;
+mod realtime;
 pub mod routes;
 pub mod typed;
 pub mod versions;
@@ -364,7 +365,7 @@ fn version_conflict(headers: &HeaderMap, version: Version) -> Option<Response> {
 
 /// Serves a route; once the caller is known, `tag` holds what the metering layer records.
 #[allow(clippy::too_many_arguments)]
-async fn handle_inner(route: &Route, types: &Types, req: Request, tag: &mut Option<UsageTag>) -> Response {
+async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag: &mut Option<UsageTag>) -> Response {
     let Request { state: State(s), peer: ConnectInfo(peer), path, query: RawQuery(raw), headers, body, .. } = req;
     let query = crate::server::query_params(raw.as_deref());
     let rid = request_id(&headers);
@@ -415,6 +416,9 @@ async fn handle_inner(route: &Route, types: &Types, req: Request, tag: &mut Opti
         Ok(t) => t,
         Err(e) => return from_error(&trace, Some(route), &e, Value::Null),
     };
+    if matches!(route.shape, Shape::Events) && token.is_none() {
+        return from_error(&trace, Some(route), &Error::unauthenticated("a credential is required"), Value::Null);
+    }
     // A request that does not bind is still authenticated, limited and metered like any other:
     // it is admitted without variables and answered with what is wrong instead of running.
     let (variables, unbound) = match route.sig.bind(types, &path, &query, body) {
@@ -452,6 +456,26 @@ async fn handle_inner(route: &Route, types: &Types, req: Request, tag: &mut Opti
         let decision = ticket.decision.clone();
         let rl = crate::limits::headers::envelope(&decision, now);
         return with_limit_headers(bind_error(&trace, &e, rl), &decision, now);
+    }
+    if matches!(route.shape, Shape::Events) {
+        let caller = realtime::Caller {
+            token: token.unwrap_or_default().to_string(),
+            ip: ip.0,
+            organization: organization.map(str::to_string),
+        };
+        let streamed = realtime::stream(&s, route.clone(), types.clone(), request, &mut ticket, caller, &trace).await;
+        *tag = ticket.usage.take();
+        let decision = ticket.decision.clone();
+        return match streamed {
+            Ok(resp) => with_limit_headers(resp, &decision, now),
+            Err(e) => {
+                if let Some(t) = tag.as_mut() {
+                    t.status = Some(e.code().http_status());
+                }
+                let rl = crate::limits::headers::envelope(&decision, now);
+                with_limit_headers(from_error(&trace, Some(route), &e, rl), &decision, now)
+            }
+        };
     }
     let mut response = pipeline::execute(&s.schemas, request, &ticket.operation).await;
     ticket.settle(&s.app, &mut response, &trace).await;

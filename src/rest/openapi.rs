@@ -201,6 +201,8 @@ fn operation(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
     let limited = route.access != Access::Open;
     let success = if route.status == 204 {
         json!({ "description": "Done (no body)" })
+    } else if matches!(route.shape, Shape::Events) {
+        json!({ "description": "Server-Sent Events: one `event` per item, its JSON in `data`", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
     } else if matches!(route.shape, Shape::Html(_)) {
         json!({ "description": "A printable page", "content": { "text/html": { "schema": { "type": "string" } } } })
     } else {

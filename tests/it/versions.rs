@@ -200,3 +200,63 @@ async fn a_batch_runs_each_rest_call_through_the_pipeline_in_order() {
         assert_eq!(bad["data"][0]["status"], 404, "no batch inside a batch: {bad}");
     }
 }
+
+/// `/api/v2/analytics/realtime`: the organization's events as Server-Sent Events from the bus,
+/// snake_case like every REST answer, ending when the credential is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realtime_analytics_stream_events_and_end_with_the_credential() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("sse@example.com").await;
+        let (key, key_id) = app.create_key(&s.token, &["*"]).await;
+        let (status, _) = app.rest_at("GET", "/api/v2/analytics/realtime", None, None).await;
+        assert_eq!(status, 401, "a stream needs a credential");
+        let mut resp = app
+            .http
+            .get(app.url("/api/v2/analytics/realtime?types=key.created"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "[{backend:?}]");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        assert_eq!(resp.headers()["x-api-version"], "v2");
+        app.gql_ok(
+            Some(&s.token),
+            "mutation { createApiKey(input: {name: \"streamed\", scopes: [\"keys:read\"]}) { secret } }",
+            json!({}),
+        )
+        .await;
+        let mut seen = String::new();
+        let data = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let chunk = resp.chunk().await.unwrap().expect("the stream stays open");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if let Some(line) = seen.lines().find(|l| l.starts_with("data:")) {
+                    return serde_json::from_str::<Value>(line.trim_start_matches("data:").trim()).unwrap();
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("[{backend:?}] no event within 10 s: {seen}"));
+        assert!(seen.contains("event: event"), "{seen}");
+        assert_eq!(data["type"], "key.created", "{data}");
+        assert_eq!(data["organization_id"], s.org_id.as_str(), "snake_case keys: {data}");
+        assert_eq!(data["data"]["key"]["name"], "streamed", "{data}");
+        assert!(data["data"]["key"]["maskedKey"].is_string(), "the payload as published, keys untouched: {data}");
+
+        // Revoking the stream's key ends it.
+        app.gql_ok(Some(&s.token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": key_id }))
+            .await;
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(_)) => continue,
+                    _ => return,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "[{backend:?}] the stream did not end after the key was revoked");
+    }
+}

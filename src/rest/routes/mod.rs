@@ -56,6 +56,8 @@ pub enum Shape {
     AsIs,
     /// A Relay connection: `data` is the list of nodes, `meta.pagination` the page info.
     List,
+    /// A subscription served as Server-Sent Events, one `event` per item.
+    Events,
     /// A page for people: the payload rendered as HTML (errors stay JSON envelopes).
     Html(fn(&serde_json::Value) -> std::result::Result<String, askama::Error>),
 }

@@ -32,5 +32,15 @@ pub(super) fn routes() -> Vec<Route> {
             &[],
             Shape::AsIs,
         ),
+        r(
+            M::GET,
+            "/analytics/realtime",
+            "The organization's events as they happen, as Server-Sent Events (`?types=quota.*,key.created`; default all)",
+            "subscription($types: [String!]) { events(types: $types) { id type organizationId occurredAt data } }",
+            "events",
+            200,
+            &[],
+            Shape::Events,
+        ),
     ]
 }
