@@ -32,6 +32,8 @@ pub struct EndpointInput {
     pub url: Option<String>,
     pub description: Patch<String>,
     pub filters: Option<Vec<String>>,
+    /// Types added to the filter (kept as they are: an endpoint on `*` already receives them).
+    pub add_filters: Option<Vec<String>>,
     pub headers: Option<serde_json::Value>,
     pub enabled: Option<bool>,
     pub rate_limit_per_second: Patch<i64>,
@@ -81,6 +83,9 @@ async fn check_url(app: &App, raw: &str) -> Result<String> {
     }
     Ok(url.to_string())
 }
+
+/// Types one `subscribeWebhookEndpoint` call adds.
+pub const MAX_ADDED_FILTERS: usize = 50;
 
 fn check_filters(filters: &[String]) -> Result<String> {
     if filters.is_empty() {
@@ -265,6 +270,12 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
     };
     let description = input.description.try_map(|d| check_description(&d))?;
     let filters = input.filters.as_deref().map(check_filters).transpose()?;
+    if let Some(add) = &input.add_filters {
+        if add.is_empty() || add.len() > MAX_ADDED_FILTERS {
+            return Err(Error::bad_input("eventTypes", format!("give 1 to {MAX_ADDED_FILTERS} event types")));
+        }
+        crate::events::filters::check_filters("eventTypes", add)?;
+    }
     let headers = input.headers.as_ref().map(check_headers).transpose()?;
     let rate = input.rate_limit_per_second.try_map(check_rate)?;
     let schedule = input.retry_schedule.try_map(|s| check_schedule(&s))?;
@@ -281,6 +292,13 @@ pub async fn update_endpoint(app: &App, principal: &Principal, id: &str, input: 
         if let Some(u) = url { row.url = u; }
         row.description = description.clone().apply(row.description.take());
         if let Some(f) = filters { row.event_filter = f; }
+        if let Some(add) = &input.add_filters {
+            let mut all: Vec<String> = row.filters();
+            if !all.iter().any(|f| f == "*") {
+                all.extend(add.iter().cloned());
+                row.event_filter = check_filters(&all)?;
+            }
+        }
         if let Some(h) = headers { row.headers = h; }
         row.rate_limit_per_second = rate.clone().apply(row.rate_limit_per_second);
         row.retry_schedule = schedule.clone().apply(row.retry_schedule.take());

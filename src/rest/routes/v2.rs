@@ -4,6 +4,7 @@
 
 use axum::http::Method;
 
+use super::ENDPOINT;
 use super::apps::APP;
 use super::*;
 
@@ -28,6 +29,18 @@ pub(super) fn routes() -> Vec<Route> {
             "This month's calls and quota use so far, projected to the month's end at the pace so far",
             "{ usageForecast { periodStart periodEnd calls projectedCalls quotaUsed projectedQuotaUsed monthlyQuota projectedPercentOfQuota quotaExhaustedAt } }",
             "usageForecast",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::POST,
+            "/webhooks/batch-subscribe",
+            "Add event types to a webhook endpoint's subscriptions (`{\"endpoint_id\", \"event_types\": [...]}`)",
+            leak(format!(
+                "mutation($endpointId: ID!, $eventTypes: [String!]!) {{ subscribeWebhookEndpoint(id: $endpointId, eventTypes: $eventTypes) {{ {ENDPOINT} }} }}"
+            )),
+            "subscribeWebhookEndpoint",
             200,
             &[],
             Shape::AsIs,

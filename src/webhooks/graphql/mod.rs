@@ -179,6 +179,7 @@ impl WebhooksMutation {
             url: Some(input.url),
             description: input.description.into(),
             filters: input.filter_types,
+            add_filters: None,
             headers: input.headers.map(|j| j.0),
             enabled: input.enabled,
             rate_limit_per_second: input.rate_limit_per_second.into(),
@@ -202,12 +203,37 @@ impl WebhooksMutation {
             url: input.url,
             description: crate::graphql::patch(input.description, |v| v),
             filters: input.filter_types,
+            add_filters: None,
             headers: input.headers.map(|j| j.0),
             enabled: input.enabled,
             rate_limit_per_second: crate::graphql::patch(input.rate_limit_per_second, |v| v),
             retry_schedule: crate::graphql::patch(input.retry_schedule, |v| v),
             timeout_secs: input.timeout_seconds,
             metadata: input.metadata.map(|j| j.0),
+        };
+        Ok(WebhookEndpoint(service::update_endpoint(ctx.app(), ctx.principal()?, &id, input).await?))
+    }
+
+    /// Adds event types to what an endpoint receives (exact names or `category.*`, 1 to 50); the
+    /// types it already has stay, and an endpoint on `*` already receives everything.
+    #[graphql(guard = "Scope(\"webhooks:write\")")]
+    async fn subscribe_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Endpoint id.")] id: ID,
+        #[graphql(desc = "The event types to add.")] event_types: Vec<String>,
+    ) -> async_graphql::Result<WebhookEndpoint> {
+        let input = EndpointInput {
+            url: None,
+            description: crate::platform::patch::Patch::Keep,
+            filters: None,
+            add_filters: Some(event_types),
+            headers: None,
+            enabled: None,
+            rate_limit_per_second: crate::platform::patch::Patch::Keep,
+            retry_schedule: crate::platform::patch::Patch::Keep,
+            timeout_secs: None,
+            metadata: None,
         };
         Ok(WebhookEndpoint(service::update_endpoint(ctx.app(), ctx.principal()?, &id, input).await?))
     }

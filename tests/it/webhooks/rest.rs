@@ -109,3 +109,53 @@ async fn rest_routes_logs_stats_and_recovery() {
         assert_eq!(status, 404);
     }
 }
+
+/// `POST /api/v2/webhooks/batch-subscribe`: adds event types to an endpoint's filter, keeps the
+/// ones it has, refuses unknown patterns and other organizations' endpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_subscribe_adds_event_types_to_an_endpoint() {
+    for backend in backends() {
+        let app = allowing_local(backend).await;
+        let s = app.register("dev@example.com").await;
+        let (key, _) = app.create_key(&s.token, &["webhooks:read", "webhooks:write"]).await;
+        let (_receiver, base) = Receiver::start().await;
+        let (status, created) = app
+            .rest(
+                "POST",
+                "/webhooks",
+                Some(&key),
+                Some(json!({ "url": format!("{base}/r"), "filter_types": ["key.created"] })),
+            )
+            .await;
+        assert_eq!(status, 201, "[{backend:?}] {created}");
+        let id = created["data"]["endpoint"]["id"].as_str().unwrap().to_string();
+        let add = json!({ "endpoint_id": id, "event_types": ["key.deleted", "quota.*", "key.created"] });
+        let (status, body) = app.rest_at("POST", "/api/v2/webhooks/batch-subscribe", Some(&key), Some(add)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["filter_types"], json!(["key.created", "key.deleted", "quota.*"]), "{body}");
+        let (status, body) = app
+            .rest_at(
+                "POST",
+                "/api/v2/webhooks/batch-subscribe",
+                Some(&key),
+                Some(json!({ "endpoint_id": id, "event_types": [] })),
+            )
+            .await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("event_types")), "{body}");
+        let (status, body) = app
+            .rest_at("POST", "/api/v2/webhooks/batch-subscribe", Some(&key), Some(json!({ "endpoint_id": id })))
+            .await;
+        assert_eq!((status, body["error"]["details"]["field"].as_str()), (422, Some("event_types")), "{body}");
+        let other = app.register("other@example.com").await;
+        let (their_key, _) = app.create_key(&other.token, &["webhooks:write"]).await;
+        let (status, _) = app
+            .rest_at(
+                "POST",
+                "/api/v2/webhooks/batch-subscribe",
+                Some(&their_key),
+                Some(json!({ "endpoint_id": id, "event_types": ["key.deleted"] })),
+            )
+            .await;
+        assert_eq!(status, 404, "another organization's endpoint");
+    }
+}
