@@ -456,3 +456,47 @@ async fn schemathesis_finds_no_server_error_or_answer_contradicting_the_document
     assert!(stdout.contains("Tested: 99") || stdout.contains("Tested:"), "{summary}");
     assert!(!stdout.contains("Rate limited"), "limits got in the way:\n{summary}");
 }
+
+/// The seeds' other spellings and routes: `/api-keys`, `/webhook-events/{type}`, `/api/usage/*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_spellings_are_rows_over_the_same_resolvers() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let s = app.register("seed@example.com").await;
+        let (status, created) = app
+            .rest("POST", "/api-keys", Some(&s.token), Some(json!({ "name": "spelled", "scopes": ["keys:read"] })))
+            .await;
+        assert_eq!(status, 201, "[{backend:?}] {created}");
+        let id = created["data"]["api_key"]["id"].as_str().unwrap().to_string();
+        let (status, got) = app.rest("GET", &format!("/keys/{id}"), Some(&s.token), None).await;
+        assert_eq!((status, got["data"]["name"].as_str()), (200, Some("spelled")), "the same key under /keys");
+        let (status, _) = app.rest("DELETE", &format!("/api-keys/{id}"), Some(&s.token), None).await;
+        assert_eq!(status, 204);
+
+        let (status, one) = app.rest("GET", "/webhook-events/key.created", Some(&s.token), None).await;
+        assert_eq!((status, one["data"]["name"].as_str()), (200, Some("key.created")), "{one}");
+        assert!(one["data"]["schema"].is_object(), "{one}");
+        let (status, none) = app.rest("GET", "/webhook-events/no.such", Some(&s.token), None).await;
+        assert_eq!((status, none["error"]["type"].as_str()), (404, Some("not_found")), "{none}");
+
+        let (status, summary) = app.rest("GET", "/api/usage?period=last_7_days", Some(&s.token), None).await;
+        assert_eq!(status, 200, "{summary}");
+        assert!(summary["data"]["stats"]["calls"].is_i64(), "{summary}");
+        let (status, by_key) = app.rest("GET", "/api/usage/by-key", Some(&s.token), None).await;
+        assert_eq!((status, by_key["data"].is_array()), (200, true), "{by_key}");
+        let (status, by_endpoint) = app.rest("GET", "/api/usage/by-endpoint", Some(&s.token), None).await;
+        assert_eq!((status, by_endpoint["data"].is_array()), (200, true), "{by_endpoint}");
+        let (status, missing) = app.rest("GET", "/api/usage/breakdown", Some(&s.token), None).await;
+        assert_eq!((status, missing["error"]["details"]["field"].as_str()), (422, Some("start")), "{missing}");
+        let (status, series) = app
+            .rest(
+                "GET",
+                "/api/usage/breakdown?start=2026-01-01T00:00:00Z&end=2026-01-03T00:00:00Z&granularity=day",
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{series}");
+        assert!(series["data"].is_array(), "{series}");
+    }
+}

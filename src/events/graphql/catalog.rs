@@ -129,6 +129,20 @@ impl CatalogQuery {
         Ok(all.into_iter().filter(|t| category.as_ref().is_none_or(|c| &t.category == c)).map(EventType).collect())
     }
 
+    /// One type of the catalog by its name (`key.created`), archived or not.
+    async fn event_type(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The type's name (`key.created`).")] name: String,
+    ) -> async_graphql::Result<EventType> {
+        ctx.principal()?;
+        let all = crate::events::publish::list_types(ctx.app(), true).await?;
+        match all.into_iter().find(|t| t.name == name) {
+            Some(t) => Ok(EventType(t)),
+            None => Err(crate::error::Error::NotFound("event type").into()),
+        }
+    }
+
     /// The organization's events (the outbox), newest first.
     #[graphql(
         guard = "Scope(\"org:read\")",

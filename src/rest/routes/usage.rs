@@ -19,6 +19,54 @@ pub(super) fn routes() -> Vec<Route> {
         ),
         r(
             M::GET,
+            "/api/usage",
+            "Usage summary for a period (seed 000 spelling of /analytics/usage)",
+            leak(format!(
+                "query($period: UsagePeriod! = CURRENT_MONTH, $keyId: ID) {{ usage(period: $period, keyId: $keyId) {{ start end stats {{ {STATS} }} }} }}"
+            )),
+            "usage",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/api/usage/breakdown",
+            "Usage per hour or day between two times (`?start=&end=&granularity=day&key_id=`)",
+            leak(format!(
+                "query($start: DateTime!, $end: DateTime!, $granularity: UsageGranularity! = HOUR, $keyId: ID) {{ usageHistory(start: $start, end: $end, granularity: $granularity, keyId: $keyId) {{ start stats {{ {STATS} }} }} }}"
+            )),
+            "usageHistory",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/api/usage/by-key",
+            "Usage per API key for a period",
+            leak(format!(
+                "query($period: UsagePeriod! = CURRENT_MONTH) {{ usageByKey(period: $period) {{ keyId apiKey {{ id name prefix }} stats {{ {STATS} }} }} }}"
+            )),
+            "usageByKey",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
+            "/api/usage/by-endpoint",
+            "Usage per operation and route for a period",
+            leak(format!(
+                "query($period: UsagePeriod! = CURRENT_MONTH, $keyId: ID) {{ usageByEndpoint(period: $period, keyId: $keyId) {{ operation stats {{ {STATS} }} }} }}"
+            )),
+            "usageByEndpoint",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
             "/analytics/usage",
             "Usage summary for a period",
             leak(format!(

@@ -145,5 +145,15 @@ pub(super) fn routes() -> Vec<Route> {
             &[],
             Shape::AsIs,
         ),
+        r(
+            M::GET,
+            "/webhook-events/{type}",
+            "One event type of the catalog: its schema and sample",
+            "query($type: String!) { eventType(name: $type) { name category description schema sample deprecated archivedAt builtIn } }",
+            "eventType",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
     ]
 }
