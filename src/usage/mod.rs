@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod graphql;
 pub mod histogram;
+pub mod logs;
 pub mod meter;
 pub mod recorder;
 pub mod reported;

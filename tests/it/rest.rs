@@ -498,5 +498,27 @@ async fn the_seed_spellings_are_rows_over_the_same_resolvers() {
             .await;
         assert_eq!(status, 200, "{series}");
         assert!(series["data"].is_array(), "{series}");
+
+        // Request logs: the calls above, one by one, newest first, from the usage records.
+        gantry::server::flush(&app.app).await;
+        let (status, logs) = app.rest("GET", "/api/logs?limit=3", Some(&s.token), None).await;
+        assert_eq!(status, 200, "{logs}");
+        let rows = logs["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 3, "{logs}");
+        assert_eq!(rows[0]["operation"], "GET /api/v1/api/usage/breakdown", "newest first: {logs}");
+        assert_eq!(rows[0]["source"], "rest");
+        assert!(rows[0]["occurred_at"].as_str().unwrap() >= rows[2]["occurred_at"].as_str().unwrap(), "{logs}");
+        let (_, only_404) = app.rest("GET", "/api/logs?status=404", Some(&s.token), None).await;
+        let ops: Vec<&str> =
+            only_404["data"].as_array().unwrap().iter().map(|r| r["operation"].as_str().unwrap()).collect();
+        assert_eq!(ops, vec!["GET /api/v1/webhook-events/{type}"], "{only_404}");
+        let cursor = rows[0]["occurred_at"].as_str().unwrap();
+        let (_, older) = app.rest("GET", &format!("/api/logs?limit=100&before={cursor}"), Some(&s.token), None).await;
+        assert!(
+            older["data"].as_array().unwrap().iter().all(|r| r["occurred_at"].as_str().unwrap() < cursor),
+            "{older}"
+        );
+        let (status, bad) = app.rest("GET", "/api/logs?limit=500", Some(&s.token), None).await;
+        assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("limit")), "{bad}");
     }
 }

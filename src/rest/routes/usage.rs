@@ -67,6 +67,16 @@ pub(super) fn routes() -> Vec<Route> {
         ),
         r(
             M::GET,
+            "/api/logs",
+            "Request logs: the organization's calls one by one, newest first (`?limit=&before=&since=&key_id=&status=`)",
+            "query($first: Int! = 50, $before: DateTime, $since: DateTime, $keyId: ID, $status: Int) { requestLogs(first: $first, before: $before, since: $since, keyId: $keyId, status: $status) { occurredAt keyId source operation status latencyMs requestBytes responseBytes } }",
+            "requestLogs",
+            200,
+            &[],
+            Shape::AsIs,
+        ),
+        r(
+            M::GET,
             "/analytics/usage",
             "Usage summary for a period",
             leak(format!(

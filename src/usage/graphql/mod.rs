@@ -402,6 +402,45 @@ impl UsageQuery {
         endpoints(ctx, period, key_id.as_ref(), usize::MAX).await
     }
 
+    /// The organization's calls one by one, newest first, as metered (kept as long as usage
+    /// retention keeps raw records). Page with `before`: the `occurredAt` of the last one seen.
+    #[graphql(guard = "Scope(\"usage:read\")")]
+    async fn request_logs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many (1–100, default 50).", default = 50)] first: i32,
+        #[graphql(desc = "Only calls before this time (the cursor).")] before: Option<DateTime>,
+        #[graphql(desc = "Only calls at or after this time.")] since: Option<DateTime>,
+        #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
+        #[graphql(desc = "Only calls answered with this HTTP status.")] status: Option<i32>,
+    ) -> async_graphql::Result<Vec<RequestLog>> {
+        if !(1..=100).contains(&first) {
+            return Err(Error::bad_input("first", "must be between 1 and 100").into());
+        }
+        let principal = ctx.principal()?;
+        let filter = super::logs::LogFilter {
+            before: before.map(|d| d.0),
+            since: since.map(|d| d.0),
+            key_id: key_id.map(|k| k.0),
+            status,
+            limit: first as usize,
+        };
+        let rows = super::logs::recent(ctx.app(), &principal.org_id, &filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RequestLog {
+                occurred_at: DateTime(r.occurred_at),
+                key_id: r.api_key_id.map(ID),
+                source: r.source,
+                operation: r.operation,
+                status: r.status,
+                latency_ms: r.latency_us as f64 / 1000.0,
+                request_bytes: r.request_bytes,
+                response_bytes: r.response_bytes,
+            })
+            .collect())
+    }
+
     /// The busiest operations and routes over a period.
     #[graphql(guard = "Scope(\"usage:read\")")]
     async fn top_endpoints(
@@ -531,4 +570,25 @@ impl UsageMutation {
                 .collect(),
         })
     }
+}
+
+/// One call as metered.
+#[derive(SimpleObject)]
+pub struct RequestLog {
+    /// When it was answered.
+    pub occurred_at: DateTime,
+    /// The key that made it (null for a signed-in user or an app).
+    pub key_id: Option<ID>,
+    /// The surface: `graphql`, `rest`, `websocket`, `verify`.
+    pub source: String,
+    /// The operation or route (`query Viewer`, `GET /api/v1/keys/{id}`).
+    pub operation: String,
+    /// The HTTP status it was answered with.
+    pub status: i32,
+    /// Time to answer, in milliseconds.
+    pub latency_ms: f64,
+    /// Size of the request body.
+    pub request_bytes: i64,
+    /// Size of the response body.
+    pub response_bytes: i64,
 }
