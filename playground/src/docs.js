@@ -3,8 +3,11 @@
 import SwaggerUIBundle from 'swagger-ui-dist/swagger-ui-bundle.js';
 import 'swagger-ui-dist/swagger-ui.css';
 
+// /api/v1/docs shows the v1 document, /api/v2/docs the v2 one.
+const version = window.location.pathname.startsWith('/api/v2') ? 'v2' : 'v1';
+
 SwaggerUIBundle({
-  url: '/api/v1/openapi.json',
+  url: `/api/${version}/openapi.json`,
   dom_id: '#docs',
   deepLinking: true,
   // The online validator would send the document elsewhere.

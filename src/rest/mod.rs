@@ -102,9 +102,8 @@ pub fn routes(types: Arc<Types>, version: Version) -> Router<ServerState> {
         };
         router = router.route(path, on(filter, handler));
     }
-    if version == Version::V1 {
-        router = openapi::serve(router, &types);
-    } else {
+    router = openapi::serve(router, &types, version);
+    if version == Version::V2 {
         let tables = Arc::new([Table::new(Version::V1), Table::new(Version::V2)]);
         let types = types.clone();
         let handler =
@@ -498,14 +497,17 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
     if route.status == 204 {
         return with_limit_headers(StatusCode::NO_CONTENT.into_response(), &decision, now);
     }
-    let data = response.data.into_json().unwrap_or(Value::Null);
     if let Shape::Html(render) = route.shape {
+        let data = response.data.into_json().unwrap_or(Value::Null);
         let payload = route.field.split('.').fold(data, |v, f| v.get(f).cloned().unwrap_or(Value::Null));
         return with_limit_headers(html_page(render(&payload)), &decision, now);
     }
     // `app.reviews`: a field below the root one.
-    let data = route.sig.snake_response(types, data);
-    let payload = route.field.split('.').fold(data, |v, f| v.get(case::to_snake(f)).cloned().unwrap_or(Value::Null));
+    let data = route.sig.rest_data(types, response.data);
+    let payload = route
+        .field
+        .split('.')
+        .fold(data, |mut v, f| v.get_mut(case::to_snake(f)).map(Value::take).unwrap_or(Value::Null));
     let mut meta = meta(&trace);
     meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
     let payload = match route.shape {
@@ -530,13 +532,16 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
 
 /// A connection (snake_case keys) as its nodes and the pagination meta; `next_cursor` only when
 /// there is a next page.
-fn list_page(payload: Value) -> (Value, Value) {
-    let nodes: Vec<Value> =
-        payload["edges"].as_array().map(|edges| edges.iter().map(|e| e["node"].clone()).collect()).unwrap_or_default();
+fn list_page(mut payload: Value) -> (Value, Value) {
+    let nodes: Vec<Value> = payload
+        .get_mut("edges")
+        .and_then(Value::as_array_mut)
+        .map(|edges| edges.iter_mut().map(|e| e.get_mut("node").map(Value::take).unwrap_or(Value::Null)).collect())
+        .unwrap_or_default();
     let has_more = payload["page_info"]["has_next_page"].as_bool().unwrap_or(false);
-    let mut pagination = json!({ "total_count": payload["total_count"], "has_more": has_more });
+    let mut pagination = json!({ "total_count": payload["total_count"].take(), "has_more": has_more });
     if has_more {
-        pagination["next_cursor"] = payload["page_info"]["end_cursor"].clone();
+        pagination["next_cursor"] = payload["page_info"]["end_cursor"].take();
     }
     (Value::Array(nodes), pagination)
 }

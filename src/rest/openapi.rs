@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::routes::{self, Access, Route, Shape};
 use super::typed::{DocBuilder, Loc, Types, input_schema, with_description, with_key};
+use super::versions::{VERSIONS, Version};
 use crate::server::ServerState;
 
 /// Every `error.type` a REST answer can carry.
@@ -35,8 +36,9 @@ pub const ERROR_TYPES: &[(&str, &str)] = &[
     ("internal_error", "Gantry failed; the request changed nothing. Retry later."),
 ];
 
-pub fn serve(router: Router<ServerState>, types: &Types) -> Router<ServerState> {
-    let doc = document(types);
+/// Serves the version's document (and the reference page) in its router.
+pub fn serve(router: Router<ServerState>, types: &Types, version: Version) -> Router<ServerState> {
+    let doc = document_for(types, version);
     let json_text: Arc<str> = Arc::from(serde_json::to_string_pretty(&doc).unwrap_or_default());
     let yaml_text: Arc<str> = Arc::from(serde_norway::to_string(&doc).unwrap_or_default());
     let as_json = move || {
@@ -141,7 +143,7 @@ fn data_schema(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
     }
 }
 
-fn operation(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
+fn operation(route: &Route, types: &Types, b: &mut DocBuilder, version: Version) -> Value {
     let mut parameters = Vec::new();
     for p in route.sig.params.iter().filter(|p| p.loc != Loc::Body) {
         let ty = if p.loc == Loc::Path { p.ty.non_null() } else { p.ty.clone() };
@@ -206,24 +208,50 @@ fn operation(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
     } else if matches!(route.shape, Shape::Html(_)) {
         json!({ "description": "A printable page", "content": { "text/html": { "schema": { "type": "string" } } } })
     } else {
-        let meta = if matches!(route.shape, Shape::List) { "ListMeta" } else { "Meta" };
         let data = data_schema(route, types, b);
-        json!({ "description": "Success", "content": { "application/json": { "schema": {
-            "type": "object",
-            "required": ["id", "status", "code", "data", "meta"],
-            "properties": {
-                "id": { "type": "string", "description": "The request's id (`req_…`)" },
-                "status": { "const": "success" },
-                "code": { "const": route.status },
-                "data": data,
-                "meta": { "$ref": format!("#/components/schemas/{meta}") },
-            },
-        } } } })
+        let schema = if version == Version::V1 {
+            let meta = if matches!(route.shape, Shape::List) { "ListMeta" } else { "Meta" };
+            json!({
+                "type": "object",
+                "required": ["id", "status", "code", "data", "meta"],
+                "properties": {
+                    "id": { "type": "string", "description": "The request's id (`req_…`)" },
+                    "status": { "const": "success" },
+                    "code": { "const": route.status },
+                    "data": data,
+                    "meta": { "$ref": format!("#/components/schemas/{meta}") },
+                },
+            })
+        } else if matches!(route.shape, Shape::List) {
+            json!({
+                "type": "object",
+                "required": ["id", "data", "has_more", "total_count"],
+                "properties": {
+                    "id": { "type": "string", "description": "The request's id (`req_…`)" },
+                    "data": data,
+                    "has_more": { "type": "boolean" },
+                    "total_count": { "type": "integer" },
+                    "next_cursor": { "type": "string", "description": "Present when `has_more`: pass it as `cursor`" },
+                },
+            })
+        } else {
+            json!({
+                "type": "object",
+                "required": ["id", "data"],
+                "properties": { "id": { "type": "string", "description": "The request's id (`req_…`)" }, "data": data },
+            })
+        };
+        json!({ "description": "Success", "content": { "application/json": { "schema": schema } } })
     };
     let mut success = success;
-    if limited {
-        success["headers"] = rate_limit_headers();
+    let mut headers = if limited { rate_limit_headers() } else { json!({}) };
+    headers["X-API-Version"] = json!({ "$ref": "#/components/headers/X-API-Version" });
+    if version.info().deprecated.is_some() {
+        for h in ["Deprecation", "Sunset", "Link"] {
+            headers[h] = json!({ "$ref": format!("#/components/headers/{h}") });
+        }
     }
+    success["headers"] = headers;
     responses.insert(route.status.to_string(), success);
     let has_body = route.sig.has_body();
     let mutation = route.document.trim_start().starts_with("mutation");
@@ -253,14 +281,57 @@ fn operation(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
     op
 }
 
-/// The document, from the route table and the schema's types.
+/// The v1 document, from the route table and the schema's types.
 pub fn document(types: &Types) -> Value {
+    document_for(types, Version::V1)
+}
+
+/// The `POST /api/v2/integrations/batch` entry (not a GraphQL row).
+fn batch_operation() -> Value {
+    json!({
+        "operationId": "post_integrations_batch",
+        "summary": "Up to 50 REST calls in one request, each authenticated, limited and metered on its own, answered in order",
+        "tags": ["integrations"],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": {
+            "type": "object", "additionalProperties": false, "required": ["requests"],
+            "properties": { "requests": { "type": "array", "minItems": 1, "maxItems": super::batch::MAX_REQUESTS, "items": {
+                "type": "object", "additionalProperties": false, "required": ["method", "path"],
+                "properties": {
+                    "method": { "type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"] },
+                    "path": { "type": "string", "description": "Under /api/v2 (`/keys?limit=5`), or a full /api/v1/… path" },
+                    "body": { "description": "The sub-request's JSON body" },
+                },
+            } } },
+        } } } },
+        "responses": {
+            "200": { "description": "One answer per sub-request, in order", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["id", "data"],
+                "properties": { "id": { "type": "string" }, "data": { "type": "array", "items": {
+                    "type": "object", "required": ["status", "body"],
+                    "properties": { "status": { "type": "integer" }, "body": {}, "api_version": { "type": "string" } },
+                } } },
+            } } } },
+            "400": error_ref("400"), "413": error_ref("413"), "422": error_ref("422"), "default": error_ref("default"),
+        },
+        "security": [{ "bearer": [] }],
+    })
+}
+
+/// A version's document, from its route table and the schema's types.
+pub fn document_for(types: &Types, version: Version) -> Value {
     let mut b = DocBuilder::default();
     let mut paths = Map::new();
-    for route in routes::table() {
-        let op = operation(&route, types, &mut b);
-        let entry = paths.entry(format!("/api/v1{}", route.path)).or_insert_with(|| json!({}));
+    let mut rows = routes::table();
+    if version == Version::V2 {
+        rows.extend(routes::v2_only());
+    }
+    for route in rows {
+        let op = operation(&route, types, &mut b, version);
+        let entry = paths.entry(format!("{}{}", version.prefix(), route.path)).or_insert_with(|| json!({}));
         entry[route.method.as_str().to_lowercase()] = op;
+    }
+    if version == Version::V2 {
+        paths.insert("/api/v2/integrations/batch".into(), json!({ "post": batch_operation() }));
     }
     b.keep_reachable(&Value::Object(paths.clone()));
     let mut schemas: Map<String, Value> = b.components.into_iter().collect();
@@ -291,7 +362,28 @@ pub fn document(types: &Types) -> Value {
     );
     let kinds: Vec<&str> = ERROR_TYPES.iter().map(|(k, _)| *k).collect();
     let kinds_doc: String = ERROR_TYPES.iter().map(|(k, d)| format!("- `{k}`: {d}\n")).collect();
-    schemas.insert(
+    let error_body = json!({ "type": "object", "required": ["type", "message", "details"], "properties": {
+                "type": with_description(json!({ "type": "string", "enum": kinds }), &kinds_doc),
+                "message": { "type": "string" },
+                "details": { "type": "object", "properties": {
+                    "field": { "type": "string", "description": "The REST field (snake_case; dotted inside a body)" },
+                    "location": { "type": "string", "enum": ["path", "query", "body", "header"] },
+                    "reason": { "type": "string", "description": "A standing reason: USER_SUSPENDED, ORGANIZATION_SUSPENDED, ORGANIZATION_DELETED" },
+                    "limit": { "type": "integer" },
+                    "period": { "type": "string" },
+                    "retry_after": { "type": "integer" },
+                } },
+            } });
+    if version == Version::V2 {
+        schemas.insert(
+            "Error".into(),
+            json!({ "type": "object", "required": ["id", "error"], "properties": { "id": { "type": "string" }, "error": error_body } }),
+        );
+        schemas.remove("Meta");
+        schemas.remove("ListMeta");
+        schemas.remove("RateLimit");
+    } else {
+        schemas.insert(
         "Error".into(),
         json!({ "type": "object", "required": ["id", "status", "code", "error", "meta"], "properties": {
             "id": { "type": "string" },
@@ -312,11 +404,25 @@ pub fn document(types: &Types) -> Value {
             "meta": { "$ref": "#/components/schemas/Meta" },
         } }),
     );
-    let (responses, headers) = components_responses_and_headers();
+    }
+    let (responses, mut headers) = components_responses_and_headers();
+    let info = version.info();
+    headers["X-API-Version"] = json!({ "description": "The version that served the call", "schema": { "type": "string", "const": info.name } });
+    if let (Some(dep), Some(sunset), Some(next)) = (info.deprecated, info.sunset, info.successor) {
+        headers["Deprecation"] = json!({ "description": format!("RFC 9745: deprecated since {dep} (`@<epoch seconds>`)"), "schema": { "type": "string" } });
+        headers["Sunset"] =
+            json!({ "description": format!("RFC 8594: announced end {sunset}"), "schema": { "type": "string" } });
+        headers["Link"] = json!({ "description": format!("The same route in {} (`rel=\"successor-version\"`)", next.name()), "schema": { "type": "string" } });
+    }
+    let versions: Vec<Value> = VERSIONS
+        .iter()
+        .map(|v| json!({ "version": v.name, "released": v.released, "deprecated": v.deprecated, "sunset": v.sunset }))
+        .collect();
     json!({
         "openapi": "3.1.0",
         "info": {
-            "title": "Gantry REST API",
+            "title": format!("Gantry REST API {}", info.name),
+            "x-api-versions": versions,
             "version": env!("CARGO_PKG_VERSION"),
             "description": format!(
                 "Every route executes a GraphQL operation (`x-graphql-operation`) on the same schema as `/graphql`: the same authorization, validation, rate limits and metering. Field names are snake_case; enum values are spelled as in GraphQL (upper case; any case is accepted). Errors are envelopes whose `error.type` is one of:\n\n{kinds_doc}"

@@ -70,7 +70,7 @@ pub(super) async fn stream(
     };
     let events = futures_util::stream::iter(first).chain(responses).map(move |response| {
         let _held = &place;
-        let data = route.sig.snake_response(&types, response.data.into_json().unwrap_or(Value::Null));
+        let data = route.sig.rest_data(&types, response.data);
         let payload = data.get(super::case::to_snake(route.field)).cloned().unwrap_or(Value::Null);
         let mut event = Event::default().event("event");
         if let Some(id) = payload.get("id").and_then(Value::as_str) {

@@ -204,6 +204,68 @@ pub struct Signature {
     pub whole_body: Option<Param>,
     doc: ExecutableDocument,
     root: &'static str,
+    /// How answers turn into REST keys, worked out once from the document and the types.
+    plan: std::sync::OnceLock<Plan>,
+}
+
+/// The keys of a selection: each response key with its snake_case name and, for an object
+/// (not a `JSON` value), the plan of its own selection.
+#[derive(Debug, Default)]
+struct Plan {
+    fields: Vec<PlanField>,
+}
+
+#[derive(Debug)]
+struct PlanField {
+    key: String,
+    snake: String,
+    child: Option<Plan>,
+}
+
+impl Plan {
+    fn of(types: &Types, doc: &ExecutableDocument, set: &SelectionSet, parent: &str) -> Plan {
+        let fields = fields_of(doc, set)
+            .into_iter()
+            .map(|f| {
+                let key = f.response_key().node.to_string();
+                let child = match types.field(parent, &f.name.node) {
+                    Some(def) if !f.selection_set.node.items.is_empty() => {
+                        Some(Plan::of(types, doc, &f.selection_set.node, def.ty.named()))
+                    }
+                    _ => None,
+                };
+                PlanField { snake: to_snake(&key), key, child }
+            })
+            .collect();
+        Plan { fields }
+    }
+
+    /// One pass from the schema's value to the REST JSON.
+    fn apply(&self, v: async_graphql::Value) -> Value {
+        use async_graphql::Value as G;
+        match v {
+            G::Object(map) => {
+                let mut out = Map::with_capacity(map.len());
+                for (k, v) in map {
+                    match self.fields.iter().find(|f| f.key == k.as_str()) {
+                        Some(f) => {
+                            let v = match &f.child {
+                                Some(child) => child.apply(v),
+                                None => v.into_json().unwrap_or(Value::Null),
+                            };
+                            out.insert(f.snake.clone(), v);
+                        }
+                        None => {
+                            out.insert(to_snake(&k), v.into_json().unwrap_or(Value::Null));
+                        }
+                    }
+                }
+                Value::Object(out)
+            }
+            G::List(items) => Value::Array(items.into_iter().map(|i| self.apply(i)).collect()),
+            other => other.into_json().unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// The names every route shares: pagination.
@@ -259,7 +321,7 @@ impl Signature {
                 "route {path}: path parameter {{{name}}} is not a variable of its document"
             );
         }
-        Signature { params, whole_body, doc, root }
+        Signature { params, whole_body, doc, root, plan: std::sync::OnceLock::new() }
     }
 
     pub fn has_body(&self) -> bool {
@@ -332,6 +394,13 @@ impl Signature {
             return (field.to_string(), Some("header"));
         }
         (snake_path(field), None)
+    }
+
+    /// The data of a response as REST JSON: snake_case keys, except below JSON fields (user data).
+    pub fn rest_data(&self, types: &Types, data: async_graphql::Value) -> Value {
+        let plan =
+            self.plan.get_or_init(|| Plan::of(types, &self.doc, &self.operation().selection_set.node, self.root));
+        plan.apply(data)
     }
 
     /// The data of a response with snake_case keys, except below JSON fields (user data).
@@ -830,6 +899,15 @@ mod tests {
         assert_eq!(
             s.snake_response(&types, data),
             json!({ "thing": { "id": "t", "created_at": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "some_value": 2 } } })
+        );
+        let gql = async_graphql::Value::from_json(
+            json!({ "thing": { "id": "t", "createdAt": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "someValue": 2 } } }),
+        )
+        .unwrap();
+        assert_eq!(
+            s.rest_data(&types, gql),
+            json!({ "thing": { "id": "t", "created_at": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "some_value": 2 } } }),
+            "one pass from the schema's value gives the same"
         );
         let mut b = DocBuilder::default();
         let schema = s.response_schema(&types, "thing", &mut b);

@@ -260,3 +260,42 @@ async fn realtime_analytics_stream_events_and_end_with_the_credential() {
         assert!(ended.is_ok(), "[{backend:?}] the stream did not end after the key was revoked");
     }
 }
+
+/// Each version has its document: v2's with its own envelopes and routes, both listing the version
+/// table; v1's answers document their deprecation headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_version_documents_its_envelopes_routes_and_dates() {
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let v2: Value = app.http.get(app.url("/api/v2/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let v1: Value = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v2["info"]["title"], "Gantry REST API v2");
+    assert_eq!(
+        v1["info"]["x-api-versions"][0],
+        json!({ "version": "v1", "released": "2024-01-01", "deprecated": "2025-12-01", "sunset": "2026-12-31" })
+    );
+    for path in [
+        "/api/v2/keys",
+        "/api/v2/marketplace/search",
+        "/api/v2/integrations/batch",
+        "/api/v2/analytics/realtime",
+        "/api/v2/webhooks/batch-subscribe",
+    ] {
+        assert!(v2["paths"][path].is_object(), "v2 documents {path}");
+    }
+    assert!(v1["paths"]["/api/v2/keys"].is_null() && v1["paths"]["/api/v1/marketplace/search"].is_null());
+    let list = &v2["paths"]["/api/v2/keys"]["get"]["responses"]["200"];
+    assert_eq!(
+        list["content"]["application/json"]["schema"]["required"],
+        json!(["id", "data", "has_more", "total_count"])
+    );
+    assert_eq!(v2["components"]["schemas"]["Error"]["required"], json!(["id", "error"]));
+    assert!(v2["components"]["schemas"]["Meta"].is_null(), "no meta wrapper in v2");
+    assert!(list["headers"]["Deprecation"].is_null());
+    let v1_list = &v1["paths"]["/api/v1/keys"]["get"]["responses"]["200"]["headers"];
+    assert_eq!(v1_list["Sunset"]["$ref"], "#/components/headers/Sunset", "{v1_list}");
+    assert!(v1["components"]["headers"]["Deprecation"]["description"].as_str().unwrap().contains("2025-12-01"));
+    let events = &v2["paths"]["/api/v2/analytics/realtime"]["get"]["responses"]["200"]["content"];
+    assert!(events["text/event-stream"].is_object(), "{events}");
+    let page = app.http.get(app.url("/api/v2/docs")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200, "the reference page for v2");
+}
