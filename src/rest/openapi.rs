@@ -384,26 +384,15 @@ pub fn document_for(types: &Types, version: Version) -> Value {
         schemas.remove("RateLimit");
     } else {
         schemas.insert(
-        "Error".into(),
-        json!({ "type": "object", "required": ["id", "status", "code", "error", "meta"], "properties": {
-            "id": { "type": "string" },
-            "status": { "const": "error" },
-            "code": { "type": "integer", "description": "The HTTP status" },
-            "error": { "type": "object", "required": ["type", "message", "details"], "properties": {
-                "type": with_description(json!({ "type": "string", "enum": kinds }), &kinds_doc),
-                "message": { "type": "string" },
-                "details": { "type": "object", "properties": {
-                    "field": { "type": "string", "description": "The REST field (snake_case; dotted inside a body)" },
-                    "location": { "type": "string", "enum": ["path", "query", "body", "header"] },
-                    "reason": { "type": "string", "description": "A standing reason: USER_SUSPENDED, ORGANIZATION_SUSPENDED, ORGANIZATION_DELETED" },
-                    "limit": { "type": "integer" },
-                    "period": { "type": "string" },
-                    "retry_after": { "type": "integer" },
-                } },
-            } },
-            "meta": { "$ref": "#/components/schemas/Meta" },
-        } }),
-    );
+            "Error".into(),
+            json!({ "type": "object", "required": ["id", "status", "code", "error", "meta"], "properties": {
+                "id": { "type": "string" },
+                "status": { "const": "error" },
+                "code": { "type": "integer", "description": "The HTTP status" },
+                "error": error_body,
+                "meta": { "$ref": "#/components/schemas/Meta" },
+            } }),
+        );
     }
     let (responses, mut headers) = components_responses_and_headers();
     let info = version.info();

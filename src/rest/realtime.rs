@@ -18,6 +18,7 @@ use crate::auth::Bearer;
 use crate::error::{Code, Error};
 use crate::server::ServerState;
 use crate::server::pipeline::Ticket;
+use crate::server::ws::credential_refused;
 
 /// The credential of the stream, owned for as long as it runs.
 pub(super) struct Caller {
@@ -83,29 +84,8 @@ pub(super) async fn stream(
     Ok(body.into_response())
 }
 
-/// Resolves when the caller's credential stops working: rechecked on every change the bus
-/// announces and every 30 s.
+/// Resolves when the caller's credential stops working (see [`credential_refused`]).
 async fn credential_ends(app: std::sync::Arc<crate::app::App>, caller: Caller) {
-    use crate::platform::bus::BusMessage;
-    use tokio::sync::broadcast::error::RecvError;
-    let mut rx = app.bus.subscribe();
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    tick.tick().await;
-    loop {
-        let recheck = tokio::select! {
-            msg = rx.recv() => match msg {
-                Ok(m) => {
-                    app.org_states.on_bus(&m);
-                    !matches!(&*m, BusMessage::Event(_) | BusMessage::DeliveryAttempt(_))
-                }
-                Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => return std::future::pending().await,
-            },
-            _ = tick.tick() => true,
-        };
-        let bearer = Bearer { token: &caller.token, ip: caller.ip, organization: caller.organization.as_deref() };
-        if recheck && crate::auth::recheck(&app, &bearer).await.is_err() {
-            return;
-        }
-    }
+    let bearer = Bearer { token: &caller.token, ip: caller.ip, organization: caller.organization.as_deref() };
+    credential_refused(&app, &bearer).await;
 }

@@ -16,7 +16,7 @@ pub mod observe;
 pub mod pages;
 pub mod pipeline;
 pub(crate) mod playground;
-mod ws;
+pub(crate) mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

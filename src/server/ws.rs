@@ -504,9 +504,18 @@ fn next_message(protocol: Protocol, id: &str, response: &async_graphql::Response
 
 /// Resolves when the connection's credential stops working, with the close code and reason.
 async fn watch_credential(conn: Arc<Connection>) -> (u16, String) {
+    let bearer = Bearer { token: &conn.token, ip: conn.ip.0, organization: conn.organization.as_deref() };
+    let e = credential_refused(&conn.s.app, &bearer).await;
+    let (code, label) = if e.code() == Code::Forbidden { (4403, "Forbidden") } else { (4401, "Unauthorized") };
+    (code, reason(label, &e.public_message()))
+}
+
+/// Resolves, with the refusal, when a credential stops working: rechecked on every change the bus
+/// announces (not events or delivery attempts) and every 30 s. WebSocket connections and REST
+/// event streams end with it.
+pub(crate) async fn credential_refused(app: &crate::app::App, bearer: &Bearer<'_>) -> Error {
     use crate::platform::bus::BusMessage;
     use tokio::sync::broadcast::error::RecvError;
-    let app = &conn.s.app;
     let mut rx = app.bus.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     tick.tick().await;
@@ -523,10 +532,8 @@ async fn watch_credential(conn: Arc<Connection>) -> (u16, String) {
             },
             _ = tick.tick() => true,
         };
-        let bearer = Bearer { token: &conn.token, ip: conn.ip.0, organization: conn.organization.as_deref() };
-        if recheck && let Err(e) = crate::auth::recheck(app, &bearer).await {
-            let (code, label) = if e.code() == Code::Forbidden { (4403, "Forbidden") } else { (4401, "Unauthorized") };
-            return (code, reason(label, &e.public_message()));
+        if recheck && let Err(e) = crate::auth::recheck(app, bearer).await {
+            return e;
         }
     }
 }
