@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::typed::Types;
 use super::versions::Version;
-use super::{Request, Table, envelope_error, handle, request_id};
+use super::envelope::{Envelope, envelope_id};
+use super::{Request, Table, handle, request_id};
 use crate::error::Code;
 use crate::server::ServerState;
 use crate::usage::meter::UsageTag;
@@ -39,8 +40,7 @@ struct SubRequest {
 }
 
 fn invalid(trace: &str, field: &str, message: &str) -> Response {
-    envelope_error(
-        trace,
+    Envelope::new(Version::V2, trace).error(
         StatusCode::UNPROCESSABLE_ENTITY,
         Code::BadUserInput.rest_type(),
         &format!("{field}: {message}"),
@@ -60,14 +60,14 @@ pub(super) async fn serve(
     let limit = state.app.config.max_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         let msg = format!("request body is larger than {limit} bytes");
-        return envelope_error(&trace, StatusCode::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge.rest_type(), &msg, None);
+        return Envelope::new(Version::V2, &trace).error(StatusCode::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge.rest_type(), &msg, None);
     };
     let batch: Batch = match serde_json::from_slice(&bytes) {
         Ok(b) => b,
         Err(e) if e.is_data() => return invalid(&trace, "requests", &format!("{e}")),
         Err(e) => {
             let msg = format!("malformed JSON body: {e}");
-            return envelope_error(&trace, StatusCode::BAD_REQUEST, "validation_error", &msg, None);
+            return Envelope::new(Version::V2, &trace).error(StatusCode::BAD_REQUEST, "validation_error", &msg, None);
         }
     };
     if batch.requests.is_empty() || batch.requests.len() > MAX_REQUESTS {
@@ -131,11 +131,11 @@ pub(super) async fn serve(
                 };
                 handle(route, types.clone(), version, req).await
             }
-            None => envelope_error(&trace, StatusCode::NOT_FOUND, "not_found", "no such route", None),
+            None => Envelope::new(version, &trace).error(StatusCode::NOT_FOUND, "not_found", "no such route", None),
         };
         answers.push(answer(&state, resp, started, &mut limit_headers).await);
     }
-    let body = json!({ "id": format!("req_{}", trace.replace('-', "")), "data": answers });
+    let body = json!({ "id": envelope_id(&trace), "data": answers });
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
     resp.headers_mut().extend(limit_headers);
     super::versions::stamp(resp.headers_mut(), Version::V2, "/integrations/batch");

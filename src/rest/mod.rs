@@ -5,9 +5,11 @@
 
 mod batch;
 mod case;
+mod envelope;
 pub mod openapi;
 mod realtime;
 pub mod routes;
+pub mod schemas;
 pub mod typed;
 pub mod versions;
 
@@ -30,6 +32,7 @@ use crate::server::pipeline::{self, Admitted, Entrance, Stage};
 use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
+use envelope::{Envelope, Page};
 use typed::Types;
 use versions::Version;
 
@@ -113,24 +116,24 @@ pub fn routes(types: Arc<Types>, version: Version) -> Router<ServerState> {
     let prefix = version.prefix();
     router
         .fallback(move |uri: OriginalUri, headers: HeaderMap| async move {
-            let resp = envelope_error(
-                &request_id(&headers).0,
+            let trace = request_id(&headers).0;
+            let resp = Envelope::new(version, &trace).error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 &format!("no such route in {prefix}"),
                 None,
             );
-            in_version(resp, version, &uri).await
+            stamped(resp, version, &uri)
         })
         .method_not_allowed_fallback(move |uri: OriginalUri, headers: HeaderMap| async move {
-            let resp = envelope_error(
-                &request_id(&headers).0,
+            let trace = request_id(&headers).0;
+            let resp = Envelope::new(version, &trace).error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "this route does not accept that method",
                 None,
             );
-            in_version(resp, version, &uri).await
+            stamped(resp, version, &uri)
         })
 }
 
@@ -145,7 +148,7 @@ pub fn unversioned(types: Arc<Types>) -> Router<ServerState> {
                 None => versions::DEFAULT,
                 Some(v) => match v.to_str().map_err(|_| "must be text".to_string()).and_then(Version::parse) {
                     Ok(v) => v,
-                    Err(why) => return version_error(&trace, &why),
+                    Err(why) => return version_error(versions::DEFAULT, &trace, &why),
                 },
             };
             let table = tables.iter().find(|t| t.version == version).expect("a table per version");
@@ -155,9 +158,13 @@ pub fn unversioned(types: Arc<Types>) -> Router<ServerState> {
                     handle(route, types, version, Request { state, peer, uri, path, query, headers, body }).await
                 }
                 None => {
-                    let resp =
-                        envelope_error(&trace, StatusCode::NOT_FOUND, "not_found", "no such route in /api", None);
-                    in_version(resp, version, &uri).await
+                    let resp = Envelope::new(version, &trace).error(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "no such route in /api",
+                        None,
+                    );
+                    stamped(resp, version, &uri)
                 }
             }
         }
@@ -165,9 +172,8 @@ pub fn unversioned(types: Arc<Types>) -> Router<ServerState> {
     Router::new().route("/api/{*rest}", axum::routing::any(handler))
 }
 
-fn version_error(trace: &str, why: &str) -> Response {
-    envelope_error(
-        trace,
+fn version_error(version: Version, trace: &str, why: &str) -> Response {
+    Envelope::new(version, trace).error(
         StatusCode::BAD_REQUEST,
         Code::BadUserInput.rest_type(),
         &format!("X-API-Version: {why}"),
@@ -186,60 +192,19 @@ struct Request {
     body: Body,
 }
 
-/// The answer as the version speaks: its headers, and for v2 the envelope without the legacy
-/// `meta` wrapper (`{"id", "data"}`, lists with `has_more` and `next_cursor`; errors `{"id", "error"}`).
-async fn in_version(mut resp: Response, version: Version, uri: &OriginalUri) -> Response {
+/// The version's headers on an answer (the envelope is already the version's own).
+fn stamped(mut resp: Response, version: Version, uri: &OriginalUri) -> Response {
     let under = uri.path().strip_prefix(version.prefix()).or_else(|| uri.path().strip_prefix("/api")).unwrap_or("");
     let under = match uri.query() {
         Some(q) => format!("{under}?{q}"),
         None => under.to_string(),
     };
     versions::stamp(resp.headers_mut(), version, &under);
-    if version == Version::V1 {
-        return resp;
-    }
-    let is_json =
-        resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !is_json {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let Ok(v1) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
-    let mut v2 = json!({ "id": v1["id"] });
-    if v1.get("error").is_some() {
-        v2["error"] = v1["error"].clone();
-    } else {
-        v2["data"] = v1["data"].clone();
-        if let Some(p) = v1["meta"].get("pagination") {
-            v2["has_more"] = p["has_more"].clone();
-            v2["total_count"] = p["total_count"].clone();
-            if let Some(c) = p.get("next_cursor") {
-                v2["next_cursor"] = c.clone();
-            }
-        }
-    }
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(serde_json::to_vec(&v2).unwrap_or_default()))
-}
-
-fn meta(trace_id: &str) -> Value {
-    json!({
-        "timestamp": crate::platform::clock::rfc3339(chrono::Utc::now().timestamp_millis()),
-        "rate_limit": Value::Null,
-        "trace_id": trace_id,
-    })
-}
-
-/// The envelope's `id`: the request id without dashes.
-fn envelope_id(trace_id: &str) -> String {
-    format!("req_{}", trace_id.replace('-', ""))
+    resp
 }
 
 /// The seeds' 429 body (seed 001 §10.3) with the limit that refused.
-fn limited(trace_id: &str, d: &Decision, e: &Error, now_ms: i64) -> Response {
+fn limited(env: &Envelope, d: &Decision, e: &Error, now_ms: i64) -> Response {
     let window = d.policy.windows.get(d.binding);
     let (limit, period) = match (d.refusal, window) {
         (Some(crate::limits::limiter::Refusal::Quota), _) => (d.policy.monthly_quota.unwrap_or(0), "month".to_string()),
@@ -250,52 +215,21 @@ fn limited(trace_id: &str, d: &Decision, e: &Error, now_ms: i64) -> Response {
         _ => (0, String::new()),
     };
     let details = json!({ "limit": limit, "period": period, "retry_after": ((d.retry_after_ms + 999) / 1000).max(1) });
-    let code = e.code();
-    let rate_limit = crate::limits::headers::envelope(d, now_ms);
-    let resp = limited_envelope(
-        trace_id,
+    let resp = env.limited_by(d, now_ms).error(
         StatusCode::TOO_MANY_REQUESTS,
-        code.rest_type(),
+        e.code().rest_type(),
         &e.public_message(),
         Some(details),
-        rate_limit,
     );
     with_limit_headers(resp, d, now_ms)
 }
 
-fn envelope_error(trace_id: &str, status: StatusCode, kind: &str, message: &str, details: Option<Value>) -> Response {
-    limited_envelope(trace_id, status, kind, message, details, Value::Null)
-}
-
-/// An error envelope; `rate_limit` is `meta.rate_limit` (null before a limit applied).
-fn limited_envelope(
-    trace_id: &str,
-    status: StatusCode,
-    kind: &str,
-    message: &str,
-    details: Option<Value>,
-    rate_limit: Value,
-) -> Response {
-    let mut meta = meta(trace_id);
-    meta["rate_limit"] = rate_limit;
-    let body = json!({
-        "id": envelope_id(trace_id),
-        "status": "error",
-        "code": status.as_u16(),
-        "error": { "type": kind, "message": message, "details": details.unwrap_or_else(|| json!({})) },
-        "meta": meta,
-    });
-    (status, axum::Json(body)).into_response()
-}
-
-fn bind_error(trace_id: &str, e: &typed::BindError, rate_limit: Value) -> Response {
-    limited_envelope(
-        trace_id,
+fn bind_error(env: &Envelope, e: &typed::BindError) -> Response {
+    env.error(
         StatusCode::UNPROCESSABLE_ENTITY,
         Code::BadUserInput.rest_type(),
         &format!("{}: {}", e.field, e.message),
         Some(json!({ "field": e.field, "location": e.location })),
-        rate_limit,
     )
 }
 
@@ -318,12 +252,12 @@ fn field_details(route: Option<&Route>, field: Option<&str>, reason: Option<&str
     }
 }
 
-fn from_error(trace_id: &str, route: Option<&Route>, e: &Error, rate_limit: Value) -> Response {
+fn from_error(env: &Envelope, route: Option<&Route>, e: &Error) -> Response {
     e.log();
     let code = e.code();
     let details = field_details(route, e.field(), e.reason());
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = limited_envelope(trace_id, status, code.rest_type(), &e.public_message(), details, rate_limit);
+    let mut resp = env.error(status, code.rest_type(), &e.public_message(), details);
     if code == Code::Unauthenticated {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, crate::server::www_authenticate(e));
     }
@@ -341,9 +275,9 @@ async fn handle(route: Arc<Route>, types: Arc<Types>, version: Version, req: Req
     let uri = req.uri.clone();
     let resp = match version_conflict(&req.headers, version) {
         Some(resp) => resp,
-        None => handle_inner(&route, &types, req, &mut tag).await,
+        None => handle_inner(&route, &types, version, req, &mut tag).await,
     };
-    let mut resp = in_version(resp, version, &uri).await;
+    let mut resp = stamped(resp, version, &uri);
     resp.extensions_mut().insert(crate::server::MetricOp(label));
     crate::server::tagged(resp, tag)
 }
@@ -355,31 +289,33 @@ fn version_conflict(headers: &HeaderMap, version: Version) -> Option<Response> {
     match value.to_str().map_err(|_| "must be text".to_string()).and_then(Version::parse) {
         Ok(v) if v == version => None,
         Ok(v) => Some(version_error(
+            version,
             &trace,
             &format!("names {} but the path is {}; use one or the other", v.name(), version.prefix()),
         )),
-        Err(why) => Some(version_error(&trace, &why)),
+        Err(why) => Some(version_error(version, &trace, &why)),
     }
 }
 
 /// Serves a route; once the caller is known, `tag` holds what the metering layer records.
 #[allow(clippy::too_many_arguments)]
-async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag: &mut Option<UsageTag>) -> Response {
+async fn handle_inner(
+    route: &Arc<Route>,
+    types: &Arc<Types>,
+    version: Version,
+    req: Request,
+    tag: &mut Option<UsageTag>,
+) -> Response {
     let Request { state: State(s), peer: ConnectInfo(peer), path, query: RawQuery(raw), headers, body, .. } = req;
     let query = crate::server::query_params(raw.as_deref());
     let rid = request_id(&headers);
     let trace = rid.0.clone();
+    let env = Envelope::new(version, &trace);
     let bytes = match axum::body::to_bytes(body, s.app.config.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
             let msg = format!("request body is larger than {} bytes", s.app.config.max_body_bytes);
-            return envelope_error(
-                &trace,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::PayloadTooLarge.rest_type(),
-                &msg,
-                None,
-            );
+            return env.error(StatusCode::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge.rest_type(), &msg, None);
         }
     };
     let takes_body = matches!(route.method, Method::POST | Method::PUT | Method::PATCH);
@@ -388,8 +324,7 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
     } else {
         let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !ct.to_ascii_lowercase().starts_with("application/json") {
-            return envelope_error(
-                &trace,
+            return env.error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "validation_error",
                 "request bodies must be `Content-Type: application/json`",
@@ -399,8 +334,7 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) => Some(v),
             Err(e) => {
-                return envelope_error(
-                    &trace,
+                return env.error(
                     StatusCode::BAD_REQUEST,
                     "validation_error",
                     &format!("malformed JSON body: {e}"),
@@ -413,10 +347,10 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
     let ip = client_ip(&s.app, &headers, peer);
     let token = match crate::server::bearer(&headers) {
         Ok(t) => t,
-        Err(e) => return from_error(&trace, Some(route), &e, Value::Null),
+        Err(e) => return from_error(&env, Some(route), &e),
     };
     if matches!(route.shape, Shape::Events) && token.is_none() {
-        return from_error(&trace, Some(route), &Error::unauthenticated("a credential is required"), Value::Null);
+        return from_error(&env, Some(route), &Error::unauthenticated("a credential is required"));
     }
     // A request that does not bind is still authenticated, limited and metered like any other:
     // it is admitted without variables and answered with what is wrong instead of running.
@@ -438,12 +372,9 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
         Err(refused) => {
             *tag = refused.usage;
             return match (refused.stage, &refused.decision) {
-                (Stage::Limit, Some(d)) => limited(&trace, d, &refused.error, now),
-                (_, Some(d)) => {
-                    let rl = crate::limits::headers::envelope(d, now);
-                    with_limit_headers(from_error(&trace, Some(route), &refused.error, rl), d, now)
-                }
-                (_, None) => from_error(&trace, Some(route), &refused.error, Value::Null),
+                (Stage::Limit, Some(d)) => limited(&env, d, &refused.error, now),
+                (_, Some(d)) => with_limit_headers(from_error(&env.limited_by(d, now), Some(route), &refused.error), d, now),
+                (_, None) => from_error(&env, Some(route), &refused.error),
             };
         }
     };
@@ -453,8 +384,7 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
         ticket.settle(&s.app, &mut response, &trace).await;
         *tag = ticket.usage.take();
         let decision = ticket.decision.clone();
-        let rl = crate::limits::headers::envelope(&decision, now);
-        return with_limit_headers(bind_error(&trace, &e, rl), &decision, now);
+        return with_limit_headers(bind_error(&env.limited_by(&decision, now), &e), &decision, now);
     }
     if matches!(route.shape, Shape::Events) {
         let caller = realtime::Caller {
@@ -471,8 +401,7 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
                 if let Some(t) = tag.as_mut() {
                     t.status = Some(e.code().http_status());
                 }
-                let rl = crate::limits::headers::envelope(&decision, now);
-                with_limit_headers(from_error(&trace, Some(route), &e, rl), &decision, now)
+                with_limit_headers(from_error(&env.limited_by(&decision, now), Some(route), &e), &decision, now)
             }
         };
     }
@@ -490,8 +419,7 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
         let code = text("code").and_then(|c| Code::parse(&c)).unwrap_or(Code::BadUserInput);
         let details = field_details(Some(route), text("field").as_deref(), text("reason").as_deref());
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let rl = crate::limits::headers::envelope(&decision, now);
-        let resp = limited_envelope(&trace, status, code.rest_type(), &err.message, details, rl);
+        let resp = env.limited_by(&decision, now).error(status, code.rest_type(), &err.message, details);
         return with_limit_headers(resp, &decision, now);
     }
     if route.status == 204 {
@@ -508,42 +436,28 @@ async fn handle_inner(route: &Arc<Route>, types: &Arc<Types>, req: Request, tag:
         .field
         .split('.')
         .fold(data, |mut v, f| v.get_mut(case::to_snake(f)).map(Value::take).unwrap_or(Value::Null));
-    let mut meta = meta(&trace);
-    meta["rate_limit"] = crate::limits::headers::envelope(&decision, now);
-    let payload = match route.shape {
-        Shape::List => {
-            let (nodes, pagination) = list_page(payload);
-            meta["pagination"] = pagination;
-            nodes
-        }
-        _ => payload,
-    };
     let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
-    let body = json!({
-        "id": envelope_id(&trace),
-        "status": "success",
-        "code": status.as_u16(),
-        "data": payload,
-        "meta": meta,
-    });
-    let resp = (status, axum::Json(body)).into_response();
+    let env = env.limited_by(&decision, now);
+    let resp = match route.shape {
+        Shape::List => {
+            let (nodes, page) = list_page(payload);
+            env.data(status, &nodes, Some(&page))
+        }
+        _ => env.data(status, &payload, None),
+    };
     with_limit_headers(resp, &decision, now)
 }
 
-/// A connection (snake_case keys) as its nodes and the pagination meta; `next_cursor` only when
-/// there is a next page.
-fn list_page(mut payload: Value) -> (Value, Value) {
+/// A connection (snake_case keys) as its nodes and its page.
+fn list_page(mut payload: Value) -> (Value, Page) {
     let nodes: Vec<Value> = payload
         .get_mut("edges")
         .and_then(Value::as_array_mut)
         .map(|edges| edges.iter_mut().map(|e| e.get_mut("node").map(Value::take).unwrap_or(Value::Null)).collect())
         .unwrap_or_default();
     let has_more = payload["page_info"]["has_next_page"].as_bool().unwrap_or(false);
-    let mut pagination = json!({ "total_count": payload["total_count"].take(), "has_more": has_more });
-    if has_more {
-        pagination["next_cursor"] = payload["page_info"]["end_cursor"].take();
-    }
-    (Value::Array(nodes), pagination)
+    let next_cursor = if has_more { Some(payload["page_info"]["end_cursor"].take()) } else { None };
+    (Value::Array(nodes), Page { total_count: payload["total_count"].take(), has_more, next_cursor })
 }
 
 /// A printable page: no caching, no framing, no scripts.

@@ -12,7 +12,8 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::routes::{self, Access, Route, Shape};
-use super::typed::{DocBuilder, Loc, Types, input_schema, with_description, with_key};
+use super::schemas::{DocBuilder, input_example, input_schema, response_schema, with_description, with_key};
+use super::typed::{Loc, Types};
 use super::versions::{VERSIONS, Version};
 use crate::server::ServerState;
 
@@ -132,7 +133,7 @@ fn components_responses_and_headers() -> (Value, Value) {
 
 /// The data schema of a route: the selected field, or the nodes of a connection.
 fn data_schema(route: &Route, types: &Types, b: &mut DocBuilder) -> Value {
-    let schema = route.sig.response_schema(types, route.field, b);
+    let schema = response_schema(&route.sig, types, route.field, b);
     match route.shape {
         Shape::List => {
             let connection = b.deref(&schema);
@@ -178,11 +179,16 @@ fn operation(route: &Route, types: &Types, b: &mut DocBuilder, version: Version)
         let name = p.ty.named();
         let required = matches!(types.defs.get(name), Some(super::typed::Def::Input(fields))
             if fields.iter().any(|f| !f.ty.nullable() && f.default.is_none()));
-        op["requestBody"] = json!({ "required": required, "content": { "application/json": { "schema": schema } } });
+        let example = input_example(types, &p.ty, &p.var);
+        op["requestBody"] = json!({ "required": required, "content": { "application/json": { "schema": schema, "example": example } } });
     } else if route.sig.params.iter().any(|p| p.loc == Loc::Body) {
         let mut props = Map::new();
         let mut required = Vec::new();
+        let mut example = Map::new();
         for p in route.sig.params.iter().filter(|p| p.loc == Loc::Body) {
+            if p.required() {
+                example.insert(p.rest.clone(), input_example(types, &p.ty, &p.var));
+            }
             let mut s = input_schema(types, &p.ty, b);
             if let Some(d) = &p.default {
                 s = with_key(s, "default", d.clone());
@@ -192,12 +198,17 @@ fn operation(route: &Route, types: &Types, b: &mut DocBuilder, version: Version)
             }
             props.insert(p.rest.clone(), s);
         }
+        // With nothing required, the example shows the first field.
+        if example.is_empty()
+            && let Some(p) = route.sig.params.iter().find(|p| p.loc == Loc::Body)
+        {
+            example.insert(p.rest.clone(), input_example(types, &p.ty, &p.var));
+        }
         let mut schema = json!({ "type": "object", "properties": props, "additionalProperties": false });
         if !required.is_empty() {
             schema["required"] = json!(required);
         }
-        op["requestBody"] =
-            json!({ "required": !required.is_empty(), "content": { "application/json": { "schema": schema } } });
+        op["requestBody"] = json!({ "required": !required.is_empty(), "content": { "application/json": { "schema": schema, "example": example } } });
     }
     let mut responses = Map::new();
     let limited = route.access != Access::Open;
@@ -437,5 +448,35 @@ mod tests {
         let types = super::Types::from_sdl(&crate::graphql::sdl());
         let doc = super::document(&types);
         insta::assert_json_snapshot!("openapi", doc);
+    }
+
+    /// Every request body example of both documents binds to its route: it is what the route takes.
+    #[test]
+    fn every_example_binds_to_its_route() {
+        use super::super::versions::Version;
+        let types = super::Types::from_sdl(&crate::graphql::sdl());
+        let mut checked = 0;
+        for version in [Version::V1, Version::V2] {
+            let doc = super::document_for(&types, version);
+            let mut rows = super::routes::table();
+            if version == Version::V2 {
+                rows.extend(super::routes::v2_only());
+            }
+            for route in rows {
+                let path = format!("{}{}", version.prefix(), route.path);
+                let op = &doc["paths"][&path][route.method.as_str().to_ascii_lowercase()];
+                let Some(example) = op["requestBody"]["content"]["application/json"].get("example") else {
+                    assert!(!route.sig.has_body(), "{path}: a body without an example");
+                    continue;
+                };
+                let params = route.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
+                let path_values = params.map(|p| (p.to_string(), "x".to_string())).collect();
+                match route.sig.bind(&types, &path_values, &Default::default(), Some(example.clone())) {
+                    Err(e) if e.location == "body" => panic!("{path}: the example {example} does not bind: {e:?}"),
+                    _ => checked += 1,
+                }
+            }
+        }
+        assert!(checked > 60, "only {checked} examples checked");
     }
 }

@@ -6,7 +6,7 @@
 //! by the type of each field (JSON scalars pass untouched) and writes the OpenAPI document, so the
 //! document cannot say something the route does not do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition,
@@ -132,7 +132,7 @@ impl Types {
         types
     }
 
-    fn field(&self, parent: &str, name: &str) -> Option<&OutputField> {
+    pub fn field(&self, parent: &str, name: &str) -> Option<&OutputField> {
         match self.defs.get(parent) {
             Some(Def::Object(fields)) => fields.iter().find(|f| f.name == name),
             _ => None,
@@ -403,10 +403,9 @@ impl Signature {
         plan.apply(data)
     }
 
-    /// The data of a response with snake_case keys, except below JSON fields (user data).
-    pub fn snake_response(&self, types: &Types, data: Value) -> Value {
-        let op = self.operation();
-        convert_selection(types, &self.doc, &op.selection_set.node, self.root, data)
+    /// The route's document, its operation's selection and the root type it selects from.
+    pub fn selection(&self) -> (&ExecutableDocument, &SelectionSet, &'static str) {
+        (&self.doc, &self.operation().selection_set.node, self.root)
     }
 
     fn operation(&self) -> &async_graphql::parser::types::OperationDefinition {
@@ -416,28 +415,6 @@ impl Signature {
         }
     }
 
-    /// The JSON Schema of the value at `field` (`app.reviews`) of the response data.
-    pub fn response_schema(&self, types: &Types, field: &str, doc: &mut DocBuilder) -> Value {
-        let mut set = &self.operation().selection_set.node;
-        let mut parent = self.root.to_string();
-        let mut schema = Value::Null;
-        for (i, name) in field.split('.').enumerate() {
-            let Some(f) = fields_of(&self.doc, set).into_iter().find(|f| f.response_key().node == name) else {
-                return json!({});
-            };
-            let Some(def) = types.field(&parent, &f.name.node) else { return json!({}) };
-            if i == field.split('.').count() - 1 {
-                schema = output_schema(types, &self.doc, &def.ty, &f.selection_set.node, doc);
-                if let Some(d) = &def.description {
-                    schema = with_description(schema, d);
-                }
-            } else {
-                parent = def.ty.named().to_string();
-                set = &f.selection_set.node;
-            }
-        }
-        schema
-    }
 }
 
 fn snake_path(p: &str) -> String {
@@ -560,7 +537,7 @@ fn coerce_str(types: &Types, ty: &Ty, s: &str, field: &str, loc: Loc) -> Result<
 }
 
 /// The fields of a selection set, with fragments spread in place.
-fn fields_of<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet) -> Vec<&'a async_graphql::parser::types::Field> {
+pub fn fields_of<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet) -> Vec<&'a async_graphql::parser::types::Field> {
     let mut out = Vec::new();
     for item in &set.items {
         match &item.node {
@@ -576,247 +553,6 @@ fn fields_of<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet) -> Vec<&'a 
     out
 }
 
-fn convert_selection(types: &Types, doc: &ExecutableDocument, set: &SelectionSet, parent: &str, data: Value) -> Value {
-    let Value::Object(mut m) = data else { return data };
-    let mut out = Map::new();
-    for f in fields_of(doc, set) {
-        let key = f.response_key().node.as_str();
-        let Some(v) = m.remove(key) else { continue };
-        let v = match types.field(parent, &f.name.node) {
-            Some(def) if !f.selection_set.node.items.is_empty() => {
-                convert_value(types, doc, &f.selection_set.node, def.ty.named(), v)
-            }
-            _ => v,
-        };
-        out.insert(to_snake(key), v);
-    }
-    Value::Object(out)
-}
-
-fn convert_value(types: &Types, doc: &ExecutableDocument, set: &SelectionSet, parent: &str, v: Value) -> Value {
-    match v {
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|i| convert_value(types, doc, set, parent, i)).collect())
-        }
-        Value::Object(_) => convert_selection(types, doc, set, parent, v),
-        other => other,
-    }
-}
-
-/// Collects the named schemas (`components/schemas`) the document refers to.
-#[derive(Default)]
-pub struct DocBuilder {
-    pub components: BTreeMap<String, Value>,
-    /// Output objects by their schema text: routes selecting the same fields share a component
-    /// (named after the type; `Type2`, `Type3`… for other selections of it).
-    outputs: HashMap<String, String>,
-}
-
-impl DocBuilder {
-    /// The object schema behind `$ref`, `anyOf` (null removed) and `allOf` wrappers.
-    pub fn deref(&self, s: &Value) -> Value {
-        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-            let name = r.rsplit('/').next().unwrap_or("");
-            return self.components.get(name).map(|c| self.deref(c)).unwrap_or(Value::Null);
-        }
-        for key in ["anyOf", "allOf"] {
-            if let Some(Value::Array(options)) = s.get(key)
-                && let Some(first) = options.iter().find(|o| o.get("type") != Some(&json!("null")))
-            {
-                return self.deref(first);
-            }
-        }
-        s.clone()
-    }
-
-    /// Drops components nothing in `root` refers to (directly or through other components).
-    pub fn keep_reachable(&mut self, root: &Value) {
-        fn refs(v: &Value, out: &mut Vec<String>) {
-            match v {
-                Value::Object(m) => {
-                    if let Some(Value::String(r)) = m.get("$ref")
-                        && let Some(name) = r.strip_prefix("#/components/schemas/")
-                    {
-                        out.push(name.to_string());
-                    }
-                    m.values().for_each(|v| refs(v, out));
-                }
-                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
-                _ => {}
-            }
-        }
-        let mut todo = Vec::new();
-        refs(root, &mut todo);
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(name) = todo.pop() {
-            if seen.insert(name.clone())
-                && let Some(c) = self.components.get(&name)
-            {
-                refs(c, &mut todo);
-            }
-        }
-        self.components.retain(|k, _| seen.contains(k));
-    }
-
-    fn output_component(&mut self, type_name: &str, schema: Value) -> Value {
-        let text = schema.to_string();
-        let name = match self.outputs.get(&text) {
-            Some(name) => name.clone(),
-            None => {
-                let mut name = type_name.to_string();
-                let mut n = 1;
-                while self.components.contains_key(&name) {
-                    n += 1;
-                    name = format!("{type_name}{n}");
-                }
-                self.components.insert(name.clone(), schema);
-                self.outputs.insert(text, name.clone());
-                name
-            }
-        };
-        json!({ "$ref": format!("#/components/schemas/{name}") })
-    }
-}
-
-fn nullable_schema(s: Value, nullable: bool) -> Value {
-    if !nullable {
-        return s;
-    }
-    match s.get("type").cloned() {
-        Some(Value::String(t)) if s.get("$ref").is_none() && s.get("enum").is_none() => {
-            let mut s = s;
-            s["type"] = json!([t, "null"]);
-            s
-        }
-        _ => json!({ "anyOf": [s, { "type": "null" }] }),
-    }
-}
-
-fn scalar_schema(name: &str) -> Option<Value> {
-    Some(match name {
-        "Int" => json!({ "type": "integer", "format": "int32" }),
-        "Float" => json!({ "type": "number", "format": "double" }),
-        "Boolean" => json!({ "type": "boolean" }),
-        "String" => json!({ "type": "string" }),
-        "ID" => json!({ "type": "string" }),
-        "DateTime" => json!({ "type": "string", "format": "date-time" }),
-        "JSON" => json!({ "description": "Any JSON value (passed as is: keys are not converted)" }),
-        _ => return None,
-    })
-}
-
-/// The schema of an input value of `ty` (named input objects and enums become components).
-pub fn input_schema(types: &Types, ty: &Ty, doc: &mut DocBuilder) -> Value {
-    let s = match ty {
-        Ty::List { of, .. } => json!({ "type": "array", "items": input_schema(types, of, doc) }),
-        Ty::Named { name, .. } => named_schema(types, name, doc),
-    };
-    // `JSON` already admits null.
-    if ty.named() == "JSON" && matches!(ty, Ty::Named { .. }) { s } else { nullable_schema(s, ty.nullable()) }
-}
-
-fn named_schema(types: &Types, name: &str, doc: &mut DocBuilder) -> Value {
-    if let Some(s) = scalar_schema(name) {
-        return s;
-    }
-    let reference = json!({ "$ref": format!("#/components/schemas/{name}") });
-    if doc.components.contains_key(name) {
-        return reference;
-    }
-    let description = types.descriptions.get(name).cloned();
-    let schema = match types.defs.get(name) {
-        Some(Def::Enum(values)) => json!({ "type": "string", "enum": values }),
-        Some(Def::Input(fields)) => {
-            // A placeholder first: input types may refer to themselves.
-            doc.components.insert(name.to_string(), json!({}));
-            let mut props = Map::new();
-            let mut required = Vec::new();
-            for f in fields {
-                let mut s = input_schema(types, &f.ty, doc);
-                if let Some(d) = &f.description {
-                    s = with_description(s, d);
-                }
-                if let Some(d) = &f.default {
-                    s = with_key(s, "default", d.clone());
-                }
-                let key = to_snake(&f.name);
-                if !f.ty.nullable() && f.default.is_none() {
-                    required.push(key.clone());
-                }
-                props.insert(key, s);
-            }
-            let mut s = json!({ "type": "object", "properties": props, "additionalProperties": false });
-            if !required.is_empty() {
-                s["required"] = json!(required);
-            }
-            s
-        }
-        _ => json!({}),
-    };
-    let schema = match description {
-        Some(d) => with_description(schema, &d),
-        None => schema,
-    };
-    doc.components.insert(name.to_string(), schema);
-    reference
-}
-
-pub fn with_key(s: Value, key: &str, v: Value) -> Value {
-    if s.get("$ref").is_some() {
-        // Siblings of `$ref` are allowed in 3.1, but keep refs clean for older tools.
-        json!({ "allOf": [s], key: v })
-    } else {
-        let mut s = s;
-        s[key] = v;
-        s
-    }
-}
-
-pub fn with_description(s: Value, d: &str) -> Value {
-    with_key(s, "description", json!(d))
-}
-
-/// The schema of what a selection of `ty` returns: objects inline (each selection differs),
-/// enums as components.
-fn output_schema(types: &Types, doc: &ExecutableDocument, ty: &Ty, set: &SelectionSet, b: &mut DocBuilder) -> Value {
-    let s = match ty {
-        Ty::List { of, .. } => json!({ "type": "array", "items": output_schema(types, doc, of, set, b) }),
-        Ty::Named { name, .. } => match types.defs.get(name.as_str()) {
-            Some(Def::Object(_)) => {
-                let mut props = Map::new();
-                let mut required = Vec::new();
-                for f in fields_of(doc, set) {
-                    let key = to_snake(&f.response_key().node);
-                    let Some(def) = types.field(name, &f.name.node) else { continue };
-                    let mut s = output_schema(types, doc, &def.ty, &f.selection_set.node, b);
-                    if let Some(d) = &def.description {
-                        s = with_description(s, d);
-                    }
-                    if let Some(reason) = &def.deprecated {
-                        s = with_key(s, "deprecated", json!(true));
-                        s = with_key(s, "x-deprecation-reason", json!(reason));
-                    }
-                    if !def.ty.nullable() {
-                        required.push(key.clone());
-                    }
-                    props.insert(key, s);
-                }
-                let mut s = json!({ "type": "object", "properties": props });
-                if !required.is_empty() {
-                    s["required"] = json!(required);
-                }
-                if let Some(d) = types.descriptions.get(name.as_str()) {
-                    s["description"] = json!(d);
-                }
-                b.output_component(name, s)
-            }
-            Some(Def::Union(_)) => json!({ "type": "object" }),
-            _ => named_schema(types, name, b),
-        },
-    };
-    if ty.named() == "JSON" && matches!(ty, Ty::Named { .. }) { s } else { nullable_schema(s, ty.nullable()) }
-}
-
 /// camelCase name of a REST field, for the rare caller that needs the variable spelling.
 pub fn variable_name(rest: &str) -> String {
     to_camel(rest)
@@ -825,6 +561,7 @@ pub fn variable_name(rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rest::schemas::{DocBuilder, response_schema};
 
     const SDL: &str = r#"
         type Query { thing(id: ID!, first: Int, kind: Kind): Thing }
@@ -896,21 +633,13 @@ mod tests {
             "query($id: ID!) { thing(id: $id) { id createdAt metadata inner { someValue } } }",
         );
         let data = json!({ "thing": { "id": "t", "createdAt": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "someValue": 2 } } });
-        assert_eq!(
-            s.snake_response(&types, data),
-            json!({ "thing": { "id": "t", "created_at": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "some_value": 2 } } })
-        );
-        let gql = async_graphql::Value::from_json(
-            json!({ "thing": { "id": "t", "createdAt": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "someValue": 2 } } }),
-        )
-        .unwrap();
+        let gql = async_graphql::Value::from_json(data).unwrap();
         assert_eq!(
             s.rest_data(&types, gql),
             json!({ "thing": { "id": "t", "created_at": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "some_value": 2 } } }),
-            "one pass from the schema's value gives the same"
         );
         let mut b = DocBuilder::default();
-        let schema = s.response_schema(&types, "thing", &mut b);
+        let schema = response_schema(&s, &types, "thing", &mut b);
         assert_eq!(schema["anyOf"][1], json!({ "type": "null" }), "nullable: {schema}");
         let thing = b.deref(&schema);
         assert_eq!(thing["properties"]["created_at"]["format"], "date-time");

@@ -260,6 +260,19 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Calls metered in the last 24 hours, by operation (`GET /api/v1/keys`, `query viewer`).
+    pub async fn calls_by_operation(&self, token: &str) -> std::collections::HashMap<String, i64> {
+        let data = self
+            .gql_ok(Some(token), "{ usageByEndpoint(period: LAST_24_HOURS) { operation stats { calls } } }", json!({}))
+            .await;
+        data["usageByEndpoint"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["operation"].as_str().unwrap().to_string(), r["stats"]["calls"].as_i64().unwrap()))
+            .collect()
+    }
+
     /// Registers a user; returns its session token, user id and personal organization id.
     pub async fn register(&self, email: &str) -> Session {
         let data = self

@@ -94,24 +94,11 @@ async fn the_path_or_the_header_selects_a_version_and_v1_points_to_its_successor
 
         // Usage splits calls by version: each route is metered under its versioned path.
         gantry::server::flush(&app.app).await;
-        let usage = app
-            .gql_ok(
-                Some(&s.token),
-                "{ usageByEndpoint(period: LAST_24_HOURS) { operation stats { calls } } }",
-                json!({}),
-            )
-            .await;
-        let calls = |op: &str| {
-            usage["usageByEndpoint"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["operation"] == op)
-                .map(|r| r["stats"]["calls"].clone())
-        };
-        assert_eq!(calls("GET /api/v1/keys"), Some(json!(3)), "[{backend:?}] {usage}");
-        assert_eq!(calls("GET /api/v2/keys"), Some(json!(2)), "[{backend:?}] {usage}");
-        assert_eq!(calls("GET /api/v2/billing/usage-forecast"), Some(json!(1)), "{usage}");
+        let usage = app.calls_by_operation(&s.token).await;
+        let calls = |op: &str| usage.get(op).copied();
+        assert_eq!(calls("GET /api/v1/keys"), Some(3), "[{backend:?}] {usage:?}");
+        assert_eq!(calls("GET /api/v2/keys"), Some(2), "[{backend:?}] {usage:?}");
+        assert_eq!(calls("GET /api/v2/billing/usage-forecast"), Some(1), "{usage:?}");
     }
 }
 
@@ -150,24 +137,11 @@ async fn a_batch_runs_each_rest_call_through_the_pipeline_in_order() {
         let (_, list) = app.rest("GET", "/keys", Some(&key), None).await;
         assert_eq!(list["meta"]["pagination"]["total_count"], 2, "{list}");
         gantry::server::flush(&app.app).await;
-        let usage = app
-            .gql_ok(
-                Some(&s.token),
-                "{ usageByEndpoint(period: LAST_24_HOURS) { operation stats { calls } } }",
-                json!({}),
-            )
-            .await;
-        let calls = |op: &str| {
-            usage["usageByEndpoint"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["operation"] == op)
-                .map(|r| r["stats"]["calls"].clone())
-        };
-        assert_eq!(calls("POST /api/v2/keys"), Some(json!(2)), "[{backend:?}] {usage}");
-        assert_eq!(calls("GET /api/v2/keys/{id}"), Some(json!(1)), "{usage}");
-        assert_eq!(calls("GET /api/v1/keys/{id}"), Some(json!(1)), "{usage}");
+        let usage = app.calls_by_operation(&s.token).await;
+        let calls = |op: &str| usage.get(op).copied();
+        assert_eq!(calls("POST /api/v2/keys"), Some(2), "[{backend:?}] {usage:?}");
+        assert_eq!(calls("GET /api/v2/keys/{id}"), Some(1), "{usage:?}");
+        assert_eq!(calls("GET /api/v1/keys/{id}"), Some(1), "{usage:?}");
 
         // Without a credential each sub-request is refused on its own.
         let r = app.http.post(app.url("/api/v2/integrations/batch")).json(&batch).send().await.unwrap();
@@ -179,6 +153,7 @@ async fn a_batch_runs_each_rest_call_through_the_pipeline_in_order() {
         let (status, bad) =
             app.rest_at("POST", "/api/v2/integrations/batch", Some(&key), Some(json!({ "requests": many }))).await;
         assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("requests")), "{bad}");
+        assert!(bad.get("meta").is_none() && bad["id"].is_string(), "the batch answers in v2's envelope: {bad}");
         let (status, bad) = app
             .rest_at(
                 "POST",
