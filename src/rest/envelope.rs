@@ -42,22 +42,22 @@ struct Meta<'a> {
 }
 
 #[derive(Serialize)]
-struct V1<'a> {
+struct V1<'a, D: Serialize + ?Sized> {
     id: String,
     status: &'static str,
     code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a Value>,
+    data: Option<&'a D>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorBody<'a>>,
     meta: Meta<'a>,
 }
 
 #[derive(Serialize)]
-struct V2<'a> {
+struct V2<'a, D: Serialize + ?Sized> {
     id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a Value>,
+    data: Option<&'a D>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorBody<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,17 +95,23 @@ impl<'a> Envelope<'a> {
     }
 
     /// A success answer; `page` for a list.
-    pub fn data(&self, status: StatusCode, data: &Value, page: Option<&Page>) -> Response {
+    pub fn data<D: Serialize + ?Sized>(&self, status: StatusCode, data: &D, page: Option<&Page>) -> Response {
         self.write(status, Some(data), None, page)
     }
 
     /// An error answer; `details` is `{}` when there are none.
     pub fn error(&self, status: StatusCode, kind: &str, message: &str, details: Option<Value>) -> Response {
         let details = details.unwrap_or_else(|| Value::Object(Default::default()));
-        self.write(status, None, Some(ErrorBody { kind, message, details: &details }), None)
+        self.write::<Value>(status, None, Some(ErrorBody { kind, message, details: &details }), None)
     }
 
-    fn write(&self, status: StatusCode, data: Option<&Value>, error: Option<ErrorBody>, page: Option<&Page>) -> Response {
+    fn write<D: Serialize + ?Sized>(
+        &self,
+        status: StatusCode,
+        data: Option<&D>,
+        error: Option<ErrorBody>,
+        page: Option<&Page>,
+    ) -> Response {
         let id = envelope_id(self.trace);
         let mut bytes = Vec::with_capacity(1024);
         let written = match self.version {

@@ -32,7 +32,7 @@ use crate::server::pipeline::{self, Admitted, Entrance, Stage};
 use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
 use routes::{Route, Shape};
-use envelope::{Envelope, Page};
+use envelope::Envelope;
 use typed::Types;
 use versions::Version;
 
@@ -430,34 +430,19 @@ async fn handle_inner(
         let payload = route.field.split('.').fold(data, |v, f| v.get(f).cloned().unwrap_or(Value::Null));
         return with_limit_headers(html_page(render(&payload)), &decision, now);
     }
-    // `app.reviews`: a field below the root one.
-    let data = route.sig.rest_data(types, response.data);
-    let payload = route
-        .field
-        .split('.')
-        .fold(data, |mut v, f| v.get_mut(case::to_snake(f)).map(Value::take).unwrap_or(Value::Null));
+    // Written straight from the schema's answer; `app.reviews`: a field below the root one.
+    let data = route.sig.rest_data(types, &response.data);
+    let payload = route.field.split('.').fold(data, |v, f| v.get(f));
     let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
     let env = env.limited_by(&decision, now);
     let resp = match route.shape {
         Shape::List => {
-            let (nodes, page) = list_page(payload);
+            let (nodes, page) = payload.connection();
             env.data(status, &nodes, Some(&page))
         }
         _ => env.data(status, &payload, None),
     };
     with_limit_headers(resp, &decision, now)
-}
-
-/// A connection (snake_case keys) as its nodes and its page.
-fn list_page(mut payload: Value) -> (Value, Page) {
-    let nodes: Vec<Value> = payload
-        .get_mut("edges")
-        .and_then(Value::as_array_mut)
-        .map(|edges| edges.iter_mut().map(|e| e.get_mut("node").map(Value::take).unwrap_or(Value::Null)).collect())
-        .unwrap_or_default();
-    let has_more = payload["page_info"]["has_next_page"].as_bool().unwrap_or(false);
-    let next_cursor = if has_more { Some(payload["page_info"]["end_cursor"].take()) } else { None };
-    (Value::Array(nodes), Page { total_count: payload["total_count"].take(), has_more, next_cursor })
 }
 
 /// A printable page: no caching, no framing, no scripts.

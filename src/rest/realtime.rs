@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt, StreamExt};
-use serde_json::Value;
 
 use super::routes::Route;
 use super::typed::Types;
@@ -71,13 +70,14 @@ pub(super) async fn stream(
     };
     let events = futures_util::stream::iter(first).chain(responses).map(move |response| {
         let _held = &place;
-        let data = route.sig.rest_data(&types, response.data);
-        let payload = data.get(super::case::to_snake(route.field)).cloned().unwrap_or(Value::Null);
+        let payload = route.sig.rest_data(&types, &response.data).get(route.field);
         let mut event = Event::default().event("event");
-        if let Some(id) = payload.get("id").and_then(Value::as_str) {
+        if let async_graphql::Value::Object(m) = payload.value()
+            && let Some(async_graphql::Value::String(id)) = m.get("id")
+        {
             event = event.id(id);
         }
-        Ok::<Event, Infallible>(event.data(payload.to_string()))
+        Ok::<Event, Infallible>(event.data(serde_json::to_string(&payload).unwrap_or_default()))
     });
     let ended = credential_ends(app.clone(), caller);
     let body = Sse::new(events.take_until(ended)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition,
 };
+use async_graphql::Value as GValue;
 use serde_json::{Map, Value, json};
 
 use super::case::{to_camel, to_snake};
@@ -239,32 +240,98 @@ impl Plan {
             .collect();
         Plan { fields }
     }
+}
 
-    /// One pass from the schema's value to the REST JSON.
-    fn apply(&self, v: async_graphql::Value) -> Value {
-        use async_graphql::Value as G;
-        match v {
-            G::Object(map) => {
-                let mut out = Map::with_capacity(map.len());
+/// A value of the schema's answer written as REST JSON, straight from the schema's value: keys
+/// by the plan (snake_case), values below `JSON` fields as they are. Nothing is copied.
+pub struct Planned<'a> {
+    plan: Option<&'a Plan>,
+    value: &'a GValue,
+}
+
+static NULL: GValue = GValue::Null;
+
+impl<'a> Planned<'a> {
+    /// The value at a response key (`apiKeys`), with its part of the plan.
+    pub fn get(&self, key: &str) -> Planned<'a> {
+        let value = match self.value {
+            GValue::Object(m) => m.get(key).unwrap_or(&NULL),
+            _ => &NULL,
+        };
+        let plan = self.plan.and_then(|p| p.fields.iter().find(|f| f.key == key)).and_then(|f| f.child.as_ref());
+        Planned { plan, value }
+    }
+
+    pub fn value(&self) -> &'a GValue {
+        self.value
+    }
+
+    /// A connection (`totalCount pageInfo { hasNextPage endCursor } edges { node }`) as its nodes
+    /// and its page; `next_cursor` only when there is a next page.
+    pub fn connection(&self) -> (Nodes<'a>, super::envelope::Page) {
+        let edges = self.get("edges");
+        let info = self.get("pageInfo");
+        let has_more = matches!(info.get("hasNextPage").value, GValue::Boolean(true));
+        let json = |v: &GValue| v.clone().into_json().unwrap_or(Value::Null);
+        let page = super::envelope::Page {
+            total_count: json(self.get("totalCount").value),
+            has_more,
+            next_cursor: has_more.then(|| json(info.get("endCursor").value)),
+        };
+        let node_plan = edges.plan.and_then(|p| p.fields.iter().find(|f| f.key == "node")).and_then(|f| f.child.as_ref());
+        let items = match edges.value {
+            GValue::List(items) => items.as_slice(),
+            _ => &[],
+        };
+        (Nodes { plan: node_plan, edges: items }, page)
+    }
+}
+
+impl serde::Serialize for Planned<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let Some(plan) = self.plan else { return self.value.serialize(ser) };
+        match self.value {
+            GValue::Object(map) => {
+                let mut out = ser.serialize_map(Some(map.len()))?;
                 for (k, v) in map {
-                    match self.fields.iter().find(|f| f.key == k.as_str()) {
-                        Some(f) => {
-                            let v = match &f.child {
-                                Some(child) => child.apply(v),
-                                None => v.into_json().unwrap_or(Value::Null),
-                            };
-                            out.insert(f.snake.clone(), v);
-                        }
-                        None => {
-                            out.insert(to_snake(&k), v.into_json().unwrap_or(Value::Null));
-                        }
+                    match plan.fields.iter().find(|f| f.key == k.as_str()) {
+                        Some(f) => out.serialize_entry(&f.snake, &Planned { plan: f.child.as_ref(), value: v })?,
+                        None => out.serialize_entry(&to_snake(k), v)?,
                     }
                 }
-                Value::Object(out)
+                out.end()
             }
-            G::List(items) => Value::Array(items.into_iter().map(|i| self.apply(i)).collect()),
-            other => other.into_json().unwrap_or(Value::Null),
+            GValue::List(items) => {
+                let mut out = ser.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Planned { plan: Some(plan), value: item })?;
+                }
+                out.end()
+            }
+            other => other.serialize(ser),
         }
+    }
+}
+
+/// The nodes of a connection's edges, as a list.
+pub struct Nodes<'a> {
+    plan: Option<&'a Plan>,
+    edges: &'a [GValue],
+}
+
+impl serde::Serialize for Nodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut out = ser.serialize_seq(Some(self.edges.len()))?;
+        for edge in self.edges {
+            let node = match edge {
+                GValue::Object(m) => m.get("node").unwrap_or(&NULL),
+                _ => &NULL,
+            };
+            out.serialize_element(&Planned { plan: self.plan, value: node })?;
+        }
+        out.end()
     }
 }
 
@@ -397,10 +464,10 @@ impl Signature {
     }
 
     /// The data of a response as REST JSON: snake_case keys, except below JSON fields (user data).
-    pub fn rest_data(&self, types: &Types, data: async_graphql::Value) -> Value {
+    pub fn rest_data<'a>(&'a self, types: &Types, data: &'a GValue) -> Planned<'a> {
         let plan =
             self.plan.get_or_init(|| Plan::of(types, &self.doc, &self.operation().selection_set.node, self.root));
-        plan.apply(data)
+        Planned { plan: Some(plan), value: data }
     }
 
     /// The route's document, its operation's selection and the root type it selects from.
@@ -635,7 +702,7 @@ mod tests {
         let data = json!({ "thing": { "id": "t", "createdAt": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "someValue": 2 } } });
         let gql = async_graphql::Value::from_json(data).unwrap();
         assert_eq!(
-            s.rest_data(&types, gql),
+            serde_json::to_value(s.rest_data(&types, &gql)).unwrap(),
             json!({ "thing": { "id": "t", "created_at": "x", "metadata": { "camelKey": { "deepKey": 1 } }, "inner": { "some_value": 2 } } }),
         );
         let mut b = DocBuilder::default();

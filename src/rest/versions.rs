@@ -94,18 +94,38 @@ fn epoch(day: &str) -> Option<i64> {
     Some(NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
 }
 
+/// A version's fixed headers, worked out once: `Deprecation` and `Sunset`.
+struct Fixed {
+    deprecation: Option<HeaderValue>,
+    sunset: Option<HeaderValue>,
+}
+
+fn fixed(version: Version) -> &'static Fixed {
+    static FIXED: std::sync::LazyLock<Vec<(Version, Fixed)>> = std::sync::LazyLock::new(|| {
+        VERSIONS
+            .iter()
+            .map(|info| {
+                let deprecation =
+                    info.deprecated.and_then(epoch).and_then(|at| HeaderValue::from_str(&format!("@{at}")).ok());
+                let sunset = info.sunset.and_then(http_date).and_then(|d| HeaderValue::from_str(&d).ok());
+                (info.version, Fixed { deprecation, sunset })
+            })
+            .collect()
+    });
+    &FIXED.iter().find(|(v, _)| *v == version).expect("every version is in the table").1
+}
+
 /// `X-API-Version`, and for a deprecated version `Deprecation`, `Sunset` and the successor's
 /// `Link` for `path` (the path under the version's prefix, with its query).
 pub fn stamp(headers: &mut HeaderMap, version: Version, path: &str) {
     let info = version.info();
     headers.insert("x-api-version", HeaderValue::from_static(info.name));
-    if let Some(at) = info.deprecated.and_then(epoch)
-        && let Ok(v) = HeaderValue::from_str(&format!("@{at}"))
-    {
-        headers.insert("deprecation", v);
+    let fixed = fixed(version);
+    if let Some(v) = &fixed.deprecation {
+        headers.insert("deprecation", v.clone());
     }
-    if let Some(v) = info.sunset.and_then(http_date).and_then(|d| HeaderValue::from_str(&d).ok()) {
-        headers.insert("sunset", v);
+    if let Some(v) = &fixed.sunset {
+        headers.insert("sunset", v.clone());
     }
     if let Some(next) = info.successor
         && let Ok(v) = HeaderValue::from_str(&format!("<{}{path}>; rel=\"successor-version\"", next.prefix()))
@@ -117,6 +137,26 @@ pub fn stamp(headers: &mut HeaderMap, version: Version, path: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The GraphQL schema is not versioned: it grows by addition, and what it retires is marked
+    /// `@deprecated(reason:)` naming the day, as the REST versions do. (v2 changed only the REST
+    /// envelope, so no GraphQL field is deprecated by it.)
+    #[test]
+    fn every_graphql_deprecation_names_its_date() {
+        let sdl = crate::graphql::sdl();
+        let mut reasons = Vec::new();
+        for (i, _) in sdl.match_indices("@deprecated") {
+            let rest = &sdl[i..];
+            let end = rest.find(')').map_or(rest.len(), |e| e + 1);
+            reasons.push(rest[..end].to_string());
+        }
+        for r in &reasons {
+            let dated = r.as_bytes().windows(10).any(|w| {
+                std::str::from_utf8(w).is_ok_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+            });
+            assert!(dated, "a deprecation without its date (YYYY-MM-DD): {r}");
+        }
+    }
 
     #[test]
     fn a_header_names_a_version_or_a_date() {

@@ -15,6 +15,7 @@ mod oauth;
 pub mod observe;
 pub mod pages;
 pub mod pipeline;
+pub(crate) mod console;
 pub(crate) mod playground;
 pub(crate) mod ws;
 
@@ -107,6 +108,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(playground::routes())
+        .merge(console::routes())
         .merge(oauth::routes())
         .merge(pages::routes())
         .nest("/api/v1", crate::rest::routes(types.clone(), Version::V1))
@@ -174,7 +176,7 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::re
         axum::http::StatusCode::NOT_FOUND,
         crate::error::Code::NotFound,
         format!(
-            "no route for {method} {}: GraphQL is at /graphql (WebSocket /graphql/ws), REST at /api/v1, the playground at /playground/",
+            "no route for {method} {}: GraphQL is at /graphql (WebSocket /graphql/ws), REST at /api/v1, the playground at /playground/, the console at /console/",
             uri.path()
         ),
     )
@@ -264,7 +266,7 @@ async fn announce(app: &App, addr: SocketAddr) {
     };
     tracing::info!(
         address = %addr,
-        "Gantry is listening on {addr}: playground {base}/playground/ · REST {base}/api/v1 · overview {base}/ · metrics {base}/metrics"
+        "Gantry is listening on {addr}: console {base}/console/ · playground {base}/playground/ · REST {base}/api/v1 · overview {base}/ · metrics {base}/metrics"
     );
     let fresh: Result<bool> = async {
         use diesel::prelude::*;

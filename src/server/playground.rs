@@ -30,7 +30,13 @@ pub async fn docs() -> Response {
 }
 
 fn asset(path: &str) -> Response {
-    let Some(file) = Assets::get(path) else {
+    embedded::<Assets>(path, PLAYGROUND_CSP)
+}
+
+/// A file of an embedded build: assets (content-hashed names) cached for good, pages revalidated
+/// and sent with `csp`.
+pub(super) fn embedded<A: rust_embed::RustEmbed>(path: &str, csp: &'static str) -> Response {
+    let Some(file) = A::get(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     let mime = file.metadata.mimetype().to_string();
@@ -47,9 +53,7 @@ fn asset(path: &str) -> Response {
     )
         .into_response();
     if mime.starts_with("text/html") {
-        super::pages::secure_headers(r.headers_mut(), PLAYGROUND_CSP);
-        // The assets are cached; the page itself is small and says which to load.
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        super::pages::secure_headers(r.headers_mut(), csp);
     } else {
         r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }

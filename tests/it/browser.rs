@@ -148,3 +148,64 @@ async fn the_rest_reference_lists_the_routes_and_tries_a_call_in_chromium() {
     let stdout = e2e("docs.mjs", &chromium, &env).await;
     assert!(stdout.contains("docs-e2e: 1 passed, 0 failed"), "{stdout}");
 }
+
+/// The developer console (`/console/`, served from the binary) in a real headless Chromium, on
+/// every backend: `console/e2e/run-all.mjs` walks the main journeys — sign in, create a key and
+/// see its secret once; a webhook endpoint against a local receiver, a test event whose attempt
+/// appears live; a plan change with its proration preview and invoice; an app reviewed by the
+/// administrator and installed through the OAuth consent; the dashboard's charts, usage, team,
+/// settings and admin pages — writing a screenshot of each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_walks_the_main_journeys_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let playwright = format!("{root}/console/node_modules/playwright-core");
+    assert!(std::path::Path::new(&playwright).exists(), "the build installs the console's packages ({playwright})");
+    for backend in crate::common::backends() {
+        let app = TestApp::with_config(backend, |c| {
+            c.webhook_allow_http = true;
+            c.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        })
+        .await;
+        // The browser, the receiver and the console's charts live on the wall clock: the server's
+        // clock follows it for this test.
+        let clock = app.clock.clone();
+        let following = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(5));
+            loop {
+                every.tick().await;
+                clock.set_ms(chrono::Utc::now().timestamp_millis());
+            }
+        });
+        let url = format!("http://{}", app.addr);
+        let shots = format!("{}/console-screenshots/{backend:?}", env!("CARGO_TARGET_TMPDIR"));
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(format!("{root}/console/e2e/run-all.mjs"))
+            .env("CHROMIUM_PATH", &chromium)
+            .env("GANTRY_URL", &url)
+            .env("CONSOLE_SCREENSHOTS", &shots)
+            .env_remove("GANTRY_ADMIN_EMAIL")
+            .env_remove("GANTRY_ADMIN_PASSWORD");
+        let out = tokio::time::timeout(std::time::Duration::from_secs(600), cmd.output())
+            .await
+            .expect("the console's journeys finish within 600 s")
+            .expect("node runs");
+        following.abort();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "[{backend:?}] the console's journeys failed:\n{stdout}\n{stderr}");
+        let passed: usize = stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("console-e2e: ")?.strip_suffix(" passed, 0 failed")?.parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= 40, "[{backend:?}] too few steps passed:\n{stdout}");
+        // What the journeys did is in the server, not only on screen: the app they reviewed,
+        // approved and published is in the public marketplace.
+        let (status, listed) = app.rest("GET", "/apps", None, None).await;
+        assert_eq!(status, 200, "{listed}");
+        assert!(!listed["data"].as_array().unwrap().is_empty(), "[{backend:?}] no published app: {listed}");
+        let pages = std::fs::read_dir(&shots).map(|d| d.count()).unwrap_or(0);
+        assert!(pages >= 10, "[{backend:?}] a screenshot of each page: {pages} in {shots}");
+    }
+}
