@@ -1,14 +1,16 @@
-import { StrictMode, useCallback, useEffect, useRef, useState } from 'react';
+import { StrictMode, createContext, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { useEditorContext } from '@graphiql/react';
+import { Kind, parse } from 'graphql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { createClient } from 'graphql-ws';
 
 import 'graphiql/style.css';
 import './style.css';
 
-import { DEFAULT_TABS, SAMPLES, groupOf } from './samples.js';
+import { COLLECTIONS, DEFAULT_TABS, SAMPLES, groupOf } from './samples.js';
+import { exportOperation } from './export.js';
 
 const TOKEN_STORAGE_KEY = 'gantry.playground.token';
 // How long the token input must be idle before a typed token is applied.
@@ -123,17 +125,18 @@ function describeWsStatus(status) {
   }
 }
 
-/**
- * Rendered inside GraphiQL (so it can reach the editor context); hands the
- * header bar a function that opens a sample operation in a new tab.
- */
-function EditorBridge({ onReady }) {
-  const editor = useEditorContext({ nonNull: true });
-  const { addTab, queryEditor, variableEditor } = editor;
+/** The bare token the playground sends (for the code export). */
+const TokenContext = createContext('');
 
-  useEffect(() => {
-    if (!queryEditor) return undefined;
-    onReady((sample) => {
+/**
+ * A function that opens a saved operation in a new tab (query and variables), or null while
+ * the editors are not ready. Must be used inside GraphiQL (it needs the editor context).
+ */
+function useOpenOperation() {
+  const { addTab, queryEditor, variableEditor } = useEditorContext({ nonNull: true });
+  return useMemo(() => {
+    if (!queryEditor) return null;
+    return (sample) => {
       addTab();
       // addTab resets the shared editors to the new tab's (empty) contents;
       // fill them on the next tick so the tab picks up the sample.
@@ -141,7 +144,7 @@ function EditorBridge({ onReady }) {
         queryEditor.setValue(sample.query);
         variableEditor?.setValue(sample.variables ?? '');
         if (sample.variables) {
-          // Expand the variables pane so the required $id is visible.
+          // Expand the variables pane so the required variables are visible.
           const tab = document.querySelector(
             '.graphiql-editor-tools button[data-name="variables"]:not(.active)',
           );
@@ -149,12 +152,210 @@ function EditorBridge({ onReady }) {
         }
         queryEditor.focus();
       }, 0);
-    });
+    };
+  }, [addTab, queryEditor, variableEditor]);
+}
+
+/** Removes the static "Loading the playground…" element of index.html. */
+function removeLoadingElement() {
+  document.getElementById('gantry-loading')?.remove();
+}
+
+/**
+ * Rendered inside GraphiQL (so it can reach the editor context); hands the
+ * header bar a function that opens a saved operation in a new tab, and removes
+ * the loading element once the query editor exists (GraphiQL has rendered).
+ */
+function EditorBridge({ onReady }) {
+  const open = useOpenOperation();
+
+  useEffect(() => {
+    if (!open) return undefined;
+    removeLoadingElement();
+    onReady(open);
     return () => onReady(null);
-  }, [addTab, queryEditor, variableEditor, onReady]);
+  }, [open, onReady]);
 
   return null;
 }
+
+/** Copies text to the clipboard; falls back to a selected textarea outside secure contexts. */
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.className = 'gantry-offscreen';
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand('copy');
+    } catch {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+}
+
+function CopyButton({ text, label }) {
+  const [state, setState] = useState('idle');
+  useEffect(() => {
+    if (state === 'idle') return undefined;
+    const timer = window.setTimeout(() => setState('idle'), 1500);
+    return () => window.clearTimeout(timer);
+  }, [state]);
+  return (
+    <button
+      type="button"
+      className="gantry-copy"
+      aria-label={`Copy the ${label} snippet`}
+      onClick={async () => setState((await copyText(text)) ? 'copied' : 'failed')}
+    >
+      {state === 'copied' ? 'Copied' : state === 'failed' ? 'Copy failed' : 'Copy'}
+    </button>
+  );
+}
+
+/** The operation to name in the request: only needed when the document holds several. */
+function operationNameFor(query, selected) {
+  let doc;
+  try {
+    doc = parse(query);
+  } catch {
+    return selected || undefined;
+  }
+  const ops = doc.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  if (ops.length < 2) return undefined;
+  return selected || ops[0].name?.value || undefined;
+}
+
+/** Plugin panel: the current operation as curl, JavaScript (fetch) and Python (requests). */
+function ExportPanel() {
+  const { tabs, activeTabIndex, queryEditor } = useEditorContext({ nonNull: true });
+  const token = useContext(TokenContext);
+  const tab = tabs[activeTabIndex] ?? {};
+  const query = tab.query ?? '';
+  const selected = tab.operationName ?? queryEditor?.operationName ?? null;
+  const url = endpoints().http;
+
+  let result;
+  try {
+    result = exportOperation({
+      url,
+      query,
+      variablesText: tab.variables,
+      headersText: tab.headers,
+      operationName: operationNameFor(query, selected),
+      token,
+    });
+  } catch (e) {
+    result = { error: e.message };
+  }
+
+  return (
+    <div className="gantry-panel gantry-export" id="gantry-export">
+      <div className="graphiql-doc-explorer-title">Export code</div>
+      <p className="gantry-panel-note">
+        The operation in the editor with its variables and headers, sent to <code>{url}</code>
+        {token ? ' with your token: treat the snippets like the token.' : '.'}
+      </p>
+      {!query.trim() ? (
+        <p className="gantry-panel-note">Write an operation in the editor first.</p>
+      ) : result.error ? (
+        <p className="gantry-panel-error" role="alert">
+          {result.error}
+        </p>
+      ) : (
+        result.snippets.map((s) => (
+          <section key={s.id} className="gantry-snippet" data-language={s.id}>
+            <div className="gantry-snippet-head">
+              <h3>{s.label}</h3>
+              <CopyButton text={s.code} label={s.label} />
+            </div>
+            <pre>
+              <code>{s.code}</code>
+            </pre>
+          </section>
+        ))
+      )}
+    </div>
+  );
+}
+
+/** Plugin panel: the saved collections, grouped by domain; a click opens one in a new tab. */
+function CollectionsPanel() {
+  const open = useOpenOperation();
+  return (
+    <div className="gantry-panel gantry-collections" id="gantry-collections">
+      <div className="graphiql-doc-explorer-title">Collections</div>
+      <p className="gantry-panel-note">
+        Saved operations per domain. Opening one puts its query and variables in a new tab;
+        replace the <code>paste …</code> placeholders with ids from your own data.
+      </p>
+      {COLLECTIONS.map((c) => (
+        <section key={c.id} className="gantry-collection" data-collection={c.id}>
+          <h3>{c.name}</h3>
+          <p className="gantry-panel-note">{c.description}</p>
+          <ul>
+            {c.operations.map((op) => (
+              <li key={op.name}>
+                <button
+                  type="button"
+                  className="gantry-collection-entry"
+                  data-name={op.name}
+                  disabled={!open}
+                  onClick={() => open?.(op)}
+                >
+                  <span className="gantry-collection-name">{op.name}</span>
+                  <span className="gantry-collection-description">{op.description}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ))}
+    </div>
+  );
+}
+
+const iconProps = {
+  width: 20,
+  height: 20,
+  viewBox: '0 0 24 24',
+  fill: 'none',
+  stroke: 'currentColor',
+  strokeWidth: 1.5,
+  strokeLinecap: 'round',
+  strokeLinejoin: 'round',
+};
+
+function ExportIcon(props) {
+  return (
+    <svg {...iconProps} {...props}>
+      <path d="M8 7 3 12l5 5M16 7l5 5-5 5M14 4l-4 16" />
+    </svg>
+  );
+}
+
+function CollectionsIcon(props) {
+  return (
+    <svg {...iconProps} {...props}>
+      <path d="M3 6.5A1.5 1.5 0 0 1 4.5 5H9l2 2h8.5A1.5 1.5 0 0 1 21 8.5v9a1.5 1.5 0 0 1-1.5 1.5h-15A1.5 1.5 0 0 1 3 17.5z" />
+      <path d="M7 11h10M7 15h6" />
+    </svg>
+  );
+}
+
+/** Extra GraphiQL sidebar plugins (stable objects: GraphiQL compares them by identity). */
+const PLUGINS = [
+  { title: 'Collections', icon: CollectionsIcon, content: CollectionsPanel },
+  { title: 'Export code', icon: ExportIcon, content: ExportPanel },
+];
 
 function TokenInput({ value, applied, onChange, onApply }) {
   const [visible, setVisible] = useState(false);
@@ -212,14 +413,14 @@ function SamplePicker({ onPick, disabled }) {
       className="gantry-select"
       value=""
       disabled={disabled}
-      aria-label="Open a sample operation in a new tab"
+      aria-label="Open a saved operation in a new tab"
       onChange={(e) => {
         const sample = SAMPLES.find((s) => s.name === e.target.value);
         if (sample) onPick(sample);
       }}
     >
       <option value="" disabled>
-        Sample operations…
+        Collections…
       </option>
       {[...new Set(SAMPLES.map(groupOf))].map((group) => (
         <optgroup key={group} label={group}>
@@ -299,16 +500,19 @@ function App() {
       </header>
       <main className="gantry-main">
         {bundle ? (
-          <GraphiQL
-            fetcher={bundle.fetcher}
-            defaultTabs={DEFAULT_TABS}
-            isHeadersEditorEnabled
-            shouldPersistHeaders={false}
-          >
-            <GraphiQL.Logo>
-              <EditorBridge onReady={onBridgeReady} />
-            </GraphiQL.Logo>
-          </GraphiQL>
+          <TokenContext.Provider value={token}>
+            <GraphiQL
+              fetcher={bundle.fetcher}
+              defaultTabs={DEFAULT_TABS}
+              isHeadersEditorEnabled
+              shouldPersistHeaders={false}
+              plugins={PLUGINS}
+            >
+              <GraphiQL.Logo>
+                <EditorBridge onReady={onBridgeReady} />
+              </GraphiQL.Logo>
+            </GraphiQL>
+          </TokenContext.Provider>
         ) : null}
       </main>
     </div>

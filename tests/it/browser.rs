@@ -72,7 +72,33 @@ async fn the_playground_samples_match_the_schema() {
     assert!(out.status.success(), "playground samples do not match the schema:\n{stdout}\n{stderr}");
     let n: usize =
         stdout.trim().strip_prefix("samples: ").and_then(|s| s.strip_suffix(" valid")).unwrap().parse().unwrap();
-    assert!(n >= 14, "{stdout}");
+    assert!(n >= 45, "{stdout}");
+}
+
+/// The playground's code export (curl, JavaScript fetch, Python requests) reproduces the
+/// operation exactly: each snippet, run with its HTTP call captured, sends the same body and
+/// headers — quotes, newlines, unicode and `$` included.
+#[tokio::test]
+async fn the_playground_exports_code_that_sends_the_same_request() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    if !std::path::Path::new(&format!("{root}/playground/node_modules")).exists() {
+        assert!(!in_ci(), "CI=true but the playground's node_modules are missing");
+        eprintln!("note: playground node_modules missing; export not tested");
+        return;
+    }
+    let out = tokio::process::Command::new("node")
+        .arg(format!("{root}/playground/e2e/export.mjs"))
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the exported code does not reproduce the request:\n{stdout}\n{stderr}");
+    let passed: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("export: ")?.strip_suffix(" passed, 0 failed")?.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 20, "{stdout}");
 }
 
 /// The OAuth authorization flow in a real headless Chromium: the login page, the consent page,
