@@ -50,7 +50,7 @@ SQLite + in-process, headless Chromium (\`console/e2e/dashboard.mjs\`) on the sa
 **JavaScript: $(python3 -c "print(f'{$bytes/1024:.0f}')") KB gzipped** ($bytes bytes: every script the built page loads; budget 350 KB, enforced
 by the build).
 
-Dashboard first render with data (both charts drawn from a day of usage, the stats, quota and
+Dashboard first render with data (both charts drawn from the calls the test made, the stats, quota and
 alerts loaded), a fresh server each round:
 
 | round | open /console/ → drawn (sign-in with a key included), ms | signed in → drawn, ms | in-app navigation back → drawn, ms |

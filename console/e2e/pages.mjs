@@ -45,6 +45,53 @@ await suite('pages', async ({ newPage, step }) => {
     await item.waitFor({ state: 'detached' });
   });
 
+  await step('settings: rename, change the password (the other session ends), revoke a session', async () => {
+    // Another session of the same user, opened elsewhere.
+    const other = await gql('mutation($i: LoginInput!) { login(input: $i) { session { id token } } }', {
+      i: { email: user.email, password: user.password },
+    });
+    await nav(page, 'Settings');
+    const sessions = page.getByRole('table', { name: 'Sessions' });
+    await sessions.locator(`tr[data-session="${other.login.session.id}"]`).waitFor();
+    const name = `Renamed ${uid().slice(0, 4)}`;
+    const profile = page.getByRole('form', { name: 'Profile' });
+    await profile.getByLabel('Your name').fill(name);
+    await profile.getByRole('button', { name: 'Save name' }).click();
+    await page.getByText(`Your name is now ${name}.`).waitFor();
+    const me = await gql('{ viewer { user { name } } }', {}, { token: user.token });
+    if (me.viewer.user.name !== name) throw new Error(`the name in the server is ${me.viewer.user.name}`);
+    const form = page.getByRole('form', { name: 'Change password' });
+    await form.getByLabel('Current password').fill('not the password');
+    await form.locator('input[name="newPassword"]').fill('a brand new password');
+    await form.locator('input[name="confirm"]').fill('a brand new password');
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await form.locator('.error-box').getByText(/currentPassword|current/i).first().waitFor();
+    await form.getByLabel('Current password').fill(user.password);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText(/Password changed; \d+ other sessions? ended\./).waitFor();
+    await shot(page, 'pages-settings-account');
+    const ended = await fetch(`${process.env.GANTRY_URL.replace(/\/+$/, '')}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${other.login.session.token}` },
+      body: JSON.stringify({ query: '{ viewer { id } }' }),
+    }).then((r) => r.json());
+    if (ended.errors?.[0]?.extensions?.code !== 'UNAUTHENTICATED') throw new Error(`the other session still works: ${JSON.stringify(ended)}`);
+    user.password = 'a brand new password';
+    // The script's own session ended with the others: it signs in again.
+    user.token = (
+      await gql('mutation($i: LoginInput!) { login(input: $i) { session { token } } }', { i: { email: user.email, password: user.password } })
+    ).login.session.token;
+    // A third session, revoked from the list.
+    const third = await gql('mutation($i: LoginInput!) { login(input: $i) { session { id } } }', {
+      i: { email: user.email, password: user.password },
+    });
+    await nav(page, 'Dashboard');
+    await nav(page, 'Settings');
+    const row = sessions.locator(`tr[data-session="${third.login.session.id}"]`);
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await row.waitFor({ state: 'detached' });
+  });
+
   await step('a rate-limited call shows RATE_LIMITED and its retry-after', async () => {
     await nav(page, 'Settings');
     // Keep the user's per-second window spent from the script while the page asks.

@@ -9,5 +9,7 @@ pub mod mails;
 pub mod members;
 pub mod model;
 pub mod org_states;
+pub mod profile;
+pub mod profile_graphql;
 pub mod service;
 pub mod team_graphql;

@@ -27,6 +27,7 @@ use crate::exports::graphql::{ExportsMutation, ExportsQuery};
 use crate::features::graphql::{FeaturesMutation, FeaturesQuery};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
+use crate::accounts::profile_graphql::{ProfileMutation, ProfileQuery};
 use crate::oauth::graphql::{OAuthMutation, OAuthQuery};
 use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscription};
@@ -35,6 +36,7 @@ use node::NodeQuery;
 #[derive(MergedObject, Default)]
 pub struct Query(
     AccountsQuery,
+    ProfileQuery,
     TeamQuery,
     KeysQuery,
     LimitsQuery,
@@ -56,6 +58,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountsMutation,
+    ProfileMutation,
     TeamMutation,
     KeysMutation,
     LimitsMutation,

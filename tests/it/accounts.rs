@@ -168,3 +168,92 @@ async fn a_user_in_several_organizations_picks_one_per_request() {
         assert_eq!(code(&from_key), "FORBIDDEN");
     }
 }
+
+/// A signed-in user lists and ends their sessions, changes their password (the other sessions
+/// end) and their name; an API key or another user cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_manage_their_own_sessions_password_and_name() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let a = app.register("self@example.com").await;
+        let login = |password: &'static str| {
+            let app = &app;
+            async move {
+                app.gql(
+                    None,
+                    "mutation($i: LoginInput!) { login(input: $i) { session { id token } } }",
+                    json!({ "i": { "email": "self@example.com", "password": password } }),
+                )
+                .await
+            }
+        };
+        let second = login("correct horse battery").await;
+        let b = second["data"]["login"]["session"]["token"].as_str().unwrap().to_string();
+        let b_id = second["data"]["login"]["session"]["id"].as_str().unwrap().to_string();
+
+        let listed = app.gql_ok(Some(&a.token), "{ sessions { id current expiresAt } }", json!({})).await;
+        let sessions = listed["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 2, "[{backend:?}] {listed}");
+        assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1, "{listed}");
+        assert_eq!(sessions[0]["id"], b_id.as_str(), "newest first: {listed}");
+        assert_eq!(sessions[0]["current"], false);
+
+        // Ending the other session: its token stops working at once.
+        app.gql_ok(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
+        let refused = app.gql(Some(&b), "{ viewer { id } }", json!({})).await;
+        assert_eq!(code(&refused), "UNAUTHENTICATED", "[{backend:?}] {refused}");
+        let again = app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
+        assert_eq!(code(&again), "NOT_FOUND", "{again}");
+
+        // Another user's session is not found; an API key may not list sessions.
+        let other = app.register("other@example.com").await;
+        let listed = app.gql_ok(Some(&other.token), "{ sessions { id } }", json!({})).await;
+        let other_session = listed["sessions"][0]["id"].as_str().unwrap().to_string();
+        let theirs =
+            app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": other_session })).await;
+        assert_eq!(code(&theirs), "NOT_FOUND", "{theirs}");
+        assert!(app.gql(Some(&other.token), "{ viewer { id } }", json!({})).await.get("errors").is_none());
+        let (key, _) = app.create_key(&a.token, &["*"]).await;
+        let by_key = app.gql(Some(&key), "{ sessions { id } }", json!({})).await;
+        assert_eq!(code(&by_key), "FORBIDDEN", "{by_key}");
+
+        // The password: the current one is required, the new one checked; the other sessions end.
+        let c = login("correct horse battery").await["data"]["login"]["session"]["token"].as_str().unwrap().to_string();
+        let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { sessionsRevoked } }";
+        let wrong = app
+            .gql(Some(&a.token), change, json!({ "i": { "currentPassword": "nope nope nope", "newPassword": "a new long password" } }))
+            .await;
+        assert_eq!(code(&wrong), "BAD_USER_INPUT", "{wrong}");
+        assert_eq!(wrong["errors"][0]["extensions"]["field"], "currentPassword", "{wrong}");
+        let short = app
+            .gql(Some(&a.token), change, json!({ "i": { "currentPassword": "correct horse battery", "newPassword": "short" } }))
+            .await;
+        assert_eq!(short["errors"][0]["extensions"]["field"], "newPassword", "{short}");
+        let changed = app
+            .gql_ok(
+                Some(&a.token),
+                change,
+                json!({ "i": { "currentPassword": "correct horse battery", "newPassword": "a new long password" } }),
+            )
+            .await;
+        assert_eq!(changed["changePassword"]["sessionsRevoked"], 1, "[{backend:?}] {changed}");
+        assert_eq!(code(&app.gql(Some(&c), "{ viewer { id } }", json!({})).await), "UNAUTHENTICATED");
+        assert!(app.gql(Some(&a.token), "{ viewer { id } }", json!({})).await.get("errors").is_none(), "this one goes on");
+        assert_eq!(code(&login("correct horse battery").await), "UNAUTHENTICATED", "the old password no longer works");
+        assert!(login("a new long password").await.get("errors").is_none());
+
+        // The name.
+        let renamed = app
+            .gql_ok(
+                Some(&a.token),
+                "mutation { updateProfile(input: {name: \"  Ada Lovelace \"}) { name } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(renamed["updateProfile"]["name"], "Ada Lovelace");
+        let viewer = app.gql_ok(Some(&a.token), "{ viewer { user { name } } }", json!({})).await;
+        assert_eq!(viewer["viewer"]["user"]["name"], "Ada Lovelace");
+        let empty = app.gql(Some(&a.token), "mutation { updateProfile(input: {name: \" \"}) { name } }", json!({})).await;
+        assert_eq!(empty["errors"][0]["extensions"]["field"], "name", "{empty}");
+    }
+}

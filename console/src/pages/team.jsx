@@ -301,28 +301,36 @@ export function Settings() {
                   </button>
                 )}
               </Card>
-              <Card title="Password and sessions">
-                <p>
-                  To change your password, Gantry mails you a reset link; following it ends every session of the account.
-                </p>
+              <Card title="Password">
+                {session.kind === 'USER' ? (
+                  <PasswordForm onDone={(n) => setNotice(`Password changed; ${n} other session${n === 1 ? '' : 's'} ended.`)} />
+                ) : (
+                  <p className="muted">Signed in with an API key: sign in with your email and password to change it.</p>
+                )}
                 {u && (
                   <button
                     type="button"
-                    className="btn"
+                    className="btn small ghost"
                     onClick={async () => {
                       const r = await act.run(() => gql('mutation($e: String!) { requestPasswordReset(email: $e) }', { e: u.email }));
                       if (r) setNotice(`A password reset link was mailed to ${u.email}.`);
                     }}
                   >
-                    Mail me a password reset link
+                    Forgot it? Mail me a reset link
                   </button>
                 )}
-                <p className="muted">This session lives in this browser tab only and ends when you sign out or reload.</p>
-                <button type="button" className="btn danger" onClick={session.signOut}>
-                  Sign out this session
-                </button>
               </Card>
             </div>
+            {session.kind === 'USER' && (
+              <div className="grid2">
+                <Card title="Name">
+                  <ProfileForm name={u?.name || ''} onDone={(name) => setNotice(`Your name is now ${name}.`)} />
+                </Card>
+                <Card title="Sessions">
+                  <Sessions onSignOut={session.signOut} />
+                </Card>
+              </div>
+            )}
             <div className="grid2">
               <Card title="This credential">
                 <dl className="props">
@@ -445,5 +453,131 @@ export function Settings() {
         )}
       </QueryState>
     </Page>
+  );
+}
+
+/** The new password, given with the current one; the other sessions end. */
+function PasswordForm({ onDone }) {
+  const act = useAction();
+  const [mismatch, setMismatch] = useState(false);
+  return (
+    <form
+      className="stack-form"
+      aria-label="Change password"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const form = e.currentTarget;
+        const v = formValues(form);
+        if (v.newPassword !== v.confirm) {
+          setMismatch(true);
+          return;
+        }
+        setMismatch(false);
+        const r = await act.run(() =>
+          gql('mutation($i: ChangePasswordInput!) { changePassword(input: $i) { sessionsRevoked } }', {
+            i: { currentPassword: v.currentPassword, newPassword: v.newPassword },
+          }),
+        );
+        if (r) {
+          form.reset();
+          onDone(r.changePassword.sessionsRevoked);
+        }
+      }}
+    >
+      <ErrorBox error={act.error} />
+      <Field label="Current password">
+        <input name="currentPassword" type="password" autoComplete="current-password" required />
+      </Field>
+      <Field label="New password" hint="8 to 128 characters">
+        <input name="newPassword" type="password" autoComplete="new-password" minLength={8} maxLength={128} required />
+      </Field>
+      <Field label="New password again">
+        <input name="confirm" type="password" autoComplete="new-password" required />
+      </Field>
+      {mismatch && (
+        <div className="error-box" role="alert">
+          The two new passwords differ.
+        </div>
+      )}
+      <button type="submit" className="btn primary" disabled={act.busy}>
+        Change password
+      </button>
+    </form>
+  );
+}
+
+/** The user's name. */
+function ProfileForm({ name, onDone }) {
+  const act = useAction();
+  return (
+    <form
+      className="stack-form"
+      aria-label="Profile"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const v = formValues(e.currentTarget);
+        const r = await act.run(() => gql('mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { name } }', { i: { name: v.name } }));
+        if (r) onDone(r.updateProfile.name);
+      }}
+    >
+      <ErrorBox error={act.error} />
+      <Field label="Your name" hint="Shown to teammates, 1 to 100 characters">
+        <input name="name" defaultValue={name} maxLength={100} required />
+      </Field>
+      <button type="submit" className="btn" disabled={act.busy}>
+        Save name
+      </button>
+    </form>
+  );
+}
+
+/** The user's open sessions; revoking the current one signs out. */
+function Sessions({ onSignOut }) {
+  const q = useQuery('query Sessions { sessions { id current createdAt expiresAt refreshExpiresAt } }');
+  const act = useAction();
+  return (
+    <QueryState q={q} label="Loading sessions…">
+      {(d) => (
+        <>
+          <ErrorBox error={act.error} />
+          <table className="table" aria-label="Sessions">
+            <thead>
+              <tr>
+                <th>Opened</th>
+                <th>Renewable until</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {d.sessions.map((s) => (
+                <tr key={s.id} data-session={s.id}>
+                  <td>
+                    <Time value={s.createdAt} /> {s.current && <Status value="ACTIVE" />} {s.current && <span className="muted">this tab</span>}
+                  </td>
+                  <td>{date(s.refreshExpiresAt)}</td>
+                  <td>
+                    <button
+                      type="button"
+                      className="btn small danger"
+                      disabled={act.busy}
+                      onClick={async () => {
+                        if (s.current) {
+                          onSignOut();
+                          return;
+                        }
+                        const r = await act.run(() => gql('mutation($id: ID!) { revokeSession(id: $id) }', { id: s.id }));
+                        if (r) q.reload();
+                      }}
+                    >
+                      {s.current ? 'Sign out' : 'Revoke'}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </QueryState>
   );
 }

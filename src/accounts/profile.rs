@@ -1,0 +1,120 @@
+//! What a signed-in user manages about themselves: their name, their password (with the current
+//! one; the other sessions end) and their sign-in sessions (listed, each revocable). Only a user
+//! session may do these — not an API key or an app acting for the user.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::model::{SessionRow, UserRow};
+use super::service::{blocking, check_password};
+use crate::app::App;
+use crate::auth::{Actor, Principal};
+use crate::error::{Error, Result};
+use crate::events::NewAudit;
+use crate::platform::crypto;
+use crate::platform::db::schema::{sessions, users};
+use crate::platform::ids::{OrgId, SessionId, UserId};
+use crate::{transaction, with_conn};
+
+/// The signed-in user and the session of this request, or why there is none.
+fn signed_in(principal: &Principal) -> Result<(&UserId, &SessionId)> {
+    match &principal.actor {
+        Actor::User { user_id, session_id } => Ok((user_id, session_id)),
+        _ => Err(Error::forbidden("only a signed-in user manages their profile, password and sessions (not an API key or an app)")),
+    }
+}
+
+/// The user's sessions that still work (not revoked, not past their refresh), newest first.
+pub async fn sessions(app: &App, principal: &Principal) -> Result<(Vec<SessionRow>, SessionId)> {
+    let (user_id, current) = signed_in(principal)?;
+    let now = app.clock.now_ms();
+    let rows: Vec<SessionRow> = with_conn!(app.db, c => {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::refresh_expires_at.gt(now))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .limit(100)
+            .select(SessionRow::as_select())
+            .load(c).await?
+    });
+    Ok((rows, current.clone()))
+}
+
+/// Ends one of the user's sessions (its token and refresh token stop working on every node).
+pub async fn revoke_session(app: &App, principal: &Principal, id: &str) -> Result<()> {
+    let (user_id, _) = signed_in(principal)?;
+    let now = app.clock.now_ms();
+    let token_hash: Option<String> = transaction!(app.db, c => {
+        let hash: Option<String> = diesel::update(sessions::table
+                .filter(sessions::id.eq(id))
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(now))
+            .returning(sessions::token_hash)
+            .get_result(c).await.optional()?;
+        if hash.is_some() {
+            let owner: OrgId = users::table.find(user_id).select(users::personal_org_id).first(c).await?;
+            crate::audit!(c, NewAudit::raw(app, &owner, "user", user_id.as_str(), principal.ip, "user.session_revoked", "session", id, serde_json::json!({})));
+        }
+        Ok::<_, Error>(hash)
+    })?;
+    let Some(token_hash) = token_hash else {
+        return Err(Error::NotFound("session"));
+    };
+    crate::auth::forget_session(app, token_hash).await;
+    Ok(())
+}
+
+/// Sets a new password after checking the current one. Every other session of the user ends; the
+/// one making the change goes on.
+pub async fn change_password(app: &App, principal: &Principal, current: &str, new: &str) -> Result<usize> {
+    let (user_id, session_id) = signed_in(principal)?;
+    check_password(new).map_err(|_| Error::bad_input("newPassword", "must be 8 to 128 characters"))?;
+    let user: UserRow = with_conn!(app.db, c => users::table.find(user_id).select(UserRow::as_select()).first(c).await?);
+    let (phc, given) = (user.password_hash.clone(), current.to_string());
+    if !blocking(move || crypto::verify_password(&given, &phc)).await? {
+        return Err(Error::bad_input("currentPassword", "is not the account's password"));
+    }
+    let new = new.to_string();
+    let phc = blocking(move || crypto::hash_password(&new)).await?.map_err(Error::internal)?;
+    let now = app.clock.now_ms();
+    let ended: Vec<String> = transaction!(app.db, c => {
+        diesel::update(users::table.find(user_id))
+            .set((users::password_hash.eq(&phc), users::updated_at.eq(now)))
+            .execute(c).await?;
+        let ended: Vec<String> = diesel::update(sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::id.ne(session_id))
+                .filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(now))
+            .returning(sessions::token_hash)
+            .get_results(c).await?;
+        crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user_id.as_str(), principal.ip, "user.password_changed", "user", user_id.as_str(), serde_json::json!({ "sessionsRevoked": ended.len() })));
+        Ok::<_, Error>(ended)
+    })?;
+    let n = ended.len();
+    for token_hash in ended {
+        crate::auth::forget_session(app, token_hash).await;
+    }
+    Ok(n)
+}
+
+/// Renames the user (1 to 100 characters).
+pub async fn update_profile(app: &App, principal: &Principal, name: &str) -> Result<UserRow> {
+    let (user_id, _) = signed_in(principal)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad_input("name", "must be 1 to 100 characters"));
+    }
+    let now = app.clock.now_ms();
+    let user = transaction!(app.db, c => {
+        let user: UserRow = diesel::update(users::table.find(user_id))
+            .set((users::name.eq(name), users::updated_at.eq(now)))
+            .returning(UserRow::as_returning())
+            .get_result(c).await?;
+        crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user_id.as_str(), principal.ip, "user.updated", "user", user_id.as_str(), serde_json::json!({ "name": name })));
+        Ok::<_, Error>(user)
+    })?;
+    Ok(user)
+}
