@@ -20,7 +20,9 @@ use crate::{transaction, with_conn};
 fn signed_in(principal: &Principal) -> Result<(&UserId, &SessionId)> {
     match &principal.actor {
         Actor::User { user_id, session_id } => Ok((user_id, session_id)),
-        _ => Err(Error::forbidden("only a signed-in user manages their profile, password and sessions (not an API key or an app)")),
+        _ => Err(Error::forbidden(
+            "only a signed-in user manages their profile, password and sessions (not an API key or an app)",
+        )),
     }
 }
 
@@ -71,7 +73,8 @@ pub async fn revoke_session(app: &App, principal: &Principal, id: &str) -> Resul
 pub async fn change_password(app: &App, principal: &Principal, current: &str, new: &str) -> Result<usize> {
     let (user_id, session_id) = signed_in(principal)?;
     check_password(new).map_err(|_| Error::bad_input("newPassword", "must be 8 to 128 characters"))?;
-    let user: UserRow = with_conn!(app.db, c => users::table.find(user_id).select(UserRow::as_select()).first(c).await?);
+    let user: UserRow =
+        with_conn!(app.db, c => users::table.find(user_id).select(UserRow::as_select()).first(c).await?);
     let (phc, given) = (user.password_hash.clone(), current.to_string());
     if !blocking(move || crypto::verify_password(&given, &phc)).await? {
         return Err(Error::bad_input("currentPassword", "is not the account's password"));

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::accounts::profile_graphql::{ProfileMutation, ProfileQuery};
 use crate::accounts::team_graphql::{TeamMutation, TeamQuery};
 use crate::admin::graphql::{AdminMutation, AdminQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
@@ -27,7 +28,6 @@ use crate::exports::graphql::{ExportsMutation, ExportsQuery};
 use crate::features::graphql::{FeaturesMutation, FeaturesQuery};
 use crate::keys::graphql::{KeysMutation, KeysQuery};
 use crate::limits::graphql::{LimitsMutation, LimitsQuery};
-use crate::accounts::profile_graphql::{ProfileMutation, ProfileQuery};
 use crate::oauth::graphql::{OAuthMutation, OAuthQuery};
 use crate::usage::graphql::{UsageMutation, UsageQuery, UsageSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery, WebhooksSubscription};

@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::envelope::{Envelope, envelope_id};
 use super::typed::Types;
 use super::versions::Version;
-use super::envelope::{Envelope, envelope_id};
 use super::{Request, Table, handle, request_id};
 use crate::error::Code;
 use crate::server::ServerState;
@@ -60,7 +60,12 @@ pub(super) async fn serve(
     let limit = state.app.config.max_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         let msg = format!("request body is larger than {limit} bytes");
-        return Envelope::new(Version::V2, &trace).error(StatusCode::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge.rest_type(), &msg, None);
+        return Envelope::new(Version::V2, &trace).error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::PayloadTooLarge.rest_type(),
+            &msg,
+            None,
+        );
     };
     let batch: Batch = match serde_json::from_slice(&bytes) {
         Ok(b) => b,

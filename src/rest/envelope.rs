@@ -123,7 +123,10 @@ impl<'a> Envelope<'a> {
                     pagination: page,
                 };
                 let status_word = if error.is_some() { "error" } else { "success" };
-                serde_json::to_writer(&mut bytes, &V1 { id, status: status_word, code: status.as_u16(), data, error, meta })
+                serde_json::to_writer(
+                    &mut bytes,
+                    &V1 { id, status: status_word, code: status.as_u16(), data, error, meta },
+                )
             }
             Version::V2 => serde_json::to_writer(
                 &mut bytes,
@@ -164,9 +167,15 @@ mod tests {
         assert_eq!(v1["code"], 200);
         assert_eq!(v1["data"], data);
         assert_eq!(v1["meta"]["trace_id"], "a-b");
-        assert_eq!(v1["meta"]["pagination"], serde_json::json!({ "total_count": 3, "has_more": true, "next_cursor": "c2" }));
+        assert_eq!(
+            v1["meta"]["pagination"],
+            serde_json::json!({ "total_count": 3, "has_more": true, "next_cursor": "c2" })
+        );
         let v2 = body(Envelope::new(Version::V2, "a-b").data(StatusCode::OK, &data, Some(&page))).await;
-        assert_eq!(v2, serde_json::json!({ "id": "req_ab", "data": data, "has_more": true, "total_count": 3, "next_cursor": "c2" }));
+        assert_eq!(
+            v2,
+            serde_json::json!({ "id": "req_ab", "data": data, "has_more": true, "total_count": 3, "next_cursor": "c2" })
+        );
 
         let last = Page { total_count: Value::from(3), has_more: false, next_cursor: None };
         let v2 = body(Envelope::new(Version::V2, "x").data(StatusCode::OK, &data, Some(&last))).await;
@@ -184,7 +193,13 @@ mod tests {
         assert_eq!(v1["error"], serde_json::json!({ "type": "not_found", "message": "gone", "details": {} }));
         assert!(v1["meta"]["rate_limit"].is_null());
         let details = Some(serde_json::json!({ "field": "limit", "location": "query" }));
-        let v2 = body(Envelope::new(Version::V2, "t").error(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", "no", details)).await;
+        let v2 = body(Envelope::new(Version::V2, "t").error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "no",
+            details,
+        ))
+        .await;
         assert_eq!(
             v2,
             serde_json::json!({ "id": "req_t", "error": { "type": "validation_error", "message": "no", "details": { "field": "limit", "location": "query" } } })

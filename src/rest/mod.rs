@@ -31,8 +31,8 @@ use crate::limits::limiter::Decision;
 use crate::server::pipeline::{self, Admitted, Entrance, Stage};
 use crate::server::{ServerState, client_ip, request_id};
 use crate::usage::meter::{Source, UsageTag};
-use routes::{Route, Shape};
 use envelope::Envelope;
+use routes::{Route, Shape};
 use typed::Types;
 use versions::Version;
 
@@ -373,7 +373,9 @@ async fn handle_inner(
             *tag = refused.usage;
             return match (refused.stage, &refused.decision) {
                 (Stage::Limit, Some(d)) => limited(&env, d, &refused.error, now),
-                (_, Some(d)) => with_limit_headers(from_error(&env.limited_by(d, now), Some(route), &refused.error), d, now),
+                (_, Some(d)) => {
+                    with_limit_headers(from_error(&env.limited_by(d, now), Some(route), &refused.error), d, now)
+                }
                 (_, None) => from_error(&env, Some(route), &refused.error),
             };
         }

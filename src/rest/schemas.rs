@@ -252,7 +252,6 @@ fn output_schema(types: &Types, doc: &ExecutableDocument, ty: &Ty, set: &Selecti
     if ty.named() == "JSON" && matches!(ty, Ty::Named { .. }) { s } else { nullable_schema(s, ty.nullable()) }
 }
 
-
 /// The limits a description states in the schema's own wording, as JSON Schema keywords: for a
 /// `String`, "1 to 100 characters", "1–100 characters", "Up to 1000 characters", "at most 255
 /// characters", "≤ 500 characters"; for an `Int`, its first range "1–100".
@@ -260,7 +259,9 @@ pub fn stated_limits(description: &str, scalar: &str) -> Vec<(&'static str, u64)
     /// The number a text ends with (`20,000` is 20000), and the text before it.
     fn trailing_number(text: &str) -> Option<(u64, &str)> {
         let text = text.trim_end();
-        let start = text.rfind(|c: char| !(c.is_ascii_digit() || c == ',')).map_or(0, |i| i + text[i..].chars().next().map_or(1, char::len_utf8));
+        let start = text
+            .rfind(|c: char| !(c.is_ascii_digit() || c == ','))
+            .map_or(0, |i| i + text[i..].chars().next().map_or(1, char::len_utf8));
         let digits: String = text[start..].chars().filter(char::is_ascii_digit).collect();
         Some((digits.parse().ok()?, &text[..start]))
     }
@@ -312,7 +313,9 @@ pub fn input_example(types: &Types, ty: &Ty, field: &str) -> Value {
             ("Boolean", _) => json!(false),
             ("DateTime", _) => json!("2026-01-01T00:00:00Z"),
             ("JSON", _) => json!({ "team": "payments" }),
-            ("ID", _) => json!(format!("{}_0000000000000000example", to_snake(field).split('_').next().unwrap_or("id"))),
+            ("ID", _) => {
+                json!(format!("{}_0000000000000000example", to_snake(field).split('_').next().unwrap_or("id")))
+            }
             ("String", _) => json!(string_example(field)),
             (_, Some(Def::Enum(values))) => json!(values.first().cloned().unwrap_or_default()),
             (_, Some(Def::Input(fields))) => {
@@ -325,7 +328,9 @@ pub fn input_example(types: &Types, ty: &Ty, field: &str) -> Value {
                         for (keyword, n) in stated_limits(d, name) {
                             let n = n as usize;
                             match keyword {
-                                "minLength" if text.chars().count() < n => text.extend(std::iter::repeat_n('x', n - text.chars().count())),
+                                "minLength" if text.chars().count() < n => {
+                                    text.extend(std::iter::repeat_n('x', n - text.chars().count()))
+                                }
                                 "maxLength" if text.chars().count() > n => *text = text.chars().take(n).collect(),
                                 _ => {}
                             }
@@ -366,13 +371,22 @@ mod tests {
     #[test]
     fn limits_are_read_from_the_wording_of_descriptions() {
         assert_eq!(stated_limits("1 to 100 characters.", "String"), vec![("minLength", 1), ("maxLength", 100)]);
-        assert_eq!(stated_limits("Shown on invoices (1–100 characters).", "String"), vec![("minLength", 1), ("maxLength", 100)]);
+        assert_eq!(
+            stated_limits("Shown on invoices (1–100 characters).", "String"),
+            vec![("minLength", 1), ("maxLength", 100)]
+        );
         assert_eq!(stated_limits("Up to 20,000 characters (Markdown).", "String"), vec![("maxLength", 20000)]);
         assert_eq!(stated_limits("What it switches (≤ 500 characters).", "String"), vec![("maxLength", 500)]);
         assert_eq!(stated_limits("a repeat is accepted once (≤ 255 characters).", "String"), vec![("maxLength", 255)]);
         assert_eq!(stated_limits("Unique URL-safe name (3–60 lowercase letters)", "String"), vec![]);
-        assert_eq!(stated_limits("Page size from the start, 1–100 (default 20).", "Int"), vec![("minimum", 1), ("maximum", 100)]);
-        assert_eq!(stated_limits("The share of organizations (0–100) that get it", "Int"), vec![("minimum", 0), ("maximum", 100)]);
+        assert_eq!(
+            stated_limits("Page size from the start, 1–100 (default 20).", "Int"),
+            vec![("minimum", 1), ("maximum", 100)]
+        );
+        assert_eq!(
+            stated_limits("The share of organizations (0–100) that get it", "Int"),
+            vec![("minimum", 0), ("maximum", 100)]
+        );
         assert_eq!(stated_limits("1 to 100 characters.", "Int"), vec![], "a number's range is never a length");
         assert_eq!(stated_limits("1–100", "Boolean"), vec![]);
     }
@@ -384,14 +398,19 @@ mod tests {
         let ty = Ty::Named { name: "CreateApiKeyInput".into(), nullable: false };
         input_schema(&types, &ty, &mut b);
         let input = &b.components["CreateApiKeyInput"]["properties"];
-        assert_eq!((input["name"]["minLength"].as_u64(), input["name"]["maxLength"].as_u64()), (Some(1), Some(100)), "{input}");
+        assert_eq!(
+            (input["name"]["minLength"].as_u64(), input["name"]["maxLength"].as_u64()),
+            (Some(1), Some(100)),
+            "{input}"
+        );
         assert_eq!(input["description"]["maxLength"], 1000, "{input}");
         // Every input field whose description names a number of characters has its limit.
         for (name, def) in &types.defs {
             let Def::Input(fields) = def else { continue };
             for f in fields {
                 let Some(d) = &f.description else { continue };
-                let says_length = d.contains(" characters") && d.chars().any(|c| c.is_ascii_digit()) && !d.contains("last four");
+                let says_length =
+                    d.contains(" characters") && d.chars().any(|c| c.is_ascii_digit()) && !d.contains("last four");
                 if f.ty.named() == "String" && matches!(f.ty, Ty::Named { .. }) && says_length {
                     assert!(
                         !stated_limits(d, "String").is_empty(),

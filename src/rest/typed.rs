@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
+use async_graphql::Value as GValue;
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition,
 };
-use async_graphql::Value as GValue;
 use serde_json::{Map, Value, json};
 
 use super::case::{to_camel, to_snake};
@@ -278,7 +278,8 @@ impl<'a> Planned<'a> {
             has_more,
             next_cursor: has_more.then(|| json(info.get("endCursor").value)),
         };
-        let node_plan = edges.plan.and_then(|p| p.fields.iter().find(|f| f.key == "node")).and_then(|f| f.child.as_ref());
+        let node_plan =
+            edges.plan.and_then(|p| p.fields.iter().find(|f| f.key == "node")).and_then(|f| f.child.as_ref());
         let items = match edges.value {
             GValue::List(items) => items.as_slice(),
             _ => &[],
@@ -481,7 +482,6 @@ impl Signature {
             DocumentOperations::Multiple(_) => unreachable!("checked in new"),
         }
     }
-
 }
 
 fn snake_path(p: &str) -> String {
@@ -604,7 +604,10 @@ fn coerce_str(types: &Types, ty: &Ty, s: &str, field: &str, loc: Loc) -> Result<
 }
 
 /// The fields of a selection set, with fragments spread in place.
-pub fn fields_of<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet) -> Vec<&'a async_graphql::parser::types::Field> {
+pub fn fields_of<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+) -> Vec<&'a async_graphql::parser::types::Field> {
     let mut out = Vec::new();
     for item in &set.items {
         match &item.node {

@@ -151,9 +151,10 @@ mod tests {
             reasons.push(rest[..end].to_string());
         }
         for r in &reasons {
-            let dated = r.as_bytes().windows(10).any(|w| {
-                std::str::from_utf8(w).is_ok_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
-            });
+            let dated = r
+                .as_bytes()
+                .windows(10)
+                .any(|w| std::str::from_utf8(w).is_ok_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()));
             assert!(dated, "a deprecation without its date (YYYY-MM-DD): {r}");
         }
     }

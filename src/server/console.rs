@@ -25,7 +25,11 @@ pub fn routes() -> Router<ServerState> {
 /// A file of the build or, for a page of the app (a path without an extension), the app.
 fn asset(path: &str) -> Response {
     let page = !path.rsplit('/').next().unwrap_or("").contains('.');
-    if page && Assets::get(path).is_none() { embedded::<Assets>("index.html", CSP) } else { embedded::<Assets>(path, CSP) }
+    if page && Assets::get(path).is_none() {
+        embedded::<Assets>("index.html", CSP)
+    } else {
+        embedded::<Assets>(path, CSP)
+    }
 }
 
 /// The console's scripts and styles are its own files; it talks to this server only.

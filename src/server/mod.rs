@@ -9,13 +9,13 @@ pub use compose::{build, flush, flush_before_exit};
 mod graphql_http;
 pub use graphql_http::tagged;
 pub use observe::MetricOp;
+pub(crate) mod console;
 mod health;
 mod metrics;
 mod oauth;
 pub mod observe;
 pub mod pages;
 pub mod pipeline;
-pub(crate) mod console;
 pub(crate) mod playground;
 pub(crate) mod ws;
 

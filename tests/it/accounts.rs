@@ -202,15 +202,17 @@ async fn users_manage_their_own_sessions_password_and_name() {
         app.gql_ok(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
         let refused = app.gql(Some(&b), "{ viewer { id } }", json!({})).await;
         assert_eq!(code(&refused), "UNAUTHENTICATED", "[{backend:?}] {refused}");
-        let again = app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
+        let again =
+            app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
         assert_eq!(code(&again), "NOT_FOUND", "{again}");
 
         // Another user's session is not found; an API key may not list sessions.
         let other = app.register("other@example.com").await;
         let listed = app.gql_ok(Some(&other.token), "{ sessions { id } }", json!({})).await;
         let other_session = listed["sessions"][0]["id"].as_str().unwrap().to_string();
-        let theirs =
-            app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": other_session })).await;
+        let theirs = app
+            .gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": other_session }))
+            .await;
         assert_eq!(code(&theirs), "NOT_FOUND", "{theirs}");
         assert!(app.gql(Some(&other.token), "{ viewer { id } }", json!({})).await.get("errors").is_none());
         let (key, _) = app.create_key(&a.token, &["*"]).await;
@@ -221,12 +223,20 @@ async fn users_manage_their_own_sessions_password_and_name() {
         let c = login("correct horse battery").await["data"]["login"]["session"]["token"].as_str().unwrap().to_string();
         let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { sessionsRevoked } }";
         let wrong = app
-            .gql(Some(&a.token), change, json!({ "i": { "currentPassword": "nope nope nope", "newPassword": "a new long password" } }))
+            .gql(
+                Some(&a.token),
+                change,
+                json!({ "i": { "currentPassword": "nope nope nope", "newPassword": "a new long password" } }),
+            )
             .await;
         assert_eq!(code(&wrong), "BAD_USER_INPUT", "{wrong}");
         assert_eq!(wrong["errors"][0]["extensions"]["field"], "currentPassword", "{wrong}");
         let short = app
-            .gql(Some(&a.token), change, json!({ "i": { "currentPassword": "correct horse battery", "newPassword": "short" } }))
+            .gql(
+                Some(&a.token),
+                change,
+                json!({ "i": { "currentPassword": "correct horse battery", "newPassword": "short" } }),
+            )
             .await;
         assert_eq!(short["errors"][0]["extensions"]["field"], "newPassword", "{short}");
         let changed = app
@@ -238,7 +248,10 @@ async fn users_manage_their_own_sessions_password_and_name() {
             .await;
         assert_eq!(changed["changePassword"]["sessionsRevoked"], 1, "[{backend:?}] {changed}");
         assert_eq!(code(&app.gql(Some(&c), "{ viewer { id } }", json!({})).await), "UNAUTHENTICATED");
-        assert!(app.gql(Some(&a.token), "{ viewer { id } }", json!({})).await.get("errors").is_none(), "this one goes on");
+        assert!(
+            app.gql(Some(&a.token), "{ viewer { id } }", json!({})).await.get("errors").is_none(),
+            "this one goes on"
+        );
         assert_eq!(code(&login("correct horse battery").await), "UNAUTHENTICATED", "the old password no longer works");
         assert!(login("a new long password").await.get("errors").is_none());
 
@@ -253,7 +266,8 @@ async fn users_manage_their_own_sessions_password_and_name() {
         assert_eq!(renamed["updateProfile"]["name"], "Ada Lovelace");
         let viewer = app.gql_ok(Some(&a.token), "{ viewer { user { name } } }", json!({})).await;
         assert_eq!(viewer["viewer"]["user"]["name"], "Ada Lovelace");
-        let empty = app.gql(Some(&a.token), "mutation { updateProfile(input: {name: \" \"}) { name } }", json!({})).await;
+        let empty =
+            app.gql(Some(&a.token), "mutation { updateProfile(input: {name: \" \"}) { name } }", json!({})).await;
         assert_eq!(empty["errors"][0]["extensions"]["field"], "name", "{empty}");
     }
 }

@@ -467,7 +467,8 @@ async fn schemathesis_finds_no_server_error_or_answer_contradicting_the_document
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         // What a call answers after the run (in a failure's message).
-        let after = app.http.get(format!("http://{}/api/{version}/keys", app.addr)).bearer_auth(&key).send().await.unwrap();
+        let after =
+            app.http.get(format!("http://{}/api/{version}/keys", app.addr)).bearer_auth(&key).send().await.unwrap();
         let after = format!("after the run GET /keys answered {}: {}", after.status(), after.text().await.unwrap());
         let summary =
             stdout.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
