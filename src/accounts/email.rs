@@ -172,8 +172,11 @@ pub async fn reset(app: &App, token: &str, password: &str) -> Result<UserRow> {
     let password = password.to_string();
     let phc = super::service::blocking(move || crypto::hash_password(&password)).await?.map_err(Error::internal)?;
     let now = app.clock.now_ms();
+    let pg = app.db.is_postgres();
     let (user, hashes, event) = transaction!(app.db, c => {
         let (_, user) = take!(c, &h, RESET, now);
+        // Ordered against a refresh of a session (see `service::refresh`).
+        crate::lock_row!(c, pg, "users", user.id.as_str());
         if user.deleted_at.is_some() || user.suspended_at.is_some() {
             return Err(Error::bad_input("token", "this account cannot sign in"));
         }

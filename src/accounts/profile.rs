@@ -82,7 +82,10 @@ pub async fn change_password(app: &App, principal: &Principal, current: &str, ne
     let new = new.to_string();
     let phc = blocking(move || crypto::hash_password(&new)).await?.map_err(Error::internal)?;
     let now = app.clock.now_ms();
+    let pg = app.db.is_postgres();
     let ended: Vec<String> = transaction!(app.db, c => {
+        // Ordered against a refresh of another session (see `service::refresh`).
+        crate::lock_row!(c, pg, "users", user_id.as_str());
         diesel::update(users::table.find(user_id))
             .set((users::password_hash.eq(&phc), users::updated_at.eq(now)))
             .execute(c).await?;
@@ -116,7 +119,7 @@ pub async fn update_profile(app: &App, principal: &Principal, name: &str) -> Res
             .set((users::name.eq(name), users::updated_at.eq(now)))
             .returning(UserRow::as_returning())
             .get_result(c).await?;
-        crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user_id.as_str(), principal.ip, "user.updated", "user", user_id.as_str(), serde_json::json!({ "name": name })));
+        crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user_id.as_str(), principal.ip, "user.updated", "user", user_id.as_str(), serde_json::json!({ "changes": ["name"] })));
         Ok::<_, Error>(user)
     })?;
     Ok(user)

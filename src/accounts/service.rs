@@ -236,6 +236,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         return Err(invalid());
     }
     let hash = crate::auth::refresh_hash(&app.secret, refresh_token);
+    let pg = app.db.is_postgres();
     let now = app.clock.now_ms();
     let (issued, hashes) = mint_session(app, now);
     let (user, old_token_hash) = transaction!(app.db, c => {
@@ -244,6 +245,9 @@ pub async fn refresh(app: &App, refresh_token: &str) -> Result<(UserRow, IssuedS
         if old.revoked_at.is_some() || old.refresh_expires_at <= now {
             return Err(invalid());
         }
+        // The user's row orders this against a password change or reset, which end every other
+        // session: one that commits first is seen by the other.
+        crate::lock_row!(c, pg, "users", old.user_id.as_str());
         let revoked = diesel::update(sessions::table.filter(sessions::id.eq(&old.id)).filter(sessions::revoked_at.is_null()))
             .set(sessions::revoked_at.eq(now)).execute(c).await?;
         if revoked != 1 {

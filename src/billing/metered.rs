@@ -55,10 +55,10 @@ pub async fn create_metric(app: &App, principal: &Principal, m: NewMetric) -> Re
     if !valid_code(&m.code) {
         return Err(Error::bad_input("code", "1 to 64 characters of a-z, 0-9, '_', '.', ':' and '-'"));
     }
-    if m.name.trim().is_empty() || m.name.len() > 100 {
+    if m.name.trim().is_empty() || m.name.chars().count() > 100 {
         return Err(Error::bad_input("name", "must be 1 to 100 characters"));
     }
-    if m.description.len() > 1000 {
+    if m.description.chars().count() > 1000 {
         return Err(Error::bad_input("description", "must be at most 1,000 characters"));
     }
     if m.field_name.as_deref().is_some_and(|f| !valid_field(f)) {

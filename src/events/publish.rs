@@ -303,7 +303,7 @@ pub async fn publish(app: &App, principal: &Principal, input: Publish) -> Result
         }
     };
     if let Some(k) = &input.idempotency_key
-        && (k.is_empty() || k.len() > 255)
+        && (k.is_empty() || k.chars().count() > 255)
     {
         return Err(Error::bad_input("idempotencyKey", "1 to 255 characters"));
     }

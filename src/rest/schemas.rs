@@ -288,9 +288,11 @@ pub fn stated_limits(description: &str, scalar: &str) -> Vec<(&'static str, u64)
             for (at, _) in description.match_indices('–') {
                 let Some((min, _)) = trailing_number(&description[..at]) else { continue };
                 let after = &description[at + '–'.len_utf8()..];
-                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                let run: String = after.chars().take_while(|c| c.is_ascii_digit() || *c == ',').collect();
+                let run = run.trim_end_matches(',');
+                let digits: String = run.chars().filter(char::is_ascii_digit).collect();
                 if let Ok(max) = digits.parse()
-                    && !after[digits.len()..].trim_start().starts_with("characters")
+                    && !after[run.len()..].trim_start().starts_with("characters")
                 {
                     return vec![("minimum", min), ("maximum", max)];
                 }
@@ -387,6 +389,8 @@ mod tests {
             stated_limits("The share of organizations (0–100) that get it", "Int"),
             vec![("minimum", 0), ("maximum", 100)]
         );
+        assert_eq!(stated_limits("Requests per second, 1–10,000.", "Int"), vec![("minimum", 1), ("maximum", 10000)]);
+        assert_eq!(stated_limits("Each 1–604800, at most 20", "Int"), vec![("minimum", 1), ("maximum", 604800)]);
         assert_eq!(stated_limits("1 to 100 characters.", "Int"), vec![], "a number's range is never a length");
         assert_eq!(stated_limits("1–100", "Boolean"), vec![]);
     }

@@ -54,6 +54,8 @@ pub(super) fn embedded<A: rust_embed::RustEmbed>(path: &str, csp: &'static str) 
         .into_response();
     if mime.starts_with("text/html") {
         super::pages::secure_headers(r.headers_mut(), csp);
+        // The assets are cached; the page itself is small and says which to load.
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     } else {
         r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }

@@ -87,7 +87,7 @@ pub async fn record(
             return Err(Error::bad_input(field("quantity"), "must not be negative"));
         }
         let key = e.idempotency_key.trim();
-        if key.is_empty() || key.len() > 255 || key.chars().any(|c| c.is_control()) {
+        if key.is_empty() || key.chars().count() > 255 || key.chars().any(|c| c.is_control()) {
             return Err(Error::bad_input(field("idempotencyKey"), "1 to 255 printable characters"));
         }
         let at = e.timestamp_ms.unwrap_or(now);

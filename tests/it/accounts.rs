@@ -181,7 +181,7 @@ async fn users_manage_their_own_sessions_password_and_name() {
             async move {
                 app.gql(
                     None,
-                    "mutation($i: LoginInput!) { login(input: $i) { session { id token } } }",
+                    "mutation($i: LoginInput!) { login(input: $i) { session { id token refreshToken } } }",
                     json!({ "i": { "email": "self@example.com", "password": password } }),
                 )
                 .await
@@ -198,10 +198,21 @@ async fn users_manage_their_own_sessions_password_and_name() {
         assert_eq!(sessions[0]["id"], b_id.as_str(), "newest first: {listed}");
         assert_eq!(sessions[0]["current"], false);
 
-        // Ending the other session: its token stops working at once.
+        // Ending the other session: its token stops working at once (it was in use, so cached),
+        // and so does its refresh token.
+        assert!(app.gql(Some(&b), "{ viewer { id } }", json!({})).await.get("errors").is_none());
         app.gql_ok(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
         let refused = app.gql(Some(&b), "{ viewer { id } }", json!({})).await;
         assert_eq!(code(&refused), "UNAUTHENTICATED", "[{backend:?}] {refused}");
+        let b_refresh = second["data"]["login"]["session"]["refreshToken"].as_str().unwrap();
+        let refreshed = app
+            .gql(
+                None,
+                "mutation($t: String!) { refreshSession(refreshToken: $t) { session { token } } }",
+                json!({ "t": b_refresh }),
+            )
+            .await;
+        assert_eq!(code(&refreshed), "UNAUTHENTICATED", "{refreshed}");
         let again =
             app.gql(Some(&a.token), "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": b_id })).await;
         assert_eq!(code(&again), "NOT_FOUND", "{again}");
@@ -221,6 +232,10 @@ async fn users_manage_their_own_sessions_password_and_name() {
 
         // The password: the current one is required, the new one checked; the other sessions end.
         let c = login("correct horse battery").await["data"]["login"]["session"]["token"].as_str().unwrap().to_string();
+        assert!(
+            app.gql(Some(&c), "{ viewer { id } }", json!({})).await.get("errors").is_none(),
+            "c is in use (cached)"
+        );
         let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { sessionsRevoked } }";
         let wrong = app
             .gql(

@@ -205,6 +205,8 @@ async fn the_console_walks_the_main_journeys_in_chromium() {
         });
         let url = format!("http://{}", app.addr);
         let shots = format!("{}/console-screenshots/{backend:?}", env!("CARGO_TARGET_TMPDIR"));
+        // Only this run's screenshots are counted below.
+        let _ = std::fs::remove_dir_all(&shots);
         let mut cmd = tokio::process::Command::new("node");
         cmd.arg(format!("{root}/console/e2e/run-all.mjs"))
             .env("CHROMIUM_PATH", &chromium)
