@@ -32,8 +32,15 @@ async fn e2e(script: &str, chromium: &str, env: &[(&str, &str)]) -> String {
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "{script} failed: {}\n{stdout}\n{stderr}", failures(&stderr));
     stdout
+}
+
+/// The `FAIL …` lines a browser script printed, first, so that a shortened report still says
+/// which step broke and why.
+fn failures(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("FAIL")).collect();
+    if lines.is_empty() { "(no FAIL line; see below)".to_owned() } else { lines.join(" | ") }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +228,13 @@ async fn the_console_walks_the_main_journeys_in_chromium() {
         following.abort();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "[{backend:?}] the console's journeys failed:\n{stdout}\n{stderr}");
+        // Each step's timing, shown with `--nocapture`.
+        println!("[{backend:?}]\n{stdout}");
+        assert!(
+            out.status.success(),
+            "[{backend:?}] the console's journeys failed: {}\n{stdout}\n{stderr}",
+            failures(&stderr)
+        );
         let passed: usize = stdout
             .lines()
             .rev()
