@@ -16,7 +16,7 @@ use crate::platform::db::schema::{sessions, user_tokens, users};
 use crate::{transaction, with_conn};
 
 const VERIFY: &str = "verify_email";
-const RESET: &str = "reset_password";
+pub(super) const RESET: &str = "reset_password";
 const VERIFY_PREFIX: &str = "gkv_";
 const RESET_PREFIX: &str = "gkp_";
 const VERIFY_TTL_MS: i64 = 24 * 3_600_000;

@@ -9,10 +9,11 @@ use super::model::{SessionRow, UserRow};
 use super::service::{blocking, check_password};
 use crate::app::App;
 use crate::auth::{Actor, Principal};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::events::NewAudit;
+use crate::limits::limiter::Subject;
 use crate::platform::crypto;
-use crate::platform::db::schema::{sessions, users};
+use crate::platform::db::schema::{sessions, user_tokens, users};
 use crate::platform::ids::{OrgId, SessionId, UserId};
 use crate::{transaction, with_conn};
 
@@ -26,19 +27,34 @@ fn signed_in(principal: &Principal) -> Result<(&UserId, &SessionId)> {
     }
 }
 
-/// The user's sessions that still work (not revoked, not past their refresh), newest first.
+/// The most sessions [`sessions`] lists.
+pub const MAX_LISTED: i64 = 100;
+
+/// The user's sessions that still work (not revoked, not past their refresh), newest first: the
+/// newest [`MAX_LISTED`], the current one always among them (last when it is older than those).
 pub async fn sessions(app: &App, principal: &Principal) -> Result<(Vec<SessionRow>, SessionId)> {
     let (user_id, current) = signed_in(principal)?;
     let now = app.clock.now_ms();
     let rows: Vec<SessionRow> = with_conn!(app.db, c => {
-        sessions::table
+        let mut rows: Vec<SessionRow> = sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::refresh_expires_at.gt(now))
             .order((sessions::created_at.desc(), sessions::id.desc()))
-            .limit(100)
+            .limit(MAX_LISTED)
             .select(SessionRow::as_select())
-            .load(c).await?
+            .load(c).await?;
+        if !rows.iter().any(|s| &s.id == current) {
+            let this: Option<SessionRow> = sessions::table
+                .find(current)
+                .select(SessionRow::as_select())
+                .first(c).await.optional()?;
+            if let Some(this) = this {
+                rows.truncate(MAX_LISTED as usize - 1);
+                rows.push(this);
+            }
+        }
+        rows
     });
     Ok((rows, current.clone()))
 }
@@ -73,6 +89,7 @@ pub async fn revoke_session(app: &App, principal: &Principal, id: &str) -> Resul
 pub async fn change_password(app: &App, principal: &Principal, current: &str, new: &str) -> Result<usize> {
     let (user_id, session_id) = signed_in(principal)?;
     check_password(new).map_err(|_| Error::bad_input("newPassword", "must be 8 to 128 characters"))?;
+    charge_attempt(app, user_id).await?;
     let user: UserRow =
         with_conn!(app.db, c => users::table.find(user_id).select(UserRow::as_select()).first(c).await?);
     let (phc, given) = (user.password_hash.clone(), current.to_string());
@@ -96,6 +113,13 @@ pub async fn change_password(app: &App, principal: &Principal, current: &str, ne
             .set(sessions::revoked_at.eq(now))
             .returning(sessions::token_hash)
             .get_results(c).await?;
+        // A reset link mailed before the change would undo it: used up.
+        diesel::update(user_tokens::table
+                .filter(user_tokens::user_id.eq(user_id))
+                .filter(user_tokens::purpose.eq(super::email::RESET))
+                .filter(user_tokens::used_at.is_null()))
+            .set(user_tokens::used_at.eq(now))
+            .execute(c).await?;
         crate::audit!(c, NewAudit::raw(app, &user.personal_org_id, "user", user_id.as_str(), principal.ip, "user.password_changed", "user", user_id.as_str(), serde_json::json!({ "sessionsRevoked": ended.len() })));
         Ok::<_, Error>(ended)
     })?;
@@ -104,6 +128,29 @@ pub async fn change_password(app: &App, principal: &Principal, current: &str, ne
         crate::auth::forget_session(app, token_hash).await;
     }
     Ok(n)
+}
+
+/// Counts a password change attempt of the user, right or wrong, across every node: past
+/// [`Policy::password_changes`](crate::limits::policy::Policy::password_changes) the change is
+/// refused before the current password is looked at, so a correct guess answers the same.
+async fn charge_attempt(app: &App, user_id: &UserId) -> Result<()> {
+    let subject = Subject { rate: format!("pwchange:{user_id}"), org: format!("pwchange:{user_id}") };
+    let policy = app.plans.password_changes.clone();
+    let (decision, _) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
+    crate::server::pipeline::record_decision(app, &decision);
+    if decision.allowed() {
+        return Ok(());
+    }
+    let retry_after_secs = ((decision.retry_after_ms + 999) / 1000).max(1);
+    Err(Error::Limited {
+        code: Code::RateLimited,
+        message: format!(
+            "too many password changes attempted ({} an hour); retry in {retry_after_secs} s",
+            decision.policy.windows.iter().next().map_or(0, |w| w.limit)
+        ),
+        retry_after_secs,
+        window: Some("password_changes".into()),
+    })
 }
 
 /// Renames the user (1 to 100 characters).

@@ -51,8 +51,9 @@ pub struct ProfileQuery;
 
 #[Object]
 impl ProfileQuery {
-    /// The signed-in user's open sessions, newest first (at most 100), the one of this request
-    /// marked `current`. Needs a user session (not an API key or an app).
+    /// The signed-in user's open sessions, newest first: at most 100, always including the one of
+    /// this request (marked `current`; listed last when it is older than the 99 others). Needs a
+    /// user session (not an API key or an app).
     #[graphql(guard = "Authenticated")]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserSession>> {
         let (rows, current) = profile::sessions(ctx.app(), ctx.principal()?).await?;
@@ -87,7 +88,9 @@ impl ProfileMutation {
     }
 
     /// Sets a new password after checking the current one; every other session of the user
-    /// ends, the one making the change goes on.
+    /// ends, the one making the change goes on, and reset links mailed before are used up. At
+    /// most 10 attempts an hour per user, right or wrong (then `RATE_LIMITED`, window
+    /// `password_changes`, even for the right password).
     #[graphql(guard = "Authenticated")]
     async fn change_password(
         &self,

@@ -39,6 +39,8 @@ pub struct Plans {
     pub anonymous: Arc<Policy>,
     /// The policy of failed credentials (per IP).
     pub failed_credentials: Arc<Policy>,
+    /// Password changes per user (see [`Policy::password_changes`]).
+    pub password_changes: Arc<Policy>,
 }
 
 impl Default for Plans {
@@ -49,6 +51,7 @@ impl Default for Plans {
             policies: fast_cache(10_000, None),
             anonymous: Arc::new(Policy::anonymous()),
             failed_credentials: Arc::new(Policy::failed_credentials()),
+            password_changes: Arc::new(Policy::password_changes()),
         }
     }
 }

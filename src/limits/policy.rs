@@ -205,6 +205,22 @@ impl Policy {
         }
     }
 
+    /// Password changes of one user (each attempt, right or wrong): 10 an hour, no burst — a
+    /// stolen session cannot guess the account's password at the plan's rate.
+    pub fn password_changes() -> Self {
+        let windows = windows([None, None, Some(10), None], 0);
+        Policy {
+            name: "password_changes".into(),
+            source: Source::Anonymous,
+            header: header(&windows, None),
+            windows,
+            monthly_quota: None,
+            quota_stop: None,
+            concurrency: None,
+            plan: None,
+        }
+    }
+
     /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
     pub fn anonymous() -> Self {
         let windows = windows([Some(10), Some(300), None, None], 20);

@@ -1,3 +1,4 @@
+use gantry::platform::clock::Clock;
 use serde_json::json;
 
 use crate::common::{TestApp, backends, code};
@@ -284,5 +285,48 @@ async fn users_manage_their_own_sessions_password_and_name() {
         let empty =
             app.gql(Some(&a.token), "mutation { updateProfile(input: {name: \" \"}) { name } }", json!({})).await;
         assert_eq!(empty["errors"][0]["extensions"]["field"], "name", "{empty}");
+    }
+}
+
+/// The session list shows the newest 100 and always the one asking, even when it is older.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_session_is_listed_among_a_hundred_newer_ones() {
+    for backend in backends() {
+        let app = TestApp::new(backend).await;
+        let a = app.register("many@example.com").await;
+        let me = app.gql_ok(Some(&a.token), "{ viewer { user { id } } }", json!({})).await;
+        let user_id = me["viewer"]["user"]["id"].as_str().unwrap().to_string();
+        // 100 newer sessions, as 100 sign-ins elsewhere would leave (inserted: a sign-in hashes
+        // the password, which takes a while in a debug build).
+        let now = app.clock.now_ms();
+        let values: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    "('ses_many{i:03}', '{user_id}', 'th_many{i}', 'rh_many{i}', {}, {}, NULL, {})",
+                    now + 3_600_000,
+                    now + 86_400_000,
+                    now + 1000 + i
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO sessions (id, user_id, token_hash, refresh_hash, expires_at, refresh_expires_at, revoked_at, created_at) VALUES {}",
+            values.join(", ")
+        );
+        let done: Result<(), gantry::error::Error> = async {
+            use diesel_async::SimpleAsyncConnection;
+            gantry::with_conn!(app.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
+            Ok(())
+        }
+        .await;
+        done.unwrap();
+
+        let listed = app.gql_ok(Some(&a.token), "{ sessions { id current } }", json!({})).await;
+        let sessions = listed["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 100, "[{backend:?}]");
+        assert_eq!(sessions[0]["id"], "ses_many099", "newest first");
+        assert_eq!(sessions[98]["id"], "ses_many001");
+        assert_eq!(sessions[99]["current"], true, "[{backend:?}] the asking session is listed last: {}", sessions[99]);
+        assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
     }
 }

@@ -350,6 +350,58 @@ async fn addresses_are_confirmed_and_passwords_reset_through_mailed_links() {
     }
 }
 
+/// A password change uses up the reset links mailed before it, and a user gets 10 attempts an
+/// hour, right or wrong: past them even the right password is refused until the hour has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_uses_up_reset_links_and_is_throttled_per_user() {
+    for backend in backends() {
+        let smtp = SmtpServer::start().await;
+        let t = app_with_smtp(backend, &smtp).await;
+        let dev = t.register("dev@example.com").await;
+        let (status, _) =
+            t.rest("POST", "/auth/forgot-password", None, Some(json!({ "email": "dev@example.com" }))).await;
+        assert_eq!(status, 202);
+        let link = smtp.nth("dev@example.com", 2).await.token();
+        let change = "mutation($c: String!, $n: String!) { changePassword(input: {currentPassword: $c, newPassword: $n}) { sessionsRevoked } }";
+        t.gql_ok(Some(&dev.token), change, json!({ "c": "correct horse battery", "n": "the second password" })).await;
+        let (status, body) = t
+            .rest(
+                "POST",
+                "/auth/reset-password",
+                None,
+                Some(json!({ "token": link, "password": "a thief's password" })),
+            )
+            .await;
+        assert_eq!((status, body["error"]["details"]["field"].clone()), (422, json!("token")), "[{backend:?}] {body}");
+        assert!(login(&t, "dev@example.com", "the second password").await["errors"].is_null());
+
+        // One attempt spent above; nine wrong guesses spend the hour's ten.
+        for i in 0..9 {
+            let r = t
+                .gql(Some(&dev.token), change, json!({ "c": format!("guess number {i}"), "n": "a third password" }))
+                .await;
+            assert_eq!(r["errors"][0]["extensions"]["field"], "currentPassword", "[{backend:?}] guess {i}: {r}");
+        }
+        let right = json!({ "c": "the second password", "n": "a third password" });
+        let r = t.gql(Some(&dev.token), change, right.clone()).await;
+        assert_eq!(code(&r), "RATE_LIMITED", "[{backend:?}] {r}");
+        assert_eq!(r["errors"][0]["extensions"]["window"], "password_changes", "{r}");
+        let retry_after = r["errors"][0]["extensions"]["retryAfter"].as_i64().unwrap();
+        assert!((1..=3600).contains(&retry_after), "{r}");
+        assert!(login(&t, "dev@example.com", "a third password").await["errors"].is_array(), "nothing changed");
+        // Another user is not held back by it.
+        let other = t.register("other@example.com").await;
+        t.gql_ok(Some(&other.token), change, json!({ "c": "correct horse battery", "n": "other's new password" }))
+            .await;
+        // Once the window has room again (its Retry-After), the right password works.
+        t.clock.advance_ms(retry_after * 1000 - 2000);
+        assert_eq!(code(&t.gql(Some(&dev.token), change, right.clone()).await), "RATE_LIMITED", "not before");
+        t.clock.advance_ms(2000);
+        t.gql_ok(Some(&dev.token), change, right).await;
+        assert!(login(&t, "dev@example.com", "a third password").await["errors"].is_null());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_smtp_mail_is_written_as_eml_files_in_the_data_directory() {
     let t = TestApp::new(Backend::SqliteMemory).await;
