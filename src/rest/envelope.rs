@@ -113,6 +113,7 @@ impl<'a> Envelope<'a> {
         page: Option<&Page>,
     ) -> Response {
         let id = envelope_id(self.trace);
+        let is_error = error.is_some();
         let mut bytes = Vec::with_capacity(1024);
         let written = match self.version {
             Version::V1 => {
@@ -140,9 +141,20 @@ impl<'a> Envelope<'a> {
                 },
             ),
         };
-        if written.is_err() {
-            // Values built from JSON always serialize; never answer half an envelope.
-            bytes = b"{}".to_vec();
+        match written {
+            Ok(()) => {}
+            // Never half an envelope, never a success status for an answer that was not written.
+            Err(e) if !is_error => {
+                tracing::error!(request_id = %self.trace, error = %e, "a REST answer could not be serialized");
+                return self.error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the answer could not be written; the request id is in the server's log",
+                    None,
+                );
+            }
+            // An error envelope holds only strings and JSON values: it always serializes.
+            Err(_) => bytes = b"{}".to_vec(),
         }
         (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
     }
@@ -155,6 +167,20 @@ mod tests {
     async fn body(resp: Response) -> Value {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Data that fails to serialize (a map with non-string keys) answers a 500 error envelope.
+    #[tokio::test]
+    async fn an_answer_that_cannot_be_written_is_a_500_error_envelope() {
+        let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        for version in [Version::V1, Version::V2] {
+            let resp = Envelope::new(version, "a-b").data(StatusCode::OK, &bad, None);
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let v = body(resp).await;
+            assert_eq!(v["error"]["type"], "internal_error", "{v}");
+            assert_eq!(v["id"], "req_ab");
+            assert!(v.get("data").is_none(), "{v}");
+        }
     }
 
     #[tokio::test]
