@@ -201,6 +201,8 @@ async fn pages_carry_security_headers_and_the_landing_page_links_everything() {
     for path in [
         "/",
         "/playground/",
+        "/console/",
+        "/api/v1/docs",
         "/invitations/accept?token=x",
         "/auth/reset-password?token=x",
         "/oauth/authorize?client_id=x",
@@ -209,6 +211,8 @@ async fn pages_carry_security_headers_and_the_landing_page_links_everything() {
         let h = resp.headers();
         let csp = h.get("content-security-policy").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        // Scripts talk to this server only (its WebSocket included, which 'self' covers).
+        assert!(!csp.contains(" ws:") && !csp.contains("wss:") && !csp.contains("connect-src *"), "{path}: {csp}");
         assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "{path}");
         assert!(h.get("referrer-policy").is_some(), "{path}");
     }
