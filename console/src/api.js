@@ -5,31 +5,20 @@
 
 import { createClient } from 'graphql-ws';
 
-/** Which roles hold a scope (the server's role matrix, `Role::scopes`). */
-const ROLE_SCOPES = {
-  OWNER: ['*'],
-  ADMIN: ['*'],
-  MEMBER: [
-    'keys:write', 'keys:verify', 'apps:write', 'webhooks:write', 'events:publish', 'usage:write',
-    'org:read', 'user:write', 'marketplace:write', 'features:read',
-  ],
-  BILLING: [
-    'billing:write', 'keys:read', 'apps:read', 'webhooks:read', 'usage:read', 'org:read',
-    'user:write', 'marketplace:read', 'features:read',
-  ],
-  VIEWER: [
-    'keys:read', 'apps:read', 'webhooks:read', 'usage:read', 'org:read', 'user:write',
-    'marketplace:read', 'features:read',
-  ],
-};
+/**
+ * The scope vocabulary as the server states it (`scopes`: name, description, the roles holding
+ * it), loaded with the viewer at sign-in.
+ */
+let vocabulary = [];
 
-/** The scope vocabulary (what API keys may be granted). */
-export const SCOPES = [
-  'keys:read', 'keys:write', 'keys:verify', 'apps:read', 'apps:write', 'webhooks:read',
-  'webhooks:write', 'events:publish', 'usage:read', 'usage:write', 'billing:read', 'billing:write',
-  'org:read', 'org:write', 'user:read', 'user:write', 'marketplace:read', 'marketplace:write',
-  'features:read', 'features:write',
-];
+export function setVocabulary(list) {
+  vocabulary = Array.isArray(list) ? list : [];
+}
+
+/** Every scope a key or an app may be granted: `{ name, description, roles }`. */
+export function scopeList() {
+  return vocabulary;
+}
 
 export function scopeAllows(granted, wanted) {
   return granted.some(
@@ -40,9 +29,9 @@ export function scopeAllows(granted, wanted) {
   );
 }
 
-/** The roles whose scopes include `scope`, e.g. ['OWNER', 'ADMIN', 'MEMBER']. */
+/** The roles whose members hold `scope`, e.g. ['OWNER', 'ADMIN', 'MEMBER'] (the server's matrix). */
 export function rolesWithScope(scope) {
-  return Object.keys(ROLE_SCOPES).filter((r) => scopeAllows(ROLE_SCOPES[r], scope));
+  return vocabulary.find((s) => s.name === scope)?.roles || [];
 }
 
 /** One failed GraphQL error (or a transport failure) in a shape pages can show. */

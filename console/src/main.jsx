@@ -3,7 +3,7 @@ import { createRoot } from 'react-dom/client';
 
 import './style.css';
 
-import { gql, gqlRaw, onUnauthenticated, onWsState, setCredential } from './api.js';
+import { gql, gqlRaw, onUnauthenticated, onWsState, setCredential, setVocabulary } from './api.js';
 import { navigate, useRoute } from './hooks.js';
 import { SessionContext } from './session.js';
 import { ErrorBox, Link, Loading } from './ui.jsx';
@@ -23,6 +23,7 @@ const WHO = `query ConsoleViewer {
     user { id email name isPlatformAdmin emailVerified createdAt }
     apiKey { id name environment } }
   organizations { id name slug isPersonal viewerRole suspendedAt plan { slug name } }
+  scopes { name description roles }
 }`;
 
 const UNKNOWN_ORG = {
@@ -192,6 +193,7 @@ function App() {
     try {
       const { data, errors } = await gqlRaw(WHO, {}, { token, orgId });
       if (!data?.viewer) throw errors[0];
+      setVocabulary(data.scopes);
       // A credential without `org:read` cannot see its organization: the console still works
       // for what its scopes allow, without an organization switcher.
       const viewer = { ...data.viewer, organization: data.viewer.organization || UNKNOWN_ORG };

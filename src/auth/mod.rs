@@ -9,6 +9,7 @@
 
 mod authenticate;
 mod credentials;
+pub mod graphql;
 mod principal;
 mod scopes;
 

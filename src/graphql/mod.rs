@@ -21,6 +21,7 @@ use crate::admin::graphql::{AdminMutation, AdminQuery};
 use crate::alerts::graphql::{AlertsMutation, AlertsQuery};
 use crate::app::App;
 use crate::apps::graphql::{AppsMutation, AppsQuery};
+use crate::auth::graphql::ScopesQuery;
 use crate::billing::graphql::{BillingMutation, BillingQuery};
 use crate::billing::usage_graphql::{UsageBillingMutation, UsageBillingQuery};
 use crate::events::graphql::{AuditQuery, CatalogMutation, CatalogQuery, EventsSubscription};
@@ -37,6 +38,7 @@ use node::NodeQuery;
 pub struct Query(
     AccountsQuery,
     ProfileQuery,
+    ScopesQuery,
     TeamQuery,
     KeysQuery,
     LimitsQuery,

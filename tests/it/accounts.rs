@@ -330,3 +330,31 @@ async fn the_current_session_is_listed_among_a_hundred_newer_ones() {
         assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
     }
 }
+
+/// The scope vocabulary is listed with words and the roles that hold each scope, from the same
+/// matrix the server enforces: a key of a role's scopes can be granted exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scope_vocabulary_names_each_scope_and_the_roles_holding_it() {
+    let app = TestApp::new(crate::common::Backend::SqliteMemory).await;
+    let a = app.register("scopes@example.com").await;
+    let r = app.gql_ok(Some(&a.token), "{ scopes { name description roles } }", json!({})).await;
+    let scopes = r["scopes"].as_array().unwrap();
+    assert_eq!(scopes.len(), 20, "{r}");
+    let row = |name: &str| scopes.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("{name} in {r}")).clone();
+    assert_eq!(row("keys:read")["roles"], json!(["OWNER", "ADMIN", "MEMBER", "BILLING", "VIEWER"]));
+    assert_eq!(row("billing:write")["roles"], json!(["OWNER", "ADMIN", "BILLING"]));
+    assert_eq!(row("org:write")["roles"], json!(["OWNER", "ADMIN"]));
+    assert!(scopes.iter().all(|s| !s["description"].as_str().unwrap().is_empty()));
+    // Each listed name is one the API accepts for a key.
+    let names: Vec<&str> = scopes.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let created = app
+        .gql(
+            Some(&a.token),
+            "mutation($s: [String!]!) { createApiKey(input: {name: \"all\", scopes: $s}) { apiKey { scopes } } }",
+            json!({ "s": names }),
+        )
+        .await;
+    assert!(created.get("errors").is_none(), "{created}");
+    let anonymous = app.gql(None, "{ scopes { name } }", json!({})).await;
+    assert_eq!(code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+}

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { gql, SCOPES } from '../api.js';
+import { gql, scopeList } from '../api.js';
 import { navigate, useAction, useQuery, useSubscription } from '../hooks.js';
 import { useSession } from '../session.js';
 import {
@@ -102,8 +102,8 @@ function AppForm({ initial, onSubmit, busy, error, submitLabel, creating }) {
       <fieldset className="scopes">
         <legend>Scopes it asks installing organizations for</legend>
         <div className="scope-grid">
-          {SCOPES.map((s) => (
-            <label className="check" key={s}>
+          {scopeList().map(({ name: s, description }) => (
+            <label className="check" key={s} title={description}>
               <input type="checkbox" name="requestedScopes" value={s} defaultChecked={(a.requestedScopes || ['usage:read']).includes(s)} />
               <code>{s}</code>
             </label>

@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { gql, SCOPES, scopeAllows } from '../api.js';
+import { gql, scopeList, scopeAllows } from '../api.js';
 import { TimeChart, columns } from '../chart.jsx';
 import { navigate, useAction, useQuery, useRoute } from '../hooks.js';
 import { useSession } from '../session.js';
@@ -27,8 +27,8 @@ function ScopePicker({ name = 'scopes', initial = [], held }) {
         <code>*</code> everything
       </label>
       <div className="scope-grid">
-        {SCOPES.map((s) => (
-          <label className="check" key={s}>
+        {scopeList().map(({ name: s, description }) => (
+          <label className="check" key={s} title={description}>
             <input
               type="checkbox"
               name={name}
