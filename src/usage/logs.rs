@@ -17,6 +17,8 @@ const SEGMENTS_PER_READ: i64 = 200;
 /// One call.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
+    /// Where it is in the log (see [`Cursor`]).
+    pub cursor: Cursor,
     pub occurred_at: i64,
     pub api_key_id: Option<String>,
     pub source: String,
@@ -27,8 +29,36 @@ pub struct LogEntry {
     pub response_bytes: i64,
 }
 
+/// A call's place in the log, newest first: its time, then the writer batch (segment, whose ids
+/// are time-ordered) and its index there — calls of the same millisecond keep an order, so a
+/// page that ends among them continues exactly after the last one seen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub at: i64,
+    pub segment: String,
+    pub index: usize,
+}
+
+impl Cursor {
+    /// The opaque form clients pass back: `{at}.{segment}.{index}`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.at, self.segment, self.index)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (at, rest) = text.split_once('.')?;
+        let (segment, index) = rest.rsplit_once('.')?;
+        if segment.is_empty() || segment.len() > 64 {
+            return None;
+        }
+        Some(Cursor { at: at.parse().ok()?, segment: segment.to_string(), index: index.parse().ok()? })
+    }
+}
+
 pub struct LogFilter {
-    /// Only calls before this instant (epoch ms): the page's cursor.
+    /// Only calls older than this one (the `cursor` of the last call of the previous page).
+    pub after: Option<Cursor>,
+    /// Only calls before this instant (epoch ms).
     pub before: Option<i64>,
     pub since: Option<i64>,
     pub key_id: Option<String>,
@@ -38,7 +68,8 @@ pub struct LogFilter {
 
 /// The organization's calls, newest first.
 pub async fn recent(app: &App, org: &OrgId, f: &LogFilter) -> Result<Vec<LogEntry>> {
-    let before = f.before.unwrap_or(i64::MAX);
+    // After a cursor: its millisecond still counts (calls of it older than the cursor's).
+    let before = f.before.unwrap_or(i64::MAX).min(f.after.as_ref().map_or(i64::MAX, |c| c.at.saturating_add(1)));
     let since = f.since.unwrap_or(0);
     if since >= before {
         return Err(Error::bad_input("since", "must be before `before`"));
@@ -59,7 +90,7 @@ pub async fn recent(app: &App, org: &OrgId, f: &LogFilter) -> Result<Vec<LogEntr
     });
     // Calls in the same millisecond keep the order they were metered in: segment ids are
     // time-ordered, and a segment lists its calls in order.
-    let mut out: Vec<(i64, String, usize, LogEntry)> = Vec::new();
+    let mut out: Vec<LogEntry> = Vec::new();
     for (segment, text) in rows {
         let Ok(records) = serde_json::from_str::<Vec<serde_json::Value>>(&text) else { continue };
         for (i, r) in records.into_iter().enumerate() {
@@ -77,23 +108,24 @@ pub async fn recent(app: &App, org: &OrgId, f: &LogFilter) -> Result<Vec<LogEntr
             if f.status.is_some_and(|s| s != status) {
                 continue;
             }
-            out.push((
-                at,
-                segment.clone(),
-                i,
-                LogEntry {
-                    occurred_at: at,
-                    api_key_id: key,
-                    source: a[1].as_str().unwrap_or("").to_string(),
-                    operation: a[2].as_str().unwrap_or("").to_string(),
-                    status,
-                    latency_us: num(4),
-                    request_bytes: num(5),
-                    response_bytes: num(6),
-                },
-            ));
+            let cursor = Cursor { at, segment: segment.clone(), index: i };
+            if f.after.as_ref().is_some_and(|after| &cursor >= after) {
+                continue;
+            }
+            out.push(LogEntry {
+                cursor,
+                occurred_at: at,
+                api_key_id: key,
+                source: a[1].as_str().unwrap_or("").to_string(),
+                operation: a[2].as_str().unwrap_or("").to_string(),
+                status,
+                latency_us: num(4),
+                request_bytes: num(5),
+                response_bytes: num(6),
+            });
         }
     }
-    out.sort_by(|a, b| (b.0, &b.1, b.2).cmp(&(a.0, &a.1, a.2)));
-    Ok(out.into_iter().take(f.limit).map(|(_, _, _, e)| e).collect())
+    out.sort_by(|a, b| b.cursor.cmp(&a.cursor));
+    out.truncate(f.limit);
+    Ok(out)
 }

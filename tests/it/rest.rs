@@ -564,6 +564,32 @@ async fn the_seed_spellings_are_rows_over_the_same_resolvers() {
         let (_, next) = app.rest("GET", &format!("/api/logs?limit=1&before={cursor}"), Some(&s.token), None).await;
         assert_eq!(next["data"][0]["operation"], "GET /api/v1/keys", "the page before the cursor: {next}");
         assert!(next["data"][0]["occurred_at"].as_str().unwrap() < cursor, "{next}");
+        // Paging by cursor: three calls in one millisecond, one per page, none skipped or repeated.
+        app.clock.advance_ms(1000);
+        for path in ["/keys", "/api/usage/by-key", "/api/usage/by-endpoint"] {
+            app.rest("GET", path, Some(&s.token), None).await;
+        }
+        gantry::server::flush(&app.app).await;
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        for _ in 0..3 {
+            let path = if after.is_empty() {
+                "/api/logs?limit=1".to_string()
+            } else {
+                format!("/api/logs?limit=1&cursor={after}")
+            };
+            let (status, page) = app.rest("GET", &path, Some(&s.token), None).await;
+            assert_eq!(status, 200, "{page}");
+            seen.push(page["data"][0]["operation"].as_str().unwrap().to_string());
+            after = page["data"][0]["cursor"].as_str().unwrap().to_string();
+        }
+        assert_eq!(
+            seen,
+            ["GET /api/v1/api/usage/by-endpoint", "GET /api/v1/api/usage/by-key", "GET /api/v1/keys"],
+            "[{backend:?}] same-millisecond calls page in order"
+        );
+        let (status, bad) = app.rest("GET", "/api/logs?cursor=nonsense", Some(&s.token), None).await;
+        assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("cursor")), "{bad}");
         let (status, bad) = app.rest("GET", "/api/logs?limit=500", Some(&s.token), None).await;
         assert_eq!((status, bad["error"]["details"]["field"].as_str()), (422, Some("limit")), "{bad}");
     }

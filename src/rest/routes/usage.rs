@@ -68,8 +68,8 @@ pub(super) fn routes() -> Vec<Route> {
         r(
             M::GET,
             "/api/logs",
-            "Request logs: the organization's calls one by one, newest first (`?limit=&before=&since=&key_id=&status=`)",
-            "query($first: Int! = 50, $before: DateTime, $since: DateTime, $keyId: ID, $status: Int) { requestLogs(first: $first, before: $before, since: $since, keyId: $keyId, status: $status) { occurredAt keyId source operation status latencyMs requestBytes responseBytes } }",
+            "Request logs: the organization's calls one by one, newest first (`?limit=&cursor=&before=&since=&key_id=&status=`; `cursor` is the `cursor` of the last call seen)",
+            "query($first: Int! = 50, $after: String, $before: DateTime, $since: DateTime, $keyId: ID, $status: Int) { requestLogs(first: $first, after: $after, before: $before, since: $since, keyId: $keyId, status: $status) { cursor occurredAt keyId source operation status latencyMs requestBytes responseBytes } }",
             "requestLogs",
             200,
             &[],

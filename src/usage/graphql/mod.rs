@@ -403,13 +403,17 @@ impl UsageQuery {
     }
 
     /// The organization's calls one by one, newest first, as metered (kept as long as usage
-    /// retention keeps raw records). Page with `before`: the `occurredAt` of the last one seen.
+    /// retention keeps raw records). Page with `after`: the `cursor` of the last one seen.
     #[graphql(guard = "Scope(\"usage:read\")")]
     async fn request_logs(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "How many (1–100, default 50).", default = 50)] first: i32,
-        #[graphql(desc = "Only calls before this time (the cursor).")] before: Option<DateTime>,
+        #[graphql(
+            desc = "The `cursor` of the last call seen: the page continues with the calls older than it (those of the same millisecond included)."
+        )]
+        after: Option<String>,
+        #[graphql(desc = "Only calls before this time.")] before: Option<DateTime>,
         #[graphql(desc = "Only calls at or after this time.")] since: Option<DateTime>,
         #[graphql(desc = "Only this key's calls.")] key_id: Option<ID>,
         #[graphql(desc = "Only calls answered with this HTTP status.")] status: Option<i32>,
@@ -418,7 +422,15 @@ impl UsageQuery {
             return Err(Error::bad_input("first", "must be between 1 and 100").into());
         }
         let principal = ctx.principal()?;
+        let after = match after {
+            Some(a) => Some(
+                super::logs::Cursor::decode(&a)
+                    .ok_or_else(|| Error::bad_input("after", "is not a `cursor` from requestLogs"))?,
+            ),
+            None => None,
+        };
         let filter = super::logs::LogFilter {
+            after,
             before: before.map(|d| d.0),
             since: since.map(|d| d.0),
             key_id: key_id.map(|k| k.0),
@@ -429,6 +441,7 @@ impl UsageQuery {
         Ok(rows
             .into_iter()
             .map(|r| RequestLog {
+                cursor: r.cursor.encode(),
                 occurred_at: DateTime(r.occurred_at),
                 key_id: r.api_key_id.map(ID),
                 source: r.source,
@@ -575,6 +588,8 @@ impl UsageMutation {
 /// One call as metered.
 #[derive(SimpleObject)]
 pub struct RequestLog {
+    /// Its place in the log: pass it as `after` for the calls older than it.
+    pub cursor: String,
     /// When it was answered.
     pub occurred_at: DateTime,
     /// The key that made it (null for a signed-in user or an app).
