@@ -759,11 +759,12 @@ async fn calls_with_an_access_token_are_metered_as_the_app_and_its_owner_sees_th
             .app
             .gql_ok(
                 Some(&f.user.token),
-                "{ usageByApp { appId stats { calls errors } } usageByKey { keyId } }",
+                "{ usageByApp { appId appName stats { calls errors } } usageByKey { keyId } }",
                 json!({}),
             )
             .await;
         assert_eq!(r["usageByApp"][0]["appId"], f.app_id.as_str(), "[{backend:?}] {r}");
+        assert_eq!(r["usageByApp"][0]["appName"], "Reporter", "[{backend:?}] {r}");
         assert_eq!(r["usageByApp"][0]["stats"]["calls"], 7, "[{backend:?}] 4 + 1 refused + 1 REST + 1 WebSocket: {r}");
         assert_eq!(r["usageByApp"][0]["stats"]["errors"], 1);
         assert!(!r["usageByKey"].to_string().contains(&f.app_id), "{r}");

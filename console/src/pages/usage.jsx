@@ -12,9 +12,8 @@ const QUERY = `query Usage($period: UsagePeriod!, $start: DateTime!, $end: DateT
   usage(period: $period) { start end stats { ${STATS} } }
   usageByEndpoint(period: $period) { operation stats { ${STATS} } }
   usageByKey(period: $period) { keyId apiKey { id name environment status } stats { ${STATS} } }
-  usageByApp(period: $period) { appId stats { ${STATS} } }
+  usageByApp(period: $period) { appId appName stats { ${STATS} } }
   errorBreakdown(period: $period) { status calls share }
-  installedApps { app { id name slug } }
 }`;
 
 const PERIODS = [
@@ -64,13 +63,12 @@ function tableFor(tab, d) {
     };
   }
   if (tab === 'app') {
-    const names = Object.fromEntries((d.installedApps || []).map((i) => [i.app.id, i.app.name]));
     return {
       head: ['App', ...statHead],
       rows: (d.usageByApp || []).map((r) => ({
         key: r.appId,
-        cells: [names[r.appId] || r.appId, ...statCells(r.stats)],
-        csv: [names[r.appId] || r.appId, ...statCsv(r.stats)],
+        cells: [r.appName || r.appId, ...statCells(r.stats)],
+        csv: [r.appName || r.appId, ...statCsv(r.stats)],
       })),
     };
   }

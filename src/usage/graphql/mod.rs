@@ -172,6 +172,17 @@ pub struct AppUsage {
 
 #[async_graphql::ComplexObject]
 impl AppUsage {
+    /// The app's name (the calls were made in this organization as the app, so its name is known
+    /// here whatever the app's marketplace status); null when the app was deleted.
+    async fn app_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let Ok(id) = self.app_id.0.parse::<crate::platform::ids::AppId>() else { return Ok(None) };
+        match crate::apps::service::app_by_id(ctx.app(), &id).await {
+            Ok(row) => Ok(Some(row.name)),
+            Err(crate::error::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The figures.
     async fn stats(&self) -> UsageStats {
         UsageStats(self.stats.clone())
