@@ -146,7 +146,7 @@ async fn charge_attempt(app: &App, user_id: &UserId) -> Result<()> {
         code: Code::RateLimited,
         message: format!(
             "too many password changes attempted ({} an hour); retry in {retry_after_secs} s",
-            decision.policy.windows.iter().next().map_or(0, |w| w.limit)
+            <[_]>::first(&decision.policy.windows).map_or(0, |w| w.limit)
         ),
         retry_after_secs,
         window: Some("password_changes".into()),

@@ -416,6 +416,7 @@ impl UsageQuery {
     /// The organization's calls one by one, newest first, as metered (kept as long as usage
     /// retention keeps raw records). Page with `after`: the `cursor` of the last one seen.
     #[graphql(guard = "Scope(\"usage:read\")")]
+    #[allow(clippy::too_many_arguments)] // the resolver's arguments are the query's
     async fn request_logs(
         &self,
         ctx: &Context<'_>,
