@@ -94,8 +94,9 @@ await suite('pages', async ({ newPage, step }) => {
 
   await step('a rate-limited call shows RATE_LIMITED and its retry-after', async () => {
     // A key allowed 30 calls an hour: the console signs in with it, the script spends what is
-    // left, and the page's next call is refused for the rest of the hour (whatever the speed of
-    // the machine). An hour's turn in between refills it: spend and look again.
+    // left, and the page's next call is refused until the window earns a call back (one every
+    // 2 min). A machine slow enough to let that happen between spending and looking gets a
+    // second round.
     const limited = (
       await gql(
         'mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }',

@@ -9,7 +9,7 @@ use super::model::{SessionRow, UserRow};
 use super::service::{blocking, check_password};
 use crate::app::App;
 use crate::auth::{Actor, Principal};
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use crate::events::NewAudit;
 use crate::limits::limiter::Subject;
 use crate::platform::crypto;
@@ -138,19 +138,20 @@ async fn charge_attempt(app: &App, user_id: &UserId) -> Result<()> {
     let policy = app.plans.password_changes.clone();
     let (decision, _) = app.limiter.acquire(&subject, policy, 1, 0, app.clock.now_ms()).await;
     crate::server::pipeline::record_decision(app, &decision);
-    if decision.allowed() {
-        return Ok(());
+    // The hour's window refused: said in the words of this limit.
+    match decision.refusal_error() {
+        None => Ok(()),
+        Some(Error::Limited { code, retry_after_secs, .. }) => Err(Error::Limited {
+            code,
+            message: format!(
+                "too many password changes attempted ({} an hour); retry in {retry_after_secs} s",
+                <[_]>::first(&decision.policy.windows).map_or(0, |w| w.limit)
+            ),
+            retry_after_secs,
+            window: Some("password_changes".into()),
+        }),
+        Some(e) => Err(e),
     }
-    let retry_after_secs = ((decision.retry_after_ms + 999) / 1000).max(1);
-    Err(Error::Limited {
-        code: Code::RateLimited,
-        message: format!(
-            "too many password changes attempted ({} an hour); retry in {retry_after_secs} s",
-            <[_]>::first(&decision.policy.windows).map_or(0, |w| w.limit)
-        ),
-        retry_after_secs,
-        window: Some("password_changes".into()),
-    })
 }
 
 /// Renames the user (1 to 100 characters).

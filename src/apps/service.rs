@@ -381,6 +381,12 @@ async fn load_app(app: &App, id: &str) -> Result<Option<AppRow>> {
     }))
 }
 
+/// Apps by id, whatever the caller may see, for the DataLoader (resolvers ask only for apps whose
+/// calls they already show).
+pub async fn load_apps(app: &App, ids: &[AppId]) -> Result<Vec<AppRow>> {
+    Ok(with_conn!(app.db, c => apps::table.filter(apps::id.eq_any(ids)).select(AppRow::as_select()).load(c).await?))
+}
+
 /// An app by id, whatever the caller may see (for the app behind a credential).
 pub async fn app_by_id(app: &App, id: &AppId) -> Result<AppRow> {
     load_app(app, id.as_str()).await?.ok_or(Error::NotFound("app"))

@@ -9,7 +9,8 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use crate::accounts::model::{OrgRow, UserRow};
 use crate::accounts::service;
 use crate::app::App;
-use crate::platform::ids::{OrgId, UserId};
+use crate::apps::model::AppRow;
+use crate::platform::ids::{AppId, OrgId, UserId};
 
 pub struct AppLoader(pub Arc<App>);
 
@@ -45,6 +46,16 @@ impl Loader<OrgId> for AppLoader {
 
     async fn load(&self, keys: &[OrgId]) -> Result<HashMap<OrgId, OrgRow>, Self::Error> {
         let rows = service::load_orgs(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
+
+impl Loader<AppId> for AppLoader {
+    type Value = AppRow;
+    type Error = Arc<crate::error::Error>;
+
+    async fn load(&self, keys: &[AppId]) -> Result<HashMap<AppId, AppRow>, Self::Error> {
+        let rows = crate::apps::service::load_apps(&self.0, keys).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
     }
 }

@@ -173,67 +173,41 @@ impl Policy {
         p
     }
 
-    /// A webhook endpoint's own limit: `per_second` requests a second, no burst beyond it.
-    pub fn webhook(per_second: u64) -> Self {
-        let windows = windows([Some(per_second), None, None, None], 0);
+    /// A fixed policy of the server's own (not a plan's): its windows and concurrency, no quota.
+    fn standing(name: &str, source: Source, windows: Vec<Window>, concurrency: Option<u64>) -> Self {
         Policy {
-            name: "webhook".into(),
-            source: Source::Plan,
+            name: name.into(),
+            source,
             header: header(&windows, None),
             windows,
             monthly_quota: None,
             quota_stop: None,
-            concurrency: None,
+            concurrency,
             plan: None,
         }
+    }
+
+    /// A webhook endpoint's own limit: `per_second` requests a second, no burst beyond it.
+    pub fn webhook(per_second: u64) -> Self {
+        Self::standing("webhook", Source::Plan, windows([Some(per_second), None, None, None], 0), None)
     }
 
     /// Failed credentials (an unknown, revoked or expired key, session or token) per IP: 30 a
     /// minute, no burst — guessing credentials ends in 429 after a bounded number of tries, while
     /// a valid credential is never charged here.
     pub fn failed_credentials() -> Self {
-        let windows = windows([None, Some(30), None, None], 0);
-        Policy {
-            name: "failed_credentials".into(),
-            source: Source::Anonymous,
-            header: header(&windows, None),
-            windows,
-            monthly_quota: None,
-            quota_stop: None,
-            concurrency: None,
-            plan: None,
-        }
+        Self::standing("failed_credentials", Source::Anonymous, windows([None, Some(30), None, None], 0), None)
     }
 
     /// Password changes of one user (each attempt, right or wrong): 10 an hour, no burst — a
     /// stolen session cannot guess the account's password at the plan's rate.
     pub fn password_changes() -> Self {
-        let windows = windows([None, None, Some(10), None], 0);
-        Policy {
-            name: "password_changes".into(),
-            source: Source::Anonymous,
-            header: header(&windows, None),
-            windows,
-            monthly_quota: None,
-            quota_stop: None,
-            concurrency: None,
-            plan: None,
-        }
+        Self::standing("password_changes", Source::Anonymous, windows([None, None, Some(10), None], 0), None)
     }
 
     /// Unauthenticated requests (sign-up, login): per IP, 10/s with a burst of 20 and 300/min.
     pub fn anonymous() -> Self {
-        let windows = windows([Some(10), Some(300), None, None], 20);
-        Policy {
-            name: "anonymous".into(),
-            source: Source::Anonymous,
-            header: header(&windows, None),
-            windows,
-            monthly_quota: None,
-            quota_stop: None,
-            concurrency: Some(50),
-            plan: None,
-        }
+        Self::standing("anonymous", Source::Anonymous, windows([Some(10), Some(300), None, None], 20), Some(50))
     }
 }
 

@@ -313,13 +313,7 @@ async fn the_current_session_is_listed_among_a_hundred_newer_ones() {
             "INSERT INTO sessions (id, user_id, token_hash, refresh_hash, expires_at, refresh_expires_at, revoked_at, created_at) VALUES {}",
             values.join(", ")
         );
-        let done: Result<(), gantry::error::Error> = async {
-            use diesel_async::SimpleAsyncConnection;
-            gantry::with_conn!(app.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
-            Ok(())
-        }
-        .await;
-        done.unwrap();
+        crate::common::execute_sql(&app, &sql).await;
 
         let listed = app.gql_ok(Some(&a.token), "{ sessions { id current } }", json!({})).await;
         let sessions = listed["sessions"].as_array().unwrap();

@@ -71,18 +71,12 @@ async fn event_types(t: &TestApp, org: &str) -> Vec<String> {
 
 /// Writes `requests` quota units for an organization on a day, as the usage writer does.
 async fn record_usage(t: &TestApp, org: &str, day_ms: i64, requests: i64) {
-    use diesel_async::SimpleAsyncConnection;
     let sql = format!(
         "INSERT INTO usage_rollups (granularity, org_id, level, bucket_start, api_key_id, operation, status, calls, \
          latency_us_sum, request_bytes, response_bytes, cost_units, quota_units) \
          VALUES ('day', '{org}', 3, {day_ms}, '*', '*', 200, {requests}, 0, 0, 0, {requests}, {requests})"
     );
-    let r: Result<(), gantry::error::Error> = async {
-        gantry::with_conn!(t.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
-        Ok(())
-    }
-    .await;
-    r.unwrap();
+    crate::common::execute_sql(t, &sql).await;
 }
 
 fn amounts(inv: &Value) -> Vec<i64> {

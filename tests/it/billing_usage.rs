@@ -240,15 +240,9 @@ async fn metrics_and_paid_apps_are_billed_previewed_and_shared_with_the_app_owne
 /// An install as the OAuth consent writes it to the install log (the flow itself is tested with
 /// the OAuth client in `oauth.rs`).
 async fn install(t: &TestApp, app_id: &str, org: &str, at: i64) {
-    use diesel_async::SimpleAsyncConnection;
     let sql =
         format!("INSERT INTO app_install_log (app_id, org_id, kind, at) VALUES ('{app_id}', '{org}', 'install', {at})");
-    let r: Result<(), gantry::error::Error> = async {
-        gantry::with_conn!(t.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
-        Ok(())
-    }
-    .await;
-    r.unwrap();
+    crate::common::execute_sql(t, &sql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -490,10 +490,21 @@ impl Drop for RedisProxy {
     }
 }
 
+/// Runs SQL statements straight on the test server's database (setting up rows or triggers that
+/// the API would take long to make).
+pub async fn execute_sql(app: &TestApp, sql: &str) {
+    use diesel_async::SimpleAsyncConnection;
+    let done: Result<(), gantry::error::Error> = async {
+        gantry::with_conn!(app.app.db, c => c.batch_execute(sql).await.map_err(gantry::error::Error::internal)?);
+        Ok(())
+    }
+    .await;
+    done.unwrap();
+}
+
 /// While `on`, inserts into `table` whose new row meets `when` (SQL over `NEW`) fail: a database
 /// trigger that raises, on either backend.
 pub async fn refuse_inserts(app: &TestApp, table: &str, when: &str, on: bool) {
-    use diesel_async::SimpleAsyncConnection;
     let sql = match (app.app.db.is_postgres(), on) {
         (true, true) => format!(
             "CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN IF {when} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
@@ -508,12 +519,7 @@ pub async fn refuse_inserts(app: &TestApp, table: &str, when: &str, on: bool) {
         ),
         (false, false) => format!("SELECT count(*) FROM sqlite_master; DROP TRIGGER refuse_{table};"),
     };
-    let done: Result<(), gantry::error::Error> = async {
-        gantry::with_conn!(app.app.db, c => c.batch_execute(&sql).await.map_err(gantry::error::Error::internal)?);
-        Ok(())
-    }
-    .await;
-    done.unwrap();
+    execute_sql(app, &sql).await;
 }
 
 /// `head` followed by fragments F0…F{depth}, each but the last spreading the next one twice, the

@@ -230,18 +230,7 @@ async fn internal_errors_carry_a_request_id_and_no_details() {
         let app = TestApp::new(backend).await;
         let s = app.register("dev@example.com").await;
         // Break the database under the server: the audit log table disappears.
-        {
-            use diesel_async::SimpleAsyncConnection;
-            let conn = app.app.db.get().await.unwrap();
-            match conn {
-                gantry::platform::db::Conn::Pg(mut c) => {
-                    c.batch_execute("ALTER TABLE audit_log RENAME TO audit_log_gone").await.unwrap()
-                }
-                gantry::platform::db::Conn::Sqlite(mut c) => {
-                    c.batch_execute("ALTER TABLE audit_log RENAME TO audit_log_gone").await.unwrap()
-                }
-            }
-        }
+        crate::common::execute_sql(&app, "ALTER TABLE audit_log RENAME TO audit_log_gone").await;
         let body = app.gql(Some(&s.token), "{ auditLog { totalCount } }", json!({})).await;
         assert_eq!(code(&body), "INTERNAL", "[{backend:?}] {body}");
         assert_eq!(body["errors"][0]["message"], "internal error");

@@ -175,12 +175,10 @@ impl AppUsage {
     /// The app's name (the calls were made in this organization as the app, so its name is known
     /// here whatever the app's marketplace status); null when the app was deleted.
     async fn app_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        use crate::graphql::loaders::{Loaders, loader_error};
         let Ok(id) = self.app_id.0.parse::<crate::platform::ids::AppId>() else { return Ok(None) };
-        match crate::apps::service::app_by_id(ctx.app(), &id).await {
-            Ok(row) => Ok(Some(row.name)),
-            Err(crate::error::Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let row = ctx.data_unchecked::<Loaders>().get().load_one(id).await.map_err(loader_error)?;
+        Ok(row.map(|r| r.name))
     }
 
     /// The figures.
